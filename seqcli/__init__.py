@@ -1,0 +1,3 @@
+"""seqcli: sequence classification experiments with stacked Keras LSTMs."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,193 @@
+"""The seqcli command line: parse, call the core, render.
+
+Only :class:`~seqcli.errors.SeqcliError` is caught (message on stderr, exit 1);
+anything else is a bug and keeps its traceback. Heavy modules (NumPy,
+TensorFlow) are imported inside the commands that need them, so ``--help`` and
+``validate`` stay fast.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+
+from seqcli import __version__
+from seqcli.errors import SeqcliError
+
+app = typer.Typer(
+    name="seqcli",
+    help="Sequence classification experiments with stacked Keras LSTMs, from a YAML spec.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # plain help: Typer's Rich help imports markdown-it and pygments (+0.3 s)
+)
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+SetOption = Annotated[
+    list[str] | None,
+    typer.Option("--set", metavar="PATH=VALUE", help="Override a spec field, e.g. --set training.epochs=3 --set model.layers[0].units=64. Repeatable."),
+]
+QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="No progress display or notes: only results and errors (for logs and CI).")]
+
+
+def _reports_errors(command: F) -> F:
+    """Turn seqcli's own errors into a one-paragraph message and exit status 1."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except SeqcliError as exc:
+            from seqcli import render
+
+            render.error(str(exc))
+            raise typer.Exit(1) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"seqcli {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")] = False,
+) -> None:
+    """Train, predict and inspect LSTM sequence classifiers from a YAML spec."""
+
+
+@app.command()
+@_reports_errors
+def validate(
+    spec: Annotated[Path, typer.Argument(metavar="SPEC", help="The experiment spec (YAML).")],
+    set_: SetOption = None,
+    print_: Annotated[bool, typer.Option("--print", help="Print the resolved spec with every default filled in.")] = False,
+) -> None:
+    """Check a spec without loading data or TensorFlow."""
+    from seqcli.spec import load_spec, to_yaml
+
+    resolved = load_spec(spec, set_ or [])
+    typer.echo(to_yaml(resolved) if print_ else f"{spec}: valid.", nl=not print_)
+
+
+@app.command()
+@_reports_errors
+def train(
+    spec: Annotated[Path, typer.Argument(metavar="SPEC", help="The experiment spec (YAML).")],
+    set_: SetOption = None,
+    quiet: QuietOption = False,
+) -> None:
+    """Train a model and write a new run directory (checkpoints, history, metrics)."""
+    from seqcli import render
+    from seqcli import train as core
+    from seqcli.spec import load_spec
+
+    resolved = load_spec(spec, set_ or [])
+    if not quiet:
+        render.note(f"loading data and building the model for {spec} ...")
+    prepared = core.prepare(resolved)
+    for text in prepared.warnings:
+        render.warning(text)
+    try:
+        if quiet:
+            result = core.fit(prepared)
+        else:
+            with render.RichProgress() as progress:
+                result = core.fit(prepared, progress)
+    except KeyboardInterrupt:
+        render.error("Interrupted: the run directory is marked 'interrupted'; its checkpoints up to the last completed epoch are kept.")
+        raise typer.Exit(130) from None
+    render.out.print(render.train_result(result))
+
+
+class Checkpoint(str, Enum):
+    best = "best"
+    last = "last"
+
+
+class OutputFormat(str, Enum):
+    auto = "auto"
+    table = "table"
+    csv = "csv"
+    json = "json"
+
+
+@app.command()
+@_reports_errors
+def predict(
+    run_dir: Annotated[Path, typer.Argument(metavar="RUN_DIR", help="A run directory created by `seqcli train`.")],
+    input_: Annotated[Path, typer.Argument(metavar="INPUT", help="Data to predict: a file in any training format, or one .npy sequence (timesteps[, features]).")],
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write predictions to this .csv or .json file.")] = None,
+    checkpoint: Annotated[Checkpoint, typer.Option(help="Which checkpoint to load.")] = Checkpoint.best,
+    format_: Annotated[OutputFormat, typer.Option("--format", help="auto: a table on stdout, or by --output's extension.")] = OutputFormat.auto,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing --output file.")] = False,
+    quiet: QuietOption = False,
+) -> None:
+    """Predict with a trained run, applying exactly the run's preprocessing."""
+    from seqcli import predict as core
+    from seqcli import render
+    from seqcli.errors import RunError
+    from seqcli.rundir import write_output
+
+    fmt = format_.value
+    if fmt == "auto":
+        fmt = "table" if output is None else {".csv": "csv", ".json": "json"}.get(output.suffix.lower(), "")
+        if not fmt:
+            raise RunError(f"Cannot tell the output format from {output}; name it .csv or .json, or pass --format csv|json.")
+    if output is not None and fmt == "table":
+        raise RunError("--format table prints to the terminal; use --format csv or json with --output.")
+    loaded = core.load_run(run_dir, checkpoint.value)
+    result = core.predict_file(loaded, input_)
+    if not quiet:
+        for text in result.notes:
+            render.note(text)
+    if fmt == "table":
+        render.out.print(render.prediction(result))
+        return
+    text = core.to_csv(result) if fmt == "csv" else core.to_json(result)
+    if output is None:
+        render.out.print(text, end="", highlight=False, markup=False, soft_wrap=True)
+        return
+    write_output(output, text, force=force)
+    summary = f"wrote {len(result.ids)} predictions to {output}"
+    if result.accuracy is not None:
+        summary += f"; accuracy {result.accuracy:.4f}"
+    render.out.print(summary, highlight=False)
+
+
+@app.command("inspect-shapes")
+@_reports_errors
+def inspect_shapes(
+    target: Annotated[Path, typer.Argument(metavar="SPEC_OR_DATA", help="A spec (.yaml/.yml), or a bare data file to get a suggested spec for.")],
+    data: Annotated[Path | None, typer.Option("--data", help="Inspect this data file with the spec's preprocessing instead of data.train.")] = None,
+    set_: SetOption = None,
+    json_: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """Show how data flows: raw shape, each reshape/pad/mask step, every layer's output shape, warnings. No training."""
+    import json
+
+    from seqcli import shapes as core
+    from seqcli import render
+
+    if target.suffix.lower() in (".yaml", ".yml"):
+        result = core.inspect_spec(target, set_ or [], data)
+    else:
+        if data is not None or set_:
+            from seqcli.errors import SpecError
+
+            raise SpecError("--data and --set need a spec; for a bare data file run `seqcli inspect-shapes FILE`.")
+        result = core.inspect_data(target)
+    if json_:
+        render.out.print(json.dumps(result.to_dict(), indent=2), highlight=False, markup=False, soft_wrap=True)
+    else:
+        render.out.print(render.trace(result))

@@ -1,0 +1,432 @@
+"""Data loading: files -> a list of ``(timesteps, features)`` arrays plus labels.
+
+Formats: NumPy ``.npy``/``.npz`` (never with pickles), the UEA/UCR ``.ts``
+text format (channels-first, unequal lengths) and long-format CSV (one row per
+timestep). Every loader checks for empty data, NaN/inf, ragged rows and label
+counts, naming the sequence, line or row. No TensorFlow here.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import hashlib
+import math
+import zipfile
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from seqcli.errors import DataError
+from seqcli.spec import DataFile, DataSpec
+
+FORMATS = {".npy": "npy", ".npz": "npz", ".ts": "ts", ".csv": "csv"}
+
+
+@dataclass(frozen=True)
+class Step:
+    """One transformation of the data, with the shape after it (named axes)."""
+
+    name: str
+    shape: str
+    detail: str = ""
+
+
+@dataclass
+class SequenceData:
+    """Sequences as loaded from one file.
+
+    ``sequences[i]`` has shape ``(timesteps_i, features)``; integer data keeps its
+    integer dtype (token codes). ``ids[i]`` identifies sequence ``i`` in outputs (its
+    index, or its CSV id); ``where[i]`` says where it is in the file for error
+    messages (``"index 3"``, ``"line 12"``, ``"id 'a7' (lines 4-9)"``).
+    """
+
+    sequences: list[np.ndarray]
+    labels: np.ndarray | None
+    source: str
+    format: str
+    raw_shape: str
+    where: list[str]
+    steps: list[Step] = field(default_factory=list)
+    ids: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if not self.ids:
+            self.ids = [str(i) for i in range(len(self.sequences))]
+
+    @property
+    def n_features(self) -> int:
+        return int(self.sequences[0].shape[1])
+
+    @property
+    def lengths(self) -> np.ndarray:
+        """Timesteps per sequence, shape ``(samples,)``."""
+        return np.array([len(s) for s in self.sequences], dtype=np.int64)
+
+    @property
+    def is_integer(self) -> bool:
+        return bool(np.issubdtype(self.sequences[0].dtype, np.integer))
+
+    def subset(self, index: np.ndarray) -> SequenceData:
+        """The sequences at ``index`` (a split), same file and steps."""
+        labels = None if self.labels is None else self.labels[index]
+        return SequenceData(
+            [self.sequences[i] for i in index], labels, self.source, self.format, self.raw_shape,
+            [self.where[i] for i in index], list(self.steps), [self.ids[i] for i in index],
+        )
+
+
+def detect_format(path: Path, declared: str = "auto") -> str:
+    """The file's format: ``declared`` unless it is ``auto``, else from the extension."""
+    if declared != "auto":
+        return declared
+    fmt = FORMATS.get(path.suffix.lower())
+    if fmt is None:
+        raise DataError(
+            f"Cannot tell the format of {path} from its extension {path.suffix or '(none)'}. "
+            f"seqcli reads {', '.join(FORMATS)}; rename the file or set `data.format` to one of {', '.join(FORMATS.values())}."
+        )
+    return fmt
+
+
+def load(data_file: DataFile, options: DataSpec, *, need_labels: bool = True) -> SequenceData:
+    """Load one data file as described by the spec's ``data`` section."""
+    path = Path(data_file.path)
+    _check_readable(path)
+    fmt = detect_format(path, options.format)
+    if options.layout == "channels_first" and fmt in ("ts", "csv"):
+        raise DataError(
+            f"`data.layout: channels_first` applies to 3-D NumPy arrays, but {path.name} is a .{fmt} file "
+            f"({'always channels-first and transposed by seqcli' if fmt == 'ts' else 'one row per timestep'}). Remove `data.layout`."
+        )
+    if data_file.labels is not None and fmt != "npy":
+        raise DataError(f"A separate `labels:` file is read for .npy data only, but {path.name} is a .{fmt} file that carries its own labels ({_label_hint(fmt)}). Remove `labels:`.")
+    if fmt == "npy":
+        data = _load_npy(path, data_file.labels, options.layout)
+    elif fmt == "npz":
+        data = _load_npz(path, options)
+    elif fmt == "ts":
+        data = _load_ts(path)
+    else:
+        data = _load_csv(path, options)
+    validate(data, need_labels=need_labels)
+    return data
+
+
+def fingerprint(path: str | Path) -> str:
+    """SHA-256 of a file's bytes, ``sha256:<hex>``."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return "sha256:" + digest.hexdigest()
+
+
+def _check_readable(path: Path) -> None:
+    if not path.exists():
+        raise DataError(f"Data file {path} does not exist. Paths in a spec are relative to the spec file; check `data.*` paths.")
+    if path.is_dir():
+        raise DataError(f"{path} is a directory, not a data file. Point the spec at a .npy, .npz, .ts or .csv file inside it.")
+    try:
+        with open(path, "rb") as handle:
+            empty = handle.read(1) == b""
+    except OSError as exc:
+        raise DataError(f"Cannot read data file {path}: {exc.strerror}. Check its permissions.") from None
+    if empty:
+        raise DataError(f"Data file {path} is empty (0 bytes). Write or export it again, or point the spec's `data.*` path at the right file.")
+
+
+# --------------------------------------------------------------------------- NumPy
+
+
+def np_load(path: Path) -> Any:
+    """``np.load`` without pickles, with readable errors."""
+    with open(path, "rb") as handle:
+        magic = handle.read(6)
+    if magic[:6] != b"\x93NUMPY" and magic[:4] != b"PK\x03\x04":
+        raise DataError(f"{path} is not a NumPy file (no .npy/.npz header). Write it with numpy.save/numpy.savez, or set `data.format` to its real format.")
+    with _no_pickles(path):
+        return np.load(path, allow_pickle=False)
+
+
+def _npz_array(archive: Any, key: str, path: Path) -> np.ndarray:
+    with _no_pickles(path):
+        return archive[key]
+
+
+@contextlib.contextmanager
+def _no_pickles(path: Path) -> Iterator[None]:
+    """Turn NumPy's load errors (object arrays above all) into DataErrors."""
+    try:
+        yield
+    except ValueError as exc:
+        if "pickle" in str(exc).lower():
+            raise DataError(
+                f"{path} holds Python objects (a pickled or ragged object array). seqcli never loads pickles, which can run "
+                "arbitrary code. Store variable-length data as an .npz with `x` (all sequences concatenated) and `lengths`."
+            ) from None
+        raise DataError(f"{path} is not a readable NumPy file: {exc}. Write it again with numpy.save/numpy.savez.") from None
+    except (OSError, EOFError, zipfile.BadZipFile) as exc:
+        raise DataError(f"{path} is not a readable NumPy file ({exc}). Write it again with numpy.save/numpy.savez.") from None
+
+
+def _load_npy(path: Path, labels_path: str | None, layout: str) -> SequenceData:
+    x = np_load(path)
+    if not isinstance(x, np.ndarray):
+        raise DataError(f"{path} is an .npz archive saved with a .npy name; rename it to .npz or set `data.format: npz`.")
+    labels = None
+    if labels_path is not None:
+        _check_readable(Path(labels_path))
+        labels = np_load(Path(labels_path))
+        if not isinstance(labels, np.ndarray):
+            raise DataError(f"Labels file {labels_path} must be a .npy array of labels.")
+    return _from_array(x, labels, path, "npy", layout)
+
+
+def _load_npz(path: Path, options: DataSpec) -> SequenceData:
+    archive = np_load(path)
+    if isinstance(archive, np.ndarray):
+        raise DataError(f"{path} is a single .npy array saved with an .npz name; rename it to .npy or set `data.format: npy`.")
+    keys = options.npz
+    with archive:
+        names = list(archive.files)
+        if keys.x not in names:
+            raise DataError(f"{path} has no array named {keys.x!r} (arrays in it: {', '.join(names) or 'none'}). Set `data.npz.x` to the name of the sequences array.")
+        x = _npz_array(archive, keys.x, path)
+        labels = _npz_array(archive, keys.y, path) if keys.y in names else None
+        lengths = _npz_array(archive, keys.lengths, path) if keys.lengths in names else None
+    if lengths is None:
+        return _from_array(x, labels, path, "npz", options.layout)
+    return _from_flat(x, lengths, labels, path, keys.x, keys.lengths)
+
+
+def _from_array(x: np.ndarray, labels: np.ndarray | None, path: Path, fmt: str, layout: str) -> SequenceData:
+    """Split a dense array into sequences of shape (timesteps, features)."""
+    _check_dtype(x, path)
+    raw_shape = _shape_text(x.shape, x.ndim, layout)
+    steps: list[Step] = []
+    if x.ndim == 2:
+        # (samples, timesteps) -> (samples, timesteps, features=1)
+        x = x[:, :, np.newaxis]
+        steps.append(Step("reshape", _axes(x.shape), "2-D (samples, timesteps): one feature per timestep"))
+    elif x.ndim == 3:
+        if layout == "channels_first":
+            # (samples, features, timesteps) -> (samples, timesteps, features)
+            x = np.transpose(x, (0, 2, 1))
+            steps.append(Step("transpose", _axes(x.shape), "channels-first (samples, features, timesteps) -> (samples, timesteps, features)"))
+    else:
+        hint = " If it is one sequence, predict it with `seqcli predict`; to train, stack sequences into (samples, timesteps[, features])." if x.ndim == 1 else ""
+        raise DataError(f"{path} holds a {x.ndim}-D array of shape {x.shape}; expected 2-D (samples, timesteps) or 3-D (samples, timesteps, features).{hint}")
+    if x.shape[0] == 0 or x.shape[1] == 0:
+        raise DataError(f"{path} holds no data: shape {raw_shape}.")
+    sequences = [x[i] for i in range(x.shape[0])]
+    return SequenceData(sequences, labels, str(path), fmt, raw_shape, [f"index {i}" for i in range(len(sequences))], steps)
+
+
+def _from_flat(values: np.ndarray, lengths: np.ndarray, labels: np.ndarray | None, path: Path, x_key: str, len_key: str) -> SequenceData:
+    """Cut concatenated values ``(total_timesteps[, features])`` into sequences by ``lengths``."""
+    _check_dtype(values, path)
+    if lengths.ndim != 1 or not np.issubdtype(lengths.dtype, np.integer):
+        raise DataError(f"`{len_key}` in {path} must be a 1-D integer array (one length per sequence); got shape {lengths.shape}, dtype {lengths.dtype}.")
+    if values.ndim == 1:
+        values = values[:, np.newaxis]
+    if values.ndim != 2:
+        raise DataError(f"With `{len_key}` present, `{x_key}` in {path} must be (total_timesteps[, features]); got shape {values.shape}.")
+    bad = np.flatnonzero(lengths < 1)
+    if bad.size:
+        raise DataError(f"Sequence {bad[0]} in {path} has length {lengths[bad[0]]}; every sequence needs at least one timestep. Remove empty sequences.")
+    if int(lengths.sum()) != values.shape[0]:
+        raise DataError(f"`{len_key}` in {path} adds up to {int(lengths.sum())} timesteps but `{x_key}` has {values.shape[0]} rows; they must match.")
+    sequences = np.split(values, np.cumsum(lengths)[:-1])
+    raw_shape = f"{x_key} {_axes(values.shape, ('total_timesteps', 'features'))}, {len_key} ({len(lengths)},)"
+    steps = [Step("split by lengths", f"{len(lengths)} sequences of (timesteps, {values.shape[1]})", f"{len_key} cut {x_key} into sequences")]
+    return SequenceData(list(sequences), labels, str(path), "npz", raw_shape, [f"index {i}" for i in range(len(sequences))], steps)
+
+
+def _check_dtype(x: np.ndarray, path: Path) -> None:
+    if not (np.issubdtype(x.dtype, np.floating) or np.issubdtype(x.dtype, np.integer) or x.dtype == np.bool_):
+        raise DataError(f"{path} holds values of dtype {x.dtype}; seqcli needs numbers (float for features, int for token codes).")
+
+
+# --------------------------------------------------------------------------- UEA/UCR .ts
+
+
+def _load_ts(path: Path) -> SequenceData:
+    """Read a .ts file: one sequence per line, channels separated by ':', label last."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise DataError(f"{path} is not a UTF-8 text file; is it really in the .ts format?") from None
+    header: dict[str, str] = {}
+    sequences: list[np.ndarray] = []
+    labels: list[str] = []
+    where: list[str] = []
+    in_data = False
+    for number, line in enumerate(text.splitlines(), start=1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        if not in_data:
+            if line.startswith("@"):
+                name, _, value = line[1:].partition(" ")
+                if name.lower() == "data":
+                    in_data = True
+                else:
+                    header[name.lower()] = value.strip()
+                continue
+            raise DataError(f"{path}, line {number}: expected a header line starting with '@' before '@data'; got {line[:40]!r}.")
+        has_label = header.get("classlabel", "false").split(" ")[0].lower() == "true"
+        parts = line.split(":")
+        if has_label:
+            labels.append(parts.pop().strip())
+        if header.get("timestamps", "false").lower() == "true":
+            raise DataError(f"{path} uses @timeStamps true, which seqcli does not read yet; export the data without timestamps.")
+        channels = []
+        for c, part in enumerate(parts):
+            try:
+                channels.append([float(v) if v.strip() != "?" else math.nan for v in part.split(",")])
+            except ValueError:
+                raise DataError(f"{path}, line {number}, channel {c + 1}: non-numeric value in {part[:40]!r}. Each channel is a comma-separated list of numbers.") from None
+        lengths = {len(ch) for ch in channels}
+        if len(lengths) > 1:
+            raise DataError(f"{path}, line {number}: channels have different lengths {sorted(lengths)}; every channel of a sequence must have one value per timestep.")
+        # (channels, timesteps) -> (timesteps, features)
+        sequences.append(np.array(channels, dtype=np.float64).T)
+        where.append(f"line {number}")
+    if not in_data:
+        raise DataError(f"{path} has no '@data' line, so it is not a UEA/UCR .ts file: the header lines (@problemName, @dimensions, ...) must end with @data. Check the export, or set `data.format`.")
+    if not sequences:
+        raise DataError(f"{path} has no sequences after '@data'. Add one line per sequence after it.")
+    dims = {s.shape[1] for s in sequences}
+    if len(dims) > 1:
+        first = next(i for i, s in enumerate(sequences) if s.shape[1] != sequences[0].shape[1])
+        raise DataError(f"{path}, {where[first]}: {sequences[first].shape[1]} channels, but {where[0]} has {sequences[0].shape[1]}. Every sequence needs the same channels.")
+    declared = header.get("dimensions")
+    if declared and declared.isdigit() and int(declared) != sequences[0].shape[1]:
+        raise DataError(f"{path} declares @dimensions {declared} but its sequences have {sequences[0].shape[1]} channels.")
+    raw_shape = f"({len(sequences)}, channels={sequences[0].shape[1]}, timesteps={_range_text([len(s) for s in sequences])})"
+    steps = [Step("transpose", f"{len(sequences)} x (timesteps, {sequences[0].shape[1]})", ".ts is channels-first (samples, channels, timesteps) -> (samples, timesteps, features)")]
+    return SequenceData(sequences, np.array(labels) if labels else None, str(path), "ts", raw_shape, where, steps)
+
+
+# --------------------------------------------------------------------------- long CSV
+
+
+def _load_csv(path: Path, options: DataSpec) -> SequenceData:
+    """Read long-format CSV: one row per timestep, grouped by id, ordered by time."""
+    opts = options.csv
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as handle:  # -sig: Excel's "CSV UTF-8" starts with a BOM
+            reader = csv.reader(handle)
+            header = next(reader, None)
+            rows = list(reader)
+    except UnicodeDecodeError:
+        raise DataError(f"{path} is not a UTF-8 text file; is it really a CSV file?") from None
+    except csv.Error as exc:
+        raise DataError(f"{path} is not valid CSV: {exc}.") from None
+    if not header:
+        raise DataError(f"{path} has no header row; the first row must name the columns.")
+    header = [h.strip() for h in header]
+    wanted = {"data.csv.id_column": opts.id_column, "data.csv.time_column": opts.time_column, "data.csv.label_column": opts.label_column}
+    for key, column in wanted.items():
+        if column is not None and column not in header:
+            raise DataError(f"{path} has no column {column!r} (columns: {', '.join(header)}). Set `{key}` to the right column name{' or null' if key != 'data.csv.id_column' else ''}.")
+    reserved = {c for c in wanted.values() if c is not None}
+    features = opts.feature_columns if opts.feature_columns is not None else [h for h in header if h not in reserved]
+    missing = [f for f in features if f not in header]
+    if missing:
+        raise DataError(f"{path} has no column(s) {', '.join(map(repr, missing))} listed in `data.csv.feature_columns` (columns: {', '.join(header)}).")
+    if not features:
+        raise DataError(f"{path} has no feature columns besides {', '.join(sorted(reserved))}. Add feature columns or set `data.csv.feature_columns`.")
+    if not any(any(cell.strip() for cell in row) for row in rows):
+        raise DataError(f"{path} has a header but no data rows. Add one row per timestep below the header.")
+    index = {h: i for i, h in enumerate(header)}
+    groups: dict[str, list[tuple[float, int, list[float], str | None]]] = {}
+    for number, row in enumerate(rows, start=2):
+        if not any(cell.strip() for cell in row):
+            continue  # blank line
+        if len(row) != len(header):
+            raise DataError(f"{path}, line {number}: {len(row)} cells but the header has {len(header)} columns. Fix the row (a missing or extra comma?).")
+        values = []
+        for name in features:
+            cell = row[index[name]].strip()
+            try:
+                values.append(float(cell))
+            except ValueError:
+                raise DataError(f"{path}, line {number}, column {name!r}: {cell!r} is not a number. Fix the cell, or leave the column out via `data.csv.feature_columns`.") from None
+        order: float = number
+        if opts.time_column is not None:
+            cell = row[index[opts.time_column]].strip()
+            try:
+                order = float(cell)
+            except ValueError:
+                raise DataError(f"{path}, line {number}, column {opts.time_column!r} (the time column): {cell!r} is not a number.") from None
+        label = row[index[opts.label_column]].strip() if opts.label_column is not None else None
+        groups.setdefault(row[index[opts.id_column]].strip(), []).append((order, number, values, label))
+    sequences, labels, where, ids = [], [], [], []
+    for seq_id, items in groups.items():
+        items.sort(key=lambda item: item[0])
+        lines = [item[1] for item in items]
+        place = f"id {seq_id!r} (lines {min(lines)}-{max(lines)})"
+        seen = {item[3] for item in items}
+        if len(seen) > 1:
+            raise DataError(f"{path}, {place}: the label column {opts.label_column!r} changes within the sequence ({', '.join(sorted(map(str, seen)))}). One label per sequence.")
+        sequences.append(np.array([item[2] for item in items], dtype=np.float64))
+        labels.append(items[0][3])
+        where.append(place)
+        ids.append(seq_id)
+    raw_shape = f"{len(rows)} rows x {len(header)} columns"
+    steps = [Step("group rows", f"{len(sequences)} x (timesteps, {len(features)})", f"rows grouped by {opts.id_column!r}" + (f", ordered by {opts.time_column!r}" if opts.time_column else ""))]
+    return SequenceData(sequences, np.array(labels) if opts.label_column is not None else None, str(path), "csv", raw_shape, where, steps, ids)
+
+
+# --------------------------------------------------------------------------- checks shared by all formats
+
+
+def validate(data: SequenceData, *, need_labels: bool) -> None:
+    """Reject empty sequences, NaN/inf values and label counts that do not match."""
+    for i, seq in enumerate(data.sequences):
+        if len(seq) == 0:
+            raise DataError(f"{data.source}, {data.where[i]}: the sequence has no timesteps. Remove it.")
+        if np.issubdtype(seq.dtype, np.floating) and not np.isfinite(seq).all():
+            t, f = np.argwhere(~np.isfinite(seq))[0]
+            raise DataError(
+                f"{data.source}, {data.where[i]}: {seq[t, f]} at timestep {t}, feature {f}. Replace missing or infinite values "
+                "(e.g. interpolate or drop the sequence) before training."
+            )
+    if data.labels is None:
+        if need_labels:
+            raise DataError(f"{data.source} has no labels. Training and test data need one label per sequence ({_label_hint(data.format)}).")
+        return
+    if data.labels.ndim != 1:
+        raise DataError(f"Labels for {data.source} must be 1-D (one label per sequence); got shape {data.labels.shape}. For one-hot labels use `argmax(axis=1)`.")
+    if len(data.labels) != len(data.sequences):
+        raise DataError(f"{data.source}: {len(data.labels)} labels for {len(data.sequences)} sequences. There must be exactly one label per sequence.")
+
+
+def _label_hint(fmt: str) -> str:
+    return {
+        "npy": "set `labels:` next to `path:` to a .npy label file",
+        "npz": "store them in the .npz under the name in `data.npz.y`",
+        "ts": "the .ts file needs @classLabel true and a label at the end of each line",
+        "csv": "set `data.csv.label_column`",
+    }[fmt]
+
+
+def _axes(shape: tuple[int, ...], names: tuple[str, ...] = ("samples", "timesteps", "features")) -> str:
+    return "(" + ", ".join(f"{n}={s}" for n, s in zip(names, shape, strict=False)) + ")"
+
+
+def _shape_text(shape: tuple[int, ...], ndim: int, layout: str) -> str:
+    if ndim == 3 and layout == "channels_first":
+        return _axes(shape, ("samples", "features", "timesteps"))
+    return _axes(shape)
+
+
+def _range_text(values: list[int]) -> str:
+    lo, hi = min(values), max(values)
+    return str(lo) if lo == hi else f"{lo}..{hi}"

@@ -1,0 +1,91 @@
+"""Spec + fitted preprocessing -> a compiled ``keras.Model``.
+
+Input ``(batch, timesteps, features)`` -> ``Masking(pad_value)`` (float input) or
+input ``(batch, timesteps)`` -> ``Embedding(mask_zero=True)`` (tokens) -> stacked
+LSTMs (every one but the last returns sequences) -> optional dense layers ->
+softmax over the classes (or one sigmoid unit for two classes).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from seqcli.backend import import_keras
+from seqcli.errors import SpecError
+from seqcli.preprocess import Preprocessor
+from seqcli.spec import Spec
+
+
+def return_sequences(spec: Spec) -> list[bool]:
+    """Per LSTM layer: the spec's explicit value, else true for all but the last."""
+    layers = spec.model.layers
+    return [layer.return_sequences if layer.return_sequences is not None else i < len(layers) - 1 for i, layer in enumerate(layers)]
+
+
+def build_model(spec: Spec, prep: Preprocessor) -> Any:
+    """Build and compile the network (imports Keras)."""
+    keras = import_keras()
+    n_classes = len(prep.classes)
+    if spec.model.output == "sigmoid" and n_classes != 2:
+        raise SpecError(f"`model.output: sigmoid` needs exactly two classes, but the training data has {n_classes}. Use `model.output: softmax`.")
+    if prep.input == "tokens":
+        inputs = keras.Input(shape=(prep.maxlen,), dtype="int32", name="tokens")
+        # Codes 1..num_tokens-1 are symbols, num_tokens is "unseen in training", 0 is padding.
+        x = keras.layers.Embedding(prep.num_tokens + 1, spec.model.embedding_dim, mask_zero=True, name="embedding")(inputs)
+    else:
+        inputs = keras.Input(shape=(prep.maxlen, prep.n_features), name="sequence")
+        x = keras.layers.Masking(mask_value=prep.pad_value, name="masking")(inputs)
+    for i, (layer, sequences) in enumerate(zip(spec.model.layers, return_sequences(spec), strict=True)):
+        x = keras.layers.LSTM(
+            layer.units,
+            dropout=layer.dropout,
+            recurrent_dropout=layer.recurrent_dropout,
+            return_sequences=sequences,
+            name=f"lstm_{i}",
+        )(x)
+    for i, dense in enumerate(spec.model.dense):
+        x = keras.layers.Dense(dense.units, activation=dense.activation, name=f"dense_{i}")(x)
+        if dense.dropout > 0:
+            x = keras.layers.Dropout(dense.dropout, name=f"dropout_{i}")(x)
+    if spec.model.output == "sigmoid":
+        outputs = keras.layers.Dense(1, activation="sigmoid", name="output")(x)
+    else:
+        outputs = keras.layers.Dense(n_classes, activation="softmax", name="output")(x)
+    model = keras.Model(inputs, outputs, name=spec.output.name or "seqcli")
+    model.compile(optimizer=_optimizer(spec), loss=loss_name(spec), metrics=_metrics(spec))
+    return model
+
+
+def loss_name(spec: Spec) -> str:
+    if spec.training.loss != "auto":
+        return spec.training.loss
+    return "binary_crossentropy" if spec.model.output == "sigmoid" else "sparse_categorical_crossentropy"
+
+
+def _optimizer(spec: Spec) -> Any:
+    keras = import_keras()
+    classes = {"adam": keras.optimizers.Adam, "adamw": keras.optimizers.AdamW, "rmsprop": keras.optimizers.RMSprop, "sgd": keras.optimizers.SGD}
+    return classes[spec.training.optimizer](learning_rate=spec.training.learning_rate)
+
+
+def _metrics(spec: Spec) -> list[Any]:
+    keras = import_keras()
+    metrics: list[Any] = []
+    for name in spec.training.metrics:
+        if name == "auc":
+            metrics.append(keras.metrics.AUC(name="auc"))
+        elif spec.model.output == "sigmoid":
+            metrics.append(keras.metrics.BinaryAccuracy(name="accuracy"))
+        else:
+            metrics.append(keras.metrics.SparseCategoricalAccuracy(name="accuracy"))
+    return metrics
+
+
+def probabilities(model: Any, x: Any, batch_size: int) -> Any:
+    """Class probabilities ``(batch, classes)``; a sigmoid output becomes two columns."""
+    import numpy as np
+
+    out = model.predict(x, batch_size=batch_size, verbose=0)
+    if out.shape[-1] == 1:
+        out = np.concatenate([1.0 - out, out], axis=-1)
+    return out

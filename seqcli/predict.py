@@ -1,0 +1,180 @@
+"""Prediction: load a run, apply exactly its preprocessing, predict.
+
+The run directory is all that is needed: the resolved spec (loader options),
+the fitted preprocessing and the checkpoint. One unbatched sample, a
+``(timesteps, features)`` array or a 1-D sequence, is predicted as a batch of one.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+from seqcli import data as data_mod
+from seqcli.backend import import_keras
+from seqcli.data import SequenceData
+from seqcli.errors import DataError, RunError
+from seqcli.model import probabilities
+from seqcli.preprocess import Preprocessor
+from seqcli.rundir import CHECKPOINTS, RunDir
+from seqcli.shapes import truncation_warning
+from seqcli.spec import DataFile, Spec, spec_from_dict
+
+
+@dataclass
+class LoadedRun:
+    run: RunDir
+    spec: Spec
+    prep: Preprocessor
+    model: Any
+    checkpoint: str
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Prediction:
+    """Predictions for ``len(ids)`` sequences; ``probabilities`` is ``(samples, classes)``."""
+
+    ids: list[str]
+    classes: list[str]
+    probabilities: np.ndarray
+    true: list[str] | None
+    notes: list[str]
+
+    @property
+    def predicted(self) -> list[str]:
+        return [self.classes[i] for i in self.probabilities.argmax(axis=1)]
+
+    @property
+    def accuracy(self) -> float | None:
+        if self.true is None:
+            return None
+        return float(np.mean([p == t for p, t in zip(self.predicted, self.true, strict=True)]))
+
+
+def load_run(path: str | Path, checkpoint: str = "best") -> LoadedRun:
+    """Open a run directory and load its spec, preprocessing and checkpoint (Keras safe mode)."""
+    if checkpoint not in CHECKPOINTS:
+        raise RunError(f"--checkpoint must be one of {', '.join(CHECKPOINTS)}. Received: {checkpoint!r}.")
+    run = RunDir.open(path)
+    info = run.info()
+    try:
+        raw_spec = yaml.safe_load(run.read_text("spec.yaml"))
+    except yaml.YAMLError as exc:
+        raise RunError(f"{run.path / 'spec.yaml'} is corrupt ({exc}). Train again.") from None
+    if not isinstance(raw_spec, dict):
+        raise RunError(f"{run.path / 'spec.yaml'} is corrupt (not a mapping). Train again.")
+    spec = spec_from_dict(raw_spec)
+    try:
+        prep = Preprocessor.from_dict(run.read_json("preprocessing.json"))
+    except TypeError as exc:
+        raise RunError(f"{run.path / 'preprocessing.json'} is corrupt ({exc}). Train again.") from None
+    notes = []
+    file = run.checkpoint_path(checkpoint)
+    if not file.is_file():
+        raise RunError(
+            f"Run {run.path} (status: {info['status']}) has no {checkpoint} checkpoint: it stopped before completing an epoch. "
+            "Train again, or resume it once `seqcli train --resume` exists."
+        )
+    if info["status"] != "completed":
+        notes.append(f"The run is {info['status']}; predicting with its {checkpoint} checkpoint from epoch {info.get('best_epoch', '?') if checkpoint == 'best' else 'the last completed epoch'}.")
+    keras = import_keras()
+    try:
+        model = keras.saving.load_model(file, compile=False, safe_mode=True)
+    except Exception as exc:  # Keras raises many types for a damaged archive
+        raise RunError(f"Cannot load checkpoint {file}: {type(exc).__name__}: {exc}. The file is damaged; use --checkpoint last/best or train again.") from None
+    return LoadedRun(run, spec, prep, model, checkpoint, notes)
+
+
+def read_input(loaded: LoadedRun, path: str | Path) -> tuple[SequenceData, list[str]]:
+    """Read INPUT with the run's loaders; a lone ``.npy`` sequence becomes a batch of one."""
+    file = Path(path)
+    notes: list[str] = []
+    fmt = data_mod.detect_format(file, loaded.spec.data.format)
+    if fmt == "npy" and file.is_file():
+        array = data_mod.np_load(file)
+        single = _single_sample(array, loaded.prep)
+        if single is not None:
+            notes.append(
+                f"INPUT is one unbatched sequence of shape {array.shape} ({'timesteps' if array.ndim == 1 else 'timesteps, features'}); "
+                f"predicting it as a batch of one: {(1, *loaded.prep.input_shape)}."
+            )
+            data = SequenceData([single], None, str(file), "npy", str(array.shape), ["the sequence"])
+            data_mod.validate(data, need_labels=False)
+            return data, notes
+    return data_mod.load(DataFile(path=str(file)), loaded.spec.data, need_labels=False), notes
+
+
+def _single_sample(array: np.ndarray, prep: Preprocessor) -> np.ndarray | None:
+    """``(timesteps, features)`` for a lone sequence, or None when ``array`` is a batch."""
+    features = prep.n_features
+    if array.ndim == 1:
+        if features != 1:
+            raise DataError(
+                f"INPUT is 1-D with {array.shape[0]} values, but the model expects {features} features per timestep. "
+                f"Save one sequence as (timesteps, {features}), or a batch as (samples, timesteps, {features})."
+            )
+        return array[:, np.newaxis]
+    if array.ndim == 2 and prep.input == "float" and features > 1:
+        if array.shape[1] != features:
+            raise DataError(
+                f"INPUT has shape {array.shape}: {array.shape[1]} features per timestep, but the model was trained on {features}. "
+                f"Give one sequence as (timesteps, {features}) or a batch as (samples, timesteps, {features})."
+            )
+        return array
+    if array.ndim == 2 and features == 1 and array.shape[1] == 1 and prep.input == "float":
+        return array
+    return None
+
+
+def predict(loaded: LoadedRun, data: SequenceData, notes: list[str] | None = None) -> Prediction:
+    """Apply the run's preprocessing and model to loaded sequences."""
+    x = loaded.prep.transform(data.sequences, [f"{data.source}, {w}" for w in data.where])
+    probs = probabilities(loaded.model, x, loaded.spec.training.batch_size)
+    notes = list(loaded.notes) + list(notes or [])
+    truncated = truncation_warning(data, loaded.prep, "input")
+    if truncated:
+        notes.append(truncated)
+    true = None
+    if data.labels is not None:
+        true = [loaded.prep.classes[i] for i in loaded.prep.encode_labels(data)]
+    return Prediction(list(data.ids), list(loaded.prep.classes), probs, true, notes)
+
+
+def predict_file(loaded: LoadedRun, path: str | Path) -> Prediction:
+    """Read INPUT with the run's loaders and predict every sequence in it."""
+    data, notes = read_input(loaded, path)
+    return predict(loaded, data, notes)
+
+
+def to_rows(prediction: Prediction) -> list[dict[str, Any]]:
+    """One row per sequence: id, predicted label, (true label), probability of every class."""
+    rows = []
+    for i, where in enumerate(prediction.ids):
+        row: dict[str, Any] = {"id": where, "predicted": prediction.predicted[i]}
+        if prediction.true is not None:
+            row["label"] = prediction.true[i]
+        row.update({f"p_{name}": round(float(p), 6) for name, p in zip(prediction.classes, prediction.probabilities[i], strict=True)})
+        rows.append(row)
+    return rows
+
+
+def to_csv(prediction: Prediction) -> str:
+    rows = to_rows(prediction)
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(rows[0]), lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return buffer.getvalue()
+
+
+def to_json(prediction: Prediction) -> str:
+    payload = {"classes": prediction.classes, "accuracy": prediction.accuracy, "notes": prediction.notes, "predictions": to_rows(prediction)}
+    return json.dumps(payload, indent=2) + "\n"

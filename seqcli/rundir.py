@@ -1,0 +1,176 @@
+"""The run directory: the only module that writes files.
+
+Layout of ``<output.dir>/<output.name>/<YYYYmmdd-HHMMSS>-<id>/``::
+
+    run.json             status (running/completed/failed/interrupted), versions, seed, data fingerprints
+    spec.yaml            the resolved spec (every default filled in, absolute data paths)
+    preprocessing.json   fitted state: input kind, maxlen, padding, pad value, scaler, classes, token range
+    model_summary.txt    Keras' summary; layers.json: every layer's output shape in named axes
+    history.csv/.json    one row per completed epoch
+    metrics.json         loss, accuracy, per-class precision/recall/F1, confusion matrix (validation, test)
+    checkpoints/best.keras, checkpoints/last.keras
+
+Every file is written atomically (temporary file in the same directory, fsync,
+rename), so a crash never leaves a truncated file behind.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import secrets
+import tempfile
+from collections.abc import Callable
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from seqcli.errors import RunError
+
+STATUSES = ("running", "completed", "failed", "interrupted")
+CHECKPOINTS = ("best", "last")
+
+
+def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
+    """Run ``write(tmp)`` on a temporary sibling of ``path``, then rename it into place."""
+    path = Path(path)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".tmp" + path.suffix, dir=path.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        write(tmp)
+        with open(tmp, "rb+") as handle:
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise RunError(f"Cannot write {path}: {exc.strerror or exc}. Check free disk space and permissions of {path.parent}.") from None
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def write_text(path: Path, text: str) -> None:
+    """Write a text file atomically."""
+    atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+
+
+def write_output(path: Path, text: str, *, force: bool) -> None:
+    """Write a result file (e.g. predictions) outside a run; never overwrite without ``force``."""
+    path = Path(path)
+    if path.exists() and not force:
+        raise RunError(f"{path} already exists. Choose another --output file, or pass --force to overwrite it.")
+    if path.is_dir():
+        raise RunError(f"{path} is a directory; give a file name for --output.")
+    if not path.parent.exists():
+        raise RunError(f"Cannot write {path}: the directory {path.parent} does not exist. Create it first.")
+    write_text(path, text)
+
+
+def _json(obj: Any) -> str:
+    return json.dumps(obj, indent=2, sort_keys=False) + "\n"
+
+
+class RunDir:
+    """One run directory; create it with :meth:`create`, open an existing one with :meth:`open`."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+
+    # ----------------------------------------------------------------- create / open
+
+    @classmethod
+    def create(cls, output_dir: str | Path, name: str) -> RunDir:
+        """Make a new, empty run directory; never reuses an existing one."""
+        parent = Path(output_dir) / name
+        try:
+            parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise RunError(f"Cannot create the run directory under {parent}: {exc.strerror}. Set `output.dir` to a writable directory.") from None
+        for _ in range(100):
+            stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+            path = parent / f"{stamp}-{secrets.token_hex(3)}"
+            try:
+                path.mkdir()  # fails if it exists: two runs never share a directory
+            except FileExistsError:
+                continue
+            except OSError as exc:
+                raise RunError(f"Cannot create run directory {path}: {exc.strerror}. Set `output.dir` to a writable directory.") from None
+            (path / "checkpoints").mkdir()
+            return cls(path)
+        raise RunError(f"Could not find a free run directory name under {parent}.")  # pragma: no cover
+
+    @classmethod
+    def open(cls, path: str | Path) -> RunDir:
+        """Open an existing run, checking that it describes itself."""
+        run = cls(Path(path))
+        if not run.path.exists():
+            raise RunError(f"Run directory {run.path} does not exist. `seqcli train` prints the run directory it creates.")
+        if not run.path.is_dir():
+            raise RunError(f"{run.path} is a file; give the run directory (the one holding run.json).")
+        for name in ("run.json", "spec.yaml", "preprocessing.json"):
+            if not (run.path / name).is_file():
+                raise RunError(f"{run.path} is not a complete seqcli run: {name} is missing. Give a directory created by `seqcli train`.")
+        return run
+
+    # ----------------------------------------------------------------- writing
+
+    def write_json(self, name: str, obj: Any) -> None:
+        write_text(self.path / name, _json(obj))
+
+    def write_text(self, name: str, text: str) -> None:
+        write_text(self.path / name, text)
+
+    def write_history(self, rows: list[dict[str, float]]) -> None:
+        """history.csv and history.json: one row per completed epoch (epoch numbers from 1)."""
+        columns = list(dict.fromkeys(key for row in rows for key in row))
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+        self.write_text("history.csv", buffer.getvalue())
+        self.write_json("history.json", rows)
+
+    def save_checkpoint(self, model: Any, which: str) -> Path:
+        """Save the model as checkpoints/<which>.keras atomically."""
+        target = self.checkpoint_path(which)
+        atomic_write(target, lambda tmp: model.save(tmp))
+        return target
+
+    def set_status(self, status: str, **fields: Any) -> None:
+        """Update run.json's status (and any other fields)."""
+        assert status in STATUSES
+        info = self.info() if (self.path / "run.json").exists() else {}
+        info.update(fields, status=status, updated=datetime.now(timezone.utc).isoformat(timespec="seconds"))
+        self.write_json("run.json", info)
+
+    # ----------------------------------------------------------------- reading
+
+    def read_json(self, name: str) -> Any:
+        file = self.path / name
+        try:
+            return json.loads(file.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise RunError(f"{file} is missing; the run is incomplete.") from None
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise RunError(f"{file} is corrupt ({exc}); the run cannot be used. Train again.") from None
+
+    def read_text(self, name: str) -> str:
+        try:
+            return (self.path / name).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise RunError(f"Cannot read {self.path / name}: {exc}.") from None
+
+    def info(self) -> dict[str, Any]:
+        info = self.read_json("run.json")
+        if not isinstance(info, dict) or info.get("status") not in STATUSES:
+            raise RunError(f"{self.path / 'run.json'} is corrupt (no valid status). Train again.")
+        return info
+
+    def checkpoint_path(self, which: str) -> Path:
+        return self.path / "checkpoints" / f"{which}.keras"
+
+    def __str__(self) -> str:
+        return str(self.path)

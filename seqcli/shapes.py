@@ -1,0 +1,278 @@
+"""The shape-and-mask trace behind ``inspect-shapes`` (pure data, no printing).
+
+A :class:`Trace` lists the loaded arrays, every transformation with the shape
+after it, every model layer with its output shape in named axes and whether it
+carries a mask, and warnings for the classic mistakes, each with its fix.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+from seqcli import data as data_mod
+from seqcli import preprocess
+from seqcli.data import SequenceData, Step
+from seqcli.errors import DataError
+from seqcli.preprocess import Preprocessor
+from seqcli.spec import DataFile, Spec, cross_field_problems, load_spec, spec_from_dict
+
+TRUNCATION_WARN_SHARE = 0.05
+PADDING_WARN_SHARE = 0.5
+
+
+@dataclass
+class ArraySummary:
+    """One loaded file: what it holds, before any preprocessing."""
+
+    role: str
+    source: str
+    format: str
+    raw_shape: str
+    dtype: str
+    sequences: int
+    features: int
+    length_min: int
+    length_median: float
+    length_p95: float
+    length_max: int
+    class_counts: dict[str, int] | None
+
+
+@dataclass
+class LayerRow:
+    """One model layer: output shape in named axes, parameter count, mask."""
+
+    name: str
+    kind: str
+    output_shape: str
+    params: int
+    mask: bool
+
+
+@dataclass
+class Trace:
+    arrays: list[ArraySummary]
+    steps: list[Step]
+    layers: list[LayerRow]
+    warnings: list[str]
+    notes: list[str] = field(default_factory=list)
+    input_shape: str = ""
+    suggested_spec: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def summarize(data: SequenceData, role: str) -> ArraySummary:
+    """Shape, dtype, length distribution and class counts of one loaded file."""
+    lengths = data.lengths
+    counts = None
+    if data.labels is not None:
+        names, numbers = np.unique(np.array([preprocess._label_name(v) for v in data.labels]), return_counts=True)
+        order = sorted(range(len(names)), key=lambda i: preprocess._numeric_first(str(names[i])))
+        counts = {str(names[i]): int(numbers[i]) for i in order}
+    return ArraySummary(
+        role, data.source, data.format, data.raw_shape, str(data.sequences[0].dtype), len(data.sequences), data.n_features,
+        int(lengths.min()), float(np.median(lengths)), float(np.percentile(lengths, 95)), int(lengths.max()), counts,
+    )
+
+
+def preprocessing_steps(data: SequenceData, prep: Preprocessor) -> tuple[list[Step], list[str]]:
+    """The steps after loading (scale, pad/truncate, mask) with shapes, and warnings about them."""
+    warnings: list[str] = []
+    n = len(data.sequences)
+    sequences = data.sequences
+    steps: list[Step] = []
+    if prep.input == "tokens":
+        sequences = [preprocess.strip_token_padding(s) for s in sequences]
+        steps.append(Step("token codes", f"{n} x (timesteps,)", f"integer codes 1..{prep.num_tokens - 1}; existing 0-padding stripped; codes unseen in training -> {prep.num_tokens}"))
+    elif prep.mean is not None:
+        steps.append(Step("standardize", f"{n} x (timesteps, {prep.n_features})", "per-feature mean/std fitted on the real timesteps of the training data"))
+    lengths = np.array([len(s) for s in sequences])
+    truncated = int((lengths > prep.maxlen).sum())
+    real = int(np.minimum(lengths, prep.maxlen).sum())
+    share = 1.0 - real / (n * prep.maxlen)
+    shape = f"(samples={n}, timesteps={prep.maxlen})" if prep.input == "tokens" else f"(samples={n}, timesteps={prep.maxlen}, features={prep.n_features})"
+    pad_with = 0 if prep.input == "tokens" else prep.pad_value
+    detail = f"{prep.padding}-padding with {pad_with}: {share:.1%} of timesteps are padding; {truncated} of {n} sequences truncated ({prep.truncating})"
+    steps.append(Step("pad/truncate", shape, detail))
+    if prep.input == "tokens":
+        steps.append(Step("mask", shape, "Embedding(mask_zero=True): code 0 timesteps are skipped by the LSTMs"))
+    else:
+        steps.append(Step("mask", shape, f"Masking(mask_value={prep.pad_value}): timesteps whose every feature is {prep.pad_value} are skipped by the LSTMs"))
+    if n and truncated / n >= TRUNCATION_WARN_SHARE:
+        warnings.append(
+            f"maxlen={prep.maxlen} truncates {truncated} of {n} sequences ({truncated / n:.0%}; longest {int(lengths.max())}); "
+            f"their {'end' if prep.truncating == 'post' else 'beginning'} is cut off. Raise `preprocessing.maxlen` (null = longest, or 'p99')."
+        )
+    if share >= PADDING_WARN_SHARE:
+        warnings.append(
+            f"{share:.0%} of all timesteps are padding (median length {np.median(lengths):.0f}, maxlen {prep.maxlen}): most compute goes to padding. "
+            "Consider `preprocessing.maxlen: p95`."
+        )
+    collisions = prep.masked_collisions(sequences)
+    if collisions:
+        what = "code 0" if prep.input == "tokens" else f"the pad value {prep.pad_value} in every feature"
+        fix = "Shift the codes so that 0 is unused (e.g. add 1)." if prep.input == "tokens" else "Set `preprocessing.pad_value` to a value that never occurs, e.g. -999.0."
+        warnings.append(f"{collisions} real timesteps hold {what} (after scaling); they would be silently masked like padding. {fix}")
+    return steps, warnings
+
+
+def truncation_warning(data: SequenceData, prep: Preprocessor, role: str) -> str | None:
+    """Warn when validation/test/predict sequences are longer than the fitted maxlen."""
+    lengths = data.lengths
+    longer = int((lengths > prep.maxlen).sum())
+    if not longer:
+        return None
+    return (
+        f"{longer} of {len(lengths)} {role} sequences are longer than maxlen={prep.maxlen} (longest {int(lengths.max())}) and are truncated "
+        f"({prep.truncating}). Set `preprocessing.maxlen: {int(lengths.max())}` to keep them whole."
+    )
+
+
+def spec_warnings(spec: Spec, data: SequenceData | None = None) -> list[str]:
+    """Warnings from the spec alone (and the data's layout, when given)."""
+    warnings = list(cross_field_problems(spec))
+    slow = [f"model.layers[{i}].recurrent_dropout" for i, layer in enumerate(spec.model.layers) if layer.recurrent_dropout > 0]
+    if slow:
+        warnings.append(
+            f"`{'`, `'.join(slow)}` > 0 disables the fast LSTM kernel (cuDNN on GPU, fused ops on CPU): training is 2-5x slower. "
+            "Use `dropout` instead, or accept the cost."
+        )
+    if spec.preprocessing.padding == "pre":
+        warnings.append(
+            "`preprocessing.padding: pre` gives left-padded masks, which the fast cuDNN LSTM kernel does not support: "
+            "on a GPU Keras falls back to the slow kernel. Use `padding: post` (the default)."
+        )
+    if data is not None:
+        warning = channels_first_warning(data, spec.data.layout)
+        if warning:
+            warnings.append(warning)
+    return warnings
+
+
+def channels_first_warning(data: SequenceData, layout: str) -> str | None:
+    """Warn when a dense 3-D array looks like (samples, features, timesteps).
+
+    Neighbouring timesteps of real signals are similar, neighbouring features are not:
+    if values change much more along the declared time axis than along the feature
+    axis, the axes are probably swapped.
+    """
+    if data.format not in ("npy", "npz") or layout != "channels_last" or any(s.name in ("reshape", "split by lengths") for s in data.steps):
+        return None
+    if len(set(data.lengths.tolist())) != 1:
+        return None
+    x = np.stack(data.sequences).astype(np.float64)  # (samples, timesteps, features)
+    if x.shape[1] < 3 or x.shape[2] < 3 or np.issubdtype(data.sequences[0].dtype, np.integer):
+        return None
+    spread = np.abs(x - x.mean()).mean() or 1.0
+    along_time = np.abs(np.diff(x, axis=1)).mean() / spread
+    along_features = np.abs(np.diff(x, axis=2)).mean() / spread
+    if along_time > 2.0 * along_features:
+        return (
+            f"{data.source} looks channels-first: values change {along_time / max(along_features, 1e-12):.1f}x more between neighbouring "
+            f"'timesteps' (axis 1, size {x.shape[1]}) than between neighbouring 'features' (axis 2, size {x.shape[2]}). If the array is "
+            "(samples, features, timesteps), set `data.layout: channels_first` and seqcli transposes it."
+        )
+    return None
+
+
+def layer_rows(model: Any) -> list[LayerRow]:
+    """Every layer's output shape in named axes, parameter count and mask."""
+    rows = []
+    for layer in model.layers:
+        shape = tuple(layer.output.shape)
+        kind = type(layer).__name__
+        mask = getattr(layer.output, "_keras_mask", None) is not None
+        rows.append(LayerRow(layer.name, kind, named_shape(shape, kind, layer.name), int(layer.count_params()), mask))
+    return rows
+
+
+def named_shape(shape: tuple[Any, ...], kind: str, name: str = "") -> str:
+    """``(None, 29, 12)`` -> ``(batch, timesteps=29, features=12)``."""
+    last = "classes" if name == "output" else {"LSTM": "units", "Dense": "units", "Dropout": "units", "Embedding": "embedding"}.get(kind, "features")
+    if len(shape) == 3:
+        axes = ["batch", f"timesteps={shape[1]}", f"{last}={shape[2]}"]
+    elif len(shape) == 2:
+        axes = ["batch", f"timesteps={shape[1]}"] if kind == "InputLayer" else ["batch", f"{last}={shape[1]}"]
+    else:
+        axes = ["batch"] + [str(s) for s in shape[1:]]
+    return "(" + ", ".join(axes) + ")"
+
+
+def trace(spec: Spec, train: SequenceData, others: dict[str, SequenceData], *, build: bool = True) -> Trace:
+    """Inspect the data flow of a spec on its (already loaded) data; no training."""
+    arrays = [summarize(train, "train")] + [summarize(d, role) for role, d in others.items()]
+    warnings = spec_warnings(spec, train)
+    notes: list[str] = []
+    try:
+        preprocess.resolve_input(train, spec.preprocessing.input)
+        pp_spec = spec.preprocessing
+    except DataError as exc:
+        warnings.append(str(exc))
+        pp_spec = dataclasses.replace(spec.preprocessing, input="float")
+    labelled = train if train.labels is not None else dataclasses.replace(train, labels=np.array(["?", "??"] * len(train.sequences))[: len(train.sequences)])
+    if train.labels is None:
+        notes.append("The data has no labels, so the number of classes (the output size) is a placeholder.")
+    prep = preprocess.fit(labelled, pp_spec)
+    if prep.input == "tokens" and spec.preprocessing.input == "auto":
+        notes.append(f"Integer data with one value per timestep is read as token codes (Embedding of {prep.num_tokens + 1} codes). If these are measurements, set `preprocessing.input: float`.")
+    steps, pad_warnings = preprocessing_steps(train, prep)
+    warnings += pad_warnings
+    warnings += [w for role, part in others.items() for w in [truncation_warning(part, prep, role)] if w]
+    layers = layer_rows(_model(spec, prep)) if build else []
+    input_shape = f"(batch, timesteps={prep.maxlen})" if prep.input == "tokens" else f"(batch, timesteps={prep.maxlen}, features={prep.n_features})"
+    return Trace(arrays, list(train.steps) + steps, layers, warnings, notes, input_shape)
+
+
+def suggest(train: SequenceData) -> tuple[Spec, str]:
+    """A starting spec for a bare data file (input kind and maxlen from its lengths), and its YAML."""
+    lengths = train.lengths
+    maxlen = "p95" if lengths.max() > 2 * np.percentile(lengths, 95) else None
+    labelled = train.labels is not None and len(train.sequences) >= 20
+    raw = {
+        "data": {"train": train.source, "validation_split": 0.2 if labelled else 0.0},
+        "preprocessing": {"input": preprocess.resolve_input(train, "auto"), "maxlen": maxlen},
+        "model": {"layers": [{"units": 64}]},
+        "training": {"epochs": 30, "batch_size": 32, "monitor": "val_loss" if labelled else "loss"},
+    }
+    return spec_from_dict(raw), yaml.safe_dump(raw, sort_keys=False)
+
+
+def _model(spec: Spec, prep: Preprocessor) -> Any:
+    from seqcli.model import build_model
+
+    return build_model(spec, prep)
+
+
+
+def inspect_spec(spec_path: Path, overrides: Sequence[str] = (), data_path: Path | None = None) -> Trace:
+    """``inspect-shapes SPEC``: trace the spec on its data (or on ``data_path``); cross-field problems become warnings."""
+    from seqcli.train import load_splits
+
+    spec = load_spec(spec_path, overrides, strict=False)
+    if data_path is not None:
+        train = data_mod.load(DataFile(path=str(data_path)), spec.data, need_labels=False)
+        return trace(spec, train, {})
+    splits = load_splits(spec)
+    train = splits.pop("train")
+    return trace(spec, train, splits)
+
+
+def inspect_data(path: Path) -> Trace:
+    """``inspect-shapes FILE``: what a bare data file holds, and a suggested spec and input shape for it."""
+    options = spec_from_dict({"data": {"train": str(path)}}).data
+    train = data_mod.load(DataFile(path=str(path)), options, need_labels=False)
+    spec, text = suggest(train)
+    result = trace(spec, train, {}, build=train.labels is not None)
+    if train.labels is None:
+        result.notes.append("The file has no labels: train needs one label per sequence, so no model is shown.")
+    result.suggested_spec = text
+    return result

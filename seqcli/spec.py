@@ -1,0 +1,581 @@
+"""The YAML experiment spec: schema, defaults, validation, overrides, resolved dump.
+
+The schema is the dataclasses below; each field carries its documentation and,
+where needed, a range check. :func:`load_spec` is the one place where a spec is
+validated: unknown keys (with the closest valid key suggested), wrong types and
+ranges are reported with the field's dotted path, what was expected, what was
+received, the line in the file and the fix. No TensorFlow here.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import math
+import re
+import types
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
+
+import yaml
+
+from seqcli.errors import SpecError
+
+REQUIRED: Any = dataclasses.MISSING
+
+
+@dataclass(frozen=True)
+class Check:
+    """A range check: ``test(value)`` must hold; ``expected`` says what is allowed."""
+
+    test: Callable[[Any], bool]
+    expected: str
+
+
+POSITIVE = Check(lambda v: v >= 1, "a positive integer")
+NON_NEGATIVE = Check(lambda v: v >= 0, "a non-negative integer")
+RATE = Check(lambda v: 0.0 <= v < 1.0, "a fraction in [0, 1)")
+POSITIVE_FLOAT = Check(lambda v: v > 0.0, "a positive number")
+MAXLEN = Check(
+    lambda v: (isinstance(v, int) and v >= 1) or (isinstance(v, str) and _percentile(v) is not None),
+    "null (the longest training sequence), a positive integer, or a percentile such as 'p95'",
+)
+
+
+def _percentile(text: str) -> float | None:
+    match = re.fullmatch(r"p(\d{1,2}(?:\.\d+)?|100)", text)
+    if match is None:
+        return None
+    value = float(match.group(1))
+    return value if 0 < value <= 100 else None
+
+
+def opt(default: Any, doc: str, check: Check | None = None) -> Any:
+    """A spec field with its default, one-line documentation and optional range check."""
+    meta = {"doc": doc, "check": check}
+    if isinstance(default, list) or dataclasses.is_dataclass(default):
+        factory = (lambda d=default: [dataclasses.replace(x) if dataclasses.is_dataclass(x) else x for x in d]) if isinstance(default, list) else (lambda d=default: dataclasses.replace(d))
+        return field(default_factory=factory, metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+# --------------------------------------------------------------------------- schema
+
+
+@dataclass
+class DataFile:
+    """One data file (a string is shorthand for ``{path: ...}``)."""
+
+    path: str = opt(REQUIRED, "Data file, relative to the spec file: .npy, .npz, .ts or .csv.")
+    labels: str | None = opt(None, "Labels as a separate .npy file (one label per sequence); for .npy data.")
+
+
+@dataclass
+class NpzKeys:
+    x: str = opt("x", "Array of sequences: (samples, timesteps[, features]), or flat values when `lengths` is present.")
+    y: str = opt("y", "Array of labels, one per sequence.")
+    lengths: str = opt("lengths", "Optional array of sequence lengths; then `x` holds all sequences concatenated, (total_timesteps[, features]).")
+
+
+@dataclass
+class CsvOptions:
+    id_column: str = opt("id", "Column that groups rows (timesteps) into sequences.")
+    time_column: str | None = opt("time", "Column that orders the rows of a sequence; null keeps file order.")
+    label_column: str | None = opt("label", "Column with the sequence's label (the same on every row of a sequence); null for unlabelled data.")
+    feature_columns: list[str] | None = opt(None, "Feature columns in order; null means every other column.")
+
+
+@dataclass
+class DataSpec:
+    train: DataFile = opt(REQUIRED, "Training data (required).")
+    validation: DataFile | None = opt(None, "Separate validation data; when null, `validation_split` of the training data is held out.")
+    test: DataFile | None = opt(None, "Test data, evaluated once after training.")
+    validation_split: float = opt(0.2, "Stratified fraction of training data held out for validation when `validation` is null; 0 disables validation.", RATE)
+    format: Literal["auto", "npy", "npz", "ts", "csv"] = opt("auto", "File format; auto picks it from the file extension.")
+    layout: Literal["channels_last", "channels_first"] = opt("channels_last", "Axis order of 3-D arrays: (samples, timesteps, features) or (samples, features, timesteps); channels_first is transposed. .ts files are always channels-first.")
+    npz: NpzKeys = opt(NpzKeys(), "Array names inside .npz files.")
+    csv: CsvOptions = opt(CsvOptions(), "Long-format CSV: one row per timestep.")
+
+
+@dataclass
+class PreprocessingSpec:
+    input: Literal["auto", "float", "tokens"] = opt("auto", "float: real-valued features with Masking; tokens: integer codes with Embedding(mask_zero=True), 0 is padding; auto: tokens for integer arrays, else float.")
+    maxlen: int | str | None = opt(None, "Timesteps after padding/truncation: null (longest training sequence), an integer, or a percentile of training lengths such as 'p95'.", MAXLEN)
+    padding: Literal["post", "pre"] = opt("post", "Side where padding goes. post keeps masks right-padded (and the fast cuDNN kernel usable).")
+    truncating: Literal["post", "pre"] = opt("post", "Side cut from sequences longer than maxlen: post drops the end, pre the beginning.")
+    pad_value: float = opt(0.0, "Value used for padding float features and, the same value, for masking them.")
+    standardize: bool = opt(True, "Per-feature standardization (mean 0, std 1) fitted on the real timesteps of the training data; float input only.")
+
+
+@dataclass
+class LSTMLayer:
+    units: int = opt(64, "Hidden units.", POSITIVE)
+    dropout: float = opt(0.0, "Dropout on the layer's inputs.", RATE)
+    recurrent_dropout: float = opt(0.0, "Dropout on the recurrent state; > 0 disables the fast LSTM kernel.", RATE)
+    return_sequences: bool | None = opt(None, "null: set by seqcli (true for every LSTM but the last).")
+
+
+@dataclass
+class DenseLayer:
+    units: int = opt(REQUIRED, "Units (required).", POSITIVE)
+    activation: Literal["relu", "gelu", "tanh", "sigmoid", "elu", "selu", "swish", "linear"] = opt("relu", "Activation function.")
+    dropout: float = opt(0.0, "Dropout after this layer.", RATE)
+
+
+@dataclass
+class ModelSpec:
+    layers: list[LSTMLayer] = opt([LSTMLayer()], "Stacked LSTM layers, input side first.")
+    dense: list[DenseLayer] = opt([], "Dense layers between the last LSTM and the output layer.")
+    embedding_dim: int = opt(32, "Embedding size for token input.", POSITIVE)
+    output: Literal["softmax", "sigmoid"] = opt("softmax", "Output layer: softmax over all classes, or sigmoid (two classes only).")
+
+
+@dataclass
+class EarlyStoppingSpec:
+    patience: int = opt(10, "Epochs without improvement of `training.monitor` before stopping.", POSITIVE)
+    min_delta: float = opt(0.0, "Smallest change that counts as an improvement.")
+
+
+@dataclass
+class TrainingSpec:
+    epochs: int = opt(30, "Maximum number of epochs.", POSITIVE)
+    batch_size: int = opt(32, "Sequences per batch.", POSITIVE)
+    optimizer: Literal["adam", "adamw", "rmsprop", "sgd"] = opt("adam", "Optimizer.")
+    learning_rate: float = opt(0.001, "Learning rate.", POSITIVE_FLOAT)
+    loss: Literal["auto", "sparse_categorical_crossentropy", "binary_crossentropy"] = opt("auto", "auto: sparse categorical cross-entropy for softmax, binary cross-entropy for sigmoid.")
+    metrics: list[Literal["accuracy", "auc"]] = opt(["accuracy"], "Metrics logged every epoch (auc needs model.output: sigmoid).")
+    monitor: Literal["val_loss", "val_accuracy", "loss", "accuracy"] = opt("val_loss", "Quantity that picks the best checkpoint and drives early stopping.")
+    early_stopping: EarlyStoppingSpec | None = opt(EarlyStoppingSpec(), "Early stopping; null trains for all epochs.")
+    shuffle: bool = opt(True, "Shuffle training sequences every epoch (seeded).")
+
+
+@dataclass
+class OutputSpec:
+    dir: str = opt("runs", "Directory that holds run directories, relative to the working directory.")
+    name: str | None = opt(None, "Experiment name; runs go to <dir>/<name>/<timestamp>-<id>/. null: the spec file's name.")
+
+
+@dataclass
+class Spec:
+    data: DataSpec = opt(REQUIRED, "Where the sequences and labels come from.")
+    preprocessing: PreprocessingSpec = opt(PreprocessingSpec(), "Reshape, scaling, padding and masking.")
+    model: ModelSpec = opt(ModelSpec(), "The network.")
+    training: TrainingSpec = opt(TrainingSpec(), "The fit loop.")
+    output: OutputSpec = opt(OutputSpec(), "Where runs are written.")
+    seed: int = opt(0, "Seed for weights, shuffling and the validation split; same spec and seed give the same results on CPU.", NON_NEGATIVE)
+
+
+# --------------------------------------------------------------------------- YAML positions
+
+
+class _Source:
+    """Where values came from: the spec file's lines, or a ``--set`` override."""
+
+    def __init__(self, file: str) -> None:
+        self.file = file
+        self.lines: dict[str, int] = {}
+        self.overridden: dict[str, str] = {}
+
+    def where(self, path: str) -> str:
+        for candidate in _ancestors(path):
+            if candidate in self.overridden:
+                return f" (from `--set {self.overridden[candidate]}`)"
+            if candidate in self.lines:
+                return f" ({self.file}, line {self.lines[candidate]})"
+        return ""
+
+
+def _ancestors(path: str) -> Iterator[str]:
+    while path:
+        yield path
+        path = re.sub(r"(\.[^.\[\]]+|\[\d+\])$", "", path) if re.search(r"(\.[^.\[\]]+|\[\d+\])$", path) else ""
+
+
+def _join(path: str, key: str | int) -> str:
+    if isinstance(key, int):
+        return f"{path}[{key}]"
+    return f"{path}.{key}" if path else key
+
+
+def _record_lines(node: yaml.Node, path: str, source: _Source) -> None:
+    if isinstance(node, yaml.MappingNode):
+        seen: dict[str, int] = {}
+        for key_node, value_node in node.value:
+            key = str(key_node.value)
+            line = key_node.start_mark.line + 1
+            child = _join(path, key)
+            if key in seen:
+                raise SpecError(
+                    f"`{child}` appears twice in {source.file} (lines {seen[key]} and {line}); "
+                    "YAML would silently keep the last one. Delete one of them."
+                )
+            seen[key] = line
+            source.lines[child] = line
+            _record_lines(value_node, child, source)
+    elif isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            child = _join(path, index)
+            source.lines[child] = item.start_mark.line + 1
+            _record_lines(item, child, source)
+
+
+def parse_yaml(text: str, file: str) -> tuple[Any, _Source]:
+    """Parse YAML with the safe loader; return the data and the line of every key."""
+    source = _Source(file)
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        if node is not None:
+            _record_lines(node, "", source)
+        data = yaml.safe_load(text)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = exc.problem or exc.context or "invalid YAML"
+        raise SpecError(
+            f"{file} is not valid YAML{at}: {problem}. Check the indentation and the "
+            "`key: value` syntax on that line (quote values that contain ':' or '#')."
+        ) from None
+    except yaml.YAMLError as exc:
+        raise SpecError(f"{file} is not valid YAML: {exc}.") from None
+    return data, source
+
+
+# --------------------------------------------------------------------------- conversion
+
+
+def _describe(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (dict, list)):
+        return f"a {'mapping' if isinstance(value, dict) else 'list'} {value!r}"
+    return repr(value)
+
+
+def _type_name(tp: Any) -> str:
+    origin = get_origin(tp)
+    if origin is Literal:
+        return "one of " + ", ".join(repr(a) for a in get_args(tp))
+    if origin in (Union, types.UnionType):
+        names = [_type_name(a) for a in get_args(tp) if a is not type(None)]
+        suffix = " or null" if type(None) in get_args(tp) else ""
+        return " or ".join(names) + suffix
+    if origin is list:
+        return "a list"
+    if dataclasses.is_dataclass(tp):
+        return "a mapping"
+    return {int: "an integer", float: "a number", bool: "true or false", str: "a string"}[tp]
+
+
+class _Builder:
+    def __init__(self, source: _Source) -> None:
+        self.source = source
+
+    def fail(self, path: str, expected: str, value: Any, fix: str) -> SpecError:
+        return SpecError(f"`{path}` must be {expected}. Received: {_describe(value)}{self.source.where(path)}. {fix}")
+
+    def build(self, cls: type, raw: Any, path: str) -> Any:
+        if cls is DataFile and isinstance(raw, str):
+            raw = {"path": raw}
+        if cls is DataFile and raw is None:
+            raise self.fail(path, "a data file path or {path, labels}", raw, "Give the file's path, relative to the spec file.")
+        if raw is None:
+            raw = {}
+        if not isinstance(raw, dict):
+            raise self.fail(path or "the spec", "a mapping of keys to values", raw, f"Write it as `key: value` lines under `{path}:`." if path else "Start from experiments/smoke.yaml.")
+        hints = get_type_hints(cls)
+        names = [f.name for f in dataclasses.fields(cls)]
+        for key in raw:
+            if key not in names:
+                raise SpecError(self._unknown_key(cls, path, str(key), names))
+        values = {}
+        for f in dataclasses.fields(cls):
+            child = _join(path, f.name)
+            if f.name not in raw:
+                if f.default is REQUIRED and f.default_factory is REQUIRED:  # type: ignore[misc]
+                    where = self.source.where(path) if path else f" ({self.source.file})"
+                    under = f"under `{path}`" if path else "at the top level"
+                    raise SpecError(f"`{child}` is required but missing{where}. {f.metadata['doc']} Add `{f.name}:` {under}.")
+                continue
+            value = self.convert(hints[f.name], raw[f.name], child)
+            check: Check | None = f.metadata.get("check")
+            if check is not None and value is not None and not check.test(value):
+                fix = f"Use e.g. {_describe(f.default)} (the default)." if f.default not in (REQUIRED, None) else "See the spec reference in the README."
+                raise self.fail(child, check.expected, value, fix)
+            values[f.name] = value
+        return cls(**values)
+
+    def _unknown_key(self, cls: type, path: str, key: str, names: list[str]) -> str:
+        where = self.source.where(_join(path, key))
+        section = f"`{path}`" if path else "the top level"
+        message = f"Unknown key `{_join(path, key)}`{where}. Valid keys in {section}: {', '.join(names)}."
+        close = difflib.get_close_matches(key, names, n=1, cutoff=0.6)
+        if close:
+            return message + f" Did you mean `{_join(path, close[0])}`?"
+        elsewhere = [row[0] for row in reference_rows() if row[0].rsplit(".", 1)[-1] == key]
+        if elsewhere:
+            section_key = elsewhere[0].rsplit(".", 1)[0]
+            if section_key.endswith("[]"):
+                return message + f" `{key}` belongs in each item of `{section_key[:-2]}`: move it to `{elsewhere[0]}`."
+            return message + f" `{key}` belongs under `{section_key}`: move it to `{elsewhere[0]}`."
+        return message + " Remove it or fix its spelling."
+
+    def convert(self, tp: Any, value: Any, path: str) -> Any:
+        origin = get_origin(tp)
+        if origin in (Union, types.UnionType):
+            args = get_args(tp)
+            if value is None:
+                if type(None) in args:
+                    return None
+                raise self.fail(path, _type_name(tp), value, "Give it a value or remove the key to use the default.")
+            for arg in args:
+                if arg is type(None):
+                    continue
+                if dataclasses.is_dataclass(arg) or get_origin(arg) is list or _matches(arg, value):
+                    return self.convert(arg, value, path)
+            raise self.fail(path, _type_name(tp), value, "See the spec reference in the README.")
+        if origin is Literal:
+            choices = get_args(tp)
+            if value in choices and not isinstance(value, bool):
+                return value
+            close = difflib.get_close_matches(str(value), [str(c) for c in choices], n=1, cutoff=0.5)
+            hint = f" Did you mean {close[0]!r}?" if close else ""
+            raise self.fail(path, _type_name(tp), value, f"Use one of the listed values.{hint}")
+        if origin is list:
+            if not isinstance(value, list):
+                raise self.fail(path, "a list", value, f"Write it as a YAML list (`- item` lines under `{path.rsplit('.', 1)[-1]}:`).")
+            (item_type,) = get_args(tp)
+            return [self.convert(item_type, item, _join(path, i)) for i, item in enumerate(value)]
+        if dataclasses.is_dataclass(tp):
+            return self.build(tp, value, path)
+        if not _matches(tp, value):
+            raise self.fail(path, _type_name(tp), value, f"Write {_type_name(tp)} without quotes." if tp in (int, float, bool) else "Quote it if YAML reads it as another type.")
+        return float(value) if tp is float else value
+
+
+def _matches(tp: Any, value: Any) -> bool:
+    if tp is bool:
+        return isinstance(value, bool)
+    if tp is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if tp is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    if tp is str:
+        return isinstance(value, str)
+    return False
+
+
+# --------------------------------------------------------------------------- cross-field checks
+
+
+def cross_field_problems(spec: Spec) -> list[str]:
+    """Rules that involve several fields; empty when the spec is consistent."""
+    problems = []
+    layers = spec.model.layers
+    if not layers:
+        problems.append("`model.layers` is empty: the model needs at least one LSTM layer, e.g. `layers: [{units: 64}]`.")
+    for i, layer in enumerate(layers[:-1]):
+        if layer.return_sequences is False:
+            problems.append(
+                f"`model.layers[{i}].return_sequences` is false, but `model.layers[{i + 1}]` is another LSTM, which needs "
+                f"the full sequence (batch, timesteps, units) as input. Remove the key (seqcli sets it) or set it to true."
+            )
+    if layers and layers[-1].return_sequences:
+        last = len(layers) - 1
+        problems.append(
+            f"`model.layers[{last}].return_sequences` is true for the last LSTM: its output is per timestep "
+            f"(batch, timesteps, {layers[-1].units}), so the classifier would predict one label per timestep instead of "
+            "one per sequence. Remove the key (seqcli sets it to false for the last LSTM)."
+        )
+    has_validation = spec.data.validation is not None or spec.data.validation_split > 0
+    if spec.training.monitor.startswith("val_") and not has_validation:
+        problems.append(
+            f"`training.monitor` is {spec.training.monitor!r} but there is no validation data (`data.validation` is null and "
+            "`data.validation_split` is 0). Set `training.monitor: loss`, or hold out data with `data.validation_split: 0.2`."
+        )
+    metric = spec.training.monitor.removeprefix("val_")
+    if metric != "loss" and metric not in spec.training.metrics:
+        problems.append(f"`training.monitor` is {spec.training.monitor!r} but {metric!r} is not in `training.metrics`. Add it there.")
+    if "auc" in spec.training.metrics and spec.model.output != "sigmoid":
+        problems.append("`training.metrics` has 'auc', which needs a two-class model with `model.output: sigmoid`. Remove 'auc' or set `model.output: sigmoid`.")
+    loss = spec.training.loss
+    if (loss == "binary_crossentropy") != (spec.model.output == "sigmoid") and loss != "auto":
+        problems.append(f"`training.loss` {loss!r} does not fit `model.output` {spec.model.output!r}. Use `loss: auto`.")
+    return problems
+
+
+# --------------------------------------------------------------------------- public API
+
+
+def parse_override(text: str) -> tuple[list[str | int], Any]:
+    """Split ``model.layers[0].units=64`` into its path and YAML-parsed value."""
+    key, sep, raw_value = text.partition("=")
+    key = key.strip()
+    if not sep or not re.fullmatch(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*|\[\d+\])*", key):
+        raise SpecError(f"`--set {text}` is not PATH=VALUE. Write it like `--set training.epochs=3` or `--set model.layers[0].units=64`.")
+    path: list[str | int] = [int(t[1:-1]) if t.startswith("[") else t.lstrip(".") for t in re.findall(r"\.?[A-Za-z_]\w*|\[\d+\]", key)]
+    try:
+        value = yaml.safe_load(raw_value) if raw_value.strip() else None
+    except yaml.YAMLError:
+        raise SpecError(f"The value in `--set {text}` is not valid YAML. Quote it: `--set {key}='\"{raw_value}\"'`.") from None
+    return path, value
+
+
+def apply_override(raw: dict[str, Any], text: str, source: _Source) -> None:
+    """Set one ``PATH=VALUE`` override in the raw spec mapping (validated later with the rest)."""
+    path, value = parse_override(text)
+    node: Any = raw
+    dotted = ""
+    defaults: Any = default_mapping()
+    for step, key in enumerate(path):
+        last = step == len(path) - 1
+        defaults = defaults.get(key) if isinstance(defaults, dict) and isinstance(key, str) else (defaults[0] if isinstance(defaults, list) and defaults else None)
+        if isinstance(key, int):
+            if not isinstance(node, list) or key >= len(node):
+                size = len(node) if isinstance(node, list) else 0
+                raise SpecError(f"`--set {text}`: `{dotted}` has {size} item(s), so index [{key}] does not exist. Add the item in the spec file first.")
+        elif not isinstance(node, dict):
+            raise SpecError(f"`--set {text}`: `{dotted}` is not a mapping, so it has no key `{key}`.")
+        dotted = _join(dotted, key)
+        if last:
+            node[key] = value
+        else:
+            if isinstance(key, str) and node.get(key) is None:
+                node[key] = _copy(defaults) if isinstance(defaults, (dict, list)) else {}
+            node = node[key]
+    source.overridden[dotted] = text
+
+
+def _copy(value: Any) -> Any:
+    return yaml.safe_load(yaml.safe_dump(value))
+
+
+def load_spec(path: str | Path, overrides: Sequence[str] = (), *, strict: bool = True) -> Spec:
+    """Read, override, validate and resolve a spec file.
+
+    Data paths are resolved relative to the spec file, ``output.dir`` relative to
+    the working directory, and ``output.name`` defaults to the file's stem.
+    With ``strict=False`` the cross-field rules are left to the caller
+    (``inspect-shapes`` shows them as warnings).
+    """
+    file = Path(path)
+    if not file.exists():
+        raise SpecError(f"Spec file {file} does not exist. Check the path; `seqcli validate --help` shows the usage.")
+    if file.is_dir():
+        raise SpecError(f"{file} is a directory; give the path of a YAML spec file inside it.")
+    try:
+        text = file.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SpecError(f"Cannot read spec file {file}: {exc}.") from None
+    raw, source = parse_yaml(text, str(file))
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise SpecError(f"{file} must hold a YAML mapping with the sections data, preprocessing, model, training and output. Received: {_describe(raw)}.")
+    for text_override in overrides:
+        apply_override(raw, text_override, source)
+    spec = _Builder(source).build(Spec, raw, "")
+    if strict:
+        problems = cross_field_problems(spec)
+        if problems:
+            raise SpecError(problems[0])
+    return resolve(spec, file.parent.resolve(), file.stem)
+
+
+def resolve(spec: Spec, base_dir: Path, name: str) -> Spec:
+    """Make data paths absolute (relative to ``base_dir``) and fill ``output.name``."""
+
+    def absolute(data_file: DataFile | None) -> DataFile | None:
+        if data_file is None:
+            return None
+        labels = str((base_dir / data_file.labels).resolve()) if data_file.labels else None
+        return DataFile(path=str((base_dir / data_file.path).resolve()), labels=labels)
+
+    data = dataclasses.replace(spec.data, train=absolute(spec.data.train), validation=absolute(spec.data.validation), test=absolute(spec.data.test))
+    output = dataclasses.replace(spec.output, name=spec.output.name or name)
+    return dataclasses.replace(spec, data=data, output=output)
+
+
+def spec_from_dict(raw: dict[str, Any]) -> Spec:
+    """Rebuild a resolved spec saved in a run directory (validated like a file)."""
+    return _Builder(_Source("the run's spec.yaml")).build(Spec, raw, "")
+
+
+def to_dict(spec: Spec) -> dict[str, Any]:
+    """The spec as plain data, every default filled in."""
+    return dataclasses.asdict(spec)
+
+
+def to_yaml(spec: Spec) -> str:
+    """The resolved spec as YAML, in schema order."""
+    return yaml.safe_dump(to_dict(spec), sort_keys=False, default_flow_style=False)
+
+
+def maxlen_percentile(maxlen: int | str | None) -> float | None:
+    """The percentile of a ``'p95'``-style maxlen, else None."""
+    return _percentile(maxlen) if isinstance(maxlen, str) else None
+
+
+def default_mapping() -> dict[str, Any]:
+    """Every field's default as plain data (required fields are None)."""
+
+    def walk(cls: type) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        hints = get_type_hints(cls)
+        for f in dataclasses.fields(cls):
+            if f.default_factory is not REQUIRED:  # type: ignore[misc]
+                value = f.default_factory()  # type: ignore[misc]
+                out[f.name] = dataclasses.asdict(value) if dataclasses.is_dataclass(value) else [dataclasses.asdict(v) if dataclasses.is_dataclass(v) else v for v in value]
+            elif f.default is REQUIRED:
+                out[f.name] = walk(hints[f.name]) if dataclasses.is_dataclass(hints[f.name]) and hints[f.name] is not DataFile else None
+            else:
+                out[f.name] = f.default
+        return out
+
+    return walk(Spec)
+
+
+def reference_rows() -> list[tuple[str, str, str, str]]:
+    """(key, type, default, meaning) for every spec field, in schema order."""
+    rows: list[tuple[str, str, str, str]] = []
+
+    def walk(cls: type, prefix: str) -> None:
+        hints = get_type_hints(cls)
+        for f in dataclasses.fields(cls):
+            tp = hints[f.name]
+            key = _join(prefix, f.name)
+            inner = next((a for a in get_args(tp) if dataclasses.is_dataclass(a)), tp)
+            if get_origin(tp) is list and dataclasses.is_dataclass(get_args(tp)[0]):
+                inner = get_args(tp)[0]
+                key = key + "[]"
+            if dataclasses.is_dataclass(inner) and inner is not DataFile:
+                if type(None) in get_args(tp):
+                    rows.append((key, "a mapping or null", "a mapping", f.metadata["doc"]))
+                walk(inner, key)
+                continue
+            if f.default is REQUIRED and f.default_factory is REQUIRED:  # type: ignore[misc]
+                default = "required"
+            elif f.default_factory is not REQUIRED:  # type: ignore[misc]
+                default = "`" + yaml.safe_dump(f.default_factory(), default_flow_style=True).strip() + "`"  # type: ignore[misc]
+            else:
+                default = "`" + yaml.safe_dump(f.default, default_flow_style=True).strip().removesuffix("...").strip() + "`"
+            type_text = "path or {path, labels}" if inner is DataFile else _type_name(tp)
+            rows.append((key, type_text, default, f.metadata["doc"]))
+
+    walk(Spec, "")
+    return rows
+
+
+def reference_paths() -> list[str]:
+    """Every documented dotted key (list items written ``[]``)."""
+    return [row[0].replace("[]", "") for row in reference_rows()]
+
+
+def reference_markdown() -> str:
+    """The spec reference table for the README."""
+    lines = ["| key | type | default | meaning |", "|---|---|---|---|"]
+    lines += [f"| `{k}` | {t} | {d} | {m} |" for k, t, d, m in reference_rows()]
+    return "\n".join(lines)

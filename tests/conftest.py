@@ -1,0 +1,28 @@
+"""Shared fixtures: the repository paths and one smoke run trained through the real CLI."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+ROOT = Path(__file__).resolve().parent.parent
+SMOKE_SPEC = ROOT / "experiments" / "smoke.yaml"
+SMOKE_TEST = ROOT / "data" / "smoke" / "test.csv"
+
+
+@pytest.fixture(scope="session")
+def smoke_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A completed run of experiments/smoke.yaml (2 epochs), trained once per test session via the CLI."""
+    from typer.testing import CliRunner
+
+    from seqcli.cli import app
+
+    out = tmp_path_factory.mktemp("runs")
+    result = CliRunner().invoke(app, ["train", str(SMOKE_SPEC), "--quiet", "--set", f"output.dir={out}", "--set", "training.epochs=2"])
+    assert result.exit_code == 0, result.output
+    (run,) = (out / "smoke").iterdir()
+    return run

@@ -1,0 +1,165 @@
+"""The commands through Typer's CliRunner: exit codes, stdout results, stderr messages."""
+
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from seqcli import __version__
+from seqcli.cli import app
+from tests.conftest import ROOT, SMOKE_SPEC, SMOKE_TEST
+
+runner = CliRunner()
+
+
+def run(*args: str) -> object:
+    return runner.invoke(app, [str(a) for a in args])
+
+
+def test_help_lists_commands_and_version() -> None:
+    result = run("--help")
+    assert result.exit_code == 0
+    for command in ("train", "predict", "inspect-shapes", "validate"):
+        assert command in result.stdout
+    assert run("--version").stdout.strip() == f"seqcli {__version__}"
+
+
+def test_help_and_validate_do_not_import_tensorflow() -> None:
+    code = (
+        "import sys\n"
+        "from typer.testing import CliRunner\n"
+        "from seqcli.cli import app\n"
+        f"assert CliRunner().invoke(app, ['--help']).exit_code == 0\n"
+        f"assert CliRunner().invoke(app, ['validate', {str(SMOKE_SPEC)!r}]).exit_code == 0\n"
+        "print(sorted(m for m in ('tensorflow', 'keras', 'numpy') if m in sys.modules))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
+    assert out.stdout.strip() == "[]"
+
+
+def test_validate_ok_and_print_resolved(tmp_path: Path) -> None:
+    result = run("validate", SMOKE_SPEC)
+    assert result.exit_code == 0 and "valid" in result.stdout
+    printed = run("validate", SMOKE_SPEC, "--print", "--set", "training.epochs=5")
+    assert printed.exit_code == 0
+    assert "  epochs: 5\n" in printed.stdout and "  padding: post\n" in printed.stdout
+    assert str(ROOT / "data" / "smoke" / "train.csv") in printed.stdout  # paths resolved relative to the spec
+
+
+def test_validate_error_is_one_paragraph_without_traceback(tmp_path: Path) -> None:
+    spec = tmp_path / "bad.yaml"
+    spec.write_text("data:\n  train: x.npz\ntraining:\n  epocs: 3\n")
+    result = run("validate", spec)
+    assert result.exit_code == 1
+    assert result.stdout == ""
+    assert "Unknown key `training.epocs`" in result.stderr and "line 4" in result.stderr and "Did you mean `training.epochs`?" in result.stderr
+    assert "Traceback" not in result.output
+
+
+def test_smoke_run_directory_describes_itself(smoke_run: Path) -> None:
+    names = {p.name for p in smoke_run.iterdir()}
+    assert {"run.json", "spec.yaml", "preprocessing.json", "model_summary.txt", "layers.json", "history.csv", "history.json", "metrics.json", "checkpoints"} <= names
+    assert {p.name for p in (smoke_run / "checkpoints").iterdir()} == {"best.keras", "last.keras"}
+    info = json.loads((smoke_run / "run.json").read_text())
+    assert info["status"] == "completed" and info["epochs_completed"] == 2 and info["seed"] == 0
+    assert {"keras", "numpy", "python", "seqcli", "tensorflow"} <= set(info["versions"])
+    assert info["data_fingerprints"]["train"].startswith("sha256:")
+    with open(smoke_run / "history.csv") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [r["epoch"] for r in rows] == ["1", "2"] and {"loss", "accuracy", "val_loss", "val_accuracy"} <= set(rows[0])
+    metrics = json.loads((smoke_run / "metrics.json").read_text())
+    assert metrics["test"]["samples"] == 12 and len(metrics["test"]["confusion_matrix"]["rows_true_columns_predicted"]) == 3
+    assert set(metrics["test"]["per_class"]) == {"fall", "flat", "rise"}
+    prep = json.loads((smoke_run / "preprocessing.json").read_text())
+    assert (prep["maxlen"], prep["padding"], prep["pad_value"], prep["classes"]) == (9, "post", 0.0, ["fall", "flat", "rise"])
+
+
+def test_train_bad_data_fails_before_creating_a_run(tmp_path: Path) -> None:
+    spec = tmp_path / "spec.yaml"
+    spec.write_text("data:\n  train: missing.csv\n")
+    result = run("train", spec, "--quiet", "--set", f"output.dir={tmp_path / 'runs'}")
+    assert result.exit_code == 1
+    assert "missing.csv does not exist" in result.stderr and "Traceback" not in result.output
+    assert not (tmp_path / "runs").exists()
+
+
+def test_predict_csv_file(smoke_run: Path, tmp_path: Path) -> None:
+    out = tmp_path / "pred.csv"
+    result = run("predict", smoke_run, SMOKE_TEST, "--output", out)
+    assert result.exit_code == 0, result.output
+    assert "wrote 12 predictions" in result.stdout and "accuracy" in result.stdout
+    with open(out) as handle:
+        rows = list(csv.DictReader(handle))
+    assert len(rows) == 12 and list(rows[0]) == ["id", "predicted", "label", "p_fall", "p_flat", "p_rise"]
+    assert rows[0]["id"] == "s000"
+    for row in rows:
+        probs = [float(row[k]) for k in ("p_fall", "p_flat", "p_rise")]
+        assert sum(probs) == pytest.approx(1.0, abs=1e-4)
+        assert row["predicted"] == ("fall", "flat", "rise")[int(np.argmax(probs))]
+    again = run("predict", smoke_run, SMOKE_TEST, "--output", out)
+    assert again.exit_code == 1 and "already exists" in again.stderr and "--force" in again.stderr
+    assert run("predict", smoke_run, SMOKE_TEST, "--output", out, "--force").exit_code == 0
+
+
+def test_predict_json_to_stdout(smoke_run: Path) -> None:
+    result = run("predict", smoke_run, SMOKE_TEST, "--format", "json", "--checkpoint", "last")
+    assert result.exit_code == 0, result.output
+    payload = json.loads(result.stdout)
+    assert payload["classes"] == ["fall", "flat", "rise"] and len(payload["predictions"]) == 12
+    assert payload["accuracy"] == pytest.approx(np.mean([p["predicted"] == p["label"] for p in payload["predictions"]]))
+
+
+def test_predict_one_unbatched_sample(smoke_run: Path, tmp_path: Path) -> None:
+    sample = tmp_path / "one.npy"
+    np.save(sample, np.array([[0.0, 0.5], [0.25, 0.45], [0.5, 0.27], [0.75, 0.03]]))  # (timesteps=4, features=2)
+    result = run("predict", smoke_run, sample, "--format", "csv")
+    assert result.exit_code == 0, result.output
+    assert "predicting it as a batch of one: (1, 9, 2)" in result.stderr
+    assert len(result.stdout.strip().splitlines()) == 2  # header + one row
+
+
+def test_predict_wrong_feature_count(smoke_run: Path, tmp_path: Path) -> None:
+    sample = tmp_path / "three.npy"
+    np.save(sample, np.zeros((4, 3)))
+    result = run("predict", smoke_run, sample)
+    assert result.exit_code == 1
+    assert "3 features per timestep, but the model was trained on 2" in result.stderr and "Traceback" not in result.output
+
+
+def test_predict_missing_run(tmp_path: Path) -> None:
+    result = run("predict", tmp_path / "nope", SMOKE_TEST)
+    assert result.exit_code == 1 and "does not exist" in result.stderr
+
+
+def test_inspect_shapes_spec_json(smoke_run: Path) -> None:
+    result = run("inspect-shapes", SMOKE_SPEC, "--json")
+    assert result.exit_code == 0, result.output
+    trace = json.loads(result.stdout)
+    assert [a["role"] for a in trace["arrays"]] == ["train", "validation", "test"]
+    assert [s["name"] for s in trace["steps"]] == ["group rows", "standardize", "pad/truncate", "mask"]
+    assert trace["input_shape"] == "(batch, timesteps=9, features=2)"
+    assert [(layer["name"], layer["output_shape"]) for layer in trace["layers"]] == [
+        (layer["name"], layer["output_shape"]) for layer in json.loads((smoke_run / "layers.json").read_text())
+    ]
+
+
+def test_inspect_shapes_table_and_bare_data_file(tmp_path: Path) -> None:
+    table = run("inspect-shapes", SMOKE_SPEC)
+    assert table.exit_code == 0 and "pad/truncate" in table.stdout and "lstm_1" in table.stdout
+    data = tmp_path / "d.npz"
+    lengths = np.array([3, 5, 4, 6, 5, 4, 3, 5, 6, 4] * 3)
+    lengths[7] = 40  # one long outlier: maxlen p95 beats padding everything to 40
+    np.savez(data, x=np.random.default_rng(0).normal(size=(int(lengths.sum()), 4)), lengths=lengths, y=np.arange(30) % 3)
+    result = run("inspect-shapes", data, "--json")
+    assert result.exit_code == 0, result.output
+    trace = json.loads(result.stdout)
+    assert "maxlen: p95" in trace["suggested_spec"] and "input: float" in trace["suggested_spec"]
+    assert trace["arrays"][0]["length_max"] == 40 and trace["arrays"][0]["sequences"] == 30
+    assert trace["layers"][0]["output_shape"].startswith("(batch, timesteps=")

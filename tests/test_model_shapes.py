@@ -1,0 +1,120 @@
+"""Model building, masking and the shape trace (builds tiny Keras models; no training)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from seqcli import preprocess, shapes
+from seqcli.data import SequenceData
+from seqcli.errors import SpecError
+from seqcli.model import build_model, return_sequences
+from seqcli.spec import PreprocessingSpec, spec_from_dict
+
+GOLDEN = Path(__file__).parent / "golden"
+
+
+def make_spec(**model: object) -> object:
+    return spec_from_dict({"data": {"train": "unused.npy"}, "model": {"layers": [{"units": 4}, {"units": 3}], **model}, "seed": 0})
+
+
+def float_data() -> SequenceData:
+    # 3 sequences of (timesteps, features=2), lengths 3, 2, 4; labels a, b, a.
+    seqs = [np.arange(6.0).reshape(3, 2) / 5, np.arange(4.0).reshape(2, 2) / 3 - 1, np.cos(np.arange(8.0)).reshape(4, 2)]
+    return SequenceData(seqs, np.array(["a", "b", "a"]), "mem", "npy", "-", ["index 0", "index 1", "index 2"])
+
+
+def test_return_sequences_auto_for_all_but_last() -> None:
+    spec = spec_from_dict({"data": {"train": "x.npy"}, "model": {"layers": [{}, {}, {"return_sequences": None}]}})
+    assert return_sequences(spec) == [True, True, False]
+
+
+def test_layer_shapes_and_masks_float() -> None:
+    spec = make_spec(dense=[{"units": 5, "dropout": 0.5}])
+    prep = preprocess.fit(float_data(), PreprocessingSpec())
+    rows = shapes.layer_rows(build_model(spec, prep))
+    table = [(r.name, r.kind, r.output_shape, r.params, r.mask) for r in rows]
+    assert table == [
+        ("sequence", "InputLayer", "(batch, timesteps=4, features=2)", 0, False),
+        ("masking", "Masking", "(batch, timesteps=4, features=2)", 0, True),
+        ("lstm_0", "LSTM", "(batch, timesteps=4, units=4)", 4 * (4 * (2 + 4 + 1)), True),
+        ("lstm_1", "LSTM", "(batch, units=3)", 4 * (3 * (4 + 3 + 1)), False),
+        ("dense_0", "Dense", "(batch, units=5)", 3 * 5 + 5, False),
+        ("dropout_0", "Dropout", "(batch, units=5)", 0, False),
+        ("output", "Dense", "(batch, classes=2)", 5 * 2 + 2, False),
+    ]
+
+
+def test_layer_shapes_tokens_golden() -> None:
+    codes = [np.array([[1], [2], [3]]), np.array([[4], [1]]), np.array([[2], [2], [2], [5]])]
+    data = SequenceData(codes, np.array([0, 1, 2]), "mem", "npy", "-", ["0", "1", "2"])
+    prep = preprocess.fit(data, PreprocessingSpec())
+    rows = [dataclasses.asdict(r) for r in shapes.layer_rows(build_model(make_spec(embedding_dim=6), prep))]
+    assert rows == json.loads((GOLDEN / "token_model_layers.json").read_text())
+
+
+def test_sigmoid_needs_two_classes() -> None:
+    prep = preprocess.fit(dataclasses.replace(float_data(), labels=np.array(["a", "b", "c"])), PreprocessingSpec())
+    with pytest.raises(SpecError, match="`model.output: sigmoid` needs exactly two classes, but the training data has 3"):
+        build_model(make_spec(output="sigmoid"), prep)
+
+
+@pytest.mark.parametrize("padding", ["post", "pre"])
+def test_extra_padding_does_not_change_predictions(padding: str) -> None:
+    """The mask must hide padding completely: maxlen 4 and maxlen 9 give the same outputs."""
+    data = float_data()
+    spec = make_spec()
+    short = preprocess.fit(data, PreprocessingSpec(padding=padding))
+    long = dataclasses.replace(short, maxlen=9)
+    model_short = build_model(spec, short)
+    model_long = build_model(spec, long)
+    model_long.set_weights(model_short.get_weights())
+    x_short, x_long = short.transform(data.sequences), long.transform(data.sequences)
+    assert x_short.shape == (3, 4, 2) and x_long.shape == (3, 9, 2)
+    p_short = model_short.predict(x_short, verbose=0)
+    np.testing.assert_allclose(model_long.predict(x_long, verbose=0), p_short, atol=1e-6)
+    # Control: the same extra timesteps with a non-pad value do change the output.
+    x_noise = x_long.copy()
+    x_noise[x_noise == 0.0] = 0.5
+    assert not np.allclose(model_long.predict(x_noise, verbose=0), p_short, atol=1e-4)
+
+
+def test_trace_warns_about_classic_mistakes() -> None:
+    spec = spec_from_dict(
+        {
+            "data": {"train": "x.npy"},
+            "preprocessing": {"maxlen": 2, "padding": "pre"},
+            "model": {"layers": [{"units": 4, "recurrent_dropout": 0.1}, {"units": 3, "return_sequences": True}]},
+        }
+    )
+    result = shapes.trace(spec, float_data(), {})
+    text = "\n".join(result.warnings)
+    assert "`model.layers[1].return_sequences` is true for the last LSTM" in text
+    assert "recurrent_dropout` > 0 disables the fast LSTM kernel" in text
+    assert "maxlen=2 truncates 2 of 3 sequences" in text
+    assert "left-padded masks" in text
+    # The model is still traced as written, so the user sees the per-timestep output.
+    assert result.layers[-1].output_shape == "(batch, timesteps=2, classes=2)"
+    assert [s.name for s in result.steps] == ["standardize", "pad/truncate", "mask"]
+    assert "0 of 3" not in result.steps[1].detail and "2 of 3 sequences truncated" in result.steps[1].detail
+
+
+def test_trace_warns_when_pad_value_occurs_in_data() -> None:
+    data = dataclasses.replace(float_data(), sequences=[np.zeros((2, 2)), np.ones((3, 2)), np.arange(4.0).reshape(2, 2)])
+    spec = spec_from_dict({"data": {"train": "x.npy"}, "preprocessing": {"standardize": False}})
+    warnings = shapes.trace(spec, data, {}, build=False).warnings
+    assert any("2 real timesteps hold the pad value 0.0 in every feature" in w and "pad_value" in w for w in warnings)
+
+
+def test_channels_first_heuristic() -> None:
+    t = np.linspace(0, 3, 40)
+    smooth = np.stack([np.stack([np.sin(t * (k + 1) + i) * (k + 1) for k in range(5)]) for i in range(6)])  # (samples, features=5, timesteps=40)
+    swapped = SequenceData(list(smooth), None, "x.npy", "npy", "-", ["-"] * 6)  # read as (timesteps=5, features=40)
+    right = SequenceData(list(smooth.transpose(0, 2, 1)), None, "x.npy", "npy", "-", ["-"] * 6)
+    assert "looks channels-first" in (shapes.channels_first_warning(swapped, "channels_last") or "")
+    assert shapes.channels_first_warning(right, "channels_last") is None
+    assert shapes.channels_first_warning(swapped, "channels_first") is None

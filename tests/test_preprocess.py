@@ -1,0 +1,146 @@
+"""Preprocessing: padding/truncation, scaling fitted on real timesteps, tokens, labels, splits."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from seqcli import preprocess
+from seqcli.data import SequenceData
+from seqcli.errors import DataError
+from seqcli.spec import PreprocessingSpec
+
+
+def sequences_of(lengths: list[int], features: int = 2, dtype: type = np.float64) -> list[np.ndarray]:
+    """Sequence i is arange over its (timesteps, features) cells plus 100 * i."""
+    return [(np.arange(n * features, dtype=dtype).reshape(n, features) + 100 * i) for i, n in enumerate(lengths)]
+
+
+def data_of(sequences: list[np.ndarray], labels: list[object] | None) -> SequenceData:
+    return SequenceData(sequences, None if labels is None else np.array(labels), "mem", "npy", "-", [f"index {i}" for i in range(len(sequences))])
+
+
+@pytest.mark.parametrize(
+    ("padding", "truncating", "expected"),
+    [
+        ("post", "post", [[1, 2, 3], [4, 0, 0]]),
+        ("pre", "post", [[1, 2, 3], [0, 0, 4]]),
+        ("post", "pre", [[2, 3, 9], [4, 0, 0]]),
+        ("pre", "pre", [[2, 3, 9], [0, 0, 4]]),
+    ],
+)
+def test_pad_sides(padding: str, truncating: str, expected: list[list[int]]) -> None:
+    out = preprocess.pad([np.array([1, 2, 3, 9]), np.array([4])], 3, padding, truncating, 0, np.int32)
+    if truncating == "post":
+        expected = [[1, 2, 3], expected[1]]
+    assert out.tolist() == expected
+
+
+def test_pad_keeps_feature_axis_and_value() -> None:
+    x = preprocess.pad(sequences_of([2, 1]), 3, "post", "post", -1.0, np.float32)
+    assert x.shape == (2, 3, 2)  # (batch, timesteps, features)
+    assert x[0, :2].tolist() == [[0, 1], [2, 3]]
+    assert x[0, 2].tolist() == [-1, -1]
+    assert x[1].tolist() == [[100, 101], [-1, -1], [-1, -1]]
+
+
+def test_standardization_uses_real_timesteps_only() -> None:
+    seqs = [np.array([[0.0], [2.0]]), np.array([[4.0]])]
+    prep = preprocess.fit(data_of(seqs, ["a", "b"]), PreprocessingSpec())
+    assert prep.mean == [2.0]  # mean of 0, 2, 4: padding is not counted
+    assert prep.std == pytest.approx([np.std([0.0, 2.0, 4.0])])
+    x = prep.transform(seqs)
+    assert x.shape == (2, 2, 1)
+    np.testing.assert_allclose(x[:, :, 0], [[-1.2247449, 0.0], [1.2247449, 0.0]], rtol=1e-6)
+    # The real timestep at the mean became exactly the pad value: it would be masked, and seqcli says so.
+    assert prep.masked_collisions(seqs) == 1
+
+
+def test_constant_feature_does_not_divide_by_zero() -> None:
+    seqs = [np.array([[1.0, 5.0], [3.0, 5.0]]), np.array([[2.0, 5.0]])]
+    prep = preprocess.fit(data_of(seqs, [0, 1]), PreprocessingSpec())
+    assert prep.std[1] == 1.0
+    assert np.isfinite(prep.transform(seqs)).all()
+
+
+@pytest.mark.parametrize(("maxlen", "expected"), [(None, 9), (4, 4), ("p50", 5), ("p100", 9)])
+def test_maxlen_resolution(maxlen: int | str | None, expected: int) -> None:
+    assert preprocess.resolve_maxlen(maxlen, np.array([1, 3, 5, 7, 9])) == expected
+
+
+def test_fit_records_state_and_round_trips() -> None:
+    data = data_of(sequences_of([3, 5, 2]), ["b", "a", "b"])
+    prep = preprocess.fit(data, PreprocessingSpec(maxlen=4, padding="pre"))
+    assert (prep.input, prep.n_features, prep.maxlen, prep.padding, prep.classes) == ("float", 2, 4, "pre", ["a", "b"])
+    assert prep.input_shape == (4, 2)
+    again = preprocess.Preprocessor.from_dict(prep.to_dict())
+    assert np.array_equal(again.transform(data.sequences), prep.transform(data.sequences))
+
+
+def test_numeric_class_names_sort_numerically() -> None:
+    data = data_of(sequences_of([1, 1, 1]), [10, 9, 2.0])
+    prep = preprocess.fit(data, PreprocessingSpec())
+    assert prep.classes == ["2", "9", "10"]
+    assert prep.encode_labels(data).tolist() == [2, 1, 0]
+
+
+def test_unseen_label_names_sequence_and_classes() -> None:
+    prep = preprocess.fit(data_of(sequences_of([1, 1]), ["a", "b"]), PreprocessingSpec())
+    with pytest.raises(DataError, match=r"index 1: label 'c' was not among the training classes \(a, b\)"):
+        prep.encode_labels(data_of(sequences_of([1, 1]), ["a", "c"]))
+
+
+def test_single_class_is_rejected() -> None:
+    with pytest.raises(DataError, match="single class \\('a'\\).*at least two"):
+        preprocess.fit(data_of(sequences_of([1, 2]), ["a", "a"]), PreprocessingSpec())
+
+
+def test_wrong_feature_count_names_expected_and_received() -> None:
+    prep = preprocess.fit(data_of(sequences_of([2, 2], features=12), ["a", "b"]), PreprocessingSpec())
+    with pytest.raises(DataError, match="13 features per timestep, but the model was trained on 12"):
+        prep.transform(sequences_of([2], features=13))
+
+
+def test_integer_single_feature_data_becomes_tokens() -> None:
+    # (samples=3, timesteps=4) integer codes, pre-padded with 0; 7 is unseen in training.
+    codes = np.array([[0, 0, 1, 2], [0, 3, 1, 1], [4, 4, 4, 4]])[:, :, None]
+    data = data_of(list(codes), ["x", "y", "x"])
+    prep = preprocess.fit(data, PreprocessingSpec())
+    assert (prep.input, prep.num_tokens, prep.maxlen) == ("tokens", 5, 4)  # maxlen after stripping the 0-padding
+    x = prep.transform([np.array([[1], [7], [2]])] + list(codes[:1]))
+    assert x.dtype == np.int32
+    assert x.tolist() == [[1, 5, 2, 0], [1, 2, 0, 0]]  # unseen 7 -> 5, existing padding re-applied post
+
+
+def test_tokens_refuse_fractional_values() -> None:
+    data = data_of([np.array([[1.0], [2.5]]), np.array([[3.0]])], ["a", "b"])
+    with pytest.raises(DataError, match=r"non-integer values such as 2\.5.*pad_sequences\(dtype='int32'\).*input: float"):
+        preprocess.fit(data, PreprocessingSpec(input="tokens"))
+
+
+def test_tokens_need_one_feature() -> None:
+    with pytest.raises(DataError, match="2 features per timestep"):
+        preprocess.fit(data_of(sequences_of([2, 2], dtype=np.int64), ["a", "b"]), PreprocessingSpec(input="tokens"))
+
+
+def test_masked_collisions_counts_real_steps_equal_to_pad_value() -> None:
+    seqs = [np.array([[1.0, 2.0], [0.0, 0.0], [0.0, 3.0]]), np.array([[4.0, 5.0]])]
+    prep = preprocess.fit(data_of(seqs, ["a", "b"]), PreprocessingSpec(standardize=False))
+    assert prep.masked_collisions(seqs) == 1  # only the all-zero timestep, not the half-zero one
+    assert dataclasses.replace(prep, pad_value=-999.0).masked_collisions(seqs) == 0
+
+
+def test_stratified_split_is_per_class_seeded_and_disjoint() -> None:
+    labels = np.array(["a"] * 10 + ["b"] * 5)
+    train, val = preprocess.stratified_split(labels, 0.2, seed=3)
+    assert sorted(labels[val].tolist()) == ["a", "a", "b"]
+    assert set(train).isdisjoint(val) and len(train) + len(val) == 15
+    assert np.array_equal(val, preprocess.stratified_split(labels, 0.2, seed=3)[1])
+    assert not np.array_equal(val, preprocess.stratified_split(labels, 0.2, seed=4)[1])
+
+
+def test_empty_validation_split_is_an_error() -> None:
+    with pytest.raises(DataError, match="leaves an empty validation set"):
+        preprocess.stratified_split(np.array(["a", "a", "b", "b"]), 0.1, seed=0)

@@ -1,0 +1,82 @@
+"""The run directory: unique names, atomic writes, refusing incomplete or corrupt runs."""
+
+from __future__ import annotations
+
+import errno
+import json
+from pathlib import Path
+
+import pytest
+
+from seqcli import rundir
+from seqcli.errors import RunError
+from seqcli.metrics import classification_report
+from seqcli.rundir import RunDir
+
+
+def test_runs_never_share_a_directory(tmp_path: Path) -> None:
+    paths = {RunDir.create(tmp_path, "exp").path for _ in range(20)}  # same second, 20 distinct directories
+    assert len(paths) == 20 and all((p / "checkpoints").is_dir() for p in paths)
+
+
+def test_atomic_write_keeps_old_file_when_writing_fails(tmp_path: Path) -> None:
+    target = tmp_path / "metrics.json"
+    rundir.write_text(target, "old")
+
+    def full_disk(tmp: Path) -> None:
+        tmp.write_text("partial")
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    with pytest.raises(RunError, match="Cannot write .*metrics.json: No space left on device. Check free disk space"):
+        rundir.atomic_write(target, full_disk)
+    assert target.read_text() == "old"
+    assert [p.name for p in tmp_path.iterdir()] == ["metrics.json"]  # no temporary file left behind
+
+
+def test_history_csv_and_json(tmp_path: Path) -> None:
+    run = RunDir.create(tmp_path, "exp")
+    run.write_history([{"epoch": 1, "loss": 0.5}, {"epoch": 2, "loss": 0.25, "val_loss": 0.3}])
+    assert (run.path / "history.csv").read_text() == "epoch,loss,val_loss\n1,0.5,\n2,0.25,0.3\n"
+    assert json.loads((run.path / "history.json").read_text())[1] == {"epoch": 2, "loss": 0.25, "val_loss": 0.3}
+
+
+def test_status_updates_keep_other_fields(tmp_path: Path) -> None:
+    run = RunDir.create(tmp_path, "exp")
+    run.set_status("running", seed=3)
+    run.set_status("completed", best_epoch=2)
+    info = run.info()
+    assert (info["status"], info["seed"], info["best_epoch"]) == ("completed", 3, 2)
+
+
+def test_open_refuses_incomplete_and_corrupt_runs(tmp_path: Path) -> None:
+    run = RunDir.create(tmp_path, "exp")
+    with pytest.raises(RunError, match="not a complete seqcli run: run.json is missing"):
+        RunDir.open(run.path)
+    for name in ("spec.yaml", "preprocessing.json"):
+        (run.path / name).write_text("{}")
+    (run.path / "run.json").write_text('{"status": "compl')
+    with pytest.raises(RunError, match="run.json is corrupt"):
+        RunDir.open(run.path).info()
+
+
+def test_write_output_never_overwrites_without_force(tmp_path: Path) -> None:
+    out = tmp_path / "p.csv"
+    rundir.write_output(out, "a", force=False)
+    with pytest.raises(RunError, match="already exists.*--force"):
+        rundir.write_output(out, "b", force=False)
+    rundir.write_output(out, "b", force=True)
+    assert out.read_text() == "b"
+    with pytest.raises(RunError, match="does not exist. Create it first"):
+        rundir.write_output(tmp_path / "no" / "p.csv", "a", force=False)
+
+
+def test_classification_report_by_hand() -> None:
+    import numpy as np
+
+    # true:      a a b b c ; predicted: a b b b a
+    report = classification_report(np.array([0, 0, 1, 1, 2]), np.array([0, 1, 1, 1, 0]), ["a", "b", "c"])
+    assert report["accuracy"] == pytest.approx(3 / 5)
+    assert report["per_class"]["a"] == {"precision": 0.5, "recall": 0.5, "f1": 0.5, "support": 2}
+    assert report["per_class"]["b"]["precision"] == pytest.approx(2 / 3) and report["per_class"]["b"]["recall"] == 1.0
+    assert report["per_class"]["c"] == {"precision": 0.0, "recall": 0.0, "f1": 0.0, "support": 1}
+    assert report["confusion_matrix"]["rows_true_columns_predicted"] == [[1, 1, 0], [0, 2, 0], [1, 0, 0]]

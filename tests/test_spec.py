@@ -1,0 +1,406 @@
+"""Tests for seqcli.spec: schema defaults, validation messages, --set overrides, cross-field rules."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+from seqcli.errors import SpecError
+from seqcli.spec import (
+    DataFile,
+    EarlyStoppingSpec,
+    LSTMLayer,
+    cross_field_problems,
+    load_spec,
+    reference_markdown,
+    spec_from_dict,
+    to_yaml,
+)
+
+MINIMAL = "data: {train: x.npz}\n"
+
+
+def write(tmp_path: Path, text: str, name: str = "spec.yaml") -> Path:
+    path = tmp_path / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+# --------------------------------------------------------------------------- defaults and resolution
+
+
+def test_minimal_spec_resolves_with_defaults(tmp_path, monkeypatch):
+    write(tmp_path, MINIMAL, "exp/my-exp.yaml")
+    elsewhere = tmp_path / "cwd"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)  # data paths must not depend on the working directory
+
+    spec = load_spec(Path("..") / "exp" / "my-exp.yaml")
+
+    assert spec.data.train == DataFile(path=str((tmp_path / "exp" / "x.npz").resolve()), labels=None)
+    assert Path(spec.data.train.path).is_absolute()
+    assert spec.data.validation is None and spec.data.test is None
+    assert spec.data.validation_split == 0.2
+    assert spec.data.format == "auto"
+    assert spec.data.layout == "channels_last"
+    assert (spec.data.npz.x, spec.data.npz.y, spec.data.npz.lengths) == ("x", "y", "lengths")
+    assert (spec.data.csv.id_column, spec.data.csv.time_column, spec.data.csv.label_column) == ("id", "time", "label")
+    assert spec.data.csv.feature_columns is None
+    assert spec.preprocessing.maxlen is None
+    assert spec.preprocessing.padding == "post"
+    assert spec.preprocessing.standardize is True
+    assert spec.model.layers == [LSTMLayer(units=64, dropout=0.0, recurrent_dropout=0.0, return_sequences=None)]
+    assert spec.model.dense == []
+    assert spec.model.output == "softmax"
+    assert spec.training.epochs == 30
+    assert spec.training.batch_size == 32
+    assert spec.training.optimizer == "adam"
+    assert spec.training.learning_rate == 0.001
+    assert spec.training.metrics == ["accuracy"]
+    assert spec.training.monitor == "val_loss"
+    assert spec.training.early_stopping == EarlyStoppingSpec(patience=10, min_delta=0.0)
+    assert spec.output.dir == "runs"
+    assert spec.output.name == "my-exp"
+    assert spec.seed == 0
+
+
+def test_all_data_paths_resolved_relative_to_spec_dir(tmp_path, monkeypatch):
+    write(
+        tmp_path,
+        "data:\n  train: sub/a.npy\n  validation: {path: v.ts}\n  test: {path: t.npy, labels: ../l.npy}\noutput:\n  name: chosen\n",
+        "specs/s.yaml",
+    )
+    monkeypatch.chdir(tmp_path)
+    spec = load_spec("specs/s.yaml")
+    base = (tmp_path / "specs").resolve()
+    assert spec.data.train.path == str(base / "sub" / "a.npy")
+    assert spec.data.validation == DataFile(path=str(base / "v.ts"), labels=None)
+    assert spec.data.test == DataFile(path=str(base / "t.npy"), labels=str(tmp_path.resolve() / "l.npy"))
+    assert spec.output.name == "chosen"  # an explicit name is kept
+
+
+def test_int_given_for_float_becomes_float(tmp_path):
+    spec = load_spec(write(tmp_path, MINIMAL + "training:\n  learning_rate: 1\n"))
+    assert spec.training.learning_rate == 1.0
+    assert isinstance(spec.training.learning_rate, float)
+
+
+def test_early_stopping_null_is_allowed(tmp_path):
+    spec = load_spec(write(tmp_path, MINIMAL + "training:\n  early_stopping: null\n"))
+    assert spec.training.early_stopping is None
+
+
+# --------------------------------------------------------------------------- unknown keys, types, ranges
+
+
+def test_unknown_key_suggests_close_match(tmp_path):
+    path = write(tmp_path, MINIMAL + "training:\n  epoch: 3\n")
+    with pytest.raises(SpecError, match=r"Unknown key `training\.epoch` \(.*spec\.yaml, line 3\)\..*Did you mean `training\.epochs`\?"):
+        load_spec(path)
+
+
+def test_key_in_wrong_section_suggests_the_right_one(tmp_path):
+    path = write(tmp_path, MINIMAL + "model:\n  epochs: 3\n")
+    with pytest.raises(SpecError, match=r"Unknown key `model\.epochs` \(.*line 3\).*move it to `training\.epochs`"):
+        load_spec(path)
+
+
+def test_key_in_wrong_section_suggests_list_item_path(tmp_path):
+    path = write(tmp_path, MINIMAL + "model:\n  units: 32\n")
+    with pytest.raises(SpecError, match=r"Unknown key `model\.units` \(.*line 3\)") as info:
+        load_spec(path)
+    assert "`model.layers.units`" not in str(info.value)
+    assert re.search(r"`model\.layers\[\d*\]\.units`", str(info.value))
+
+
+def test_string_for_int_is_rejected(tmp_path):
+    path = write(tmp_path, MINIMAL + "training:\n  epochs: '10'\n")
+    with pytest.raises(SpecError, match=r"`training\.epochs` must be an integer\. Received: '10' \(.*line 3\)\. Write an integer without quotes\."):
+        load_spec(path)
+
+
+def test_bool_is_not_an_int(tmp_path):
+    path = write(tmp_path, MINIMAL + "training:\n  batch_size: true\n")
+    with pytest.raises(SpecError, match=r"`training\.batch_size` must be an integer\. Received: true \(.*line 3\)\. Write an integer"):
+        load_spec(path)
+
+
+def test_section_must_be_a_mapping(tmp_path):
+    path = write(tmp_path, MINIMAL + "model: 5\n")
+    with pytest.raises(SpecError, match=r"`model` must be a mapping of keys to values\. Received: 5 \(.*line 2\)\. Write it as `key: value` lines under `model:`"):
+        load_spec(path)
+
+
+def test_list_field_given_a_mapping(tmp_path):
+    path = write(tmp_path, MINIMAL + "model:\n  layers:\n    units: 3\n")
+    with pytest.raises(SpecError, match=r"`model\.layers` must be a list\. Received: a mapping \{'units': 3\} \(.*line 3\)\. Write it as a YAML list"):
+        load_spec(path)
+
+
+def test_range_error_names_list_item_and_line(tmp_path):
+    text = "data:\n  train: x.npz\nmodel:\n  layers:\n    - units: 32\n    - units: 0\n"
+    path = write(tmp_path, text)
+    expected = re.escape("`model.layers[1].units` must be a positive integer. Received: 0 (") + r".*spec\.yaml, line 6\)\. Use e\.g\. 64 \(the default\)\."
+    with pytest.raises(SpecError, match=expected):
+        load_spec(path)
+
+
+def test_fraction_range_error(tmp_path):
+    path = write(tmp_path, "data:\n  train: x.npz\n  validation_split: 1.0\n")
+    with pytest.raises(SpecError, match=r"`data\.validation_split` must be a fraction in \[0, 1\)\. Received: 1\.0 \(.*line 3\)\. Use e\.g\. 0\.2"):
+        load_spec(path)
+
+
+def test_invalid_literal_suggests_closest(tmp_path):
+    path = write(tmp_path, MINIMAL + "training:\n  optimizer: adm\n")
+    with pytest.raises(
+        SpecError,
+        match=r"`training\.optimizer` must be one of 'adam', 'adamw', 'rmsprop', 'sgd'\. Received: 'adm' \(.*line 3\)\..*Did you mean 'adam'\?",
+    ):
+        load_spec(path)
+
+
+def test_missing_data_train(tmp_path):
+    path = write(tmp_path, "data:\n  test: t.npz\n")
+    with pytest.raises(SpecError, match=r"`data\.train` is required but missing \(.*spec\.yaml, line 1\)\..*Add `train:` under `data`"):
+        load_spec(path)
+
+
+# --------------------------------------------------------------------------- YAML-level errors
+
+
+def test_malformed_yaml_reports_line_and_column(tmp_path):
+    path = write(tmp_path, "data:\n  train: x.npz\n  format: npz: extra\n")
+    with pytest.raises(SpecError, match=r"is not valid YAML at line 3, column 14: mapping values are not allowed here\. Check the indentation"):
+        load_spec(path)
+
+
+def test_duplicate_keys_rejected_with_both_lines(tmp_path):
+    path = write(tmp_path, "data:\n  train: a.npz\ntraining:\n  epochs: 3\n  batch_size: 8\n  epochs: 5\n")
+    with pytest.raises(SpecError, match=r"`training\.epochs` appears twice in .*spec\.yaml \(lines 4 and 6\).*Delete one of them\."):
+        load_spec(path)
+
+
+def test_duplicate_keys_in_list_item(tmp_path):
+    path = write(tmp_path, MINIMAL + "model:\n  layers:\n    - units: 3\n    - units: 3\n      units: 4\n")
+    with pytest.raises(SpecError, match=r"`model\.layers\[1\]\.units` appears twice .*\(lines 5 and 6\)"):
+        load_spec(path)
+
+
+def test_empty_file_reports_missing_data(tmp_path):
+    path = write(tmp_path, "")
+    with pytest.raises(SpecError, match=r"`data` is required but missing \(.*spec\.yaml\)\..*Add `data:`"):
+        load_spec(path)
+
+
+def test_top_level_list_is_rejected(tmp_path):
+    path = write(tmp_path, "- data\n- model\n")
+    with pytest.raises(SpecError, match=r"spec\.yaml must hold a YAML mapping with the sections data, .*Received: a list \['data', 'model'\]"):
+        load_spec(path)
+
+
+def test_missing_spec_file(tmp_path):
+    with pytest.raises(SpecError, match=r"Spec file .*nope\.yaml does not exist\. Check the path"):
+        load_spec(tmp_path / "nope.yaml")
+
+
+# --------------------------------------------------------------------------- --set overrides
+
+
+def test_set_overrides_int_and_wins_over_file(tmp_path):
+    path = write(tmp_path, MINIMAL + "training:\n  epochs: 5\n")
+    spec = load_spec(path, ["training.epochs=3", "training.optimizer=sgd"])
+    assert spec.training.epochs == 3
+    assert spec.training.optimizer == "sgd"
+    assert spec.training.batch_size == 32  # untouched siblings keep their defaults
+
+
+def test_set_nested_list_index(tmp_path):
+    path = write(tmp_path, MINIMAL + "model:\n  layers:\n    - units: 8\n    - units: 4\n")
+    spec = load_spec(path, ["model.layers[0].units=64"])
+    assert [layer.units for layer in spec.model.layers] == [64, 4]
+
+
+def test_set_list_index_without_layers_key_uses_default_list(tmp_path):
+    path = write(tmp_path, MINIMAL + "model:\n  dense: [{units: 3}]\n")
+    spec = load_spec(path, ["model.layers[0].units=7"])
+    assert spec.model.layers == [LSTMLayer(units=7, dropout=0.0, recurrent_dropout=0.0, return_sequences=None)]
+    assert [d.units for d in spec.model.dense] == [3]
+
+
+def test_set_list_index_without_model_section(tmp_path):
+    spec = load_spec(write(tmp_path, MINIMAL), ["model.layers[0].dropout=0.5"])
+    assert spec.model.layers == [LSTMLayer(units=64, dropout=0.5, recurrent_dropout=0.0, return_sequences=None)]
+
+
+def test_set_index_out_of_range(tmp_path):
+    path = write(tmp_path, MINIMAL)
+    with pytest.raises(
+        SpecError,
+        match=re.escape("`--set model.layers[2].units=64`: `model.layers` has 1 item(s), so index [2] does not exist. Add the item in the spec file first."),
+    ):
+        load_spec(path, ["model.layers[2].units=64"])
+
+
+def test_set_without_equals_is_malformed(tmp_path):
+    path = write(tmp_path, MINIMAL)
+    with pytest.raises(SpecError, match=r"`--set training\.epochs` is not PATH=VALUE\. Write it like `--set training\.epochs=3`"):
+        load_spec(path, ["training.epochs"])
+
+
+def test_set_unknown_key_names_the_override(tmp_path):
+    path = write(tmp_path, MINIMAL)
+    with pytest.raises(SpecError, match=r"Unknown key `training\.epoch` \(from `--set training\.epoch=3`\)\..*Did you mean `training\.epochs`\?"):
+        load_spec(path, ["training.epoch=3"])
+
+
+def test_set_bad_value_names_the_override(tmp_path):
+    path = write(tmp_path, MINIMAL + "model:\n  layers:\n    - units: 8\n")
+    with pytest.raises(SpecError, match=re.escape("`model.layers[0].units` must be a positive integer. Received: 0 (from `--set model.layers[0].units=0`).")):
+        load_spec(path, ["model.layers[0].units=0"])
+
+
+# --------------------------------------------------------------------------- maxlen
+
+
+@pytest.mark.parametrize(("text", "expected"), [("null", None), ("100", 100), ("p95", "p95"), ("p100", "p100")])
+def test_maxlen_accepts(tmp_path, text, expected):
+    spec = load_spec(write(tmp_path, MINIMAL + f"preprocessing:\n  maxlen: {text}\n"))
+    assert spec.preprocessing.maxlen == expected
+
+
+@pytest.mark.parametrize(("text", "shown"), [("p0", "'p0'"), ("0", "0"), ("abc", "'abc'"), ("p101", "'p101'")])
+def test_maxlen_rejects(tmp_path, text, shown):
+    path = write(tmp_path, MINIMAL + f"preprocessing:\n  maxlen: {text}\n")
+    expected = (
+        r"`preprocessing\.maxlen` must be null \(the longest training sequence\), a positive integer, or a percentile such as 'p95'\. "
+        rf"Received: {re.escape(shown)} \(.*line 3\)\. See the spec reference"
+    )
+    with pytest.raises(SpecError, match=expected):
+        load_spec(path)
+
+
+# --------------------------------------------------------------------------- cross-field rules
+
+CROSS_FIELD = {
+    "non_last_no_sequences": (
+        "model:\n  layers: [{units: 4, return_sequences: false}, {units: 3}]\n",
+        r"`model\.layers\[0\]\.return_sequences` is false, but `model\.layers\[1\]` is another LSTM.*Remove the key \(seqcli sets it\) or set it to true\.",
+    ),
+    "last_returns_sequences": (
+        "model:\n  layers: [{units: 4}, {units: 5, return_sequences: true}]\n",
+        r"`model\.layers\[1\]\.return_sequences` is true for the last LSTM: its output is per timestep \(batch, timesteps, 5\).*Remove the key",
+    ),
+    "val_monitor_without_validation": (
+        "data:\n  validation_split: 0\n",
+        r"`training\.monitor` is 'val_loss' but there is no validation data.*Set `training\.monitor: loss`, or hold out data with `data\.validation_split: 0\.2`\.",
+    ),
+    "auc_without_sigmoid": (
+        "training:\n  metrics: [accuracy, auc]\n",
+        r"`training\.metrics` has 'auc', which needs .*`model\.output: sigmoid`\. Remove 'auc' or set `model\.output: sigmoid`\.",
+    ),
+}
+
+
+def _merge_minimal(extra: str) -> str:
+    if extra.startswith("data:\n"):
+        return "data:\n  train: x.npz\n" + extra.removeprefix("data:\n")
+    return MINIMAL + extra
+
+
+@pytest.mark.parametrize("case", list(CROSS_FIELD))
+def test_cross_field_rules(tmp_path, case):
+    extra, message = CROSS_FIELD[case]
+    path = write(tmp_path, _merge_minimal(extra))
+    with pytest.raises(SpecError, match=message):
+        load_spec(path)
+
+
+@pytest.mark.parametrize("case", list(CROSS_FIELD))
+def test_non_strict_skips_cross_field_rules(tmp_path, case):
+    extra, message = CROSS_FIELD[case]
+    spec = load_spec(write(tmp_path, _merge_minimal(extra)), strict=False)
+    problems = cross_field_problems(spec)
+    assert len(problems) == 1
+    assert re.search(message, problems[0])
+
+
+def test_cross_field_ok_cases(tmp_path):
+    # validation_split 0 is fine with a separate validation file, or when monitoring training loss
+    with_file = load_spec(write(tmp_path, "data:\n  train: x.npz\n  validation: v.npz\n  validation_split: 0\n", "a.yaml"))
+    on_loss = load_spec(write(tmp_path, "data:\n  train: x.npz\n  validation_split: 0\ntraining:\n  monitor: loss\n", "b.yaml"))
+    auc = load_spec(write(tmp_path, MINIMAL + "model:\n  output: sigmoid\ntraining:\n  metrics: [accuracy, auc]\n", "c.yaml"))
+    assert with_file.data.validation_split == 0.0
+    assert on_loss.training.monitor == "loss"
+    assert auc.training.metrics == ["accuracy", "auc"]
+    assert [cross_field_problems(s) for s in (with_file, on_loss, auc)] == [[], [], []]
+
+
+def test_cross_field_problems_lists_all(tmp_path):
+    text = "data:\n  train: x.npz\n  validation_split: 0\nmodel:\n  layers: [{units: 4, return_sequences: true}]\ntraining:\n  metrics: [auc]\n"
+    problems = cross_field_problems(load_spec(write(tmp_path, text), strict=False))
+    assert len(problems) == 3
+    assert problems[0].startswith("`model.layers[0].return_sequences` is true")
+    assert problems[1].startswith("`training.monitor` is 'val_loss'")
+    assert problems[2].startswith("`training.metrics` has 'auc'")
+
+
+# --------------------------------------------------------------------------- round trip and reference
+
+
+def test_to_yaml_round_trip(tmp_path):
+    text = (
+        "data:\n  train: x.npz\n  test: {path: t.npy, labels: l.npy}\n"
+        "preprocessing:\n  maxlen: p90\n"
+        "model:\n  layers: [{units: 8}, {units: 4, dropout: 0.25}]\n  dense: [{units: 16, activation: gelu}]\n"
+        "training:\n  epochs: 2\n  early_stopping: null\n"
+    )
+    spec = load_spec(write(tmp_path, text))
+    dumped = to_yaml(spec)
+    raw = yaml.safe_load(dumped)
+    assert list(raw) == ["data", "preprocessing", "model", "training", "output", "seed"]
+    again = spec_from_dict(raw)
+    assert again == spec
+    assert again.model.layers[1].dropout == 0.25
+    assert again.preprocessing.maxlen == "p90"
+    assert again.training.early_stopping is None
+
+
+def test_spec_from_dict_validates(tmp_path):
+    with pytest.raises(SpecError, match=re.escape("`training.epochs` must be a positive integer. Received: 0. Use e.g. 30 (the default).")):
+        spec_from_dict({"data": {"train": "x.npz"}, "training": {"epochs": 0}})
+
+
+EXPECTED_REFERENCE_KEYS = [
+    "data.train", "data.validation", "data.test", "data.validation_split", "data.format", "data.layout",
+    "data.npz.x", "data.npz.y", "data.npz.lengths",
+    "data.csv.id_column", "data.csv.time_column", "data.csv.label_column", "data.csv.feature_columns",
+    "preprocessing.input", "preprocessing.maxlen", "preprocessing.padding", "preprocessing.truncating",
+    "preprocessing.pad_value", "preprocessing.standardize",
+    "model.layers[].units", "model.layers[].dropout", "model.layers[].recurrent_dropout", "model.layers[].return_sequences",
+    "model.dense[].units", "model.dense[].activation", "model.dense[].dropout",
+    "model.embedding_dim", "model.output",
+    "training.epochs", "training.batch_size", "training.optimizer", "training.learning_rate", "training.loss",
+    "training.metrics", "training.monitor",
+    "training.early_stopping", "training.early_stopping.patience", "training.early_stopping.min_delta",
+    "training.shuffle",
+    "output.dir", "output.name",
+    "seed",
+]  # fmt: skip
+
+
+def test_reference_markdown_has_one_row_per_leaf_field():
+    lines = reference_markdown().splitlines()
+    assert lines[0] == "| key | type | default | meaning |"
+    assert lines[1] == "|---|---|---|---|"
+    keys = [re.match(r"\| `([^`]+)` \|", line).group(1) for line in lines[2:]]
+    assert keys == EXPECTED_REFERENCE_KEYS
+    rows = {k: line for k, line in zip(keys, lines[2:], strict=True)}
+    assert rows["model.layers[].units"] == "| `model.layers[].units` | an integer | `64` | Hidden units. |"
+    assert "| required |" in rows["data.train"]
+    assert "| required |" in rows["model.dense[].units"]
+    assert "| `[accuracy]` |" in rows["training.metrics"]
