@@ -5,6 +5,7 @@ Results go to stdout (``out``), messages and progress to stderr (``err``).
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console, Group
@@ -39,14 +40,33 @@ def _fmt(value: float) -> str:
     return f"{value:.4f}"
 
 
+def _counts(counts: dict[str, int] | None) -> str:
+    """``a: 3, b: 5`` for a few classes; ``9 classes, 24-88 each`` for many."""
+    if counts is None:
+        return "-"
+    if len(counts) <= 4:
+        return ", ".join(f"{k}: {v}" for k, v in counts.items())
+    low, high = min(counts.values()), max(counts.values())
+    return f"{len(counts)} classes, {low} each" if low == high else f"{len(counts)} classes, {low}-{high} each"
+
+
 def trace(result: Trace) -> Group:
     """The inspect-shapes report: arrays, transformations, layers, warnings."""
     arrays = Table(title="Loaded data", title_justify="left")
-    for column in ("split", "file", "raw shape", "dtype", "sequences", "features", "length min / median / p95 / max", "classes"):
-        arrays.add_column(column)
+    arrays.add_column("", no_wrap=True)
     for a in result.arrays:
-        counts = "-" if a.class_counts is None else ", ".join(f"{k}: {v}" for k, v in a.class_counts.items())
-        arrays.add_row(a.role, a.source, a.raw_shape, a.dtype, str(a.sequences), str(a.features), f"{a.length_min} / {a.length_median:g} / {a.length_p95:g} / {a.length_max}", counts)
+        arrays.add_column(a.role)
+    rows = {
+        "file": [Path(a.source).name for a in result.arrays],
+        "raw shape": [a.raw_shape for a in result.arrays],
+        "dtype": [a.dtype for a in result.arrays],
+        "sequences": [str(a.sequences) for a in result.arrays],
+        "features": [str(a.features) for a in result.arrays],
+        "length min/median/p95/max": [f"{a.length_min} / {a.length_median:g} / {a.length_p95:g} / {a.length_max}" for a in result.arrays],
+        "classes": [_counts(a.class_counts) for a in result.arrays],
+    }
+    for name, values in rows.items():
+        arrays.add_row(name, *values)
     steps = Table(title="Transformations", title_justify="left")
     for column in ("step", "shape after", "detail"):
         steps.add_column(column)

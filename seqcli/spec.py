@@ -179,6 +179,9 @@ class _Source:
         self.overridden: dict[str, str] = {}
 
     def where(self, path: str) -> str:
+        for text_path, text in self.overridden.items():
+            if text_path.startswith((path + ".", path + "[")):
+                return f" (from `--set {text}`)"
         for candidate in _ancestors(path):
             if candidate in self.overridden:
                 return f" (from `--set {self.overridden[candidate]}`)"
