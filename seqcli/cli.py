@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -110,12 +110,12 @@ def train(
     render.out.print(render.train_result(result))
 
 
-class Checkpoint(str, Enum):
+class Checkpoint(StrEnum):
     best = "best"
     last = "last"
 
 
-class OutputFormat(str, Enum):
+class OutputFormat(StrEnum):
     auto = "auto"
     table = "table"
     csv = "csv"
@@ -176,8 +176,8 @@ def inspect_shapes(
     """Show how data flows: raw shape, each reshape/pad/mask step, every layer's output shape, warnings. No training."""
     import json
 
-    from seqcli import shapes as core
     from seqcli import render
+    from seqcli import shapes as core
 
     if target.suffix.lower() in (".yaml", ".yml"):
         result = core.inspect_spec(target, set_ or [], data)

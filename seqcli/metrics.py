@@ -38,7 +38,7 @@ def classification_report(y_true: np.ndarray, y_pred: np.ndarray, classes: list[
         "macro_precision": float(precision[present].mean()) if present.any() else 0.0,
         "macro_recall": float(recall[present].mean()) if present.any() else 0.0,
         "macro_f1": float(f1[present].mean()) if present.any() else 0.0,
-        "samples": int(len(y_true)),
+        "samples": len(y_true),
         "per_class": per_class,
         "confusion_matrix": {"classes": list(classes), "rows_true_columns_predicted": matrix.tolist()},
     }

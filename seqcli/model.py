@@ -47,10 +47,8 @@ def build_model(spec: Spec, prep: Preprocessor) -> Any:
         x = keras.layers.Dense(dense.units, activation=dense.activation, name=f"dense_{i}")(x)
         if dense.dropout > 0:
             x = keras.layers.Dropout(dense.dropout, name=f"dropout_{i}")(x)
-    if spec.model.output == "sigmoid":
-        outputs = keras.layers.Dense(1, activation="sigmoid", name="output")(x)
-    else:
-        outputs = keras.layers.Dense(n_classes, activation="softmax", name="output")(x)
+    units, activation = (1, "sigmoid") if spec.model.output == "sigmoid" else (n_classes, "softmax")
+    outputs = keras.layers.Dense(units, activation=activation, name="output")(x)
     model = keras.Model(inputs, outputs, name=spec.output.name or "seqcli")
     model.compile(optimizer=_optimizer(spec), loss=loss_name(spec), metrics=_metrics(spec))
     return model

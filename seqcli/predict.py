@@ -84,7 +84,8 @@ def load_run(path: str | Path, checkpoint: str = "best") -> LoadedRun:
             "Train again, or resume it once `seqcli train --resume` exists."
         )
     if info["status"] != "completed":
-        notes.append(f"The run is {info['status']}; predicting with its {checkpoint} checkpoint from epoch {info.get('best_epoch', '?') if checkpoint == 'best' else 'the last completed epoch'}.")
+        epoch = info.get("best_epoch") if checkpoint == "best" else info.get("epochs_completed")
+        notes.append(f"The run is {info['status']}; predicting with its {checkpoint} checkpoint (epoch {epoch}).")
     keras = import_keras()
     try:
         model = keras.saving.load_model(file, compile=False, safe_mode=True)

@@ -153,7 +153,7 @@ def resolve_maxlen(maxlen: int | str | None, lengths: np.ndarray) -> int:
         return int(lengths.max())
     percentile = maxlen_percentile(maxlen)
     if percentile is not None:
-        return max(1, int(math.ceil(np.percentile(lengths, percentile))))
+        return max(1, math.ceil(np.percentile(lengths, percentile)))
     return int(maxlen)
 
 
@@ -213,7 +213,7 @@ def stratified_split(labels: np.ndarray, fraction: float, seed: int) -> tuple[np
     for name in sorted(set(names)):
         members = np.flatnonzero(names == name)
         rng.shuffle(members)
-        count = int(round(len(members) * fraction))
+        count = round(len(members) * fraction)
         held.extend(members[: min(count, len(members) - 1)])
     validation = np.sort(np.array(held, dtype=np.int64))
     train = np.setdiff1d(np.arange(len(labels)), validation)

@@ -23,7 +23,7 @@ import os
 import secrets
 import tempfile
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -143,7 +143,7 @@ class RunDir:
         """Update run.json's status (and any other fields)."""
         assert status in STATUSES
         info = self.info() if (self.path / "run.json").exists() else {}
-        info.update(fields, status=status, updated=datetime.now(timezone.utc).isoformat(timespec="seconds"))
+        info.update(fields, status=status, updated=datetime.now(UTC).isoformat(timespec="seconds"))
         self.write_json("run.json", info)
 
     # ----------------------------------------------------------------- reading

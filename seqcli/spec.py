@@ -94,14 +94,18 @@ class DataSpec:
     test: DataFile | None = opt(None, "Test data, evaluated once after training.")
     validation_split: float = opt(0.2, "Stratified fraction of training data held out for validation when `validation` is null; 0 disables validation.", RATE)
     format: Literal["auto", "npy", "npz", "ts", "csv"] = opt("auto", "File format; auto picks it from the file extension.")
-    layout: Literal["channels_last", "channels_first"] = opt("channels_last", "Axis order of 3-D arrays: (samples, timesteps, features) or (samples, features, timesteps); channels_first is transposed. .ts files are always channels-first.")
+    layout: Literal["channels_last", "channels_first"] = opt(
+        "channels_last", "Axis order of 3-D arrays: (samples, timesteps, features) or (samples, features, timesteps); channels_first is transposed. .ts files are always channels-first."
+    )
     npz: NpzKeys = opt(NpzKeys(), "Array names inside .npz files.")
     csv: CsvOptions = opt(CsvOptions(), "Long-format CSV: one row per timestep.")
 
 
 @dataclass
 class PreprocessingSpec:
-    input: Literal["auto", "float", "tokens"] = opt("auto", "float: real-valued features with Masking; tokens: integer codes with Embedding(mask_zero=True), 0 is padding; auto: tokens for integer arrays, else float.")
+    input: Literal["auto", "float", "tokens"] = opt(
+        "auto", "float: real-valued features with Masking; tokens: integer codes with Embedding(mask_zero=True), 0 is padding; auto: tokens for integer arrays, else float."
+    )
     maxlen: int | str | None = opt(None, "Timesteps after padding/truncation: null (longest training sequence), an integer, or a percentile of training lengths such as 'p95'.", MAXLEN)
     padding: Literal["post", "pre"] = opt("post", "Side where padding goes. post keeps masks right-padded (and the fast cuDNN kernel usable).")
     truncating: Literal["post", "pre"] = opt("post", "Side cut from sequences longer than maxlen: post drops the end, pre the beginning.")
@@ -191,9 +195,10 @@ class _Source:
 
 
 def _ancestors(path: str) -> Iterator[str]:
+    """``a.b[0].c``, ``a.b[0]``, ``a.b``, ``a``."""
     while path:
         yield path
-        path = re.sub(r"(\.[^.\[\]]+|\[\d+\])$", "", path) if re.search(r"(\.[^.\[\]]+|\[\d+\])$", path) else ""
+        path = re.sub(r"(\.?[^.\[\]]+|\[\d+\])$", "", path)
 
 
 def _join(path: str, key: str | int) -> str:
@@ -570,11 +575,6 @@ def reference_rows() -> list[tuple[str, str, str, str]]:
 
     walk(Spec, "")
     return rows
-
-
-def reference_paths() -> list[str]:
-    """Every documented dotted key (list items written ``[]``)."""
-    return [row[0].replace("[]", "") for row in reference_rows()]
 
 
 def reference_markdown() -> str:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 import numpy as np
@@ -107,6 +107,7 @@ def fit(prepared: Prepared, progress: Progress | None = None) -> TrainResult:
     keras = import_keras()
     spec, prep, model = prepared.spec, prepared.prep, prepared.model
     run = RunDir.create(spec.output.dir, spec.output.name or "run")
+    recorder = _recorder_class()(run, spec.training.monitor, progress)
     started = time.perf_counter()
     try:
         run.write_text("spec.yaml", to_yaml(spec))
@@ -115,13 +116,12 @@ def fit(prepared: Prepared, progress: Progress | None = None) -> TrainResult:
         run.write_json("layers.json", [row.__dict__ for row in shapes.layer_rows(model)])
         run.set_status(
             "running",
-            created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            created=datetime.now(UTC).isoformat(timespec="seconds"),
             name=spec.output.name,
             seed=spec.seed,
             versions=versions(),
             data_fingerprints=prepared.fingerprints,
         )
-        recorder = _recorder_class()(run, spec.training.monitor, progress)
         callbacks: list[Any] = [recorder]
         if spec.training.early_stopping is not None:
             es = spec.training.early_stopping
@@ -147,10 +147,10 @@ def fit(prepared: Prepared, progress: Progress | None = None) -> TrainResult:
         run.write_json("metrics.json", metrics)
         seconds = time.perf_counter() - started
         stopped_early = len(recorder.history) < spec.training.epochs
-        run.set_status("completed", epochs_completed=len(recorder.history), best_epoch=recorder.best_epoch, train_seconds=round(seconds, 2))
+        run.set_status("completed", train_seconds=round(seconds, 2))
         return TrainResult(run, recorder.history, metrics, recorder.best_epoch, seconds, stopped_early, prepared.warnings)
     except KeyboardInterrupt:
-        run.set_status("interrupted", epochs_completed=len(recorder.history) if "recorder" in locals() else 0)
+        run.set_status("interrupted")
         raise
     except SeqcliError as exc:
         run.set_status("failed", error=str(exc))
@@ -218,6 +218,7 @@ def _recorder_class() -> type:
                 self.best, self.best_epoch = current, epoch + 1
                 self.best_weights = self.model.get_weights()
                 self.run.save_checkpoint(self.model, "best")
+            self.run.set_status("running", epochs_completed=epoch + 1, best_epoch=self.best_epoch)
             if self.progress is not None:
                 self.progress.on_epoch_end(epoch + 1, values, improved)
 

@@ -118,3 +118,11 @@ def test_channels_first_heuristic() -> None:
     assert "looks channels-first" in (shapes.channels_first_warning(swapped, "channels_last") or "")
     assert shapes.channels_first_warning(right, "channels_last") is None
     assert shapes.channels_first_warning(swapped, "channels_first") is None
+
+
+def test_trace_warns_when_fractional_data_would_become_tokens() -> None:
+    spec = spec_from_dict({"data": {"train": "x.npy"}, "preprocessing": {"input": "tokens"}})
+    data = dataclasses.replace(float_data(), sequences=[np.array([[0.5], [1.0]]), np.array([[2.0]]), np.array([[3.25]])])
+    result = shapes.trace(spec, data, {}, build=False)
+    assert any("pad_sequences(dtype='int32')" in w and "input: float" in w for w in result.warnings)
+    assert result.steps[0].name == "standardize"  # traced as float, the way it should be read

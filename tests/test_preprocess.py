@@ -109,7 +109,7 @@ def test_integer_single_feature_data_becomes_tokens() -> None:
     data = data_of(list(codes), ["x", "y", "x"])
     prep = preprocess.fit(data, PreprocessingSpec())
     assert (prep.input, prep.num_tokens, prep.maxlen) == ("tokens", 5, 4)  # maxlen after stripping the 0-padding
-    x = prep.transform([np.array([[1], [7], [2]])] + list(codes[:1]))
+    x = prep.transform([np.array([[1], [7], [2]]), *list(codes[:1])])
     assert x.dtype == np.int32
     assert x.tolist() == [[1, 5, 2, 0], [1, 2, 0, 0]]  # unseen 7 -> 5, existing padding re-applied post
 

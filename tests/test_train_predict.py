@@ -69,3 +69,52 @@ def test_ctrl_c_marks_run_interrupted_and_keeps_epoch_one(tmp_path: Path) -> Non
     assert not (run / "metrics.json").exists()
     loaded = predict.load_run(run, "best")
     assert any("interrupted" in n for n in loaded.notes)
+
+
+def write_npz(path: Path, x: np.ndarray, y: np.ndarray, **extra: np.ndarray) -> Path:
+    np.savez(path, x=x, y=y, **extra)
+    return path
+
+
+def test_two_classes_with_sigmoid_and_auc(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(24, 5, 3))  # (samples, timesteps, features)
+    y = np.array(["no", "yes"] * 12)
+    x[y == "yes"] += 1.0
+    spec_file = tmp_path / "binary.yaml"
+    write_npz(tmp_path / "train.npz", x, y)
+    spec_file.write_text(
+        "data: {train: train.npz, test: train.npz, validation_split: 0.25}\n"
+        "model: {layers: [{units: 4}], output: sigmoid}\n"
+        "training: {epochs: 2, batch_size: 8, metrics: [accuracy, auc]}\n"
+    )
+    spec = load_spec(spec_file, [f"output.dir={tmp_path / 'runs'}"])
+    prepared = train.prepare(spec)
+    assert prepared.model.output_shape == (None, 1)
+    result = train.fit(prepared)
+    assert {"loss", "accuracy", "auc", "val_auc"} <= set(result.history[-1])
+    loaded = predict.load_run(result.run.path)
+    prediction = predict.predict(loaded, prepared.splits["test"].data)
+    assert prediction.classes == ["no", "yes"] and prediction.probabilities.shape == (24, 2)
+    np.testing.assert_allclose(prediction.probabilities.sum(axis=1), 1.0, atol=1e-6)
+    assert prediction.accuracy == pytest.approx(result.metrics["test"]["accuracy"])
+
+
+def test_token_sequences_train_and_predict_one_raw_sequence(tmp_path: Path) -> None:
+    # Integer codes (samples=12, timesteps=6), 0-padded at the end: class "a" uses codes 1-2, "b" codes 3-4.
+    rng = np.random.default_rng(1)
+    x = np.zeros((12, 6), dtype=np.int64)
+    y = np.array(["a", "b"] * 6)
+    for i, label in enumerate(y):
+        length = 3 + i % 4
+        x[i, :length] = rng.integers(1, 3, size=length) + (2 if label == "b" else 0)
+    write_npz(tmp_path / "tokens.npz", x, y)
+    spec_file = tmp_path / "tokens.yaml"
+    spec_file.write_text("data: {train: tokens.npz, validation_split: 0.25}\nmodel: {layers: [{units: 4}], embedding_dim: 3}\ntraining: {epochs: 1}\n")
+    result = train.fit(train.prepare(load_spec(spec_file, [f"output.dir={tmp_path / 'runs'}"])))
+    loaded = predict.load_run(result.run.path)
+    assert (loaded.prep.input, loaded.prep.num_tokens, loaded.prep.maxlen) == ("tokens", 5, 6)
+    np.save(tmp_path / "one.npy", np.array([3, 4, 9]))  # one raw 1-D sequence; 9 was never seen in training
+    prediction = predict.predict_file(loaded, tmp_path / "one.npy")
+    assert prediction.probabilities.shape == (1, 2)
+    assert any("batch of one: (1, 6)" in n for n in prediction.notes)
