@@ -98,8 +98,11 @@ class Preprocessor:
         return sum(int(np.all(s == self.pad_value, axis=1).sum()) for s in self.scale(sequences))
 
 
-def fit(train: SequenceData, spec: PreprocessingSpec) -> Preprocessor:
-    """Learn input kind, maxlen, scaling, token range and classes from training data."""
+def fit(train: SequenceData, spec: PreprocessingSpec, classes: list[str] | None = None) -> Preprocessor:
+    """Learn input kind, maxlen, scaling, token range and classes from training data.
+
+    ``classes`` replaces the class names learnt from the labels (for unlabelled data in ``inspect-shapes``).
+    """
     kind = resolve_input(train, spec.input)
     sequences = train.sequences
     if kind == "tokens":
@@ -117,7 +120,7 @@ def fit(train: SequenceData, spec: PreprocessingSpec) -> Preprocessor:
         mean, std = mean.tolist(), std.tolist()
     if kind == "tokens":
         num_tokens = int(max(int(s.max()) for s in sequences if len(s))) + 1
-    classes = class_names(train)
+    classes = classes if classes is not None else class_names(train)
     return Preprocessor(kind, train.n_features, maxlen, spec.padding, spec.truncating, spec.pad_value, classes, mean, std, num_tokens)
 
 

@@ -218,15 +218,19 @@ def trace(spec: Spec, train: SequenceData, others: dict[str, SequenceData], *, b
     except DataError as exc:
         warnings.append(str(exc))
         pp_spec = dataclasses.replace(spec.preprocessing, input="float")
-    labelled = train if train.labels is not None else dataclasses.replace(train, labels=np.array(["?", "??"] * len(train.sequences))[: len(train.sequences)])
+    classes = None
     if train.labels is None:
+        classes = ["class_0", "class_1"]
         notes.append("The data has no labels, so the number of classes (the output size) is a placeholder.")
-    prep = preprocess.fit(labelled, pp_spec)
+    prep = preprocess.fit(train, pp_spec, classes=classes)
     if prep.input == "tokens" and spec.preprocessing.input == "auto":
         notes.append(f"Integer data with one value per timestep is read as token codes (Embedding of {prep.num_tokens + 1} codes). If these are measurements, set `preprocessing.input: float`.")
     steps, pad_warnings = preprocessing_steps(train, prep)
     warnings += pad_warnings
-    warnings += [w for role, part in others.items() for w in [truncation_warning(part, prep, role)] if w]
+    for role, part in others.items():
+        truncated = truncation_warning(part, prep, role)
+        if truncated:
+            warnings.append(truncated)
     layers = layer_rows(_model(spec, prep)) if build else []
     input_shape = f"(batch, timesteps={prep.maxlen})" if prep.input == "tokens" else f"(batch, timesteps={prep.maxlen}, features={prep.n_features})"
     return Trace(arrays, list(train.steps) + steps, layers, warnings, notes, input_shape)

@@ -94,7 +94,10 @@ def prepare(spec: Spec) -> Prepared:
         x = prep.transform(part.sequences, [f"{part.source}, {w}" for w in part.where])
         splits[role] = Split(part, x, prep.encode_labels(part))
     warnings = shapes.spec_warnings(spec, loaded["train"]) + shapes.preprocessing_steps(loaded["train"], prep)[1]
-    warnings += [w for role, part in loaded.items() if role != "train" for w in [shapes.truncation_warning(part, prep, role)] if w]
+    for role, part in loaded.items():
+        truncated = shapes.truncation_warning(part, prep, role) if role != "train" else None
+        if truncated:
+            warnings.append(truncated)
     seed_everything(spec.seed)
     model = build_model(spec, prep)
     files = {"train": spec.data.train, "validation": spec.data.validation, "test": spec.data.test}
@@ -149,14 +152,11 @@ def fit(prepared: Prepared, progress: Progress | None = None) -> TrainResult:
         stopped_early = len(recorder.history) < spec.training.epochs
         run.set_status("completed", train_seconds=round(seconds, 2))
         return TrainResult(run, recorder.history, metrics, recorder.best_epoch, seconds, stopped_early, prepared.warnings)
-    except KeyboardInterrupt:
-        run.set_status("interrupted")
-        raise
-    except SeqcliError as exc:
-        run.set_status("failed", error=str(exc))
-        raise
-    except BaseException as exc:
-        run.set_status("failed", error=f"{type(exc).__name__}: {exc}")
+    except BaseException as exc:  # mark the run, then let the CLI report (or the traceback show) the cause
+        if isinstance(exc, KeyboardInterrupt):
+            run.set_status("interrupted")
+        else:
+            run.set_status("failed", error=str(exc) if isinstance(exc, SeqcliError) else f"{type(exc).__name__}: {exc}")
         raise
 
 

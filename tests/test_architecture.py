@@ -46,7 +46,7 @@ def _is_run_dir(receiver: ast.expr) -> bool:
 def test_only_rundir_writes_files() -> None:
     writers = {"write_text", "write_bytes", "save", "savez", "savez_compressed", "mkdir", "mkstemp", "unlink", "rename"}
     offenders = []
-    for path in CORE + [PACKAGE / "cli.py", PACKAGE / "render.py"]:
+    for path in [*CORE, PACKAGE / "cli.py", PACKAGE / "render.py"]:
         if path.name == "rundir.py":
             continue
         for node in ast.walk(ast.parse(path.read_text())):

@@ -163,3 +163,14 @@ def test_inspect_shapes_table_and_bare_data_file(tmp_path: Path) -> None:
     assert "maxlen: p95" in trace["suggested_spec"] and "input: float" in trace["suggested_spec"]
     assert trace["arrays"][0]["length_max"] == 40 and trace["arrays"][0]["sequences"] == 30
     assert trace["layers"][0]["output_shape"].startswith("(batch, timesteps=")
+
+
+def test_inspect_shapes_with_unlabelled_data_file(tmp_path: Path) -> None:
+    data = tmp_path / "new.npy"
+    np.save(data, np.arange(10, dtype=float).reshape(1, 5, 2))  # one sequence, (samples, timesteps, features)
+    result = run("inspect-shapes", SMOKE_SPEC, "--data", data, "--json")
+    assert result.exit_code == 0, result.output
+    trace = json.loads(result.stdout)
+    assert trace["arrays"][0]["sequences"] == 1 and trace["arrays"][0]["class_counts"] is None
+    assert any("no labels" in n for n in trace["notes"])
+    assert trace["layers"][-1]["output_shape"] == "(batch, classes=2)"

@@ -16,7 +16,6 @@ from seqcli.spec import DataFile, spec_from_dict
 BASE = spec_from_dict({"data": {"train": "unused.npy"}}).data
 
 # An imperative telling the user what to do; messages without one leave the user stuck.
-FIX_WORDS = re.compile(r"\b(check|point|re-?create|re-?export|write|set|add|use|remove|fix|rename|replace|store|delete)\b", re.IGNORECASE)
 
 
 def csv_options(**changes):
@@ -383,15 +382,8 @@ def test_csv_label_changes_within_sequence(tmp_path):
 
 def test_csv_header_only(tmp_path):
     path = write_text(tmp_path, "d.csv", "id,time,label,f1\n")
-    with pytest.raises(DataError, match=r"d\.csv has a header but no data rows\."):
+    with pytest.raises(DataError, match=r"d\.csv has a header but no data rows\. Add one row per timestep below the header\."):
         load(DataFile(path=str(path)), BASE)
-
-
-def test_csv_header_only_suggests_fix(tmp_path):
-    path = write_text(tmp_path, "d.csv", "id,time,label,f1\n")
-    with pytest.raises(DataError, match=r"d\.csv has a header but no data rows") as info:
-        load(DataFile(path=str(path)), BASE)
-    assert FIX_WORDS.search(str(info.value).split("data rows", 1)[1])
 
 
 def test_csv_inf_names_sequence_and_timestep(tmp_path):
@@ -448,15 +440,8 @@ def test_directory_instead_of_file(tmp_path):
 
 def test_empty_file(tmp_path):
     path = write_text(tmp_path, "x.npy", "")
-    with pytest.raises(DataError, match=r"Data file .*x\.npy is empty \(0 bytes\)\."):
+    with pytest.raises(DataError, match=r"Data file .*x\.npy is empty \(0 bytes\)\. Write or export it again, or point the spec's `data\.\*` path at the right file\."):
         load(DataFile(path=str(path)), BASE)
-
-
-def test_empty_file_suggests_fix(tmp_path):
-    path = write_text(tmp_path, "x.npy", "")
-    with pytest.raises(DataError, match=r"x\.npy is empty \(0 bytes\)") as info:
-        load(DataFile(path=str(path)), BASE)
-    assert FIX_WORDS.search(str(info.value).split("(0 bytes)", 1)[1])
 
 
 def test_not_a_numpy_file(tmp_path):
