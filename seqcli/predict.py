@@ -8,6 +8,7 @@ the fitted preprocessing and the checkpoint. One unbatched sample, a
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import json
 from dataclasses import dataclass, field
@@ -81,7 +82,7 @@ def load_run(path: str | Path, checkpoint: str = "best") -> LoadedRun:
     if not file.is_file():
         raise RunError(
             f"Run {run.path} (status: {info['status']}) has no {checkpoint} checkpoint: it stopped before completing an epoch. "
-            "Train again, or resume it once `seqcli train --resume` exists."
+            "Train it again."
         )
     if info["status"] != "completed":
         epoch = info.get("best_epoch") if checkpoint == "best" else info.get("epochs_completed")
@@ -95,10 +96,14 @@ def load_run(path: str | Path, checkpoint: str = "best") -> LoadedRun:
 
 
 def read_input(loaded: LoadedRun, path: str | Path) -> tuple[SequenceData, list[str]]:
-    """Read INPUT with the run's loaders; a lone ``.npy`` sequence becomes a batch of one."""
+    """Read INPUT with the run's loader options; a lone ``.npy`` sequence becomes a batch of one.
+
+    The format comes from INPUT's extension, else from the run's ``data.format``.
+    """
     file = Path(path)
     notes: list[str] = []
-    fmt = data_mod.detect_format(file, loaded.spec.data.format)
+    fmt = data_mod.FORMATS.get(file.suffix.lower()) or data_mod.detect_format(file, loaded.spec.data.format)
+    options = dataclasses.replace(loaded.spec.data, format=fmt)
     if fmt == "npy" and file.is_file():
         array = data_mod.np_load(file)
         single = _single_sample(array, loaded.prep)
@@ -110,7 +115,7 @@ def read_input(loaded: LoadedRun, path: str | Path) -> tuple[SequenceData, list[
             data = SequenceData([single], None, str(file), "npy", str(array.shape), ["the sequence"])
             data_mod.validate(data, need_labels=False)
             return data, notes
-    return data_mod.load(DataFile(path=str(file)), loaded.spec.data, need_labels=False), notes
+    return data_mod.load(DataFile(path=str(file)), options, need_labels=False), notes
 
 
 def _single_sample(array: np.ndarray, prep: Preprocessor) -> np.ndarray | None:
