@@ -73,39 +73,65 @@ def validate(
     set_: SetOption = None,
     print_: Annotated[bool, typer.Option("--print", help="Print the resolved spec with every default filled in.")] = False,
 ) -> None:
-    """Check a spec without loading data or TensorFlow."""
+    """Check a spec without loading data or TensorFlow; show the data files' fingerprints."""
+    from seqcli.fingerprint import data_files, fingerprints
     from seqcli.spec import load_spec, to_yaml
 
     resolved = load_spec(spec, set_ or [])
-    typer.echo(to_yaml(resolved) if print_ else f"{spec}: valid.", nl=not print_)
+    if print_:
+        typer.echo(to_yaml(resolved), nl=False)
+        return
+    typer.echo(f"{spec}: valid.")
+    found = fingerprints(resolved.data)
+    for role, path in data_files(resolved.data).items():
+        typer.echo(f"  data.{role}: {_relative(path)}  {found.get(role, '(not found)')}")
+
+
+def _relative(path: str) -> str:
+    """A path relative to the working directory when it is below it."""
+    try:
+        return str(Path(path).relative_to(Path.cwd()))
+    except ValueError:
+        return path
 
 
 @app.command()
 @_reports_errors
 def train(
-    spec: Annotated[Path, typer.Argument(metavar="SPEC", help="The experiment spec (YAML).")],
+    spec: Annotated[Path | None, typer.Argument(metavar="[SPEC]", help="The experiment spec (YAML); optional with --resume.")] = None,
+    resume: Annotated[Path | None, typer.Option("--resume", metavar="RUN_DIR", help="Continue an interrupted run from its last completed epoch.")] = None,
     set_: SetOption = None,
     quiet: QuietOption = False,
 ) -> None:
-    """Train a model and write a new run directory (checkpoints, history, metrics)."""
+    """Train a model and write a new run directory (checkpoints, history, metrics), or resume one."""
     from seqcli import render
     from seqcli import train as core
+    from seqcli.errors import SpecError
     from seqcli.spec import load_spec
 
-    resolved = load_spec(spec, set_ or [])
+    if resume is None and spec is None:
+        raise SpecError("Give a spec to train (`seqcli train SPEC`), or a run to continue (`seqcli train --resume RUN_DIR`).")
     if not quiet:
-        render.note(f"loading data and building the model for {spec} ...")
-    prepared = core.prepare(resolved)
+        render.note(f"loading data and building the model for {resume or spec} ...")
+    if resume is not None:
+        prepared, state = core.prepare_resume(resume, spec, set_ or [])
+        if not quiet:
+            render.note(f"resuming {state.run.path} after epoch {state.epochs_completed}")
+    else:
+        prepared, state = core.prepare(load_spec(spec, set_ or [])), None
     for text in prepared.warnings:
         render.warning(text)
     try:
         if quiet:
-            result = core.fit(prepared)
+            result = core.fit(prepared, resume=state)
         else:
             with render.RichProgress() as progress:
-                result = core.fit(prepared, progress)
+                result = core.fit(prepared, progress, resume=state)
     except KeyboardInterrupt:
-        render.error("Interrupted: the run directory is marked 'interrupted'; its checkpoints up to the last completed epoch are kept.")
+        render.error(
+            "Interrupted. The run is marked 'interrupted' and keeps every completed epoch; "
+            "continue it with `seqcli train --resume RUN_DIR` (RUN_DIR is the newest directory under `output.dir`)."
+        )
         raise typer.Exit(130) from None
     render.out.print(render.train_result(result))
 

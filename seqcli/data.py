@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import contextlib
 import csv
-import hashlib
 import math
 import zipfile
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -117,15 +117,6 @@ def load(data_file: DataFile, options: DataSpec, *, need_labels: bool = True) ->
     return data
 
 
-def fingerprint(path: str | Path) -> str:
-    """SHA-256 of a file's bytes, ``sha256:<hex>``."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return "sha256:" + digest.hexdigest()
-
-
 def _check_readable(path: Path) -> None:
     if not path.exists():
         raise DataError(f"Data file {path} does not exist. Paths in a spec are relative to the spec file; check `data.*` paths.")
@@ -170,7 +161,7 @@ def _no_pickles(path: Path) -> Iterator[None]:
                 "arbitrary code. Store variable-length data as an .npz with `x` (all sequences concatenated) and `lengths`."
             ) from None
         raise DataError(f"{path} is not a readable NumPy file: {exc}. Write it again with numpy.save/numpy.savez.") from None
-    except (OSError, EOFError, zipfile.BadZipFile) as exc:
+    except (OSError, EOFError, zipfile.BadZipFile, zlib.error) as exc:  # zlib: a damaged member of a compressed .npz
         raise DataError(f"{path} is not a readable NumPy file ({exc}). Write it again with numpy.save/numpy.savez.") from None
 
 
@@ -222,7 +213,7 @@ def _from_array(x: np.ndarray, labels: np.ndarray | None, path: Path, fmt: str, 
         hint = " If it is one sequence, predict it with `seqcli predict`; to train, stack sequences into (samples, timesteps[, features])." if x.ndim == 1 else ""
         raise DataError(f"{path} holds a {x.ndim}-D array of shape {x.shape}; expected 2-D (samples, timesteps) or 3-D (samples, timesteps, features).{hint}")
     if x.shape[0] == 0 or x.shape[1] == 0:
-        raise DataError(f"{path} holds no data: shape {raw_shape}.")
+        raise DataError(f"{path} holds no data: shape {raw_shape}. Save at least one sequence with at least one timestep.")
     sequences = [x[i] for i in range(x.shape[0])]
     return SequenceData(sequences, labels, str(path), fmt, raw_shape, [f"index {i}" for i in range(len(sequences))], steps)
 
@@ -249,7 +240,7 @@ def _from_flat(values: np.ndarray, lengths: np.ndarray, labels: np.ndarray | Non
 
 def _check_dtype(x: np.ndarray, path: Path) -> None:
     if not (np.issubdtype(x.dtype, np.floating) or np.issubdtype(x.dtype, np.integer) or x.dtype == np.bool_):
-        raise DataError(f"{path} holds values of dtype {x.dtype}; seqcli needs numbers (float for features, int for token codes).")
+        raise DataError(f"{path} holds values of dtype {x.dtype}; seqcli needs numbers (float for features, int for token codes). Convert the array to numbers before saving it.")
 
 
 # --------------------------------------------------------------------------- UEA/UCR .ts
@@ -364,7 +355,10 @@ def _load_csv(path: Path, options: DataSpec) -> SequenceData:
             try:
                 order = float(cell)
             except ValueError:
-                raise DataError(f"{path}, line {number}, column {opts.time_column!r} (the time column): {cell!r} is not a number.") from None
+                raise DataError(
+                    f"{path}, line {number}, column {opts.time_column!r} (the time column): {cell!r} is not a number. "
+                    "Fix the cell, or set `data.csv.time_column: null` to keep the rows in file order."
+                ) from None
         label = row[index[opts.label_column]].strip() if opts.label_column is not None else None
         groups.setdefault(row[index[opts.id_column]].strip(), []).append((order, number, values, label))
     sequences, labels, where, ids = [], [], [], []

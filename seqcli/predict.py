@@ -101,12 +101,14 @@ def read_input(loaded: LoadedRun, path: str | Path) -> tuple[SequenceData, list[
     The format comes from INPUT's extension, else from the run's ``data.format``.
     """
     file = Path(path)
+    if not file.exists():
+        raise DataError(f"INPUT {file} does not exist. Check the path.")
     notes: list[str] = []
     fmt = data_mod.FORMATS.get(file.suffix.lower()) or data_mod.detect_format(file, loaded.spec.data.format)
     options = dataclasses.replace(loaded.spec.data, format=fmt)
     if fmt == "npy" and file.is_file():
         array = data_mod.np_load(file)
-        single = _single_sample(array, loaded.prep)
+        single = _single_sample(array, loaded.prep, file)
         if single is not None:
             notes.append(
                 f"INPUT is one unbatched sequence of shape {array.shape} ({'timesteps' if array.ndim == 1 else 'timesteps, features'}); "
@@ -118,20 +120,20 @@ def read_input(loaded: LoadedRun, path: str | Path) -> tuple[SequenceData, list[
     return data_mod.load(DataFile(path=str(file)), options, need_labels=False), notes
 
 
-def _single_sample(array: np.ndarray, prep: Preprocessor) -> np.ndarray | None:
+def _single_sample(array: np.ndarray, prep: Preprocessor, file: Path) -> np.ndarray | None:
     """``(timesteps, features)`` for a lone sequence, or None when ``array`` is a batch."""
     features = prep.n_features
     if array.ndim == 1:
         if features != 1:
             raise DataError(
-                f"INPUT is 1-D with {array.shape[0]} values, but the model expects {features} features per timestep. "
+                f"INPUT {file} is 1-D with {array.shape[0]} values, but the model expects {features} features per timestep. "
                 f"Save one sequence as (timesteps, {features}), or a batch as (samples, timesteps, {features})."
             )
         return array[:, np.newaxis]
     if array.ndim == 2 and prep.input == "float" and features > 1:
         if array.shape[1] != features:
             raise DataError(
-                f"INPUT has shape {array.shape}: {array.shape[1]} features per timestep, but the model was trained on {features}. "
+                f"INPUT {file} has shape {array.shape}: {array.shape[1]} features per timestep, but the model was trained on {features}. "
                 f"Give one sequence as (timesteps, {features}) or a batch as (samples, timesteps, {features})."
             )
         return array

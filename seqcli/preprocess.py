@@ -52,10 +52,10 @@ class Preprocessor:
         """Model input shape without the batch axis: ``(maxlen, features)`` or ``(maxlen,)``."""
         return (self.maxlen,) if self.input == "tokens" else (self.maxlen, self.n_features)
 
-    def scale(self, sequences: list[np.ndarray]) -> list[np.ndarray]:
+    def scale(self, sequences: list[np.ndarray], where: list[str] | None = None) -> list[np.ndarray]:
         """Standardize float sequences, or map token codes; each stays (timesteps, features)."""
         if self.input == "tokens":
-            return [_tokens(seq, self.num_tokens) for seq in sequences]
+            return [_tokens(seq, self.num_tokens, where[i] if where else f"sequence {i}") for i, seq in enumerate(sequences)]
         if self.mean is None or self.std is None:
             return [seq.astype(np.float64, copy=False) for seq in sequences]
         mean, std = np.asarray(self.mean), np.asarray(self.std)
@@ -64,7 +64,7 @@ class Preprocessor:
     def transform(self, sequences: list[np.ndarray], where: list[str] | None = None) -> np.ndarray:
         """Scale, then pad/truncate to ``maxlen``: ``(batch, maxlen, features)`` or ``(batch, maxlen)`` for tokens."""
         self.check_features(sequences, where)
-        scaled = self.scale(sequences)
+        scaled = self.scale(sequences, where)
         if self.input == "tokens":
             return pad([s[:, 0] for s in scaled], self.maxlen, self.padding, self.truncating, 0, np.int32)
         return pad(scaled, self.maxlen, self.padding, self.truncating, self.pad_value, np.float32)
@@ -107,6 +107,14 @@ def fit(train: SequenceData, spec: PreprocessingSpec, classes: list[str] | None 
     sequences = train.sequences
     if kind == "tokens":
         sequences = [strip_token_padding(s) for s in sequences]
+        for i, seq in enumerate(sequences):
+            place = f"{train.source}, {train.where[i]}"
+            _check_codes(seq, place)
+            if len(seq) == 0:
+                raise DataError(
+                    f"{place}: every token code is 0 (padding), so the sequence is empty. "
+                    "Remove it, or set `preprocessing.input: float` if 0 is a real value."
+                )
     lengths = np.array([len(s) for s in sequences])
     maxlen = resolve_maxlen(spec.maxlen, lengths)
     mean = std = None
@@ -183,10 +191,17 @@ def _label_name(value: Any) -> str:
     return str(value.item() if isinstance(value, np.generic) else value)
 
 
-def _tokens(seq: np.ndarray, num_tokens: int | None) -> np.ndarray:
-    codes = strip_token_padding(seq.astype(np.int64))
+def _check_codes(codes: np.ndarray, place: str) -> None:
     if (codes < 0).any():
-        raise DataError("Token codes must be non-negative integers (0 is padding); found a negative code.")
+        raise DataError(
+            f"{place}: token code {int(codes.min())} is negative; codes must be integers >= 0 (0 is padding). "
+            "Fix the codes, or set `preprocessing.input: float` if the values are measurements."
+        )
+
+
+def _tokens(seq: np.ndarray, num_tokens: int | None, place: str = "a sequence") -> np.ndarray:
+    codes = strip_token_padding(seq.astype(np.int64))
+    _check_codes(codes, place)
     assert num_tokens is not None
     return np.where(codes >= num_tokens, num_tokens, codes)
 

@@ -64,6 +64,7 @@ def trace(result: Trace) -> Group:
         "features": [str(a.features) for a in result.arrays],
         "length min/median/p95/max": [f"{a.length_min} / {a.length_median:g} / {a.length_p95:g} / {a.length_max}" for a in result.arrays],
         "classes": [_counts(a.class_counts) for a in result.arrays],
+        "fingerprint": [a.fingerprint[:19] + "..." if a.fingerprint else "-" for a in result.arrays],
     }
     for name, values in rows.items():
         arrays.add_row(name, *values)
@@ -153,10 +154,10 @@ class RichProgress:
         self.epochs = 0
         self.epoch = 1
 
-    def on_train_begin(self, epochs: int, steps: int) -> None:
+    def on_train_begin(self, epochs: int, steps: int, first_epoch: int) -> None:
         self.epochs = epochs
         self.bar.start()
-        self.task = self.bar.add_task("train", total=steps or None, epoch=1, epochs=epochs, logs="")
+        self.task = self.bar.add_task("train", total=steps or None, epoch=first_epoch, epochs=epochs, logs="")
 
     def on_batch_end(self, step: int, logs: dict[str, float]) -> None:
         self.bar.update(self.task, completed=step, logs=_logs(logs))

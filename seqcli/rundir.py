@@ -8,10 +8,13 @@ Layout of ``<output.dir>/<output.name>/<YYYYmmdd-HHMMSS>-<id>/``::
     model_summary.txt    Keras' summary; layers.json: every layer's output shape in named axes
     history.csv/.json    one row per completed epoch
     metrics.json         loss, accuracy, per-class precision/recall/F1, confusion matrix (validation, test)
-    checkpoints/best.keras, checkpoints/last.keras
+    checkpoints/epoch-NNNN.keras   the last and the best epoch (weights and optimizer state)
+    checkpoints/last.keras, best.keras   links to those two
 
 Every file is written atomically (temporary file in the same directory, fsync,
-rename), so a crash never leaves a truncated file behind.
+rename), so a crash never leaves a truncated file behind. An epoch is committed
+by :meth:`RunDir.commit_epoch`: its checkpoint, then the history, then run.json,
+the commit point. Whatever run.json says is a consistent state to resume from.
 """
 
 from __future__ import annotations
@@ -21,6 +24,8 @@ import io
 import json
 import os
 import secrets
+import shutil
+import socket
 import tempfile
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -36,19 +41,22 @@ CHECKPOINTS = ("best", "last")
 def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
     """Run ``write(tmp)`` on a temporary sibling of ``path``, then rename it into place."""
     path = Path(path)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".tmp" + path.suffix, dir=path.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
+    tmp = path  # replaced by the temporary file's path once it exists
     try:
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".tmp" + path.suffix, dir=path.parent)
+        os.close(fd)
+        tmp = Path(tmp_name)
         write(tmp)
         with open(tmp, "rb+") as handle:
             os.fsync(handle.fileno())
         os.replace(tmp, path)
     except OSError as exc:
-        tmp.unlink(missing_ok=True)
+        if tmp != path:
+            tmp.unlink(missing_ok=True)
         raise RunError(f"Cannot write {path}: {exc.strerror or exc}. Check free disk space and permissions of {path.parent}.") from None
     except BaseException:
-        tmp.unlink(missing_ok=True)
+        if tmp != path:
+            tmp.unlink(missing_ok=True)
         raise
 
 
@@ -60,10 +68,10 @@ def write_text(path: Path, text: str) -> None:
 def write_output(path: Path, text: str, *, force: bool) -> None:
     """Write a result file (e.g. predictions) outside a run; never overwrite without ``force``."""
     path = Path(path)
-    if path.exists() and not force:
-        raise RunError(f"{path} already exists. Choose another --output file, or pass --force to overwrite it.")
     if path.is_dir():
         raise RunError(f"{path} is a directory; give a file name for --output.")
+    if path.exists() and not force:
+        raise RunError(f"{path} already exists. Choose another --output file, or pass --force to overwrite it.")
     if not path.parent.exists():
         raise RunError(f"Cannot write {path}: the directory {path.parent} does not exist. Create it first.")
     write_text(path, text)
@@ -139,6 +147,60 @@ class RunDir:
         atomic_write(target, lambda tmp: model.save(tmp))
         return target
 
+    def commit_epoch(self, model: Any, epoch: int, best_epoch: int, history: list[dict[str, float]]) -> None:
+        """Commit a completed epoch (numbered from 1): checkpoint, history, then run.json; then relink and prune."""
+        self.save_checkpoint(model, _epoch_name(epoch))
+        self.write_history(history)
+        self.set_status("running", epochs_completed=epoch, best_epoch=best_epoch)
+        self.settle_checkpoints()
+
+    def settle_checkpoints(self) -> None:
+        """Point last.keras/best.keras at the epochs run.json names; delete epoch files it does not name.
+
+        Idempotent: after a crash at any point of :meth:`commit_epoch`, this restores the committed state
+        (and removes temporary files of interrupted writes).
+        """
+        info = self.info()
+        last, best = info.get("epochs_completed", 0), info.get("best_epoch", 0)
+        keep = {f"{_epoch_name(last)}.keras", f"{_epoch_name(best)}.keras"} if last else set()
+        if last:
+            self._link(_epoch_name(last), "last")
+            self._link(_epoch_name(best), "best")
+        for file in (self.path / "checkpoints").glob("epoch-*.keras"):
+            if file.name not in keep:
+                file.unlink()
+        for stale in [*self.path.glob(".*.tmp*"), *(self.path / "checkpoints").glob(".*.tmp*")]:
+            stale.unlink()  # a write that a crash interrupted before its rename
+
+    def _link(self, source: str, name: str) -> None:
+        """Make checkpoints/<name>.keras the same file as checkpoints/<source>.keras, atomically."""
+
+        def link(tmp: Path) -> None:
+            tmp.unlink()
+            try:
+                os.link(self.checkpoint_path(source), tmp)
+            except OSError:  # file systems without hard links
+                shutil.copyfile(self.checkpoint_path(source), tmp)
+
+        atomic_write(self.checkpoint_path(name), link)
+
+    def mark_running(self, **fields: Any) -> None:
+        """Status running, with this process's id and host (to tell a live run from a crashed one)."""
+        self.set_status("running", pid=os.getpid(), host=socket.gethostname(), **fields)
+
+    def is_live(self) -> bool:
+        """True when run.json says running and its process is alive on this host."""
+        info = self.info()
+        if info["status"] != "running" or info.get("host") != socket.gethostname() or not isinstance(info.get("pid"), int):
+            return False
+        try:
+            os.kill(info["pid"], 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        return info["pid"] != os.getpid()
+
     def set_status(self, status: str, **fields: Any) -> None:
         """Update run.json's status (and any other fields)."""
         assert status in STATUSES
@@ -157,6 +219,18 @@ class RunDir:
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise RunError(f"{file} is corrupt ({exc}); the run cannot be used. Train again.") from None
 
+    def read_yaml(self, name: str) -> dict[str, Any]:
+        """A YAML mapping from the run (safe loader)."""
+        import yaml
+
+        try:
+            data = yaml.safe_load(self.read_text(name))
+        except yaml.YAMLError as exc:
+            raise RunError(f"{self.path / name} is corrupt ({exc}). Train again.") from None
+        if not isinstance(data, dict):
+            raise RunError(f"{self.path / name} is corrupt (not a mapping). Train again.")
+        return data
+
     def read_text(self, name: str) -> str:
         try:
             return (self.path / name).read_text(encoding="utf-8")
@@ -172,5 +246,12 @@ class RunDir:
     def checkpoint_path(self, which: str) -> Path:
         return self.path / "checkpoints" / f"{which}.keras"
 
+    def checkpoint_epoch(self, epoch: int) -> Path:
+        return self.checkpoint_path(_epoch_name(epoch))
+
     def __str__(self) -> str:
         return str(self.path)
+
+
+def _epoch_name(epoch: int) -> str:
+    return f"epoch-{epoch:04d}"

@@ -20,6 +20,7 @@ from seqcli import data as data_mod
 from seqcli import preprocess
 from seqcli.data import SequenceData, Step
 from seqcli.errors import DataError
+from seqcli.fingerprint import fingerprint
 from seqcli.preprocess import Preprocessor
 from seqcli.spec import DataFile, Spec, cross_field_problems, load_spec, spec_from_dict
 
@@ -43,6 +44,7 @@ class ArraySummary:
     length_p95: float
     length_max: int
     class_counts: dict[str, int] | None
+    fingerprint: str
 
 
 @dataclass
@@ -81,6 +83,7 @@ def summarize(data: SequenceData, role: str) -> ArraySummary:
     return ArraySummary(
         role, data.source, data.format, data.raw_shape, str(data.sequences[0].dtype), len(data.sequences), data.n_features,
         int(lengths.min()), float(np.median(lengths)), float(np.percentile(lengths, 95)), int(lengths.max()), counts,
+        fingerprint(data.source) if Path(data.source).is_file() else "",
     )
 
 

@@ -311,7 +311,12 @@ class _Builder:
             value = self.convert(hints[f.name], raw[f.name], child)
             check: Check | None = f.metadata.get("check")
             if check is not None and value is not None and not check.test(value):
-                fix = f"Use e.g. {_describe(f.default)} (the default)." if f.default not in (REQUIRED, None) else "See the spec reference in the README."
+                if f.default not in (REQUIRED, None):
+                    fix = f"Use e.g. {_describe(f.default)} (the default)."
+                elif f.default is None:
+                    fix = "Use one of those, or remove the key for the default (null)."
+                else:
+                    fix = "See the spec reference in the README."
                 raise self.fail(child, check.expected, value, fix)
             values[f.name] = value
         return cls(**values)
@@ -476,8 +481,10 @@ def load_spec(path: str | Path, overrides: Sequence[str] = (), *, strict: bool =
         raise SpecError(f"{file} is a directory; give the path of a YAML spec file inside it.")
     try:
         text = file.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise SpecError(f"Cannot read spec file {file}: {exc}.") from None
+    except OSError as exc:
+        raise SpecError(f"Cannot read spec file {file}: {exc.strerror or exc}. Check its permissions.") from None
+    except UnicodeDecodeError as exc:
+        raise SpecError(f"Spec file {file} is not UTF-8 text (byte {exc.start} is {exc.object[exc.start:exc.start + 1]!r}). Save it as UTF-8.") from None
     raw, source = parse_yaml(text, str(file))
     if raw is None:
         raw = {}

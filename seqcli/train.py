@@ -1,17 +1,26 @@
-"""Training: load and check everything, then fit, checkpoint, log and evaluate.
+"""Training: load and check everything, then fit, checkpoint, log and evaluate; resume.
 
 :func:`prepare` does all the work that can fail on bad input (loading, splitting,
 fitting the preprocessing, building the model) before any run directory exists;
-:func:`fit` creates the run directory and trains. Progress goes to an optional
-:class:`Progress` hook; this module never prints.
+:func:`fit` creates the run directory and trains. :func:`prepare_resume` reopens
+an interrupted run. Progress goes to an optional :class:`Progress` hook; this
+module never prints.
+
+Every epoch is a function of (seed, epoch) alone: the batch order and the dropout
+masks are reseeded at each epoch start, and weights and optimizer state are
+checkpointed after it. A resumed run therefore continues exactly where the
+interrupted one stopped.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import math
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
@@ -20,18 +29,19 @@ from seqcli import data as data_mod
 from seqcli import preprocess, shapes
 from seqcli.backend import import_keras, seed_everything, versions
 from seqcli.data import SequenceData
-from seqcli.errors import SeqcliError
+from seqcli.errors import DataError, RunError, SeqcliError, SpecError
+from seqcli.fingerprint import fingerprints
 from seqcli.metrics import classification_report
 from seqcli.model import build_model, probabilities
 from seqcli.preprocess import Preprocessor
 from seqcli.rundir import RunDir
-from seqcli.spec import Spec, to_yaml
+from seqcli.spec import Spec, spec_from_dict, to_dict, to_yaml
 
 
 class Progress(Protocol):
     """Receives training progress; the CLI renders it with Rich."""
 
-    def on_train_begin(self, epochs: int, steps: int) -> None: ...
+    def on_train_begin(self, epochs: int, steps: int, first_epoch: int) -> None: ...
     def on_batch_end(self, step: int, logs: dict[str, float]) -> None: ...
     def on_epoch_end(self, epoch: int, logs: dict[str, float], best: bool) -> None: ...
     def on_train_end(self) -> None: ...
@@ -54,6 +64,15 @@ class Prepared:
     model: Any
     warnings: list[str]
     fingerprints: dict[str, str]
+
+
+@dataclass
+class Resume:
+    """Where an interrupted run stands: its directory, committed epochs and their history."""
+
+    run: RunDir
+    epochs_completed: int
+    history: list[dict[str, float]]
 
 
 @dataclass
@@ -100,46 +119,95 @@ def prepare(spec: Spec) -> Prepared:
             warnings.append(truncated)
     seed_everything(spec.seed)
     model = build_model(spec, prep)
-    files = {"train": spec.data.train, "validation": spec.data.validation, "test": spec.data.test}
-    fingerprints = {role: data_mod.fingerprint(f.path) for role, f in files.items() if f is not None}
-    return Prepared(spec, prep, splits, model, warnings, fingerprints)
+    return Prepared(spec, prep, splits, model, warnings, fingerprints(spec.data))
 
 
-def fit(prepared: Prepared, progress: Progress | None = None) -> TrainResult:
-    """Create the run directory, train, checkpoint every epoch and evaluate the best checkpoint."""
-    keras = import_keras()
+def prepare_resume(run_path: str | Path, spec_path: str | Path | None = None, overrides: list[str] | None = None) -> tuple[Prepared, Resume]:
+    """Reopen an interrupted, failed or crashed run to continue it from its last committed epoch.
+
+    Refuses completed or still-running runs, and a spec or data that changed since the run started.
+    """
+    from seqcli.spec import load_spec
+
+    run = RunDir.open(run_path)
+    info = run.info()
+    if info["status"] == "completed":
+        raise RunError(f"Run {run.path} is already completed ({info.get('epochs_completed')} epochs); there is nothing to resume. Start a new run with `seqcli train SPEC`.")
+    if run.is_live():
+        raise RunError(f"Run {run.path} is still training (process {info['pid']}). Stop that process first, or wait for it.")
+    spec = spec_from_dict(run.read_yaml("spec.yaml"))
+    if spec_path is not None or overrides:
+        if spec_path is None:
+            raise SpecError("`--set` with `--resume` would change the run's spec; a resumed run keeps the spec it started with. Drop `--set`, or start a new run.")
+        given = load_spec(spec_path, overrides or [])
+        changes = spec_changes(to_dict(spec), to_dict(given))
+        if changes:
+            raise SpecError(
+                f"The spec differs from the one run {run.path} started with: {'; '.join(changes)}. A resumed run must keep its spec: "
+                "resume with `seqcli train --resume RUN_DIR` alone, or start a new run with the changed spec."
+            )
+    recorded = info.get("data_fingerprints", {})
+    current = fingerprints(spec.data)
+    changed = [f"`data.{role}` ({path})" for role, path in _data_paths(spec).items() if recorded.get(role) != current.get(role)]
+    if changed:
+        raise DataError(
+            f"Data changed since run {run.path} started: {', '.join(changed)} no longer match the fingerprints in its run.json. "
+            "Resuming would mix two data sets; restore the original files or start a new run."
+        )
+    prepared = prepare(spec)
+    if prepared.prep.to_dict() != run.read_json("preprocessing.json"):
+        raise RunError(f"{run.path / 'preprocessing.json'} does not match the preprocessing fitted now on the same spec and data; the run is corrupt. Start a new run.")
+    epochs = int(info.get("epochs_completed", 0))
+    history = run.read_json("history.json")[:epochs] if epochs else []
+    if len(history) != epochs:
+        raise RunError(f"{run.path / 'history.json'} has {len(history)} epochs but run.json says {epochs} were completed; the run is corrupt. Start a new run.")
+    if epochs:
+        run.settle_checkpoints()
+        prepared.model = _load_checkpoint(run, run.checkpoint_epoch(epochs), compile=True)
+    return prepared, Resume(run, epochs, history)
+
+
+def spec_changes(old: Any, new: Any, path: str = "") -> list[str]:
+    """Readable differences between two resolved specs, e.g. "`training.epochs` was 10, now 20"."""
+    if path == "output":
+        return []  # where runs go does not change what is trained
+    if isinstance(old, dict) and isinstance(new, dict):
+        return sorted(c for key in old.keys() | new.keys() for c in spec_changes(old.get(key), new.get(key), f"{path}.{key}" if path else key))
+    if isinstance(old, list) and isinstance(new, list) and len(old) == len(new):
+        return [c for i, (a, b) in enumerate(zip(old, new, strict=True)) for c in spec_changes(a, b, f"{path}[{i}]")]
+    return [] if old == new else [f"`{path}` was {old!r}, now {new!r}"]
+
+
+def fit(prepared: Prepared, progress: Progress | None = None, resume: Resume | None = None) -> TrainResult:
+    """Train (a new run directory, or the resumed one), commit every epoch, evaluate the best checkpoint."""
     spec, prep, model = prepared.spec, prepared.prep, prepared.model
-    run = RunDir.create(spec.output.dir, spec.output.name or "run")
-    recorder = _recorder_class()(run, spec.training.monitor, progress)
+    run = resume.run if resume else RunDir.create(spec.output.dir, spec.output.name or "run")
+    history = list(resume.history) if resume else []
+    recorder = _recorder_class()(run, spec, progress, history)
     started = time.perf_counter()
     try:
-        run.write_text("spec.yaml", to_yaml(spec))
-        run.write_json("preprocessing.json", prep.to_dict())
-        run.write_text("model_summary.txt", _summary(model))
-        run.write_json("layers.json", [row.__dict__ for row in shapes.layer_rows(model)])
-        run.set_status(
-            "running",
-            created=datetime.now(UTC).isoformat(timespec="seconds"),
-            name=spec.output.name,
-            seed=spec.seed,
-            versions=versions(),
-            data_fingerprints=prepared.fingerprints,
-        )
-        callbacks: list[Any] = [recorder]
-        if spec.training.early_stopping is not None:
-            es = spec.training.early_stopping
-            callbacks.append(keras.callbacks.EarlyStopping(monitor=spec.training.monitor, patience=es.patience, min_delta=es.min_delta, mode=_mode(spec.training.monitor)))
+        if resume is None:
+            run.write_text("spec.yaml", to_yaml(spec))
+            run.write_json("preprocessing.json", prep.to_dict())
+            run.write_text("model_summary.txt", _summary(model))
+            run.write_json("layers.json", [row.__dict__ for row in shapes.layer_rows(model)])
+            run.mark_running(created=_now(), name=spec.output.name, seed=spec.seed, versions=versions(), data_fingerprints=prepared.fingerprints)
+        else:
+            run.mark_running(resumed=_now())
+            if recorder.best_epoch:
+                recorder.best_weights = _load_checkpoint(run, run.checkpoint_path("best"), compile=False).get_weights()
         train, validation = prepared.splits["train"], prepared.splits.get("validation")
-        model.fit(
-            train.x,
-            _targets(spec, train.y),
-            validation_data=(validation.x, _targets(spec, validation.y)) if validation else None,
-            epochs=spec.training.epochs,
-            batch_size=spec.training.batch_size,
-            shuffle=spec.training.shuffle,
-            verbose=0,
-            callbacks=callbacks,
-        )
+        first = len(history)
+        if first < spec.training.epochs and not recorder.stop:
+            model.fit(
+                _batches(spec, train, first),
+                validation_data=(validation.x, _targets(spec, validation.y)) if validation else None,
+                epochs=spec.training.epochs,
+                initial_epoch=first,
+                shuffle=False,  # EpochBatches shuffles by (seed, epoch); Keras would reorder batches with Python's global RNG
+                verbose=0,
+                callbacks=[recorder],
+            )
         if progress is not None:
             progress.on_train_end()
         model.set_weights(recorder.best_weights)
@@ -149,14 +217,14 @@ def fit(prepared: Prepared, progress: Progress | None = None) -> TrainResult:
                 metrics[role] = evaluate(model, prepared.splits[role], prep, spec)
         run.write_json("metrics.json", metrics)
         seconds = time.perf_counter() - started
-        stopped_early = len(recorder.history) < spec.training.epochs
         run.set_status("completed", train_seconds=round(seconds, 2))
-        return TrainResult(run, recorder.history, metrics, recorder.best_epoch, seconds, stopped_early, prepared.warnings)
+        return TrainResult(run, recorder.history, metrics, recorder.best_epoch, seconds, recorder.stop, prepared.warnings)
     except BaseException as exc:  # mark the run, then let the CLI report (or the traceback show) the cause
-        if isinstance(exc, KeyboardInterrupt):
-            run.set_status("interrupted")
-        else:
-            run.set_status("failed", error=str(exc) if isinstance(exc, SeqcliError) else f"{type(exc).__name__}: {exc}")
+        with contextlib.suppress(SeqcliError):  # on a full disk this write fails too; the original error matters more
+            if isinstance(exc, KeyboardInterrupt):
+                run.set_status("interrupted")
+            else:
+                run.set_status("failed", error=str(exc) if isinstance(exc, SeqcliError) else f"{type(exc).__name__}: {exc}")
         raise
 
 
@@ -177,10 +245,59 @@ def _mode(monitor: str) -> str:
     return "min" if monitor.endswith("loss") else "max"
 
 
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def _data_paths(spec: Spec) -> dict[str, str]:
+    from seqcli.fingerprint import data_files
+
+    return data_files(spec.data)
+
+
 def _summary(model: Any) -> str:
     lines: list[str] = []
     model.summary(print_fn=lambda line, **_: lines.append(line), line_length=100)
     return "\n".join(lines) + "\n"
+
+
+def _load_checkpoint(run: RunDir, path: Path, *, compile: bool) -> Any:
+    keras = import_keras()
+    try:
+        return keras.saving.load_model(path, compile=compile, safe_mode=True)
+    except Exception as exc:  # Keras raises many types for a damaged archive
+        raise RunError(f"Cannot load checkpoint {path}: {type(exc).__name__}: {exc}. The file is damaged; start a new run.") from None
+
+
+def _batches(spec: Spec, split: Split, first_epoch: int) -> Any:
+    """Training batches whose order depends only on (seed, epoch), so a resumed run sees the same batches."""
+    keras = import_keras()
+    x, y = split.x, _targets(spec, split.y)
+    size, shuffle, seed = spec.training.batch_size, spec.training.shuffle, spec.seed
+
+    class EpochBatches(keras.utils.PyDataset):
+        """Batches ``(batch, maxlen, features)`` of one epoch in a seeded order."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.epoch = first_epoch
+            self._order()
+
+        def _order(self) -> None:
+            self.index = np.random.default_rng([seed, self.epoch]).permutation(len(x)) if shuffle else np.arange(len(x))
+
+        def __len__(self) -> int:
+            return math.ceil(len(x) / size)
+
+        def __getitem__(self, i: int) -> tuple[np.ndarray, np.ndarray]:
+            rows = self.index[i * size : (i + 1) * size]
+            return x[rows], y[rows]
+
+        def on_epoch_end(self) -> None:
+            self.epoch += 1
+            self._order()
+
+    return EpochBatches()
 
 
 @functools.cache
@@ -189,37 +306,63 @@ def _recorder_class() -> type:
     keras = import_keras()
 
     class Recorder(keras.callbacks.Callback):
-        """History files, last/best checkpoints and progress after every epoch."""
+        """Reseeds each epoch, commits it to the run (checkpoint, history, run.json), tracks the best epoch and early stopping."""
 
-        def __init__(self, run: RunDir, monitor: str, progress: Progress | None) -> None:
+        def __init__(self, run: RunDir, spec: Spec, progress: Progress | None, history: list[dict[str, float]]) -> None:
             super().__init__()
-            self.run, self.monitor, self.progress = run, monitor, progress
+            self.run, self.spec, self.progress = run, spec, progress
+            self.monitor = spec.training.monitor
             self.history: list[dict[str, float]] = []
             self.best: float | None = None
             self.best_epoch = 0
             self.best_weights: list[Any] = []
+            self.patience_best: float | None = None
+            self.wait = 0
+            self.stop = False
+            for row in history:  # replay committed epochs: best epoch and early-stopping state
+                self._observe(row)
+
+        def _observe(self, row: dict[str, float]) -> bool:
+            """Record one epoch's logs; True when it is the best so far."""
+            self.history.append(row)
+            current = row[self.monitor]
+            better = (lambda a, b: a < b) if _mode(self.monitor) == "min" else (lambda a, b: a > b)
+            improved = self.best is None or better(current, self.best)
+            if improved:
+                self.best, self.best_epoch = current, int(row["epoch"])
+            es = self.spec.training.early_stopping
+            if es is not None:
+                # Keras' EarlyStopping rule: an improvement must beat the best by more than min_delta.
+                margin = es.min_delta if _mode(self.monitor) == "min" else -es.min_delta
+                if self.patience_best is None or better(current + margin, self.patience_best):
+                    self.patience_best, self.wait = current, 0
+                else:
+                    self.wait += 1
+                    self.stop = self.wait >= es.patience
+            return improved
 
         def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
             if self.progress is not None:
-                self.progress.on_train_begin(self.params["epochs"], self.params["steps"] or 0)
+                self.progress.on_train_begin(self.params["epochs"], self.params["steps"] or 0, len(self.history) + 1)
+
+        def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+            # Dropout masks depend on (seed, epoch) only; checkpoints do not carry the RNG state.
+            for i, variable in enumerate(v for v in self.model.non_trainable_variables if v.path.endswith("seed_generator_state")):
+                variable.assign(np.array([(self.spec.seed * 1_000_003 + epoch * 7_919 + i) % 2**31, 0], dtype=variable.dtype))
 
         def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
             if self.progress is not None:
                 self.progress.on_batch_end(batch + 1, {k: float(v) for k, v in (logs or {}).items()})
 
         def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
-            values = {k: float(v) for k, v in (logs or {}).items() if k != "learning_rate"}
-            self.history.append({"epoch": epoch + 1, **values})
-            self.run.write_history(self.history)
-            self.run.save_checkpoint(self.model, "last")
-            current = values[self.monitor]
-            improved = self.best is None or (current < self.best if _mode(self.monitor) == "min" else current > self.best)
+            row = {"epoch": epoch + 1, **{k: float(v) for k, v in (logs or {}).items() if k != "learning_rate"}}
+            improved = self._observe(row)
             if improved:
-                self.best, self.best_epoch = current, epoch + 1
                 self.best_weights = self.model.get_weights()
-                self.run.save_checkpoint(self.model, "best")
-            self.run.set_status("running", epochs_completed=epoch + 1, best_epoch=self.best_epoch)
+            self.run.commit_epoch(self.model, epoch + 1, self.best_epoch, self.history)
             if self.progress is not None:
-                self.progress.on_epoch_end(epoch + 1, values, improved)
+                self.progress.on_epoch_end(epoch + 1, {k: v for k, v in row.items() if k != "epoch"}, improved)
+            if self.stop:
+                self.model.stop_training = True
 
     return Recorder

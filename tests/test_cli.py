@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 
 from seqcli import __version__
 from seqcli.cli import app
+from seqcli.fingerprint import fingerprint
 from tests.conftest import ROOT, SMOKE_SPEC, SMOKE_TEST
 
 runner = CliRunner()
@@ -44,9 +45,15 @@ def test_help_and_validate_do_not_import_tensorflow() -> None:
     assert out.stdout.strip() == "[]"
 
 
-def test_validate_ok_and_print_resolved(tmp_path: Path) -> None:
-    result = run("validate", SMOKE_SPEC)
-    assert result.exit_code == 0 and "valid" in result.stdout
+def test_validate_ok_with_fingerprints_and_print_resolved(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(ROOT)
+    result = run("validate", "experiments/smoke.yaml")
+    assert result.exit_code == 0
+    assert result.stdout.splitlines() == [
+        "experiments/smoke.yaml: valid.",
+        f"  data.train: data/smoke/train.csv  {fingerprint(ROOT / 'data' / 'smoke' / 'train.csv')}",
+        f"  data.test: data/smoke/test.csv  {fingerprint(ROOT / 'data' / 'smoke' / 'test.csv')}",
+    ]
     printed = run("validate", SMOKE_SPEC, "--print", "--set", "training.epochs=5")
     assert printed.exit_code == 0
     assert "  epochs: 5\n" in printed.stdout and "  padding: post\n" in printed.stdout
@@ -66,9 +73,12 @@ def test_validate_error_is_one_paragraph_without_traceback(tmp_path: Path) -> No
 def test_smoke_run_directory_describes_itself(smoke_run: Path) -> None:
     names = {p.name for p in smoke_run.iterdir()}
     assert {"run.json", "spec.yaml", "preprocessing.json", "model_summary.txt", "layers.json", "history.csv", "history.json", "metrics.json", "checkpoints"} <= names
-    assert {p.name for p in (smoke_run / "checkpoints").iterdir()} == {"best.keras", "last.keras"}
     info = json.loads((smoke_run / "run.json").read_text())
     assert info["status"] == "completed" and info["epochs_completed"] == 2 and info["seed"] == 0
+    checkpoints = smoke_run / "checkpoints"
+    best, last = checkpoints / f"epoch-{info['best_epoch']:04d}.keras", checkpoints / "epoch-0002.keras"
+    assert {p.name for p in checkpoints.iterdir()} == {"best.keras", "last.keras", best.name, last.name}
+    assert (checkpoints / "best.keras").samefile(best) and (checkpoints / "last.keras").samefile(last)
     assert {"keras", "numpy", "python", "seqcli", "tensorflow"} <= set(info["versions"])
     assert info["data_fingerprints"]["train"].startswith("sha256:")
     with open(smoke_run / "history.csv") as handle:

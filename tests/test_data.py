@@ -9,8 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from seqcli.data import SequenceData, detect_format, fingerprint, load
+from seqcli.data import SequenceData, detect_format, load
 from seqcli.errors import DataError
+from seqcli.fingerprint import fingerprint
 from seqcli.spec import DataFile, spec_from_dict
 
 BASE = spec_from_dict({"data": {"train": "unused.npy"}}).data

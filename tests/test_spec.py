@@ -278,7 +278,7 @@ def test_maxlen_rejects(tmp_path, text, shown):
     path = write(tmp_path, MINIMAL + f"preprocessing:\n  maxlen: {text}\n")
     expected = (
         r"`preprocessing\.maxlen` must be null \(the longest training sequence\), a positive integer, or a percentile such as 'p95'\. "
-        rf"Received: {re.escape(shown)} \(.*line 3\)\. See the spec reference"
+        rf"Received: {re.escape(shown)} \(.*line 3\)\. Use one of those, or remove the key for the default \(null\)\."
     )
     with pytest.raises(SpecError, match=expected):
         load_spec(path)

@@ -45,7 +45,7 @@ def test_same_seed_same_history(tmp_path: Path) -> None:
 class InterruptAfterFirstEpoch:
     """A progress hook that behaves like Ctrl-C at the end of epoch 1."""
 
-    def on_train_begin(self, epochs: int, steps: int) -> None:
+    def on_train_begin(self, epochs: int, steps: int, first_epoch: int) -> None:
         self.steps = steps
 
     def on_batch_end(self, step: int, logs: dict[str, float]) -> None:

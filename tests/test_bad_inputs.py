@@ -1,0 +1,616 @@
+"""A catalogue of bad inputs, each run through the real CLI.
+
+Every case must end the same way (see :func:`assert_reported`): exit status 1,
+exactly one one-paragraph ``error: `` message on stderr that says where the
+problem is (dotted spec path, or file plus line/row/sequence/column) and how to
+fix it, no traceback, and no run directory that looks complete.
+
+The table :data:`CASES` holds the cases that need only files; the cases that need
+monkeypatching (an unreadable file, a full disk) are separate tests below it.
+"""
+
+from __future__ import annotations
+
+import builtins
+import errno
+import json
+import os
+import re
+import shutil
+import textwrap
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner, Result
+
+import seqcli.rundir
+from seqcli.cli import app
+from tests.conftest import SMOKE_SPEC, SMOKE_TEST
+
+runner = CliRunner()
+
+
+# --------------------------------------------------------------------------- the shared check
+
+
+def invoke(args: list[str]) -> Result:
+    return runner.invoke(app, [str(a) for a in args])
+
+
+def output_dir(args: list[str]) -> Path:
+    """The ``--set output.dir=...`` of a command, else the default ``runs`` (the tests run in tmp_path)."""
+    given = [a.split("=", 1)[1] for a in args if a.startswith("output.dir=")]
+    return Path(given[-1]) if given else Path("runs")
+
+
+def assert_no_complete_run(out_dir: Path) -> None:
+    """Nothing under ``out_dir``, or only run directories that are not completed and have no metrics."""
+    if not out_dir.exists():
+        return
+    for run in (p for p in out_dir.glob("*/*") if p.is_dir()):
+        assert not (run / "metrics.json").exists(), f"{run} has metrics.json"
+        info = run / "run.json"
+        if info.exists():
+            assert json.loads(info.read_text())["status"] != "completed", f"{run} is marked completed"
+
+
+def assert_reported(result: Result, args: list[str], pattern: str) -> str:
+    """The one contract for every bad input; returns the message (without ``error: ``)."""
+    # 5. No traceback: the CLI caught a SeqcliError (an uncaught exception also exits 1 under CliRunner).
+    assert isinstance(result.exception, SystemExit), f"uncaught {type(result.exception).__name__}: {result.exception}\nstderr: {result.stderr}"
+    assert "Traceback" not in result.stdout and "Traceback" not in result.stderr
+    # 1. Exit status 1.
+    assert result.exit_code == 1, (result.exit_code, result.stderr)
+    # 2. Exactly one message, one paragraph, and no partial results.
+    assert result.stdout == "", result.stdout
+    stderr = result.stderr
+    assert stderr.startswith("error: "), stderr
+    body = stderr.removesuffix("\n")
+    assert "\n" not in body, f"not one paragraph:\n{stderr}"
+    assert body.count("error: ") == 1, stderr
+    # 3. and 4. Where the problem is and how to fix it.
+    message = body.removeprefix("error: ")
+    assert re.search(pattern, message), f"{pattern!r} not found in:\n{message}"
+    # 6. No run directory looks complete.
+    assert_no_complete_run(output_dir(args))
+    return message
+
+
+# --------------------------------------------------------------------------- building bad inputs
+
+
+@dataclass
+class Env:
+    """What a case's builder gets: its tmp_path, and the session's smoke run on demand."""
+
+    tmp: Path
+    request: pytest.FixtureRequest | None = None
+
+    def smoke_run(self) -> Path:
+        assert self.request is not None
+        return self.request.getfixturevalue("smoke_run")
+
+    def run_copy(self) -> Path:
+        """A private copy of the smoke run, to damage."""
+        return Path(shutil.copytree(self.smoke_run(), self.tmp / "run"))
+
+
+@dataclass(frozen=True)
+class Case:
+    id: str
+    build: Callable[[Env], list[str]]  # writes the files under env.tmp, returns the CLI args
+    message: str  # regex the message must match: the location and (part of) the fix
+    marks: tuple[Any, ...] = ()
+
+
+HEADER = "id,time,a,b,label"
+
+
+def csv_lines(classes: tuple[str, ...] = ("down", "up"), per_class: int = 3, steps: int = 3, prefix: str = "s") -> list[str]:
+    """A tiny long-format CSV as lines (header first): ``line n`` of the file is ``lines[n - 1]``."""
+    lines = [HEADER]
+    k = 0
+    for label in classes:
+        for _ in range(per_class):
+            sign = 1 if label != "down" else -1
+            lines += [f"{prefix}{k:02d},{t},{sign * (0.3 * t + 0.05 * k):.3f},{0.1 * k - 0.2 * t:.3f},{label}" for t in range(steps)]
+            k += 1
+    return lines
+
+
+def write_csv(path: Path, lines: list[str]) -> Path:
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def write_spec(env: Env, body: str, name: str = "spec.yaml") -> Path:
+    path = env.tmp / name
+    path.write_text(textwrap.dedent(body).lstrip("\n"))
+    return path
+
+
+def train(env: Env, spec: Path, *sets: str) -> list[str]:
+    args = ["train", str(spec), "--quiet", "--set", f"output.dir={env.tmp / 'runs'}", "--set", "training.epochs=1"]
+    for override in sets:
+        args += ["--set", override]
+    return args
+
+
+def csv_spec(env: Env, lines: list[str] | None = None, extra: str = "") -> Path:
+    """A spec on a tiny CSV (given as lines, or the default one) in env.tmp/train.csv."""
+    write_csv(env.tmp / "train.csv", lines if lines is not None else csv_lines())
+    return write_spec(env, "data:\n  train: train.csv\n" + extra)
+
+
+def npy_pair(env: Env, x: np.ndarray, y: np.ndarray) -> Path:
+    """x.npy + y.npy and a spec that reads them."""
+    np.save(env.tmp / "x.npy", x)
+    np.save(env.tmp / "y.npy", y)
+    return write_spec(env, "data:\n  train: {path: x.npy, labels: y.npy}\n")
+
+
+def features(samples: int = 6, steps: int = 4, n: int = 2) -> np.ndarray:
+    return np.arange(samples * steps * n, dtype=np.float64).reshape(samples, steps, n) / 10.0
+
+
+def two_classes(samples: int = 6) -> np.ndarray:
+    return np.array([i % 2 for i in range(samples)])
+
+
+# ----------------------------------------------------------------- spec cases
+
+
+def yaml_malformed(env: Env) -> list[str]:
+    spec = write_spec(env, "data:\n  train: train.csv\ntraining:\n  batch_size: 4\n   epochs: 3\n", "bad.yaml")
+    return ["validate", str(spec)]
+
+
+def unknown_key(env: Env) -> list[str]:
+    return train(env, csv_spec(env, extra="training:\n  batch_size: 4\n  epocs: 3\n"))
+
+
+def unknown_key_set(env: Env) -> list[str]:
+    return train(env, csv_spec(env), "trainig.batch_size=3")
+
+
+def wrong_type(env: Env) -> list[str]:
+    return train(env, csv_spec(env, extra="training:\n  batch_size: '16'\n"))
+
+
+def bool_for_int(env: Env) -> list[str]:
+    return train(env, csv_spec(env, extra="model:\n  layers:\n    - units: true\n"))
+
+
+def units_zero(env: Env) -> list[str]:
+    return train(env, csv_spec(env, extra="model:\n  layers:\n    - units: 8\n    - units: 0\n"))
+
+
+def learning_rate_negative(env: Env) -> list[str]:
+    return train(env, csv_spec(env, extra="training:\n  learning_rate: -0.01\n"))
+
+
+def maxlen_zero(env: Env) -> list[str]:
+    return train(env, csv_spec(env, extra="preprocessing:\n  maxlen: 0\n"))
+
+
+def maxlen_p0(env: Env) -> list[str]:
+    return train(env, csv_spec(env, extra="preprocessing:\n  maxlen: p0\n"))
+
+
+def optimizer_typo(env: Env) -> list[str]:
+    return train(env, csv_spec(env, extra="training:\n  optimizer: adm\n"))
+
+
+def duplicate_key(env: Env) -> list[str]:
+    return train(env, csv_spec(env, extra="training:\n  batch_size: 4\n  batch_size: 8\n"))
+
+
+def spec_missing(env: Env) -> list[str]:
+    return train(env, env.tmp / "nope.yaml")
+
+
+def spec_is_directory(env: Env) -> list[str]:
+    (env.tmp / "specs.yaml").mkdir()
+    return ["validate", str(env.tmp / "specs.yaml")]
+
+
+def spec_not_utf8(env: Env) -> list[str]:
+    (env.tmp / "latin1.yaml").write_bytes("data:\n  train: donn\u00e9es.csv\n".encode("latin-1"))
+    return ["validate", str(env.tmp / "latin1.yaml")]
+
+
+def set_not_path_value(env: Env) -> list[str]:
+    return train(env, csv_spec(env), "training.epochs")
+
+
+def sigmoid_three_classes(env: Env) -> list[str]:
+    return train(env, SMOKE_SPEC, "model.output=sigmoid")
+
+
+def monitor_without_validation(env: Env) -> list[str]:
+    return train(env, csv_spec(env), "data.validation_split=0")
+
+
+# ----------------------------------------------------------------- data file cases
+
+
+def data_missing(env: Env) -> list[str]:
+    return train(env, write_spec(env, "data:\n  train: nope.csv\n"))
+
+
+def data_empty(env: Env) -> list[str]:
+    (env.tmp / "train.csv").write_bytes(b"")
+    return train(env, write_spec(env, "data:\n  train: train.csv\n"))
+
+
+def data_is_directory(env: Env) -> list[str]:
+    (env.tmp / "train.csv").mkdir()
+    return train(env, write_spec(env, "data:\n  train: train.csv\n"))
+
+
+def data_unknown_extension(env: Env) -> list[str]:
+    write_csv(env.tmp / "train.txt", csv_lines())
+    return train(env, write_spec(env, "data:\n  train: train.txt\n"))
+
+
+def npy_nan(env: Env) -> list[str]:
+    x = features()
+    x[2, 1, 0] = np.nan
+    return train(env, npy_pair(env, x, two_classes()))
+
+
+def csv_inf(env: Env) -> list[str]:
+    lines = csv_lines()
+    cells = lines[11].split(",")  # line 12: id s03 (lines 11-13), timestep 1
+    cells[2] = "inf"  # column a: feature 0
+    lines[11] = ",".join(cells)
+    return train(env, csv_spec(env, lines))
+
+
+def csv_no_label_column(env: Env) -> list[str]:
+    lines = [line.rsplit(",", 1)[0] for line in csv_lines()]
+    return train(env, csv_spec(env, lines))
+
+
+def csv_non_numeric(env: Env) -> list[str]:
+    lines = csv_lines()
+    cells = lines[4].split(",")
+    cells[2] = "1.2.3"  # line 5, column 'a'
+    lines[4] = ",".join(cells)
+    return train(env, csv_spec(env, lines))
+
+
+def csv_time_not_numeric(env: Env) -> list[str]:
+    lines = csv_lines()
+    cells = lines[2].split(",")
+    cells[1] = "t1"  # line 3, the time column
+    lines[2] = ",".join(cells)
+    return train(env, csv_spec(env, lines))
+
+
+def csv_ragged(env: Env) -> list[str]:
+    lines = csv_lines()
+    lines[6] = lines[6].replace(",", ",,", 1)  # line 7 has an extra cell
+    return train(env, csv_spec(env, lines))
+
+
+def npz_zero_length(env: Env) -> list[str]:
+    lengths = np.array([3, 0, 3, 3])
+    np.savez(env.tmp / "train.npz", x=np.ones((9, 2)), lengths=lengths, y=np.array([0, 0, 1, 1]))
+    return train(env, write_spec(env, "data:\n  train: train.npz\n"))
+
+
+def npy_no_timesteps(env: Env) -> list[str]:
+    return train(env, npy_pair(env, np.zeros((6, 0, 2)), two_classes()))
+
+
+def npy_strings(env: Env) -> list[str]:
+    return train(env, npy_pair(env, np.array([["1.5", "2.0", "x"]] * 6), two_classes()))
+
+
+def npz_corrupt_member(env: Env) -> list[str]:
+    np.savez_compressed(env.tmp / "train.npz", x=features(), y=two_classes())
+    data = bytearray((env.tmp / "train.npz").read_bytes())
+    for i in range(60, 200):  # inside the compressed x.npy member; the zip directory at the end stays intact
+        data[i] ^= 0x55
+    (env.tmp / "train.npz").write_bytes(bytes(data))
+    return ["inspect-shapes", str(env.tmp / "train.npz")]
+
+
+def tokens_all_padding(env: Env) -> list[str]:
+    codes = np.arange(1, 25).reshape(6, 4)
+    codes[3] = 0
+    return train(env, npy_pair(env, codes, two_classes()))
+
+
+def tokens_negative(env: Env) -> list[str]:
+    codes = np.arange(1, 25).reshape(6, 4)
+    codes[4, 2] = -3
+    return train(env, npy_pair(env, codes, two_classes()))
+
+
+def label_count_mismatch(env: Env) -> list[str]:
+    return train(env, npy_pair(env, features(samples=6), two_classes(5)))
+
+
+def single_class(env: Env) -> list[str]:
+    return train(env, csv_spec(env, csv_lines(classes=("up",), per_class=6)))
+
+
+def unseen_test_labels(env: Env) -> list[str]:
+    write_csv(env.tmp / "test.csv", csv_lines(classes=("up", "sideways"), per_class=1, prefix="t"))
+    return train(env, csv_spec(env, extra="  test: test.csv\n"))
+
+
+def empty_validation_split(env: Env) -> list[str]:
+    return train(env, csv_spec(env, extra="  validation_split: 0.05\n"))
+
+
+def pickled_npy(env: Env) -> list[str]:
+    ragged = np.empty(2, dtype=object)
+    ragged[0], ragged[1] = np.zeros((3, 2)), np.zeros((5, 2))
+    np.save(env.tmp / "x.npy", ragged, allow_pickle=True)
+    np.save(env.tmp / "y.npy", np.array([0, 1]))
+    return train(env, write_spec(env, "data:\n  train: {path: x.npy, labels: y.npy}\n"))
+
+
+def output_dir_under_file(env: Env) -> list[str]:
+    (env.tmp / "blocker").write_text("a regular file\n")
+    return train(env, SMOKE_SPEC, f"output.dir={env.tmp / 'blocker' / 'runs'}")  # the last --set output.dir wins
+
+
+def inspect_bare_nan(env: Env) -> list[str]:
+    x = features()
+    x[4, 3, 1] = np.inf
+    np.save(env.tmp / "x.npy", x)
+    return ["inspect-shapes", str(env.tmp / "x.npy")]
+
+
+def inspect_data_without_spec(env: Env) -> list[str]:
+    np.save(env.tmp / "x.npy", features())
+    return ["inspect-shapes", str(env.tmp / "x.npy"), "--data", str(env.tmp / "x.npy")]
+
+
+# ----------------------------------------------------------------- predict cases
+
+
+def predict_wrong_features(env: Env) -> list[str]:
+    np.save(env.tmp / "one.npy", np.ones((4, 3)))
+    return ["predict", str(env.smoke_run()), str(env.tmp / "one.npy")]
+
+
+def predict_batch_wrong_features(env: Env) -> list[str]:
+    np.save(env.tmp / "batch.npy", np.ones((5, 4, 3)))
+    return ["predict", str(env.smoke_run()), str(env.tmp / "batch.npy")]
+
+
+def predict_run_missing(env: Env) -> list[str]:
+    return ["predict", str(env.tmp / "no-run"), str(SMOKE_TEST)]
+
+
+def predict_run_incomplete(env: Env) -> list[str]:
+    run = env.run_copy()
+    (run / "preprocessing.json").unlink()
+    return ["predict", str(run), str(SMOKE_TEST)]
+
+
+def predict_run_json_corrupt(env: Env) -> list[str]:
+    run = env.run_copy()
+    text = (run / "run.json").read_text()
+    (run / "run.json").write_text(text[: len(text) // 2])
+    return ["predict", str(run), str(SMOKE_TEST)]
+
+
+def predict_checkpoint_corrupt(env: Env) -> list[str]:
+    run = env.run_copy()
+    (run / "checkpoints" / "best.keras").write_bytes(b"\x00garbage, not a zip archive\xff" * 10)
+    return ["predict", str(run), str(SMOKE_TEST)]
+
+
+def predict_input_missing(env: Env) -> list[str]:
+    return ["predict", str(env.smoke_run()), str(env.tmp / "new.csv")]
+
+
+def predict_output_exists(env: Env) -> list[str]:
+    (env.tmp / "preds.csv").write_text("keep me\n")
+    return ["predict", str(env.smoke_run()), str(SMOKE_TEST), "--output", str(env.tmp / "preds.csv")]
+
+
+def predict_output_under_file(env: Env) -> list[str]:
+    (env.tmp / "blocker").write_text("a regular file\n")
+    return ["predict", str(env.smoke_run()), str(SMOKE_TEST), "--output", str(env.tmp / "blocker" / "preds.csv")]
+
+
+def predict_output_is_directory(env: Env) -> list[str]:
+    (env.tmp / "preds.csv").mkdir()
+    return ["predict", str(env.smoke_run()), str(SMOKE_TEST), "--output", str(env.tmp / "preds.csv")]
+
+
+def predict_output_dir_missing(env: Env) -> list[str]:
+    return ["predict", str(env.smoke_run()), str(SMOKE_TEST), "--output", str(env.tmp / "out" / "preds.csv")]
+
+
+# --------------------------------------------------------------------------- the table
+
+REMOVE_FOR_NULL = r"Use one of those, or remove the key for the default \(null\)\."
+
+CASES = [
+    # The spec: the dotted field, where it came from (line or --set) and the fix.
+    Case("yaml-malformed", yaml_malformed, r"bad\.yaml is not valid YAML at line 5, column 10: .*Check the indentation"),
+    Case("unknown-key", unknown_key, r"Unknown key `training\.epocs` \(.*spec\.yaml, line 5\)\. .*Did you mean `training\.epochs`\?"),
+    Case("unknown-key-from-set", unknown_key_set, r"Unknown key `trainig` \(from `--set trainig\.batch_size=3`\)\. .*Did you mean `training`\?"),
+    Case("wrong-type-string-for-int", wrong_type, r"`training\.batch_size` must be an integer\. Received: '16' \(.*spec\.yaml, line 4\)\. Write an integer without quotes"),
+    Case("bool-for-int", bool_for_int, r"`model\.layers\[0\]\.units` must be an integer\. Received: true \(.*spec\.yaml, line 5\)\. Write an integer"),
+    Case("units-zero", units_zero, r"`model\.layers\[1\]\.units` must be a positive integer\. Received: 0 \(.*spec\.yaml, line 6\)\. Use e\.g\. 64"),
+    Case("learning-rate-negative", learning_rate_negative, r"`training\.learning_rate` must be a positive number\. Received: -0\.01 \(.*spec\.yaml, line 4\)\. Use e\.g\. 0\.001"),
+    Case("maxlen-zero", maxlen_zero, r"`preprocessing\.maxlen` must be null .*a positive integer, or a percentile .*Received: 0 \(.*spec\.yaml, line 4\)\. " + REMOVE_FOR_NULL),
+    Case("maxlen-p0", maxlen_p0, r"`preprocessing\.maxlen` must be null .*a percentile such as 'p95'\. Received: 'p0' \(.*spec\.yaml, line 4\)\. " + REMOVE_FOR_NULL),
+    Case("optimizer-typo", optimizer_typo, r"`training\.optimizer` must be one of 'adam', .*Received: 'adm' \(.*spec\.yaml, line 4\)\. .*Did you mean 'adam'\?"),
+    Case("duplicate-key", duplicate_key, r"`training\.batch_size` appears twice in .*spec\.yaml \(lines 4 and 5\).*Delete one of them"),
+    Case("spec-missing", spec_missing, r"Spec file .*nope\.yaml does not exist\. Check the path"),
+    Case("spec-is-directory", spec_is_directory, r"specs\.yaml is a directory; give the path of a YAML spec file inside it"),
+    Case("spec-not-utf8", spec_not_utf8, r"Spec file .*latin1\.yaml is not UTF-8 text \(byte 19 is b'\\xe9'\)\. Save it as UTF-8"),
+    Case("set-not-path-value", set_not_path_value, r"`--set training\.epochs` is not PATH=VALUE\. Write it like `--set training\.epochs=3`"),
+    Case("sigmoid-three-classes", sigmoid_three_classes, r"`model\.output: sigmoid` needs exactly two classes, but the training data has 3\. Use `model\.output: softmax`"),
+    Case("monitor-val-loss-without-validation", monitor_without_validation, r"`training\.monitor` is 'val_loss' but there is no validation data .*Set `training\.monitor: loss`"),
+    # Data files: the file, and the line, row, sequence or column.
+    Case("data-missing", data_missing, r"Data file .*nope\.csv does not exist\. Paths in a spec are relative to the spec file"),
+    Case("data-empty", data_empty, r"Data file .*train\.csv is empty \(0 bytes\)\. Write or export it again"),
+    Case("data-is-directory", data_is_directory, r"train\.csv is a directory, not a data file\. Point the spec at a \.npy, \.npz, \.ts or \.csv file"),
+    Case("data-unknown-extension", data_unknown_extension, r"Cannot tell the format of .*train\.txt from its extension \.txt\. .*set `data\.format`"),
+    Case("npy-nan", npy_nan, r"x\.npy, index 2: nan at timestep 1, feature 0\. Replace missing or infinite values"),
+    Case("csv-inf", csv_inf, r"train\.csv, id 's03' \(lines 11-13\): inf at timestep 1, feature 0\. Replace missing or infinite values"),
+    Case("csv-no-label-column", csv_no_label_column, r"train\.csv has no column 'label' \(columns: id, time, a, b\)\. Set `data\.csv\.label_column`"),
+    Case("csv-non-numeric", csv_non_numeric, r"train\.csv, line 5, column 'a': '1\.2\.3' is not a number\. Fix the cell"),
+    Case("csv-time-not-numeric", csv_time_not_numeric, r"train\.csv, line 3, column 'time' \(the time column\): 't1' is not a number\. Fix the cell, or set `data\.csv\.time_column: null`"),
+    Case("csv-ragged-row", csv_ragged, r"train\.csv, line 7: 6 cells but the header has 5 columns\. Fix the row"),
+    Case("npz-zero-length-sequence", npz_zero_length, r"Sequence 1 in .*train\.npz has length 0; .*Remove empty sequences"),
+    Case("npy-no-timesteps", npy_no_timesteps, r"x\.npy holds no data: shape \(samples=6, timesteps=0, features=2\)\. Save at least one sequence"),
+    Case("npy-strings", npy_strings, r"x\.npy holds values of dtype <U3; seqcli needs numbers .*Convert the array to numbers"),
+    Case("npz-corrupt-member", npz_corrupt_member, r"train\.npz is not a readable NumPy file \(.*\)\. Write it again with numpy\.save/numpy\.savez"),
+    Case("tokens-all-padding", tokens_all_padding, r"x\.npy, index 3: every token code is 0 \(padding\), so the sequence is empty\. Remove it, or set `preprocessing\.input: float`"),
+    Case("tokens-negative", tokens_negative, r"x\.npy, index 4: token code -3 is negative; .*Fix the codes, or set `preprocessing\.input: float`"),
+    Case("label-count-mismatch", label_count_mismatch, r"x\.npy: 5 labels for 6 sequences\. .*exactly one label per sequence"),
+    Case("single-class", single_class, r"train\.csv has a single class \('up'\); a classifier needs at least two\. Check the label column"),
+    Case("test-label-unseen", unseen_test_labels, r"test\.csv, id 't01' \(lines 5-7\): label 'sideways' was not among the training classes \(down, up\)\. Remove those sequences or add the class"),
+    Case("empty-validation-split", empty_validation_split, r"`data\.validation_split: 0\.05` of 6 training sequences leaves an empty validation set\. Raise the fraction"),
+    Case("pickled-object-npy", pickled_npy, r"x\.npy holds Python objects .*seqcli never loads pickles.*Store variable-length data as an \.npz"),
+    Case("output-dir-under-a-file", output_dir_under_file, r"Cannot create the run directory under .*blocker/runs/smoke: Not a directory\. Set `output\.dir` to a writable directory"),
+    Case("inspect-bare-inf", inspect_bare_nan, r"x\.npy, index 4: inf at timestep 3, feature 1\. Replace missing or infinite values"),
+    Case("inspect-data-option-without-spec", inspect_data_without_spec, r"--data and --set need a spec; for a bare data file run `seqcli inspect-shapes FILE`"),
+    # predict: the run directory, INPUT and --output.
+    Case("predict-wrong-features", predict_wrong_features, r"INPUT .*one\.npy has shape \(4, 3\): 3 features per timestep, but the model was trained on 2\. Give one sequence as \(timesteps, 2\)"),
+    Case("predict-batch-wrong-features", predict_batch_wrong_features, r"batch\.npy, index 0 has 3 features per timestep, but the model was trained on 2\. Give data with the same 2 features"),
+    Case("predict-run-missing", predict_run_missing, r"Run directory .*no-run does not exist\. `seqcli train` prints the run directory"),
+    Case("predict-run-incomplete", predict_run_incomplete, r"run is not a complete seqcli run: preprocessing\.json is missing\. Give a directory created by `seqcli train`"),
+    Case("predict-run-json-corrupt", predict_run_json_corrupt, r"run/run\.json is corrupt .*Train again"),
+    Case("predict-checkpoint-corrupt", predict_checkpoint_corrupt, r"Cannot load checkpoint .*run/checkpoints/best\.keras: .*train again"),
+    Case(
+        "predict-input-missing",
+        predict_input_missing,
+        r"^(?!.*`data\.\*`).*new\.csv does not exist\. Check the path",
+    ),
+    Case("predict-output-exists", predict_output_exists, r"preds\.csv already exists\. Choose another --output file, or pass --force"),
+    Case(
+        "predict-output-under-a-file",
+        predict_output_under_file,
+        r"Cannot write .*blocker/preds\.csv: .*Not a directory",
+    ),
+    Case(
+        "predict-output-is-a-directory",
+        predict_output_is_directory,
+        r"preds\.csv is a directory; give a file name for --output",
+    ),
+    Case("predict-output-dir-missing", predict_output_dir_missing, r"Cannot write .*out/preds\.csv: the directory .*out does not exist\. Create it first"),
+]
+
+
+@pytest.mark.parametrize("case", [pytest.param(c, id=c.id, marks=c.marks) for c in CASES])
+def test_bad_input(case: Case, tmp_path: Path, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)  # a run written to the default output.dir would land in tmp_path/runs
+    args = case.build(Env(tmp_path, request))
+    assert_reported(invoke(args), args, case.message)
+
+
+def test_catalogue_ids_are_unique() -> None:
+    assert len({c.id for c in CASES}) == len(CASES)
+    assert len(CASES) >= 32
+
+
+def test_run_check_catches_a_completed_run(smoke_run: Path) -> None:
+    """The check behind contract 6 is not vacuous: it rejects the smoke run, which is completed."""
+    with pytest.raises(AssertionError, match="metrics.json"):
+        assert_no_complete_run(smoke_run.parent.parent)
+
+
+# --------------------------------------------------------------------------- cases that need monkeypatching
+
+
+def test_unreadable_data_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Permission bits do not stop root, so make open() refuse the one data file."""
+    env = Env(tmp_path)
+    spec = csv_spec(env)
+    locked = str(tmp_path / "train.csv")
+    real_open = builtins.open
+
+    def refusing_open(file: Any, *args: Any, **kwargs: Any) -> Any:
+        if isinstance(file, (str, os.PathLike)) and os.fspath(file) == locked:
+            raise PermissionError(errno.EACCES, "Permission denied", locked)
+        return real_open(file, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "open", refusing_open)
+    monkeypatch.chdir(tmp_path)
+    args = train(env, spec)
+    assert_reported(invoke(args), args, r"Cannot read data file .*train\.csv: Permission denied\. Check its permissions")
+
+
+def test_unreadable_spec_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    spec = csv_spec(Env(tmp_path))
+    real_read_text = Path.read_text
+
+    def refusing_read_text(self: Path, *args: Any, **kwargs: Any) -> str:
+        if self == spec:
+            raise PermissionError(errno.EACCES, "Permission denied", str(self))
+        return real_read_text(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "read_text", refusing_read_text)
+    monkeypatch.chdir(tmp_path)
+    args = ["validate", str(spec)]
+    assert_reported(invoke(args), args, r"Cannot read spec file .*spec\.yaml: Permission denied\. Check its permissions")
+
+
+@dataclass
+class FullDisk:
+    calls: int = 0
+    failed: list[str] = field(default_factory=list)  # the files whose write failed, in order
+
+
+def full_disk(monkeypatch: pytest.MonkeyPatch, first_failing_call: int = 3) -> FullDisk:
+    """Make fsync fail with ENOSPC from its ``first_failing_call``-th call on."""
+    disk = FullDisk()
+    real_fsync = os.fsync
+
+    def fsync(fd: int) -> None:
+        disk.calls += 1
+        if disk.calls >= first_failing_call:
+            disk.failed.append(_written_file(fd))
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real_fsync(fd)
+
+    monkeypatch.setattr(seqcli.rundir.os, "fsync", fsync)
+    return disk
+
+
+def _written_file(fd: int) -> str:
+    """``model_summary.txt`` for an fd open on atomic_write's temporary ``.model_summary.<random>.tmp.txt``."""
+    try:
+        name = Path(os.readlink(f"/proc/self/fd/{fd}")).name
+    except OSError:  # no /proc
+        return "?"
+    match = re.fullmatch(r"\.(.+)\.\w{8}\.tmp(.*)", name)
+    return match.group(1) + match.group(2) if match else name
+
+
+def test_disk_full_while_writing_the_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """fsync fails from its 3rd call on: the run directory exists, then writing it fails."""
+    disk = full_disk(monkeypatch)
+    monkeypatch.chdir(tmp_path)
+    args = train(Env(tmp_path, None), SMOKE_SPEC)  # type: ignore[arg-type]
+    message = assert_reported(invoke(args), args, r"Cannot write .*: No space left on device\. Check free disk space")
+    (run,) = (tmp_path / "runs" / "smoke").iterdir()  # it got as far as creating the run directory
+    assert disk.calls >= 3
+    assert str(run) in message
+    assert not list(run.glob("**/.*.tmp*")), "temporary files left behind"
+
+
+def test_disk_full_reports_the_write_that_failed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    disk = full_disk(monkeypatch)
+    monkeypatch.chdir(tmp_path)
+    args = train(Env(tmp_path), SMOKE_SPEC)
+    result = invoke(args)
+    assert disk.failed[0] != "?", "needs /proc to tell which write failed"
+    assert_reported(result, args, rf"Cannot write .*/{re.escape(disk.failed[0])}: No space left on device\. Check free disk space")

@@ -1,0 +1,194 @@
+"""Resume: an interrupted or killed run continues from its last committed epoch, exactly."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from seqcli import train
+from seqcli.cli import app
+from seqcli.errors import DataError, RunError, SpecError
+from seqcli.spec import load_spec
+from tests.conftest import ROOT, SMOKE_SPEC
+
+# Dropout on, so the test also covers the per-epoch reseeding of dropout masks.
+SETTINGS = ["training.epochs=4", "training.early_stopping=null", "model.layers[0].dropout=0.2"]
+
+
+class StopAfter:
+    """A progress hook that behaves like Ctrl-C at the end of epoch ``n``."""
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+
+    def on_train_begin(self, epochs: int, steps: int, first_epoch: int) -> None:
+        pass
+
+    def on_batch_end(self, step: int, logs: dict[str, float]) -> None:
+        pass
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, float], best: bool) -> None:
+        if epoch == self.n:
+            raise KeyboardInterrupt
+
+    def on_train_end(self) -> None:
+        pass
+
+
+def only_run(out: Path) -> Path:
+    (run,) = (out / "smoke").iterdir()
+    return run
+
+
+def uninterrupted(tmp_path: Path, settings: list[str]) -> train.TrainResult:
+    return train.fit(train.prepare(load_spec(SMOKE_SPEC, [*settings, f"output.dir={tmp_path / 'whole'}"])))
+
+
+def test_interrupted_run_resumes_to_the_same_result(tmp_path: Path) -> None:
+    out = tmp_path / "runs"
+    with pytest.raises(KeyboardInterrupt):
+        train.fit(train.prepare(load_spec(SMOKE_SPEC, [*SETTINGS, f"output.dir={out}"])), StopAfter(2))
+    run = only_run(out)
+    info = json.loads((run / "run.json").read_text())
+    assert (info["status"], info["epochs_completed"]) == ("interrupted", 2)
+
+    prepared, state = train.prepare_resume(run)
+    assert state.epochs_completed == 2 and [r["epoch"] for r in state.history] == [1, 2]
+    resumed = train.fit(prepared, resume=state)
+    whole = uninterrupted(tmp_path, SETTINGS)
+
+    assert resumed.run.path == run
+    assert [r["epoch"] for r in resumed.history] == [1, 2, 3, 4]  # every epoch exactly once
+    assert resumed.history == whole.history  # bit-identical: same batches, dropout masks, optimizer state
+    assert resumed.metrics == whole.metrics and resumed.best_epoch == whole.best_epoch
+    assert json.loads((run / "history.json").read_text()) == whole.history
+    assert json.loads((run / "run.json").read_text())["status"] == "completed"
+
+
+def test_early_stopping_state_survives_resume(tmp_path: Path) -> None:
+    settings = ["training.epochs=12", "training.early_stopping.patience=2", "training.learning_rate=0.05"]
+    whole = uninterrupted(tmp_path, settings)
+    assert len(whole.history) < 12  # it does stop early
+    out = tmp_path / "runs"
+    with pytest.raises(KeyboardInterrupt):
+        train.fit(train.prepare(load_spec(SMOKE_SPEC, [*settings, f"output.dir={out}"])), StopAfter(len(whole.history) - 1))
+    resumed = train.fit(*_resume(only_run(out)))
+    assert resumed.history == whole.history and resumed.stopped_early
+
+
+def _resume(run: Path) -> tuple[train.Prepared, None, train.Resume]:
+    prepared, state = train.prepare_resume(run)
+    return prepared, None, state
+
+
+@pytest.fixture
+def interrupted_run(tmp_path: Path) -> Path:
+    out = tmp_path / "runs"
+    with pytest.raises(KeyboardInterrupt):
+        train.fit(train.prepare(load_spec(SMOKE_SPEC, ["training.epochs=3", f"output.dir={out}"])), StopAfter(1))
+    return only_run(out)
+
+
+def test_resume_refuses_a_changed_spec_with_the_difference(interrupted_run: Path, tmp_path: Path) -> None:
+    with pytest.raises(SpecError, match=r"differs from the one run .* started with: `model\.layers\[0\]\.units` was 8, now 16; `training\.epochs` was 3, now 8\."):
+        train.prepare_resume(interrupted_run, SMOKE_SPEC, ["model.layers[0].units=16"])
+    # The same spec and settings are accepted (where runs go does not count as a change).
+    train.prepare_resume(interrupted_run, SMOKE_SPEC, ["training.epochs=3", "output.dir=elsewhere"])
+    with pytest.raises(SpecError, match="`--set` with `--resume` would change the run's spec"):
+        train.prepare_resume(interrupted_run, None, ["training.epochs=5"])
+
+
+def test_resume_refuses_changed_data(interrupted_run: Path, tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    shutil.copytree(ROOT / "data" / "smoke", data)
+    spec_text = (interrupted_run / "spec.yaml").read_text().replace(str(ROOT / "data" / "smoke"), str(data))
+    (interrupted_run / "spec.yaml").write_text(spec_text)
+    info = json.loads((interrupted_run / "run.json").read_text())
+    train.prepare_resume(interrupted_run)  # a copy with the same bytes is the same data
+    with open(data / "test.csv", "a") as handle:
+        handle.write("s999,0,1.0,1.0,rise\n")
+    with pytest.raises(DataError, match=r"Data changed since run .* started: `data\.test` \(.*test\.csv\) no longer match"):
+        train.prepare_resume(interrupted_run)
+    assert json.loads((interrupted_run / "run.json").read_text()) == info  # refused without touching the run
+
+
+def test_resume_refuses_completed_and_live_runs(smoke_run: Path, interrupted_run: Path) -> None:
+    with pytest.raises(RunError, match="already completed .*nothing to resume"):
+        train.prepare_resume(smoke_run)
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        info = json.loads((interrupted_run / "run.json").read_text())
+        info.update(status="running", pid=sleeper.pid)
+        (interrupted_run / "run.json").write_text(json.dumps(info))
+        with pytest.raises(RunError, match=f"still training \\(process {sleeper.pid}\\)"):
+            train.prepare_resume(interrupted_run)
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+    train.prepare_resume(interrupted_run)  # its process is gone: a crashed run, resumable
+
+
+def test_cli_resume_needs_spec_or_run() -> None:
+    result = CliRunner().invoke(app, ["train"])
+    assert result.exit_code == 1 and "Give a spec to train" in result.stderr
+
+
+@pytest.mark.slow
+def test_sigkill_mid_epoch_then_resume_matches_uninterrupted_run(tmp_path: Path) -> None:
+    """A real training process killed with SIGKILL in the middle of an epoch, resumed through the CLI."""
+    settings = ["training.epochs=6", "training.early_stopping=null", "training.batch_size=1"]  # 27 steps per epoch
+    out = tmp_path / "runs"
+    args = [sys.executable, "-m", "seqcli", "train", str(SMOKE_SPEC), "--quiet"] + [a for s in [*settings, f"output.dir={out}"] for a in ("--set", s)]
+    process = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            runs = list((out / "smoke").glob("*/run.json")) if (out / "smoke").exists() else []
+            if runs and json.loads(runs[0].read_text() or "{}").get("epochs_completed", 0) >= 2:
+                break
+            time.sleep(0.05)
+        else:
+            pytest.fail("training did not reach epoch 2 in time")
+        process.send_signal(signal.SIGKILL)
+    finally:
+        process.wait()
+    run = only_run(out)
+    info = json.loads((run / "run.json").read_text())
+    assert info["status"] == "running" and 2 <= info["epochs_completed"] < 6  # killed: no chance to mark anything
+
+    result = CliRunner().invoke(app, ["train", "--resume", str(run), "--quiet"])
+    assert result.exit_code == 0, result.output
+    whole = uninterrupted(tmp_path, settings)
+    history = json.loads((run / "history.json").read_text())
+    assert [r["epoch"] for r in history] == [1, 2, 3, 4, 5, 6]
+    assert history == whole.history
+    assert json.loads((run / "metrics.json").read_text()) == json.loads((whole.run.path / "metrics.json").read_text())
+    assert sorted(p.name for p in (run / "checkpoints").iterdir()) == sorted(p.name for p in (whole.run.path / "checkpoints").iterdir())
+
+
+@pytest.mark.slow
+def test_two_trainings_started_together_get_their_own_directories(tmp_path: Path) -> None:
+    out = tmp_path / "runs"
+    args = [sys.executable, "-m", "seqcli", "train", str(SMOKE_SPEC), "--quiet", "--set", f"output.dir={out}", "--set", "training.epochs=2"]
+    processes = [subprocess.Popen([*args, "--set", f"seed={seed}"], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE) for seed in (1, 2)]
+    for process in processes:
+        assert process.wait(timeout=300) == 0, process.stderr.read() if process.stderr else ""
+    runs = sorted((out / "smoke").iterdir())
+    assert len(runs) == 2
+    seeds = set()
+    for run in runs:
+        info = json.loads((run / "run.json").read_text())
+        assert info["status"] == "completed" and info["epochs_completed"] == 2
+        assert len(json.loads((run / "history.json").read_text())) == 2
+        assert f"seed: {info['seed']}\n" in (run / "spec.yaml").read_text()  # each run holds its own spec
+        seeds.add(info["seed"])
+    assert seeds == {1, 2}
