@@ -29,11 +29,11 @@ def build_model(spec: Spec, prep: Preprocessor) -> Any:
     if spec.model.output == "sigmoid" and n_classes != 2:
         raise SpecError(f"`model.output: sigmoid` needs exactly two classes, but the training data has {n_classes}. Use `model.output: softmax`.")
     if prep.input == "tokens":
-        inputs = keras.Input(shape=(prep.maxlen,), dtype="int32", name="tokens")
+        inputs = keras.Input(shape=prep.input_shape, dtype="int32", name="tokens")
         # Codes 1..num_tokens-1 are symbols, num_tokens is "unseen in training", 0 is padding.
         x = keras.layers.Embedding(prep.num_tokens + 1, spec.model.embedding_dim, mask_zero=True, name="embedding")(inputs)
     else:
-        inputs = keras.Input(shape=(prep.maxlen, prep.n_features), name="sequence")
+        inputs = keras.Input(shape=prep.input_shape, name="sequence")
         x = keras.layers.Masking(mask_value=prep.pad_value, name="masking")(inputs)
     for i, (layer, sequences) in enumerate(zip(spec.model.layers, return_sequences(spec), strict=True)):
         x = keras.layers.LSTM(
@@ -77,13 +77,3 @@ def _metrics(spec: Spec) -> list[Any]:
         else:
             metrics.append(keras.metrics.SparseCategoricalAccuracy(name="accuracy"))
     return metrics
-
-
-def probabilities(model: Any, x: Any, batch_size: int) -> Any:
-    """Class probabilities ``(batch, classes)``; a sigmoid output becomes two columns."""
-    import numpy as np
-
-    out = model.predict(x, batch_size=batch_size, verbose=0)
-    if out.shape[-1] == 1:
-        out = np.concatenate([1.0 - out, out], axis=-1)
-    return out

@@ -20,9 +20,9 @@ import yaml
 
 from seqcli import data as data_mod
 from seqcli.backend import import_keras
+from seqcli.batching import predict_proba
 from seqcli.data import SequenceData
 from seqcli.errors import DataError, RunError
-from seqcli.model import probabilities
 from seqcli.preprocess import Preprocessor
 from seqcli.rundir import CHECKPOINTS, RunDir
 from seqcli.shapes import truncation_warning
@@ -112,7 +112,7 @@ def read_input(loaded: LoadedRun, path: str | Path) -> tuple[SequenceData, list[
         if single is not None:
             notes.append(
                 f"INPUT is one unbatched sequence of shape {array.shape} ({'timesteps' if array.ndim == 1 else 'timesteps, features'}); "
-                f"predicting it as a batch of one: {(1, *loaded.prep.input_shape)}."
+                f"predicting it as a batch of one: {(1, loaded.prep.width_for(len(single)), *loaded.prep.input_shape[1:])}."
             )
             data = SequenceData([single], None, str(file), "npy", str(array.shape), ["the sequence"])
             data_mod.validate(data, need_labels=False)
@@ -144,8 +144,8 @@ def _single_sample(array: np.ndarray, prep: Preprocessor, file: Path) -> np.ndar
 
 def predict(loaded: LoadedRun, data: SequenceData, notes: list[str] | None = None) -> Prediction:
     """Apply the run's preprocessing and model to loaded sequences."""
-    x = loaded.prep.transform(data.sequences, [f"{data.source}, {w}" for w in data.where])
-    probs = probabilities(loaded.model, x, loaded.spec.training.batch_size)
+    sequences = loaded.prep.prepare(data.sequences, [f"{data.source}, {w}" for w in data.where])
+    probs = predict_proba(loaded.model, loaded.prep, sequences, loaded.prep.buckets, loaded.spec.training.batch_size)
     notes = list(loaded.notes) + list(notes or [])
     truncated = truncation_warning(data, loaded.prep, "input")
     if truncated:

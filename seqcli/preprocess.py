@@ -26,7 +26,9 @@ class Preprocessor:
     ``input`` is ``"float"`` (output ``(batch, maxlen, features)`` float32, padding
     masked by ``Masking(mask_value=pad_value)``) or ``"tokens"`` (output
     ``(batch, maxlen)`` int32, code 0 is padding and ``num_tokens`` stands for codes
-    unseen in training, masked by ``Embedding(mask_zero=True)``).
+    unseen in training, masked by ``Embedding(mask_zero=True)``). With length
+    bucketing, ``boundaries`` are the bucket widths (the last is ``maxlen``) and a
+    batch is padded only to its bucket's width.
     """
 
     input: str
@@ -39,6 +41,7 @@ class Preprocessor:
     mean: list[float] | None = None
     std: list[float] | None = None
     num_tokens: int | None = None
+    boundaries: list[int] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -48,9 +51,26 @@ class Preprocessor:
         return cls(**state)
 
     @property
-    def input_shape(self) -> tuple[int, ...]:
-        """Model input shape without the batch axis: ``(maxlen, features)`` or ``(maxlen,)``."""
-        return (self.maxlen,) if self.input == "tokens" else (self.maxlen, self.n_features)
+    def input_shape(self) -> tuple[int | None, ...]:
+        """Model input shape without the batch axis: ``(timesteps, features)`` or ``(timesteps,)``; timesteps None with bucketing."""
+        timesteps = None if self.boundaries else self.maxlen
+        return (timesteps,) if self.input == "tokens" else (timesteps, self.n_features)
+
+    @property
+    def buckets(self) -> list[int]:
+        """Padded widths of the batches: the bucket boundaries, or just maxlen."""
+        return self.boundaries or [self.maxlen]
+
+    def width_for(self, length: int) -> int:
+        """The padded timesteps of a batch holding a sequence of this length: its bucket boundary (or maxlen)."""
+        buckets = self.buckets
+        return buckets[min(int(np.searchsorted(buckets, min(length, self.maxlen))), len(buckets) - 1)]
+
+    def prepare(self, sequences: list[np.ndarray], where: list[str] | None = None) -> list[np.ndarray]:
+        """Check, scale and truncate to maxlen, without padding: ``(timesteps_i, features)`` each (batches pad later)."""
+        self.check_features(sequences, where)
+        scaled = self.scale(sequences, where)
+        return [s[: self.maxlen] if self.truncating == "post" else s[-self.maxlen :] for s in scaled]
 
     def scale(self, sequences: list[np.ndarray], where: list[str] | None = None) -> list[np.ndarray]:
         """Standardize float sequences, or map token codes; each stays (timesteps, features)."""
@@ -98,8 +118,8 @@ class Preprocessor:
         return sum(int(np.all(s == self.pad_value, axis=1).sum()) for s in self.scale(sequences))
 
 
-def fit(train: SequenceData, spec: PreprocessingSpec, classes: list[str] | None = None) -> Preprocessor:
-    """Learn input kind, maxlen, scaling, token range and classes from training data.
+def fit(train: SequenceData, spec: PreprocessingSpec, classes: list[str] | None = None, batch_size: int = 32) -> Preprocessor:
+    """Learn input kind, maxlen, scaling, token range, bucket boundaries and classes from training data.
 
     ``classes`` replaces the class names learnt from the labels (for unlabelled data in ``inspect-shapes``).
     """
@@ -129,7 +149,21 @@ def fit(train: SequenceData, spec: PreprocessingSpec, classes: list[str] | None 
     if kind == "tokens":
         num_tokens = int(max(int(s.max()) for s in sequences if len(s))) + 1
     classes = classes if classes is not None else class_names(train)
-    return Preprocessor(kind, train.n_features, maxlen, spec.padding, spec.truncating, spec.pad_value, classes, mean, std, num_tokens)
+    boundaries = resolve_boundaries(spec, np.minimum(lengths, maxlen), maxlen, batch_size)
+    return Preprocessor(kind, train.n_features, maxlen, spec.padding, spec.truncating, spec.pad_value, classes, mean, std, num_tokens, boundaries)
+
+
+def resolve_boundaries(spec: PreprocessingSpec, lengths: np.ndarray, maxlen: int, batch_size: int) -> list[int] | None:
+    """Bucket boundaries, or None without bucketing (the default when every sequence has the same length)."""
+    from seqcli.batching import auto_boundaries
+
+    on = spec.bucketing if spec.bucketing is not None else bool(lengths.min() < lengths.max())
+    if not on:
+        return None
+    if spec.bucket_boundaries is not None:
+        return sorted({b for b in spec.bucket_boundaries if b < maxlen} | {maxlen})
+    boundaries = auto_boundaries(lengths, maxlen, batch_size)
+    return boundaries if len(boundaries) > 1 else None  # one bucket at maxlen: plain padding
 
 
 def resolve_input(data: SequenceData, declared: str) -> str:

@@ -16,8 +16,8 @@ from typing import Any
 import numpy as np
 import yaml
 
+from seqcli import batching, preprocess
 from seqcli import data as data_mod
-from seqcli import preprocess
 from seqcli.data import SequenceData, Step
 from seqcli.errors import DataError
 from seqcli.fingerprint import fingerprint
@@ -87,7 +87,7 @@ def summarize(data: SequenceData, role: str) -> ArraySummary:
     )
 
 
-def preprocessing_steps(data: SequenceData, prep: Preprocessor) -> tuple[list[Step], list[str]]:
+def preprocessing_steps(data: SequenceData, prep: Preprocessor, batch_size: int = 32) -> tuple[list[Step], list[str]]:
     """The steps after loading (scale, pad/truncate, mask) with shapes, and warnings about them."""
     warnings: list[str] = []
     n = len(data.sequences)
@@ -100,12 +100,23 @@ def preprocessing_steps(data: SequenceData, prep: Preprocessor) -> tuple[list[St
         steps.append(Step("standardize", f"{n} x (timesteps, {prep.n_features})", "per-feature mean/std fitted on the real timesteps of the training data"))
     lengths = np.array([len(s) for s in sequences])
     truncated = int((lengths > prep.maxlen).sum())
-    real = int(np.minimum(lengths, prep.maxlen).sum())
-    share = 1.0 - real / (n * prep.maxlen)
+    share = 1.0 - int(np.minimum(lengths, prep.maxlen).sum()) / (n * prep.maxlen)
     shape = f"(samples={n}, timesteps={prep.maxlen})" if prep.input == "tokens" else f"(samples={n}, timesteps={prep.maxlen}, features={prep.n_features})"
     pad_with = 0 if prep.input == "tokens" else prep.pad_value
-    detail = f"{prep.padding}-padding with {pad_with}: {share:.1%} of timesteps are padding; {truncated} of {n} sequences truncated ({prep.truncating})"
-    steps.append(Step("pad/truncate", shape, detail))
+    if prep.boundaries:
+        plan = batching.train_plan(np.minimum(lengths, prep.maxlen), prep.boundaries, batch_size, 0, 0, shuffle=True)
+        bucketed = batching.padded_share(lengths, plan)
+        steps.append(Step("truncate", f"{n} x (timesteps<={prep.maxlen}, {prep.n_features})", f"{truncated} of {n} sequences longer than maxlen={prep.maxlen} cut ({prep.truncating})"))
+        batch_shape = "(batch, timesteps=bucket)" if prep.input == "tokens" else f"(batch, timesteps=bucket, features={prep.n_features})"
+        detail = (
+            f"length buckets up to {', '.join(map(str, prep.boundaries))}; each batch {prep.padding}-padded with {pad_with} to its bucket: "
+            f"{bucketed:.1%} of timesteps are padding (padding all to maxlen: {share:.1%})"
+        )
+        steps.append(Step("bucket + pad", batch_shape, detail))
+        shape, share = batch_shape, bucketed
+    else:
+        detail = f"{prep.padding}-padding with {pad_with}: {share:.1%} of timesteps are padding; {truncated} of {n} sequences truncated ({prep.truncating})"
+        steps.append(Step("pad/truncate", shape, detail))
     if prep.input == "tokens":
         steps.append(Step("mask", shape, "Embedding(mask_zero=True): code 0 timesteps are skipped by the LSTMs"))
     else:
@@ -118,7 +129,7 @@ def preprocessing_steps(data: SequenceData, prep: Preprocessor) -> tuple[list[St
     if share >= PADDING_WARN_SHARE:
         warnings.append(
             f"{share:.0%} of all timesteps are padding (median length {np.median(lengths):.0f}, maxlen {prep.maxlen}): most compute goes to padding. "
-            "Consider `preprocessing.maxlen: p95`."
+            "Consider `preprocessing.maxlen: p95`" + (" or `preprocessing.bucketing: true`." if not prep.boundaries else ".")
         )
     collisions = prep.masked_collisions(sequences)
     if collisions:
@@ -201,10 +212,11 @@ def layer_rows(model: Any) -> list[LayerRow]:
 def named_shape(shape: tuple[Any, ...], kind: str, name: str = "") -> str:
     """``(None, 29, 12)`` -> ``(batch, timesteps=29, features=12)``."""
     last = "classes" if name == "output" else {"LSTM": "units", "Dense": "units", "Dropout": "units", "Embedding": "embedding"}.get(kind, "features")
+    timesteps = "timesteps" if len(shape) > 1 and shape[1] is None else f"timesteps={shape[1]}" if len(shape) > 1 else ""
     if len(shape) == 3:
-        axes = ["batch", f"timesteps={shape[1]}", f"{last}={shape[2]}"]
+        axes = ["batch", timesteps, f"{last}={shape[2]}"]
     elif len(shape) == 2:
-        axes = ["batch", f"timesteps={shape[1]}"] if kind == "InputLayer" else ["batch", f"{last}={shape[1]}"]
+        axes = ["batch", timesteps] if kind == "InputLayer" else ["batch", f"{last}={shape[1]}"]
     else:
         axes = ["batch"] + [str(s) for s in shape[1:]]
     return "(" + ", ".join(axes) + ")"
@@ -225,17 +237,18 @@ def trace(spec: Spec, train: SequenceData, others: dict[str, SequenceData], *, b
     if train.labels is None:
         classes = ["class_0", "class_1"]
         notes.append("The data has no labels, so the number of classes (the output size) is a placeholder.")
-    prep = preprocess.fit(train, pp_spec, classes=classes)
+    prep = preprocess.fit(train, pp_spec, classes=classes, batch_size=spec.training.batch_size)
     if prep.input == "tokens" and spec.preprocessing.input == "auto":
         notes.append(f"Integer data with one value per timestep is read as token codes (Embedding of {prep.num_tokens + 1} codes). If these are measurements, set `preprocessing.input: float`.")
-    steps, pad_warnings = preprocessing_steps(train, prep)
+    steps, pad_warnings = preprocessing_steps(train, prep, spec.training.batch_size)
     warnings += pad_warnings
     for role, part in others.items():
         truncated = truncation_warning(part, prep, role)
         if truncated:
             warnings.append(truncated)
     layers = layer_rows(_model(spec, prep)) if build else []
-    input_shape = f"(batch, timesteps={prep.maxlen})" if prep.input == "tokens" else f"(batch, timesteps={prep.maxlen}, features={prep.n_features})"
+    timesteps = "timesteps" if prep.boundaries else f"timesteps={prep.maxlen}"
+    input_shape = f"(batch, {timesteps})" if prep.input == "tokens" else f"(batch, {timesteps}, features={prep.n_features})"
     return Trace(arrays, list(train.steps) + steps, layers, warnings, notes, input_shape)
 
 

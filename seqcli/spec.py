@@ -111,6 +111,8 @@ class PreprocessingSpec:
     truncating: Literal["post", "pre"] = opt("post", "Side cut from sequences longer than maxlen: post drops the end, pre the beginning.")
     pad_value: float = opt(0.0, "Value used for padding float features and, the same value, for masking them.")
     standardize: bool = opt(True, "Per-feature standardization (mean 0, std 1) fitted on the real timesteps of the training data; float input only.")
+    bucketing: bool | None = opt(None, "Length bucketing: batches of similar lengths, each padded only to its bucket's upper boundary. null: on when lengths vary.")
+    bucket_boundaries: list[int] | None = opt(None, "Bucket upper lengths, ascending (maxlen is always the last); null: up to 8 from the training lengths' quantiles.")
 
 
 @dataclass
@@ -414,6 +416,11 @@ def cross_field_problems(spec: Spec) -> list[str]:
         problems.append(f"`training.monitor` is {spec.training.monitor!r} but {metric!r} is not in `training.metrics`. Add it there.")
     if "auc" in spec.training.metrics and spec.model.output != "sigmoid":
         problems.append("`training.metrics` has 'auc', which needs a two-class model with `model.output: sigmoid`. Remove 'auc' or set `model.output: sigmoid`.")
+    bounds = spec.preprocessing.bucket_boundaries
+    if bounds is not None and (any(b < 1 for b in bounds) or bounds != sorted(set(bounds))):
+        problems.append(f"`preprocessing.bucket_boundaries` must be positive lengths in ascending order without repeats. Received: {bounds}. E.g. [50, 100, 200].")
+    if bounds is not None and spec.preprocessing.bucketing is False:
+        problems.append("`preprocessing.bucket_boundaries` is set but `preprocessing.bucketing` is false. Remove one of the two.")
     loss = spec.training.loss
     if (loss == "binary_crossentropy") != (spec.model.output == "sigmoid") and loss != "auto":
         problems.append(f"`training.loss` {loss!r} does not fit `model.output` {spec.model.output!r}. Use `loss: auto`.")

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import math
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -25,14 +24,14 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from seqcli import batching, preprocess, shapes
 from seqcli import data as data_mod
-from seqcli import preprocess, shapes
 from seqcli.backend import import_keras, seed_everything, versions
 from seqcli.data import SequenceData
 from seqcli.errors import DataError, RunError, SeqcliError, SpecError
 from seqcli.fingerprint import fingerprints
 from seqcli.metrics import classification_report
-from seqcli.model import build_model, probabilities
+from seqcli.model import build_model
 from seqcli.preprocess import Preprocessor
 from seqcli.rundir import RunDir
 from seqcli.spec import Spec, spec_from_dict, to_dict, to_yaml
@@ -49,11 +48,18 @@ class Progress(Protocol):
 
 @dataclass
 class Split:
-    """One split, loaded and transformed: ``x`` is ``(batch, maxlen, features)`` (or ``(batch, maxlen)`` tokens), ``y`` ``(batch,)``."""
+    """One split, loaded and prepared: ``sequences[i]`` scaled and truncated ``(timesteps_i, features)``, ``y`` class indices ``(samples,)``.
+
+    Batches are padded when they are drawn (see :mod:`seqcli.batching`); no padded copy of the whole split exists.
+    """
 
     data: SequenceData
-    x: np.ndarray
+    sequences: list[np.ndarray]
     y: np.ndarray
+
+    @property
+    def lengths(self) -> np.ndarray:
+        return np.array([len(s) for s in self.sequences])
 
 
 @dataclass
@@ -107,12 +113,12 @@ def prepare(spec: Spec) -> Prepared:
     Raises :class:`~seqcli.errors.SeqcliError` on bad input; creates no files.
     """
     loaded = load_splits(spec)
-    prep = preprocess.fit(loaded["train"], spec.preprocessing)
+    prep = preprocess.fit(loaded["train"], spec.preprocessing, batch_size=spec.training.batch_size)
     splits = {}
     for role, part in loaded.items():
-        x = prep.transform(part.sequences, [f"{part.source}, {w}" for w in part.where])
-        splits[role] = Split(part, x, prep.encode_labels(part))
-    warnings = shapes.spec_warnings(spec, loaded["train"]) + shapes.preprocessing_steps(loaded["train"], prep)[1]
+        sequences = prep.prepare(part.sequences, [f"{part.source}, {w}" for w in part.where])
+        splits[role] = Split(part, sequences, prep.encode_labels(part))
+    warnings = shapes.spec_warnings(spec, loaded["train"]) + shapes.preprocessing_steps(loaded["train"], prep, spec.training.batch_size)[1]
     for role, part in loaded.items():
         truncated = shapes.truncation_warning(part, prep, role) if role != "train" else None
         if truncated:
@@ -200,11 +206,11 @@ def fit(prepared: Prepared, progress: Progress | None = None, resume: Resume | N
         first = len(history)
         if first < spec.training.epochs and not recorder.stop:
             model.fit(
-                _batches(spec, train, first),
-                validation_data=(validation.x, _targets(spec, validation.y)) if validation else None,
+                _train_batches(spec, prep, train, first),
+                validation_data=_eval_batches(spec, prep, validation) if validation else None,
                 epochs=spec.training.epochs,
                 initial_epoch=first,
-                shuffle=False,  # EpochBatches shuffles by (seed, epoch); Keras would reorder batches with Python's global RNG
+                shuffle=False,  # the plan shuffles by (seed, epoch); Keras would reorder batches with Python's global RNG
                 verbose=0,
                 callbacks=[recorder],
             )
@@ -230,8 +236,8 @@ def fit(prepared: Prepared, progress: Progress | None = None, resume: Resume | N
 
 def evaluate(model: Any, split: Split, prep: Preprocessor, spec: Spec) -> dict[str, Any]:
     """Loss, metrics and the classification report of ``model`` on one split."""
-    scores = model.evaluate(split.x, _targets(spec, split.y), batch_size=spec.training.batch_size, verbose=0, return_dict=True)
-    predicted = probabilities(model, split.x, spec.training.batch_size).argmax(axis=1)
+    scores = model.evaluate(_eval_batches(spec, prep, split), verbose=0, return_dict=True)
+    predicted = batching.predict_proba(model, prep, split.sequences, prep.buckets, spec.training.batch_size).argmax(axis=1)
     report = classification_report(split.y, predicted, prep.classes)
     return {"loss": float(scores["loss"]), **report}
 
@@ -269,35 +275,19 @@ def _load_checkpoint(run: RunDir, path: Path, *, compile: bool) -> Any:
         raise RunError(f"Cannot load checkpoint {path}: {type(exc).__name__}: {exc}. The file is damaged; start a new run.") from None
 
 
-def _batches(spec: Spec, split: Split, first_epoch: int) -> Any:
-    """Training batches whose order depends only on (seed, epoch), so a resumed run sees the same batches."""
-    keras = import_keras()
-    x, y = split.x, _targets(spec, split.y)
-    size, shuffle, seed = spec.training.batch_size, spec.training.shuffle, spec.seed
+def _train_batches(spec: Spec, prep: Preprocessor, split: Split, first_epoch: int) -> Any:
+    """Training batches whose plan depends only on (seed, epoch), so a resumed run sees the same batches."""
+    lengths, size = split.lengths, spec.training.batch_size
 
-    class EpochBatches(keras.utils.PyDataset):
-        """Batches ``(batch, maxlen, features)`` of one epoch in a seeded order."""
+    def plan(epoch: int) -> batching.Plan:
+        return batching.train_plan(lengths, prep.buckets, size, spec.seed, epoch, spec.training.shuffle)
 
-        def __init__(self) -> None:
-            super().__init__()
-            self.epoch = first_epoch
-            self._order()
+    return batching.keras_batches(prep, split.sequences, _targets(spec, split.y), plan, first_epoch)
 
-        def _order(self) -> None:
-            self.index = np.random.default_rng([seed, self.epoch]).permutation(len(x)) if shuffle else np.arange(len(x))
 
-        def __len__(self) -> int:
-            return math.ceil(len(x) / size)
-
-        def __getitem__(self, i: int) -> tuple[np.ndarray, np.ndarray]:
-            rows = self.index[i * size : (i + 1) * size]
-            return x[rows], y[rows]
-
-        def on_epoch_end(self) -> None:
-            self.epoch += 1
-            self._order()
-
-    return EpochBatches()
+def _eval_batches(spec: Spec, prep: Preprocessor, split: Split) -> Any:
+    plan = batching.eval_plan(split.lengths, prep.buckets, spec.training.batch_size)
+    return batching.keras_batches(prep, split.sequences, _targets(spec, split.y), lambda _: plan)
 
 
 @functools.cache

@@ -20,8 +20,8 @@ from seqcli.errors import DataError, RunError, SpecError
 from seqcli.spec import load_spec
 from tests.conftest import ROOT, SMOKE_SPEC
 
-# Dropout on, so the test also covers the per-epoch reseeding of dropout masks.
-SETTINGS = ["training.epochs=4", "training.early_stopping=null", "model.layers[0].dropout=0.2"]
+# Dropout on, so the test also covers the per-epoch reseeding of dropout masks; length buckets for the seeded batch plans.
+SETTINGS = ["training.epochs=4", "training.early_stopping=null", "model.layers[0].dropout=0.2", "preprocessing.bucket_boundaries=[5, 7]"]
 
 
 class StopAfter:

@@ -380,7 +380,7 @@ EXPECTED_REFERENCE_KEYS = [
     "data.npz.x", "data.npz.y", "data.npz.lengths",
     "data.csv.id_column", "data.csv.time_column", "data.csv.label_column", "data.csv.feature_columns",
     "preprocessing.input", "preprocessing.maxlen", "preprocessing.padding", "preprocessing.truncating",
-    "preprocessing.pad_value", "preprocessing.standardize",
+    "preprocessing.pad_value", "preprocessing.standardize", "preprocessing.bucketing", "preprocessing.bucket_boundaries",
     "model.layers[].units", "model.layers[].dropout", "model.layers[].recurrent_dropout", "model.layers[].return_sequences",
     "model.dense[].units", "model.dense[].activation", "model.dense[].dropout",
     "model.embedding_dim", "model.output",

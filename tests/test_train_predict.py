@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from seqcli import predict, train
-from seqcli.model import probabilities
+from seqcli.batching import predict_proba
 from seqcli.spec import Spec, load_spec
 from tests.conftest import SMOKE_SPEC
 
@@ -23,7 +23,7 @@ def test_saved_run_predicts_like_the_trained_model(tmp_path: Path) -> None:
     prepared = train.prepare(smoke_spec(tmp_path))
     result = train.fit(prepared)
     test = prepared.splits["test"]
-    in_memory = probabilities(prepared.model, test.x, 8)  # the model holds the best weights after fit
+    in_memory = predict_proba(prepared.model, prepared.prep, test.sequences, prepared.prep.buckets, 8)  # the model holds the best weights after fit
     for checkpoint in ("best", "last"):
         loaded = predict.load_run(result.run.path, checkpoint)
         assert loaded.prep == prepared.prep
