@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from seqcli.backend import import_keras
-from seqcli.errors import SpecError
+from seqcli.errors import RunError, SpecError
 from seqcli.preprocess import Preprocessor
 from seqcli.spec import Spec
 
@@ -77,3 +77,12 @@ def _metrics(spec: Spec) -> list[Any]:
         else:
             metrics.append(keras.metrics.SparseCategoricalAccuracy(name="accuracy"))
     return metrics
+
+
+def load_checkpoint(path: Any, *, compile: bool) -> Any:
+    """Load a saved ``.keras`` model in Keras' safe mode (no code from the file runs)."""
+    keras = import_keras()
+    try:
+        return keras.saving.load_model(path, compile=compile, safe_mode=True)
+    except Exception as exc:  # Keras raises many types for a damaged archive
+        raise RunError(f"Cannot load checkpoint {path}: {type(exc).__name__}: {exc}. The file is damaged; train again (or try --checkpoint last/best).") from None

@@ -19,10 +19,10 @@ import numpy as np
 import yaml
 
 from seqcli import data as data_mod
-from seqcli.backend import import_keras
 from seqcli.batching import predict_proba
 from seqcli.data import SequenceData
 from seqcli.errors import DataError, RunError
+from seqcli.model import load_checkpoint
 from seqcli.preprocess import Preprocessor
 from seqcli.rundir import CHECKPOINTS, RunDir
 from seqcli.shapes import truncation_warning
@@ -87,11 +87,7 @@ def load_run(path: str | Path, checkpoint: str = "best") -> LoadedRun:
     if info["status"] != "completed":
         epoch = info.get("best_epoch") if checkpoint == "best" else info.get("epochs_completed")
         notes.append(f"The run is {info['status']}; predicting with its {checkpoint} checkpoint (epoch {epoch}).")
-    keras = import_keras()
-    try:
-        model = keras.saving.load_model(file, compile=False, safe_mode=True)
-    except Exception as exc:  # Keras raises many types for a damaged archive
-        raise RunError(f"Cannot load checkpoint {file}: {type(exc).__name__}: {exc}. The file is damaged; use --checkpoint last/best or train again.") from None
+    model = load_checkpoint(file, compile=False)
     return LoadedRun(run, spec, prep, model, checkpoint, notes)
 
 

@@ -246,6 +246,8 @@ def pad(sequences: list[np.ndarray], maxlen: int, padding: str, truncating: str,
     >>> pad([np.array([1, 2, 3]), np.array([4])], 2, "post", "post", 0, np.int32).tolist()
     [[1, 2], [4, 0]]
     """
+    if sequences and all(len(seq) == maxlen for seq in sequences):
+        return np.stack(sequences).astype(dtype, copy=False)  # fixed-length data: nothing to pad or cut
     trailing = sequences[0].shape[1:] if sequences else ()
     out = np.full((len(sequences), maxlen, *trailing), value, dtype=dtype)
     for i, seq in enumerate(sequences):

@@ -31,7 +31,7 @@ from seqcli.data import SequenceData
 from seqcli.errors import DataError, RunError, SeqcliError, SpecError
 from seqcli.fingerprint import fingerprints
 from seqcli.metrics import classification_report
-from seqcli.model import build_model
+from seqcli.model import build_model, load_checkpoint
 from seqcli.preprocess import Preprocessor
 from seqcli.rundir import RunDir
 from seqcli.spec import Spec, spec_from_dict, to_dict, to_yaml
@@ -169,7 +169,7 @@ def prepare_resume(run_path: str | Path, spec_path: str | Path | None = None, ov
         raise RunError(f"{run.path / 'history.json'} has {len(history)} epochs but run.json says {epochs} were completed; the run is corrupt. Start a new run.")
     if epochs:
         run.settle_checkpoints()
-        prepared.model = _load_checkpoint(run, run.checkpoint_epoch(epochs), compile=True)
+        prepared.model = load_checkpoint(run.checkpoint_epoch(epochs), compile=True)
     return prepared, Resume(run, epochs, history)
 
 
@@ -201,7 +201,7 @@ def fit(prepared: Prepared, progress: Progress | None = None, resume: Resume | N
         else:
             run.mark_running(resumed=_now())
             if recorder.best_epoch:
-                recorder.best_weights = _load_checkpoint(run, run.checkpoint_path("best"), compile=False).get_weights()
+                recorder.best_weights = load_checkpoint(run.checkpoint_path("best"), compile=False).get_weights()
         train, validation = prepared.splits["train"], prepared.splits.get("validation")
         first = len(history)
         if first < spec.training.epochs and not recorder.stop:
@@ -265,14 +265,6 @@ def _summary(model: Any) -> str:
     lines: list[str] = []
     model.summary(print_fn=lambda line, **_: lines.append(line), line_length=100)
     return "\n".join(lines) + "\n"
-
-
-def _load_checkpoint(run: RunDir, path: Path, *, compile: bool) -> Any:
-    keras = import_keras()
-    try:
-        return keras.saving.load_model(path, compile=compile, safe_mode=True)
-    except Exception as exc:  # Keras raises many types for a damaged archive
-        raise RunError(f"Cannot load checkpoint {path}: {type(exc).__name__}: {exc}. The file is damaged; start a new run.") from None
 
 
 def _train_batches(spec: Spec, prep: Preprocessor, split: Split, first_epoch: int) -> Any:

@@ -26,3 +26,23 @@ def smoke_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     assert result.exit_code == 0, result.output
     (run,) = (out / "smoke").iterdir()
     return run
+
+
+class StopAfter:
+    """A training progress hook that behaves like Ctrl-C at the end of epoch ``n``."""
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+
+    def on_train_begin(self, epochs: int, steps: int, first_epoch: int) -> None:
+        pass
+
+    def on_batch_end(self, step: int, logs: dict[str, float]) -> None:
+        pass
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, float], best: bool) -> None:
+        if epoch == self.n:
+            raise KeyboardInterrupt
+
+    def on_train_end(self) -> None:
+        pass

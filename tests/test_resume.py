@@ -18,30 +18,10 @@ from seqcli import train
 from seqcli.cli import app
 from seqcli.errors import DataError, RunError, SpecError
 from seqcli.spec import load_spec
-from tests.conftest import ROOT, SMOKE_SPEC
+from tests.conftest import ROOT, SMOKE_SPEC, StopAfter
 
 # Dropout on, so the test also covers the per-epoch reseeding of dropout masks; length buckets for the seeded batch plans.
 SETTINGS = ["training.epochs=4", "training.early_stopping=null", "model.layers[0].dropout=0.2", "preprocessing.bucket_boundaries=[5, 7]"]
-
-
-class StopAfter:
-    """A progress hook that behaves like Ctrl-C at the end of epoch ``n``."""
-
-    def __init__(self, n: int) -> None:
-        self.n = n
-
-    def on_train_begin(self, epochs: int, steps: int, first_epoch: int) -> None:
-        pass
-
-    def on_batch_end(self, step: int, logs: dict[str, float]) -> None:
-        pass
-
-    def on_epoch_end(self, epoch: int, logs: dict[str, float], best: bool) -> None:
-        if epoch == self.n:
-            raise KeyboardInterrupt
-
-    def on_train_end(self) -> None:
-        pass
 
 
 def only_run(out: Path) -> Path:

@@ -12,7 +12,7 @@ import pytest
 from seqcli import predict, train
 from seqcli.batching import predict_proba
 from seqcli.spec import Spec, load_spec
-from tests.conftest import SMOKE_SPEC
+from tests.conftest import SMOKE_SPEC, StopAfter
 
 
 def smoke_spec(tmp_path: Path, epochs: int = 2) -> Spec:
@@ -42,26 +42,10 @@ def test_same_seed_same_history(tmp_path: Path) -> None:
     assert first.metrics == second.metrics
 
 
-class InterruptAfterFirstEpoch:
-    """A progress hook that behaves like Ctrl-C at the end of epoch 1."""
-
-    def on_train_begin(self, epochs: int, steps: int, first_epoch: int) -> None:
-        self.steps = steps
-
-    def on_batch_end(self, step: int, logs: dict[str, float]) -> None:
-        pass
-
-    def on_epoch_end(self, epoch: int, logs: dict[str, float], best: bool) -> None:
-        raise KeyboardInterrupt
-
-    def on_train_end(self) -> None:  # pragma: no cover - never reached
-        raise AssertionError
-
-
 def test_ctrl_c_marks_run_interrupted_and_keeps_epoch_one(tmp_path: Path) -> None:
     prepared = train.prepare(smoke_spec(tmp_path, epochs=5))
     with pytest.raises(KeyboardInterrupt):
-        train.fit(prepared, InterruptAfterFirstEpoch())
+        train.fit(prepared, StopAfter(1))
     (run,) = (tmp_path / "smoke").iterdir()
     info: dict[str, Any] = json.loads((run / "run.json").read_text())
     assert info["status"] == "interrupted" and info["epochs_completed"] == 1
