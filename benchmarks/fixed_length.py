@@ -80,6 +80,8 @@ def seqcli_side(x: np.ndarray, y: np.ndarray, args: argparse.Namespace) -> tuple
         ends: list[float] = []
 
         class Hook:
+            batch_updates = False  # like model.fit(verbose=0) on the other side
+
             def on_train_begin(self, epochs: int, steps: int, first_epoch: int) -> None:
                 ends.append(time.perf_counter())
 

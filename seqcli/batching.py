@@ -1,34 +1,20 @@
 """Batching: which sequences go into which batch, and how far each batch is padded.
 
-Length bucketing groups sequences of similar length; each batch is padded only to
-its bucket's upper boundary instead of the global ``maxlen``, so little compute
-goes to padding and only a few distinct batch shapes exist (compiled steps are
-reused). A training epoch's plan depends on (seed, epoch) alone, which keeps runs
-reproducible and resumes exact. Evaluation and prediction batch by length too and
-return results in the input order. Without bucketing everything is one bucket
-at ``maxlen``.
+With length bucketing, the sequences are sorted by length (ties in random order),
+cut into batches, and each batch is padded only to its own longest sequence; the
+batch order is shuffled. Given bucket boundaries, no batch crosses one. Without
+bucketing, batches are random and padded to ``maxlen``. A training epoch's plan
+depends on (seed, epoch) alone, which keeps runs reproducible and resumes exact.
+Evaluation and prediction batch by length too and return results in input order.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-
-MAX_BUCKETS = 8
-
-
-def auto_boundaries(lengths: np.ndarray, maxlen: int, batch_size: int) -> list[int]:
-    """Bucket upper bounds from the length distribution: quantiles, at most 8 buckets, the last one ``maxlen``.
-
-    >>> auto_boundaries(np.array([10] * 50 + [100] * 50), 100, 8)
-    [10, 100]
-    """
-    ordered = np.sort(np.minimum(lengths, maxlen))
-    buckets = int(min(MAX_BUCKETS, max(1, len(ordered) // (4 * batch_size))))  # at least ~4 batches per bucket
-    ranks = np.ceil(np.arange(1, buckets) * len(ordered) / buckets).astype(int) - 1  # the k-th of `buckets` equal shares
-    return sorted({int(ordered[r]) for r in ranks} | {maxlen})
 
 
 @dataclass(frozen=True)
@@ -39,44 +25,36 @@ class Plan:
     widths: list[int]
 
 
-def _bucket_index(lengths: np.ndarray, boundaries: list[int]) -> np.ndarray:
-    return np.searchsorted(np.asarray(boundaries), lengths, side="left")
+def train_plan(lengths: np.ndarray, boundaries: list[int] | None, maxlen: int, batch_size: int, seed: int, epoch: int, shuffle: bool) -> Plan:
+    """One training epoch's batches, seeded by (seed, epoch).
 
-
-def train_plan(lengths: np.ndarray, boundaries: list[int], batch_size: int, seed: int, epoch: int, shuffle: bool) -> Plan:
-    """One training epoch: shuffle within buckets, cut into batches, shuffle the batch order (all seeded by epoch)."""
-    rng = np.random.default_rng([seed, epoch])
-    bucket = _bucket_index(lengths, boundaries)
-    batches, widths = [], []
-    for b, boundary in enumerate(boundaries):
-        members = np.flatnonzero(bucket == b)
-        if shuffle:
-            members = rng.permutation(members)
-        for start in range(0, len(members), batch_size):
-            batches.append(members[start : start + batch_size])
-            widths.append(boundary)
-    order = rng.permutation(len(batches)) if shuffle else np.arange(len(batches))
-    return _vary_first_two(Plan([batches[i] for i in order], [widths[i] for i in order]))
-
-
-def _vary_first_two(plan: Plan) -> Plan:
-    """Make batches 0 and 1 differ in width when the plan has several widths.
-
-    Keras infers a PyDataset's tensor signature from its first two batches; if they
-    share a width, timesteps would be fixed and a later, wider batch rejected.
+    ``boundaries`` None: random batches padded to ``maxlen``. Otherwise, within each group of lengths up to a
+    boundary: sorted by length (ties in random order) and cut, each batch padded to its longest sequence.
     """
-    widths = plan.widths
-    if len(widths) < 3 or widths[0] != widths[1] or len(set(widths)) == 1:
-        return plan
-    j = next(i for i, w in enumerate(widths) if w != widths[0])
-    order = list(range(len(widths)))
-    order[1], order[j] = order[j], order[1]
-    return Plan([plan.batches[i] for i in order], [widths[i] for i in order])
+    rng = np.random.default_rng([seed, epoch])
+    batches: list[np.ndarray] = []
+    widths: list[int] = []
+    if boundaries is None:
+        order = rng.permutation(len(lengths)) if shuffle else np.arange(len(lengths))
+        batches = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+        widths = [maxlen] * len(batches)
+    else:
+        group = np.searchsorted(np.asarray(boundaries), np.minimum(lengths, maxlen), side="left")
+        for g in range(len(boundaries)):
+            members = np.flatnonzero(group == g)
+            ties = rng.random(len(members)) if shuffle else np.arange(len(members))
+            members = members[np.lexsort((ties, lengths[members]))]  # by length; ties random (or in input order)
+            for start in range(0, len(members), batch_size):
+                rows = members[start : start + batch_size]
+                batches.append(rows)
+                widths.append(int(min(lengths[rows].max(), maxlen)))
+    order = rng.permutation(len(batches)) if shuffle and boundaries is not None else np.arange(len(batches))
+    return Plan([batches[i] for i in order], [widths[i] for i in order])
 
 
-def eval_plan(lengths: np.ndarray, boundaries: list[int], batch_size: int) -> Plan:
-    """Deterministic batches for evaluation and prediction: input order within each bucket."""
-    return train_plan(lengths, boundaries, batch_size, seed=0, epoch=0, shuffle=False)
+def eval_plan(lengths: np.ndarray, boundaries: list[int] | None, maxlen: int, batch_size: int) -> Plan:
+    """Deterministic batches for evaluation and prediction (by length when bucketing, else input order)."""
+    return train_plan(lengths, boundaries, maxlen, batch_size, seed=0, epoch=0, shuffle=False)
 
 
 def padded_share(lengths: np.ndarray, plan: Plan) -> float:
@@ -85,48 +63,61 @@ def padded_share(lengths: np.ndarray, plan: Plan) -> float:
     return 1.0 - float(np.minimum(lengths, max(plan.widths)).sum()) / cells if cells else 0.0
 
 
-def batch_arrays(prep: Any, sequences: list[np.ndarray], rows: np.ndarray, width: int) -> np.ndarray:
-    """Pad the chosen (already scaled and truncated) sequences to ``width``: ``(batch, width, features)`` or ``(batch, width)``."""
-    from seqcli.preprocess import pad
+def dataset(prep: Any, sequences: list[np.ndarray], targets: np.ndarray | None, plan_for_epoch: Callable[[int], Plan], epochs: range) -> Any:
+    """A ``tf.data.Dataset`` streaming the batches of ``plan_for_epoch(e)`` for every epoch ``e`` in ``epochs``.
 
-    chosen = [sequences[i] for i in rows]
-    if prep.input == "tokens":
-        return pad([s[:, 0] for s in chosen], width, prep.padding, prep.truncating, 0, np.int32)
-    return pad(chosen, width, prep.padding, prep.truncating, prep.pad_value, np.float32)
-
-
-def keras_batches(prep: Any, sequences: list[np.ndarray], targets: np.ndarray | None, plan_for_epoch: Any, first_epoch: int = 0) -> Any:
-    """A ``keras.utils.PyDataset`` over the plans ``plan_for_epoch(epoch)``, starting at ``first_epoch``."""
+    The sequences are stored once, concatenated (no padded copy); each batch is gathered and
+    padded to its width in the graph: ``(batch, width, features)`` floats or ``(batch, width)`` token codes.
+    """
     from seqcli.backend import import_keras
 
-    keras = import_keras()
+    import_keras()
+    import tensorflow as tf
 
-    class Batches(keras.utils.PyDataset):
-        def __init__(self) -> None:
-            super().__init__()
-            self.epoch = first_epoch
-            self.plan: Plan = plan_for_epoch(self.epoch)
+    tokens = prep.input == "tokens"
+    lengths = np.array([len(s) for s in sequences], dtype=np.int64)
+    starts = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
+    flat = np.concatenate(sequences) if sequences else np.zeros((0, prep.n_features))
+    values = tf.constant(flat[:, 0].astype(np.int32) if tokens else flat.astype(np.float32))  # (total_timesteps[, features])
+    starts_t, lengths_t = tf.constant(starts), tf.constant(lengths)
+    y = tf.constant(targets) if targets is not None else None
+    pad_value = 0 if tokens else prep.pad_value
 
-        def __len__(self) -> int:
-            return len(self.plan.batches)
+    def plan_arrays(epoch: np.int64) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        plan = plan_for_epoch(int(epoch))
+        rows = np.concatenate(plan.batches).astype(np.int64) if plan.batches else np.zeros(0, np.int64)
+        return rows, np.array([len(b) for b in plan.batches], np.int64), np.array(plan.widths, np.int64)
 
-        def __getitem__(self, i: int) -> Any:
-            rows = self.plan.batches[i]
-            x = batch_arrays(prep, sequences, rows, self.plan.widths[i])
-            return x if targets is None else (x, targets[rows])
+    def one_epoch(epoch: Any) -> Any:
+        rows, sizes, widths = tf.numpy_function(plan_arrays, [epoch], [tf.int64, tf.int64, tf.int64])
+        rows.set_shape([None])
+        sizes.set_shape([None])
+        widths.set_shape([None])
+        return tf.data.Dataset.from_tensor_slices((tf.RaggedTensor.from_row_lengths(rows, sizes), widths))
 
-        def on_epoch_end(self) -> None:
-            self.epoch += 1
-            self.plan = plan_for_epoch(self.epoch)
+    def make(rows: Any, width: Any) -> Any:
+        begin, count = tf.gather(starts_t, rows), tf.gather(lengths_t, rows)
+        if prep.padding == "post":
+            x = tf.gather(values, tf.ragged.range(begin, begin + count)).to_tensor(default_value=pad_value)
+        else:  # gather each row backwards, pad at the end, then flip: the padding lands in front
+            x = tf.gather(values, tf.ragged.range(begin + count - 1, begin - 1, -1)).to_tensor(default_value=pad_value)
+        extra = [[0, 0], [0, width - tf.shape(x, out_type=tf.int64)[1]]] + ([] if tokens else [[0, 0]])
+        x = tf.pad(x, extra, constant_values=pad_value)  # (batch, width[, features])
+        if prep.padding == "pre":
+            x = tf.reverse(x, axis=[1])
+        return x if y is None else (x, tf.gather(y, rows))
 
-    return Batches()
+    epochs_ds = tf.data.Dataset.from_tensor_slices(np.array(list(epochs), dtype=np.int64))
+    per_epoch = len(plan_for_epoch(epochs[0]).batches) if len(epochs) else 0  # the same in every epoch
+    batches = epochs_ds.flat_map(one_epoch).apply(tf.data.experimental.assert_cardinality(per_epoch * len(epochs)))
+    return batches.map(make, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
 
 
-def predict_proba(model: Any, prep: Any, sequences: list[np.ndarray], boundaries: list[int], batch_size: int) -> np.ndarray:
+def predict_proba(model: Any, prep: Any, sequences: list[np.ndarray], batch_size: int) -> np.ndarray:
     """Class probabilities ``(samples, classes)`` in input order; a sigmoid output becomes two columns."""
     lengths = np.array([len(s) for s in sequences])
-    plan = eval_plan(lengths, boundaries, batch_size)
-    out = model.predict(keras_batches(prep, sequences, None, lambda _: plan), verbose=0)
+    plan = eval_plan(lengths, prep.boundaries, prep.maxlen, batch_size)
+    out = model.predict(dataset(prep, sequences, None, lambda _: plan, range(1)), verbose=0)
     probs = np.empty_like(out)
     probs[np.concatenate(plan.batches)] = out  # back to input order
     if probs.shape[-1] == 1:

@@ -141,7 +141,7 @@ def _single_sample(array: np.ndarray, prep: Preprocessor, file: Path) -> np.ndar
 def predict(loaded: LoadedRun, data: SequenceData, notes: list[str] | None = None) -> Prediction:
     """Apply the run's preprocessing and model to loaded sequences."""
     sequences = loaded.prep.prepare(data.sequences, [f"{data.source}, {w}" for w in data.where])
-    probs = predict_proba(loaded.model, loaded.prep, sequences, loaded.prep.buckets, loaded.spec.training.batch_size)
+    probs = predict_proba(loaded.model, loaded.prep, sequences, loaded.spec.training.batch_size)
     notes = list(loaded.notes) + list(notes or [])
     truncated = truncation_warning(data, loaded.prep, "input")
     if truncated:

@@ -56,15 +56,9 @@ class Preprocessor:
         timesteps = None if self.boundaries else self.maxlen
         return (timesteps,) if self.input == "tokens" else (timesteps, self.n_features)
 
-    @property
-    def buckets(self) -> list[int]:
-        """Padded widths of the batches: the bucket boundaries, or just maxlen."""
-        return self.boundaries or [self.maxlen]
-
     def width_for(self, length: int) -> int:
-        """The padded timesteps of a batch holding a sequence of this length: its bucket boundary (or maxlen)."""
-        buckets = self.buckets
-        return buckets[min(int(np.searchsorted(buckets, min(length, self.maxlen))), len(buckets) - 1)]
+        """The padded timesteps of a batch of one sequence of this length: the length itself with bucketing, else maxlen."""
+        return min(length, self.maxlen) if self.boundaries else self.maxlen
 
     def prepare(self, sequences: list[np.ndarray], where: list[str] | None = None) -> list[np.ndarray]:
         """Check, scale and truncate to maxlen, without padding: ``(timesteps_i, features)`` each (batches pad later)."""
@@ -118,7 +112,7 @@ class Preprocessor:
         return sum(int(np.all(s == self.pad_value, axis=1).sum()) for s in self.scale(sequences))
 
 
-def fit(train: SequenceData, spec: PreprocessingSpec, classes: list[str] | None = None, batch_size: int = 32) -> Preprocessor:
+def fit(train: SequenceData, spec: PreprocessingSpec, classes: list[str] | None = None) -> Preprocessor:
     """Learn input kind, maxlen, scaling, token range, bucket boundaries and classes from training data.
 
     ``classes`` replaces the class names learnt from the labels (for unlabelled data in ``inspect-shapes``).
@@ -149,21 +143,16 @@ def fit(train: SequenceData, spec: PreprocessingSpec, classes: list[str] | None 
     if kind == "tokens":
         num_tokens = int(max(int(s.max()) for s in sequences if len(s))) + 1
     classes = classes if classes is not None else class_names(train)
-    boundaries = resolve_boundaries(spec, np.minimum(lengths, maxlen), maxlen, batch_size)
+    boundaries = resolve_boundaries(spec, np.minimum(lengths, maxlen), maxlen)
     return Preprocessor(kind, train.n_features, maxlen, spec.padding, spec.truncating, spec.pad_value, classes, mean, std, num_tokens, boundaries)
 
 
-def resolve_boundaries(spec: PreprocessingSpec, lengths: np.ndarray, maxlen: int, batch_size: int) -> list[int] | None:
-    """Bucket boundaries, or None without bucketing (the default when every sequence has the same length)."""
-    from seqcli.batching import auto_boundaries
-
+def resolve_boundaries(spec: PreprocessingSpec, lengths: np.ndarray, maxlen: int) -> list[int] | None:
+    """Bucket boundaries (``[maxlen]``: sort all by length), or None without bucketing (the default for equal lengths)."""
     on = spec.bucketing if spec.bucketing is not None else bool(lengths.min() < lengths.max())
     if not on:
         return None
-    if spec.bucket_boundaries is not None:
-        return sorted({b for b in spec.bucket_boundaries if b < maxlen} | {maxlen})
-    boundaries = auto_boundaries(lengths, maxlen, batch_size)
-    return boundaries if len(boundaries) > 1 else None  # one bucket at maxlen: plain padding
+    return sorted({b for b in spec.bucket_boundaries or [] if b < maxlen} | {maxlen})
 
 
 def resolve_input(data: SequenceData, declared: str) -> str:

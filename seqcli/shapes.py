@@ -104,12 +104,13 @@ def preprocessing_steps(data: SequenceData, prep: Preprocessor, batch_size: int 
     shape = f"(samples={n}, timesteps={prep.maxlen})" if prep.input == "tokens" else f"(samples={n}, timesteps={prep.maxlen}, features={prep.n_features})"
     pad_with = 0 if prep.input == "tokens" else prep.pad_value
     if prep.boundaries:
-        plan = batching.train_plan(np.minimum(lengths, prep.maxlen), prep.boundaries, batch_size, 0, 0, shuffle=True)
+        plan = batching.train_plan(np.minimum(lengths, prep.maxlen), prep.boundaries, prep.maxlen, batch_size, 0, 0, shuffle=True)
         bucketed = batching.padded_share(lengths, plan)
         steps.append(Step("truncate", f"{n} x (timesteps<={prep.maxlen}, {prep.n_features})", f"{truncated} of {n} sequences longer than maxlen={prep.maxlen} cut ({prep.truncating})"))
-        batch_shape = "(batch, timesteps=bucket)" if prep.input == "tokens" else f"(batch, timesteps=bucket, features={prep.n_features})"
+        batch_shape = "(batch, timesteps=longest in batch)" if prep.input == "tokens" else f"(batch, timesteps=longest in batch, features={prep.n_features})"
+        groups = f" within the groups up to {', '.join(map(str, prep.boundaries))}" if len(prep.boundaries) > 1 else ""
         detail = (
-            f"length buckets up to {', '.join(map(str, prep.boundaries))}; each batch {prep.padding}-padded with {pad_with} to its bucket: "
+            f"batches of {batch_size} sorted by length{groups}, each {prep.padding}-padded with {pad_with} to its longest sequence: "
             f"{bucketed:.1%} of timesteps are padding (padding all to maxlen: {share:.1%})"
         )
         steps.append(Step("bucket + pad", batch_shape, detail))
@@ -237,7 +238,7 @@ def trace(spec: Spec, train: SequenceData, others: dict[str, SequenceData], *, b
     if train.labels is None:
         classes = ["class_0", "class_1"]
         notes.append("The data has no labels, so the number of classes (the output size) is a placeholder.")
-    prep = preprocess.fit(train, pp_spec, classes=classes, batch_size=spec.training.batch_size)
+    prep = preprocess.fit(train, pp_spec, classes=classes)
     if prep.input == "tokens" and spec.preprocessing.input == "auto":
         notes.append(f"Integer data with one value per timestep is read as token codes (Embedding of {prep.num_tokens + 1} codes). If these are measurements, set `preprocessing.input: float`.")
     steps, pad_warnings = preprocessing_steps(train, prep, spec.training.batch_size)

@@ -111,8 +111,8 @@ class PreprocessingSpec:
     truncating: Literal["post", "pre"] = opt("post", "Side cut from sequences longer than maxlen: post drops the end, pre the beginning.")
     pad_value: float = opt(0.0, "Value used for padding float features and, the same value, for masking them.")
     standardize: bool = opt(True, "Per-feature standardization (mean 0, std 1) fitted on the real timesteps of the training data; float input only.")
-    bucketing: bool | None = opt(None, "Length bucketing: batches of similar lengths, each padded only to its bucket's upper boundary. null: on when lengths vary.")
-    bucket_boundaries: list[int] | None = opt(None, "Bucket upper lengths, ascending (maxlen is always the last); null: up to 8 from the training lengths' quantiles.")
+    bucketing: bool | None = opt(None, "Length bucketing: batches of sequences sorted by length, each padded only to its longest one. null: on when lengths vary.")
+    bucket_boundaries: list[int] | None = opt(None, "Lengths that no batch crosses, ascending (e.g. to keep very long sequences apart); null: none.")
 
 
 @dataclass

@@ -38,7 +38,11 @@ from seqcli.spec import Spec, spec_from_dict, to_dict, to_yaml
 
 
 class Progress(Protocol):
-    """Receives training progress; the CLI renders it with Rich."""
+    """Receives training progress; the CLI renders it with Rich.
+
+    An implementation may set ``batch_updates = False`` to receive no ``on_batch_end`` calls
+    (each one makes Keras copy the running metrics to Python after every batch).
+    """
 
     def on_train_begin(self, epochs: int, steps: int, first_epoch: int) -> None: ...
     def on_batch_end(self, step: int, logs: dict[str, float]) -> None: ...
@@ -113,7 +117,7 @@ def prepare(spec: Spec) -> Prepared:
     Raises :class:`~seqcli.errors.SeqcliError` on bad input; creates no files.
     """
     loaded = load_splits(spec)
-    prep = preprocess.fit(loaded["train"], spec.preprocessing, batch_size=spec.training.batch_size)
+    prep = preprocess.fit(loaded["train"], spec.preprocessing)
     splits = {}
     for role, part in loaded.items():
         sequences = prep.prepare(part.sequences, [f"{part.source}, {w}" for w in part.where])
@@ -189,7 +193,8 @@ def fit(prepared: Prepared, progress: Progress | None = None, resume: Resume | N
     spec, prep, model = prepared.spec, prepared.prep, prepared.model
     run = resume.run if resume else RunDir.create(spec.output.dir, spec.output.name or "run")
     history = list(resume.history) if resume else []
-    recorder = _recorder_class()(run, spec, progress, history)
+    per_batch = progress is not None and getattr(progress, "batch_updates", True)
+    recorder = (_batch_recorder_class() if per_batch else _recorder_class())(run, spec, progress, history)
     started = time.perf_counter()
     try:
         if resume is None:
@@ -205,12 +210,14 @@ def fit(prepared: Prepared, progress: Progress | None = None, resume: Resume | N
         train, validation = prepared.splits["train"], prepared.splits.get("validation")
         first = len(history)
         if first < spec.training.epochs and not recorder.stop:
+            batches, steps = _train_batches(spec, prep, train, first)
             model.fit(
-                _train_batches(spec, prep, train, first),
+                batches,
                 validation_data=_eval_batches(spec, prep, validation) if validation else None,
                 epochs=spec.training.epochs,
                 initial_epoch=first,
-                shuffle=False,  # the plan shuffles by (seed, epoch); Keras would reorder batches with Python's global RNG
+                steps_per_epoch=steps,  # one stream of all epochs' batches, each epoch planned from (seed, epoch)
+                shuffle=False,  # the plans shuffle
                 verbose=0,
                 callbacks=[recorder],
             )
@@ -237,7 +244,7 @@ def fit(prepared: Prepared, progress: Progress | None = None, resume: Resume | N
 def evaluate(model: Any, split: Split, prep: Preprocessor, spec: Spec) -> dict[str, Any]:
     """Loss, metrics and the classification report of ``model`` on one split."""
     scores = model.evaluate(_eval_batches(spec, prep, split), verbose=0, return_dict=True)
-    predicted = batching.predict_proba(model, prep, split.sequences, prep.buckets, spec.training.batch_size).argmax(axis=1)
+    predicted = batching.predict_proba(model, prep, split.sequences, spec.training.batch_size).argmax(axis=1)
     report = classification_report(split.y, predicted, prep.classes)
     return {"loss": float(scores["loss"]), **report}
 
@@ -267,19 +274,20 @@ def _summary(model: Any) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _train_batches(spec: Spec, prep: Preprocessor, split: Split, first_epoch: int) -> Any:
-    """Training batches whose plan depends only on (seed, epoch), so a resumed run sees the same batches."""
+def _train_batches(spec: Spec, prep: Preprocessor, split: Split, first_epoch: int) -> tuple[Any, int]:
+    """Batches of epochs ``first_epoch..`` (each planned from (seed, epoch), so a resumed run sees the same ones) and steps per epoch."""
     lengths, size = split.lengths, spec.training.batch_size
 
     def plan(epoch: int) -> batching.Plan:
-        return batching.train_plan(lengths, prep.buckets, size, spec.seed, epoch, spec.training.shuffle)
+        return batching.train_plan(lengths, prep.boundaries, prep.maxlen, size, spec.seed, epoch, spec.training.shuffle)
 
-    return batching.keras_batches(prep, split.sequences, _targets(spec, split.y), plan, first_epoch)
+    steps = len(plan(first_epoch).batches)
+    return batching.dataset(prep, split.sequences, _targets(spec, split.y), plan, range(first_epoch, spec.training.epochs)), steps
 
 
 def _eval_batches(spec: Spec, prep: Preprocessor, split: Split) -> Any:
-    plan = batching.eval_plan(split.lengths, prep.buckets, spec.training.batch_size)
-    return batching.keras_batches(prep, split.sequences, _targets(spec, split.y), lambda _: plan)
+    plan = batching.eval_plan(split.lengths, prep.boundaries, prep.maxlen, spec.training.batch_size)
+    return batching.dataset(prep, split.sequences, _targets(spec, split.y), lambda _: plan, range(1))
 
 
 @functools.cache
@@ -332,10 +340,6 @@ def _recorder_class() -> type:
             for i, variable in enumerate(v for v in self.model.non_trainable_variables if v.path.endswith("seed_generator_state")):
                 variable.assign(np.array([(self.spec.seed * 1_000_003 + epoch * 7_919 + i) % 2**31, 0], dtype=variable.dtype))
 
-        def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
-            if self.progress is not None:
-                self.progress.on_batch_end(batch + 1, {k: float(v) for k, v in (logs or {}).items()})
-
         def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
             row = {"epoch": epoch + 1, **{k: float(v) for k, v in (logs or {}).items() if k != "learning_rate"}}
             improved = self._observe(row)
@@ -348,3 +352,14 @@ def _recorder_class() -> type:
                 self.model.stop_training = True
 
     return Recorder
+
+
+@functools.cache
+def _batch_recorder_class() -> type:
+    """The recorder with a per-batch progress hook; Keras syncs the logs to Python after every batch for it."""
+
+    class BatchRecorder(_recorder_class()):  # type: ignore[misc]
+        def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+            self.progress.on_batch_end(batch + 1, {k: float(v) for k, v in (logs or {}).items()})
+
+    return BatchRecorder

@@ -1,4 +1,4 @@
-"""Length bucketing: batch plans, padding shares, and predictions in input order."""
+"""Length bucketing: batch plans, padding shares, the tf.data stream, predictions in input order."""
 
 from __future__ import annotations
 
@@ -15,67 +15,84 @@ from seqcli.spec import PreprocessingSpec, spec_from_dict
 LENGTHS = np.array([3, 9, 4, 10, 2, 8, 5, 1, 7, 6])
 
 
-def test_train_plan_covers_every_sequence_once_within_its_bucket() -> None:
-    plan = batching.train_plan(LENGTHS, [5, 10], batch_size=3, seed=1, epoch=0, shuffle=True)
-    rows = np.concatenate(plan.batches)
-    assert sorted(rows.tolist()) == list(range(10))
-    for batch, width in zip(plan.batches, plan.widths, strict=True):
-        assert len(batch) <= 3
-        low = 0 if width == 5 else 5
-        assert all(low < LENGTHS[i] <= width for i in batch)  # never mixes buckets, never truncates
-    assert sorted(plan.widths) == [5, 5, 10, 10]  # 5 short sequences -> 2 batches, 5 long -> 2 batches
+def test_bucketed_plan_sorts_by_length_and_pads_each_batch_to_its_longest() -> None:
+    plan = batching.train_plan(LENGTHS, [10], 10, batch_size=3, seed=1, epoch=0, shuffle=True)
+    assert sorted(np.concatenate(plan.batches).tolist()) == list(range(10))
+    # Consecutive lengths per batch: 1-3 | 4-6 | 7-9 | 10 (the batch order itself is shuffled).
+    assert sorted(sorted(LENGTHS[b].tolist()) for b in plan.batches) == [[1, 2, 3], [4, 5, 6], [7, 8, 9], [10]]
+    for rows, width in zip(plan.batches, plan.widths, strict=True):
+        assert width == LENGTHS[rows].max()
+    assert sorted(plan.widths) == [3, 6, 9, 10]  # lengths 1-3 | 4-6 | 7-9 | 10
+
+
+def test_boundaries_keep_groups_apart() -> None:
+    plan = batching.train_plan(LENGTHS, [5, 10], 10, batch_size=4, seed=0, epoch=0, shuffle=True)
+    for rows in plan.batches:
+        assert (LENGTHS[rows] <= 5).all() or (LENGTHS[rows] > 5).all()
+
+
+def test_unbucketed_plan_is_random_and_padded_to_maxlen() -> None:
+    plan = batching.train_plan(LENGTHS, None, 12, batch_size=4, seed=0, epoch=0, shuffle=True)
+    assert [len(b) for b in plan.batches] == [4, 4, 2] and plan.widths == [12, 12, 12]
+    assert sorted(np.concatenate(plan.batches).tolist()) == list(range(10))
 
 
 def test_train_plan_depends_on_seed_and_epoch_only() -> None:
+    lengths = np.repeat([3, 5, 8], 6)  # many ties, so the random tie-breaking shows
+
     def plan(seed: int, epoch: int) -> list[list[int]]:
-        return [b.tolist() for b in batching.train_plan(LENGTHS, [5, 10], 3, seed, epoch, shuffle=True).batches]
+        return [b.tolist() for b in batching.train_plan(lengths, [8], 8, 3, seed, epoch, shuffle=True).batches]
 
     assert plan(1, 4) == plan(1, 4)
     assert plan(1, 4) != plan(1, 5) and plan(1, 4) != plan(2, 4)
 
 
-def test_eval_plan_keeps_input_order_within_buckets() -> None:
-    plan = batching.eval_plan(LENGTHS, [5, 10], batch_size=3)
-    # Input order within each bucket; batches 1 and 2 swapped so the first two widths differ (see below).
-    assert [b.tolist() for b in plan.batches] == [[0, 2, 4], [1, 3, 5], [6, 7], [8, 9]]
-    assert plan.widths == [5, 10, 5, 10]
-
-
-@pytest.mark.parametrize("epoch", range(20))
-def test_first_two_batches_differ_in_width(epoch: int) -> None:
-    """Keras infers the batch signature from the first two batches: they must show that timesteps vary."""
-    plan = batching.train_plan(LENGTHS, [5, 10], batch_size=2, seed=3, epoch=epoch, shuffle=True)
-    assert plan.widths[0] != plan.widths[1]
-    assert sorted(np.concatenate(plan.batches).tolist()) == list(range(10))
+def test_eval_plan_is_deterministic_and_ordered() -> None:
+    plan = batching.eval_plan(LENGTHS, [10], 10, batch_size=3)
+    assert [b.tolist() for b in plan.batches] == [[7, 4, 0], [2, 6, 9], [8, 5, 1], [3]]
+    assert plan.widths == [3, 6, 9, 10]
+    assert [b.tolist() for b in batching.eval_plan(LENGTHS, None, 10, batch_size=4).batches] == [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9]]
 
 
 def test_padded_share_by_hand() -> None:
-    plan = batching.eval_plan(np.array([1, 4, 2, 8]), [4, 8], batch_size=4)
-    # bucket 4: lengths 1, 4, 2 padded to 4 -> 5 padding of 12 cells; bucket 8: 8 -> none of 8.
-    assert batching.padded_share(np.array([1, 4, 2, 8]), plan) == pytest.approx(5 / 20)
+    lengths = np.array([1, 4, 2, 8])
+    plan = batching.eval_plan(lengths, [8], 8, batch_size=2)  # [1, 2] padded to 2, [4, 8] padded to 8
+    assert batching.padded_share(lengths, plan) == pytest.approx((1 + 4) / (4 + 16))
 
 
-def test_auto_boundaries_follow_the_length_distribution() -> None:
-    lengths = np.concatenate([np.full(64, 10), np.full(64, 100), np.full(64, 1000)])
-    assert batching.auto_boundaries(lengths, 1000, batch_size=16) == [10, 100, 1000]
-    assert batching.auto_boundaries(lengths, 500, batch_size=16) == [10, 100, 500]  # maxlen caps the last bucket
-    assert batching.auto_boundaries(lengths[:20], 1000, batch_size=16) == [1000]  # too few sequences for buckets
+def data_of(lengths: list[int], features: int = 2) -> SequenceData:
+    seqs = [np.arange(n * features, dtype=float).reshape(n, features) + 10 * i for i, n in enumerate(lengths)]
+    return SequenceData(seqs, np.array(["a", "b"] * (len(seqs) // 2)), "mem", "npy", "-", [str(i) for i in range(len(seqs))])
 
 
 def test_bucketing_is_on_for_variable_lengths_only() -> None:
-    def data(lengths: list[int]) -> SequenceData:
-        seqs = [np.arange(n * 2, dtype=float).reshape(n, 2) + i for i, n in enumerate(lengths)]
-        return SequenceData(seqs, np.array(["a", "b"] * (len(seqs) // 2)), "mem", "npy", "-", [str(i) for i in range(len(seqs))])
-
-    varied = preprocess.fit(data([2, 30] * 64), PreprocessingSpec(), batch_size=8)
-    assert varied.boundaries == [2, 30] and varied.input_shape == (None, 2)
-    fixed = preprocess.fit(data([5] * 128), PreprocessingSpec(), batch_size=8)
-    assert fixed.boundaries is None and fixed.input_shape == (5, 2)
-    off = preprocess.fit(data([2, 30] * 64), PreprocessingSpec(bucketing=False), batch_size=8)
-    assert off.boundaries is None
-    given = preprocess.fit(data([2, 30] * 64), PreprocessingSpec(bucket_boundaries=[4, 16, 64]), batch_size=8)
+    varied = preprocess.fit(data_of([2, 30] * 4), PreprocessingSpec())
+    assert varied.boundaries == [30] and varied.input_shape == (None, 2)
+    assert (varied.width_for(3), varied.width_for(99)) == (3, 30)
+    fixed = preprocess.fit(data_of([5] * 8), PreprocessingSpec())
+    assert fixed.boundaries is None and fixed.input_shape == (5, 2) and fixed.width_for(3) == 5
+    assert preprocess.fit(data_of([2, 30] * 4), PreprocessingSpec(bucketing=False)).boundaries is None
+    given = preprocess.fit(data_of([2, 30] * 4), PreprocessingSpec(bucket_boundaries=[4, 16, 64]))
     assert given.boundaries == [4, 16, 30]  # boundaries past maxlen fold into maxlen
-    assert (given.width_for(3), given.width_for(5), given.width_for(30), given.width_for(99)) == (4, 16, 30, 30)
+
+
+@pytest.mark.parametrize("padding", ["post", "pre"])
+def test_dataset_pads_each_batch_to_its_width(padding: str) -> None:
+    data = data_of([3, 1, 4, 2])
+    prep = preprocess.fit(data, PreprocessingSpec(standardize=False, padding=padding))
+    plan = batching.eval_plan(np.array([3, 1, 4, 2]), prep.boundaries, prep.maxlen, batch_size=2)  # [1, 3] width 2, [0, 2] width 4
+    (x0, y0), (x1, y1) = batching.dataset(prep, data.sequences, np.arange(4), lambda _: plan, range(1)).as_numpy_iterator()
+    assert x0.shape == (2, 2, 2) and x1.shape == (2, 4, 2) and y0.tolist() == [1, 3] and y1.tolist() == [0, 2]
+    np.testing.assert_array_equal(x0, preprocess.pad([data.sequences[1], data.sequences[3]], 2, padding, "post", 0.0, np.float32))
+    np.testing.assert_array_equal(x1, preprocess.pad([data.sequences[0], data.sequences[2]], 4, padding, "post", 0.0, np.float32))
+
+
+def test_dataset_streams_every_epoch_in_order() -> None:
+    data = data_of([1, 2, 3, 4])
+    prep = preprocess.fit(data, PreprocessingSpec(standardize=False, bucketing=False))
+    plans = [batching.train_plan(np.array([1, 2, 3, 4]), None, 4, 2, seed=0, epoch=e, shuffle=True) for e in range(3)]
+    stream = [y.tolist() for _, y in batching.dataset(prep, data.sequences, np.arange(4), lambda e: plans[e], range(1, 3)).as_numpy_iterator()]
+    assert stream == [b.tolist() for e in (1, 2) for b in plans[e].batches]
 
 
 def test_bucketed_predictions_equal_fully_padded_ones_in_input_order() -> None:
@@ -84,9 +101,9 @@ def test_bucketed_predictions_equal_fully_padded_ones_in_input_order() -> None:
     data = SequenceData(seqs, np.array(["a", "b"] * 4), "mem", "npy", "-", [str(i) for i in range(8)])
     spec = spec_from_dict({"data": {"train": "x.npy"}, "model": {"layers": [{"units": 5}, {"units": 4}]}})
     padded = preprocess.fit(data, PreprocessingSpec(bucketing=False))
-    bucketed = dataclasses.replace(padded, boundaries=[3, 7, 12])
+    bucketed = dataclasses.replace(padded, boundaries=[12])
     model_padded, model_bucketed = build_model(spec, padded), build_model(spec, bucketed)
     model_bucketed.set_weights(model_padded.get_weights())
     expected = model_padded.predict(padded.transform(seqs), verbose=0)  # (batch=8, classes=2), one padded array
-    got = batching.predict_proba(model_bucketed, bucketed, bucketed.prepare(seqs), bucketed.buckets, batch_size=2)
+    got = batching.predict_proba(model_bucketed, bucketed, bucketed.prepare(seqs), batch_size=3)
     np.testing.assert_allclose(got, expected, atol=1e-6)

@@ -131,7 +131,7 @@ def test_predict_one_unbatched_sample(smoke_run: Path, tmp_path: Path) -> None:
     np.save(sample, np.array([[0.0, 0.5], [0.25, 0.45], [0.5, 0.27], [0.75, 0.03]]))  # (timesteps=4, features=2)
     result = run("predict", smoke_run, sample, "--format", "csv")
     assert result.exit_code == 0, result.output
-    assert "predicting it as a batch of one: (1, 9, 2)" in result.stderr
+    assert "predicting it as a batch of one: (1, 4, 2)" in result.stderr
     assert len(result.stdout.strip().splitlines()) == 2  # header + one row
 
 
@@ -153,8 +153,8 @@ def test_inspect_shapes_spec_json(smoke_run: Path) -> None:
     assert result.exit_code == 0, result.output
     trace = json.loads(result.stdout)
     assert [a["role"] for a in trace["arrays"]] == ["train", "validation", "test"]
-    assert [s["name"] for s in trace["steps"]] == ["group rows", "standardize", "pad/truncate", "mask"]
-    assert trace["input_shape"] == "(batch, timesteps=9, features=2)"
+    assert [s["name"] for s in trace["steps"]] == ["group rows", "standardize", "truncate", "bucket + pad", "mask"]
+    assert trace["input_shape"] == "(batch, timesteps, features=2)"  # variable lengths: bucketing
     assert [(layer["name"], layer["output_shape"]) for layer in trace["layers"]] == [
         (layer["name"], layer["output_shape"]) for layer in json.loads((smoke_run / "layers.json").read_text())
     ]
@@ -162,7 +162,7 @@ def test_inspect_shapes_spec_json(smoke_run: Path) -> None:
 
 def test_inspect_shapes_table_and_bare_data_file(tmp_path: Path) -> None:
     table = run("inspect-shapes", SMOKE_SPEC)
-    assert table.exit_code == 0 and "pad/truncate" in table.stdout and "lstm_1" in table.stdout
+    assert table.exit_code == 0 and "bucket + pad" in table.stdout and "lstm_1" in table.stdout
     data = tmp_path / "d.npz"
     lengths = np.array([3, 5, 4, 6, 5, 4, 3, 5, 6, 4] * 3)
     lengths[7] = 40  # one long outlier: maxlen p95 beats padding everything to 40
@@ -172,7 +172,7 @@ def test_inspect_shapes_table_and_bare_data_file(tmp_path: Path) -> None:
     trace = json.loads(result.stdout)
     assert "maxlen: p95" in trace["suggested_spec"] and "input: float" in trace["suggested_spec"]
     assert trace["arrays"][0]["length_max"] == 40 and trace["arrays"][0]["sequences"] == 30
-    assert trace["layers"][0]["output_shape"].startswith("(batch, timesteps=")
+    assert trace["layers"][0]["output_shape"] == "(batch, timesteps, features=4)"  # variable lengths: bucketing
 
 
 def test_inspect_shapes_with_unlabelled_data_file(tmp_path: Path) -> None:

@@ -35,7 +35,7 @@ def test_return_sequences_auto_for_all_but_last() -> None:
 
 def test_layer_shapes_and_masks_float() -> None:
     spec = make_spec(dense=[{"units": 5, "dropout": 0.5}])
-    prep = preprocess.fit(float_data(), PreprocessingSpec())
+    prep = preprocess.fit(float_data(), PreprocessingSpec(bucketing=False))
     rows = shapes.layer_rows(build_model(spec, prep))
     table = [(r.name, r.kind, r.output_shape, r.params, r.mask) for r in rows]
     assert table == [
@@ -52,7 +52,7 @@ def test_layer_shapes_and_masks_float() -> None:
 def test_layer_shapes_tokens_golden() -> None:
     codes = [np.array([[1], [2], [3]]), np.array([[4], [1]]), np.array([[2], [2], [2], [5]])]
     data = SequenceData(codes, np.array([0, 1, 2]), "mem", "npy", "-", ["0", "1", "2"])
-    prep = preprocess.fit(data, PreprocessingSpec())
+    prep = preprocess.fit(data, PreprocessingSpec(bucketing=False))
     rows = [dataclasses.asdict(r) for r in shapes.layer_rows(build_model(make_spec(embedding_dim=6), prep))]
     assert rows == json.loads((GOLDEN / "token_model_layers.json").read_text())
 
@@ -68,7 +68,7 @@ def test_extra_padding_does_not_change_predictions(padding: str) -> None:
     """The mask must hide padding completely: maxlen 4 and maxlen 9 give the same outputs."""
     data = float_data()
     spec = make_spec()
-    short = preprocess.fit(data, PreprocessingSpec(padding=padding))
+    short = preprocess.fit(data, PreprocessingSpec(padding=padding, bucketing=False))
     long = dataclasses.replace(short, maxlen=9)
     model_short = build_model(spec, short)
     model_long = build_model(spec, long)
@@ -87,7 +87,7 @@ def test_trace_warns_about_classic_mistakes() -> None:
     spec = spec_from_dict(
         {
             "data": {"train": "x.npy"},
-            "preprocessing": {"maxlen": 2, "padding": "pre"},
+            "preprocessing": {"maxlen": 2, "padding": "pre", "bucketing": False},
             "model": {"layers": [{"units": 4, "recurrent_dropout": 0.1}, {"units": 3, "return_sequences": True}]},
         }
     )

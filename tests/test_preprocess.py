@@ -73,8 +73,8 @@ def test_maxlen_resolution(maxlen: int | str | None, expected: int) -> None:
 def test_fit_records_state_and_round_trips() -> None:
     data = data_of(sequences_of([3, 5, 2]), ["b", "a", "b"])
     prep = preprocess.fit(data, PreprocessingSpec(maxlen=4, padding="pre"))
-    assert (prep.input, prep.n_features, prep.maxlen, prep.padding, prep.classes) == ("float", 2, 4, "pre", ["a", "b"])
-    assert prep.input_shape == (4, 2)
+    assert (prep.input, prep.n_features, prep.maxlen, prep.padding, prep.classes, prep.boundaries) == ("float", 2, 4, "pre", ["a", "b"], [4])
+    assert prep.input_shape == (None, 2)  # lengths vary: bucketing, variable timesteps
     again = preprocess.Preprocessor.from_dict(prep.to_dict())
     assert np.array_equal(again.transform(data.sequences), prep.transform(data.sequences))
 

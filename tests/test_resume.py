@@ -21,7 +21,7 @@ from seqcli.spec import load_spec
 from tests.conftest import ROOT, SMOKE_SPEC, StopAfter
 
 # Dropout on, so the test also covers the per-epoch reseeding of dropout masks; length buckets for the seeded batch plans.
-SETTINGS = ["training.epochs=4", "training.early_stopping=null", "model.layers[0].dropout=0.2", "preprocessing.bucket_boundaries=[5, 7]"]
+SETTINGS = ["training.epochs=4", "training.early_stopping=null", "model.layers[0].dropout=0.2", "preprocessing.bucketing=true", "preprocessing.bucket_boundaries=[6]"]
 
 
 def only_run(out: Path) -> Path:

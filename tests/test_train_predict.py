@@ -23,7 +23,7 @@ def test_saved_run_predicts_like_the_trained_model(tmp_path: Path) -> None:
     prepared = train.prepare(smoke_spec(tmp_path))
     result = train.fit(prepared)
     test = prepared.splits["test"]
-    in_memory = predict_proba(prepared.model, prepared.prep, test.sequences, prepared.prep.buckets, 8)  # the model holds the best weights after fit
+    in_memory = predict_proba(prepared.model, prepared.prep, test.sequences, 8)  # the model holds the best weights after fit
     for checkpoint in ("best", "last"):
         loaded = predict.load_run(result.run.path, checkpoint)
         assert loaded.prep == prepared.prep
@@ -101,4 +101,4 @@ def test_token_sequences_train_and_predict_one_raw_sequence(tmp_path: Path) -> N
     np.save(tmp_path / "one.npy", np.array([3, 4, 9]))  # one raw 1-D sequence; 9 was never seen in training
     prediction = predict.predict_file(loaded, tmp_path / "one.npy")
     assert prediction.probabilities.shape == (1, 2)
-    assert any("batch of one: (1, 6)" in n for n in prediction.notes)
+    assert any("batch of one: (1, 3)" in n for n in prediction.notes)  # bucketing: padded only to its own length
