@@ -14,12 +14,11 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
+from common import EpochClock, steady
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
@@ -37,22 +36,6 @@ def make_data(n: int, seed: int) -> tuple[list[np.ndarray], np.ndarray]:
     return sequences, labels
 
 
-class EpochTimer:
-    def __init__(self) -> None:
-        self.times: list[float] = []
-        self.start = 0.0
-
-    def begin(self) -> None:
-        self.start = time.perf_counter()
-
-    def end(self) -> None:
-        self.times.append(time.perf_counter() - self.start)
-
-    @property
-    def steady(self) -> float:
-        return statistics.median(self.times[1:]) if len(self.times) > 1 else self.times[0]
-
-
 def classic(train: tuple[list[np.ndarray], np.ndarray], test: tuple[list[np.ndarray], np.ndarray], args: argparse.Namespace) -> tuple[float, float]:
     """The recipe from countless tutorials: pad_sequences to the longest, Masking, LSTM."""
     import keras
@@ -65,11 +48,10 @@ def classic(train: tuple[list[np.ndarray], np.ndarray], test: tuple[list[np.ndar
     x = keras.layers.LSTM(args.units)(x)
     model = keras.Model(inputs, keras.layers.Dense(10, activation="softmax")(x))
     model.compile(optimizer=keras.optimizers.Adam(args.lr), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-    timer = EpochTimer()
-    callback = keras.callbacks.LambdaCallback(on_epoch_begin=lambda *_: timer.begin(), on_epoch_end=lambda *_: timer.end())
-    model.fit(pad(train[0]), train[1], batch_size=args.batch_size, epochs=args.epochs, verbose=0, callbacks=[callback])
+    clock = EpochClock()
+    model.fit(pad(train[0]), train[1], batch_size=args.batch_size, epochs=args.epochs, verbose=0, callbacks=[clock.keras_callback()])
     accuracy = model.evaluate(pad(test[0]), test[1], verbose=0, return_dict=True)["accuracy"]
-    return timer.steady, float(accuracy)
+    return steady(clock.times), float(accuracy)
 
 
 def seqcli_side(train: tuple[list[np.ndarray], np.ndarray], test: tuple[list[np.ndarray], np.ndarray], args: argparse.Namespace) -> tuple[float, float]:
@@ -88,27 +70,9 @@ def seqcli_side(train: tuple[list[np.ndarray], np.ndarray], test: tuple[list[np.
                 "output": {"dir": f"{folder}/runs", "name": "bench"},
             }
         )
-        timer = EpochTimer()
-
-        class Hook:
-            batch_updates = False  # like model.fit(verbose=0) on the other side
-
-            def on_train_begin(self, epochs: int, steps: int, first_epoch: int) -> None:
-                timer.begin()
-
-            def on_batch_end(self, step: int, logs: dict[str, float]) -> None:
-                pass
-
-            def on_epoch_end(self, epoch: int, logs: dict[str, float], best: bool) -> None:
-                timer.end()
-                timer.begin()
-
-            def on_train_end(self) -> None:
-                pass
-
-        prepared = core.prepare(spec)
-        result = core.fit(prepared, Hook())
-        return timer.steady, float(result.metrics["test"]["accuracy"])
+        clock = EpochClock()
+        result = core.fit(core.prepare(spec), clock)
+        return steady(clock.times), float(result.metrics["test"]["accuracy"])
 
 
 def main() -> None:

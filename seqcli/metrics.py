@@ -18,6 +18,16 @@ def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> 
     return matrix
 
 
+def log_loss(probabilities: np.ndarray, y_true: np.ndarray, epsilon: float = 1e-7) -> float:
+    """Mean cross-entropy of ``(samples, classes)`` probabilities, clipped like Keras' losses.
+
+    >>> round(log_loss(np.array([[0.5, 0.5], [0.1, 0.9]]), np.array([0, 1])), 4)
+    0.3993
+    """
+    picked = np.clip(probabilities[np.arange(len(y_true)), y_true], epsilon, 1.0 - epsilon)
+    return float(-np.log(picked).mean())
+
+
 def classification_report(y_true: np.ndarray, y_pred: np.ndarray, classes: list[str]) -> dict[str, Any]:
     """Accuracy, per-class precision/recall/F1/support, macro averages and the confusion matrix."""
     matrix = confusion_matrix(y_true, y_pred, len(classes))

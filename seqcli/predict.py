@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import yaml
 
 from seqcli import data as data_mod
 from seqcli.batching import predict_proba
@@ -66,13 +65,7 @@ def load_run(path: str | Path, checkpoint: str = "best") -> LoadedRun:
         raise RunError(f"--checkpoint must be one of {', '.join(CHECKPOINTS)}. Received: {checkpoint!r}.")
     run = RunDir.open(path)
     info = run.info()
-    try:
-        raw_spec = yaml.safe_load(run.read_text("spec.yaml"))
-    except yaml.YAMLError as exc:
-        raise RunError(f"{run.path / 'spec.yaml'} is corrupt ({exc}). Train again.") from None
-    if not isinstance(raw_spec, dict):
-        raise RunError(f"{run.path / 'spec.yaml'} is corrupt (not a mapping). Train again.")
-    spec = spec_from_dict(raw_spec)
+    spec = spec_from_dict(run.read_yaml("spec.yaml"))
     try:
         prep = Preprocessor.from_dict(run.read_json("preprocessing.json"))
     except TypeError as exc:

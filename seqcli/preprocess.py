@@ -75,14 +75,6 @@ class Preprocessor:
         mean, std = np.asarray(self.mean), np.asarray(self.std)
         return [(seq - mean) / std for seq in sequences]
 
-    def transform(self, sequences: list[np.ndarray], where: list[str] | None = None) -> np.ndarray:
-        """Scale, then pad/truncate to ``maxlen``: ``(batch, maxlen, features)`` or ``(batch, maxlen)`` for tokens."""
-        self.check_features(sequences, where)
-        scaled = self.scale(sequences, where)
-        if self.input == "tokens":
-            return pad([s[:, 0] for s in scaled], self.maxlen, self.padding, self.truncating, 0, np.int32)
-        return pad(scaled, self.maxlen, self.padding, self.truncating, self.pad_value, np.float32)
-
     def check_features(self, sequences: list[np.ndarray], where: list[str] | None = None) -> None:
         for i, seq in enumerate(sequences):
             if seq.shape[1] != self.n_features:
@@ -227,25 +219,6 @@ def _tokens(seq: np.ndarray, num_tokens: int | None, place: str = "a sequence") 
     _check_codes(codes, place)
     assert num_tokens is not None
     return np.where(codes >= num_tokens, num_tokens, codes)
-
-
-def pad(sequences: list[np.ndarray], maxlen: int, padding: str, truncating: str, value: float, dtype: type) -> np.ndarray:
-    """Pad/truncate sequences of shape ``(timesteps[, features])`` to ``(batch, maxlen[, features])``.
-
-    >>> pad([np.array([1, 2, 3]), np.array([4])], 2, "post", "post", 0, np.int32).tolist()
-    [[1, 2], [4, 0]]
-    """
-    if sequences and all(len(seq) == maxlen for seq in sequences):
-        return np.stack(sequences).astype(dtype, copy=False)  # fixed-length data: nothing to pad or cut
-    trailing = sequences[0].shape[1:] if sequences else ()
-    out = np.full((len(sequences), maxlen, *trailing), value, dtype=dtype)
-    for i, seq in enumerate(sequences):
-        seq = seq[:maxlen] if truncating == "post" else seq[-maxlen:]
-        if padding == "post":
-            out[i, : len(seq)] = seq
-        else:
-            out[i, maxlen - len(seq) :] = seq
-    return out
 
 
 def stratified_split(labels: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:

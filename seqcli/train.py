@@ -29,8 +29,8 @@ from seqcli import data as data_mod
 from seqcli.backend import import_keras, seed_everything, versions
 from seqcli.data import SequenceData
 from seqcli.errors import DataError, RunError, SeqcliError, SpecError
-from seqcli.fingerprint import fingerprints
-from seqcli.metrics import classification_report
+from seqcli.fingerprint import data_files, fingerprints
+from seqcli.metrics import classification_report, log_loss
 from seqcli.model import build_model, load_checkpoint
 from seqcli.preprocess import Preprocessor
 from seqcli.rundir import RunDir
@@ -158,7 +158,7 @@ def prepare_resume(run_path: str | Path, spec_path: str | Path | None = None, ov
             )
     recorded = info.get("data_fingerprints", {})
     current = fingerprints(spec.data)
-    changed = [f"`data.{role}` ({path})" for role, path in _data_paths(spec).items() if recorded.get(role) != current.get(role)]
+    changed = [f"`data.{role}` ({path})" for role, path in data_files(spec.data).items() if recorded.get(role) != current.get(role)]
     if changed:
         raise DataError(
             f"Data changed since run {run.path} started: {', '.join(changed)} no longer match the fingerprints in its run.json. "
@@ -242,11 +242,9 @@ def fit(prepared: Prepared, progress: Progress | None = None, resume: Resume | N
 
 
 def evaluate(model: Any, split: Split, prep: Preprocessor, spec: Spec) -> dict[str, Any]:
-    """Loss, metrics and the classification report of ``model`` on one split."""
-    scores = model.evaluate(_eval_batches(spec, prep, split), verbose=0, return_dict=True)
-    predicted = batching.predict_proba(model, prep, split.sequences, spec.training.batch_size).argmax(axis=1)
-    report = classification_report(split.y, predicted, prep.classes)
-    return {"loss": float(scores["loss"]), **report}
+    """Loss and the classification report of ``model`` on one split (one pass over the data)."""
+    probs = batching.predict_proba(model, prep, split.sequences, spec.training.batch_size)
+    return {"loss": log_loss(probs, split.y), **classification_report(split.y, probs.argmax(axis=1), prep.classes)}
 
 
 def _targets(spec: Spec, y: np.ndarray) -> np.ndarray:
@@ -260,12 +258,6 @@ def _mode(monitor: str) -> str:
 
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
-
-
-def _data_paths(spec: Spec) -> dict[str, str]:
-    from seqcli.fingerprint import data_files
-
-    return data_files(spec.data)
 
 
 def _summary(model: Any) -> str:

@@ -46,3 +46,14 @@ class StopAfter:
 
     def on_train_end(self) -> None:
         pass
+
+
+def padded(prep: object, sequences: list, width: int | None = None) -> object:
+    """``sequences`` prepared and padded by the real pipeline as one batch: ``(batch, width[, features])``."""
+    import numpy as np
+
+    from seqcli import batching
+
+    prepared = prep.prepare(sequences)  # type: ignore[attr-defined]
+    plan = batching.Plan([np.arange(len(prepared))], [width or prep.maxlen])  # type: ignore[attr-defined]
+    return next(batching.dataset(prep, prepared, None, lambda _: plan, range(1)).as_numpy_iterator())

@@ -11,6 +11,7 @@ from seqcli import batching, preprocess
 from seqcli.data import SequenceData
 from seqcli.model import build_model
 from seqcli.spec import PreprocessingSpec, spec_from_dict
+from tests.conftest import padded as pad_all
 
 LENGTHS = np.array([3, 9, 4, 10, 2, 8, 5, 1, 7, 6])
 
@@ -83,8 +84,17 @@ def test_dataset_pads_each_batch_to_its_width(padding: str) -> None:
     plan = batching.eval_plan(np.array([3, 1, 4, 2]), prep.boundaries, prep.maxlen, batch_size=2)  # [1, 3] width 2, [0, 2] width 4
     (x0, y0), (x1, y1) = batching.dataset(prep, data.sequences, np.arange(4), lambda _: plan, range(1)).as_numpy_iterator()
     assert x0.shape == (2, 2, 2) and x1.shape == (2, 4, 2) and y0.tolist() == [1, 3] and y1.tolist() == [0, 2]
-    np.testing.assert_array_equal(x0, preprocess.pad([data.sequences[1], data.sequences[3]], 2, padding, "post", 0.0, np.float32))
-    np.testing.assert_array_equal(x1, preprocess.pad([data.sequences[0], data.sequences[2]], 4, padding, "post", 0.0, np.float32))
+    def by_hand(rows: list[int], width: int) -> np.ndarray:
+        out = np.zeros((len(rows), width, 2), dtype=np.float32)
+        for i, r in enumerate(rows):
+            seq = data.sequences[r]
+            out[i, : len(seq)] = seq if padding == "post" else 0
+            if padding == "pre":
+                out[i, width - len(seq) :] = seq
+        return out
+
+    np.testing.assert_array_equal(x0, by_hand([1, 3], 2))
+    np.testing.assert_array_equal(x1, by_hand([0, 2], 4))
 
 
 def test_dataset_streams_every_epoch_in_order() -> None:
@@ -104,6 +114,6 @@ def test_bucketed_predictions_equal_fully_padded_ones_in_input_order() -> None:
     bucketed = dataclasses.replace(padded, boundaries=[12])
     model_padded, model_bucketed = build_model(spec, padded), build_model(spec, bucketed)
     model_bucketed.set_weights(model_padded.get_weights())
-    expected = model_padded.predict(padded.transform(seqs), verbose=0)  # (batch=8, classes=2), one padded array
+    expected = model_padded.predict(pad_all(padded, seqs), verbose=0)  # (batch=8, classes=2), one padded array
     got = batching.predict_proba(model_bucketed, bucketed, bucketed.prepare(seqs), batch_size=3)
     np.testing.assert_allclose(got, expected, atol=1e-6)

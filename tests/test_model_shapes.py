@@ -14,6 +14,7 @@ from seqcli.data import SequenceData
 from seqcli.errors import SpecError
 from seqcli.model import build_model, return_sequences
 from seqcli.spec import PreprocessingSpec, spec_from_dict
+from tests.conftest import padded
 
 GOLDEN = Path(__file__).parent / "golden"
 
@@ -73,7 +74,7 @@ def test_extra_padding_does_not_change_predictions(padding: str) -> None:
     model_short = build_model(spec, short)
     model_long = build_model(spec, long)
     model_long.set_weights(model_short.get_weights())
-    x_short, x_long = short.transform(data.sequences), long.transform(data.sequences)
+    x_short, x_long = padded(short, data.sequences), padded(long, data.sequences)
     assert x_short.shape == (3, 4, 2) and x_long.shape == (3, 9, 2)
     p_short = model_short.predict(x_short, verbose=0)
     np.testing.assert_allclose(model_long.predict(x_long, verbose=0), p_short, atol=1e-6)

@@ -1,4 +1,4 @@
-"""Preprocessing: padding/truncation, scaling fitted on real timesteps, tokens, labels, splits."""
+"""Preprocessing: truncation and padding (through the real batch pipeline), scaling fitted on real timesteps, tokens, labels, splits."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from seqcli import preprocess
 from seqcli.data import SequenceData
 from seqcli.errors import DataError
 from seqcli.spec import PreprocessingSpec
+from tests.conftest import padded
 
 
 def sequences_of(lengths: list[int], features: int = 2, dtype: type = np.float64) -> list[np.ndarray]:
@@ -31,15 +32,15 @@ def data_of(sequences: list[np.ndarray], labels: list[object] | None) -> Sequenc
         ("pre", "pre", [[2, 3, 9], [0, 0, 4]]),
     ],
 )
-def test_pad_sides(padding: str, truncating: str, expected: list[list[int]]) -> None:
-    out = preprocess.pad([np.array([1, 2, 3, 9]), np.array([4])], 3, padding, truncating, 0, np.int32)
-    if truncating == "post":
-        expected = [[1, 2, 3], expected[1]]
-    assert out.tolist() == expected
+def test_padding_and_truncation_sides(padding: str, truncating: str, expected: list[list[int]]) -> None:
+    prep = preprocess.Preprocessor("tokens", 1, 3, padding, truncating, 0.0, ["a", "b"], num_tokens=10)
+    out = padded(prep, [np.array([[1], [2], [3], [9]]), np.array([[4]])])  # (batch=2, maxlen=3) token codes
+    assert out.dtype == np.int32 and out.tolist() == expected
 
 
-def test_pad_keeps_feature_axis_and_value() -> None:
-    x = preprocess.pad(sequences_of([2, 1]), 3, "post", "post", -1.0, np.float32)
+def test_padding_keeps_feature_axis_and_value() -> None:
+    prep = preprocess.Preprocessor("float", 2, 3, "post", "post", -1.0, ["a", "b"])
+    x = padded(prep, sequences_of([2, 1]))
     assert x.shape == (2, 3, 2)  # (batch, timesteps, features)
     assert x[0, :2].tolist() == [[0, 1], [2, 3]]
     assert x[0, 2].tolist() == [-1, -1]
@@ -51,7 +52,7 @@ def test_standardization_uses_real_timesteps_only() -> None:
     prep = preprocess.fit(data_of(seqs, ["a", "b"]), PreprocessingSpec())
     assert prep.mean == [2.0]  # mean of 0, 2, 4: padding is not counted
     assert prep.std == pytest.approx([np.std([0.0, 2.0, 4.0])])
-    x = prep.transform(seqs)
+    x = padded(prep, seqs)
     assert x.shape == (2, 2, 1)
     np.testing.assert_allclose(x[:, :, 0], [[-1.2247449, 0.0], [1.2247449, 0.0]], rtol=1e-6)
     # The real timestep at the mean became exactly the pad value: it would be masked, and seqcli says so.
@@ -62,7 +63,7 @@ def test_constant_feature_does_not_divide_by_zero() -> None:
     seqs = [np.array([[1.0, 5.0], [3.0, 5.0]]), np.array([[2.0, 5.0]])]
     prep = preprocess.fit(data_of(seqs, [0, 1]), PreprocessingSpec())
     assert prep.std[1] == 1.0
-    assert np.isfinite(prep.transform(seqs)).all()
+    assert np.isfinite(np.concatenate(prep.prepare(seqs))).all()
 
 
 @pytest.mark.parametrize(("maxlen", "expected"), [(None, 9), (4, 4), ("p50", 5), ("p100", 9)])
@@ -76,7 +77,7 @@ def test_fit_records_state_and_round_trips() -> None:
     assert (prep.input, prep.n_features, prep.maxlen, prep.padding, prep.classes, prep.boundaries) == ("float", 2, 4, "pre", ["a", "b"], [4])
     assert prep.input_shape == (None, 2)  # lengths vary: bucketing, variable timesteps
     again = preprocess.Preprocessor.from_dict(prep.to_dict())
-    assert np.array_equal(again.transform(data.sequences), prep.transform(data.sequences))
+    assert all(np.array_equal(a, b) for a, b in zip(again.prepare(data.sequences), prep.prepare(data.sequences), strict=True))
 
 
 def test_numeric_class_names_sort_numerically() -> None:
@@ -100,7 +101,7 @@ def test_single_class_is_rejected() -> None:
 def test_wrong_feature_count_names_expected_and_received() -> None:
     prep = preprocess.fit(data_of(sequences_of([2, 2], features=12), ["a", "b"]), PreprocessingSpec())
     with pytest.raises(DataError, match="13 features per timestep, but the model was trained on 12"):
-        prep.transform(sequences_of([2], features=13))
+        prep.prepare(sequences_of([2], features=13))
 
 
 def test_integer_single_feature_data_becomes_tokens() -> None:
@@ -109,7 +110,7 @@ def test_integer_single_feature_data_becomes_tokens() -> None:
     data = data_of(list(codes), ["x", "y", "x"])
     prep = preprocess.fit(data, PreprocessingSpec())
     assert (prep.input, prep.num_tokens, prep.maxlen) == ("tokens", 5, 4)  # maxlen after stripping the 0-padding
-    x = prep.transform([np.array([[1], [7], [2]]), *list(codes[:1])])
+    x = padded(prep, [np.array([[1], [7], [2]]), *list(codes[:1])])
     assert x.dtype == np.int32
     assert x.tolist() == [[1, 5, 2, 0], [1, 2, 0, 0]]  # unseen 7 -> 5, existing padding re-applied post
 
