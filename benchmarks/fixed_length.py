@@ -10,7 +10,7 @@ short (about half a second), and this shared machine's speed drifts, so the two
 sides run alternately ``--repeats`` times; the median ratio and its range are
 printed.
 
-    uv run python benchmarks/fixed_length.py [--epochs 8] [--repeats 3]
+    uv run python benchmarks/fixed_length.py [--epochs 8] [--repeats 3] [--backend jax|tensorflow]
 """
 
 from __future__ import annotations
@@ -74,6 +74,7 @@ def seqcli_side(x: np.ndarray, y: np.ndarray, args: argparse.Namespace) -> tuple
                 "model": {"layers": [{"units": args.units}]},
                 "training": {"epochs": args.epochs, "batch_size": args.batch_size, "monitor": "loss", "early_stopping": None},
                 "output": {"dir": f"{folder}/runs", "name": "bench"},
+                "backend": args.backend,
             }
         )
         clock = EpochClock()
@@ -89,9 +90,11 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--units", type=int, default=32)
     parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--backend", choices=["jax", "tensorflow"], default="jax", help="Keras backend of both sides (auto picks jax for this data)")
     args = parser.parse_args()
+    os.environ["KERAS_BACKEND"] = args.backend
     x, y = make_data(4000, seed=0)
-    print(f"data: {x.shape[0]} sequences x 8 timesteps x 16 features; LSTM({args.units}), batch {args.batch_size}, {args.epochs} epochs, {args.repeats} repeats")
+    print(f"data: {x.shape[0]} sequences x 8 timesteps x 16 features; LSTM({args.units}), batch {args.batch_size}, {args.epochs} epochs, {args.repeats} repeats, {args.backend} backend")
     steps_ratios, total_ratios = [], []
     for repeat in range(args.repeats):
         base = hand_written(x, y, args)

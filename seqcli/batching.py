@@ -6,15 +6,36 @@ batch order is shuffled. Given bucket boundaries, no batch crosses one. Without
 bucketing, batches are random and padded to ``maxlen``. A training epoch's plan
 depends on (seed, epoch) alone, which keeps runs reproducible and resumes exact.
 Evaluation and prediction batch by length too and return results in input order.
+
+JAX compiles one program per batch shape, so under JAX (``grid=True``) a bucketed
+batch's width is rounded up to the width grid 8, 10, 13, 17, 22, 28, ... (steps of
+about 25%), which bounds the number of distinct widths at the cost of a little padding.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+
+GRID_START, GRID_STEP = 8, 1.25
+
+
+def grid_width(longest: int, cap: int) -> int:
+    """``longest`` rounded up to the width grid (8, then steps of about 25%), at most ``cap``.
+
+    >>> [grid_width(n, 1000) for n in (1, 8, 9, 11, 100)]
+    [8, 8, 10, 13, 109]
+    >>> grid_width(100, 90)
+    90
+    """
+    width = GRID_START
+    while width < longest:
+        width = math.ceil(width * GRID_STEP)
+    return min(width, cap)
 
 
 @dataclass(frozen=True)
@@ -25,11 +46,12 @@ class Plan:
     widths: list[int]
 
 
-def train_plan(lengths: np.ndarray, boundaries: list[int] | None, maxlen: int, batch_size: int, seed: int, epoch: int, shuffle: bool) -> Plan:
+def train_plan(lengths: np.ndarray, boundaries: list[int] | None, maxlen: int, batch_size: int, seed: int, epoch: int, shuffle: bool, grid: bool = False) -> Plan:
     """One training epoch's batches, seeded by (seed, epoch).
 
     ``boundaries`` None: random batches padded to ``maxlen``. Otherwise, within each group of lengths up to a
-    boundary: sorted by length (ties in random order) and cut, each batch padded to its longest sequence.
+    boundary: sorted by length (ties in random order) and cut, each batch padded to its longest sequence
+    (with ``grid``, to the next grid width within the group's boundary).
     """
     rng = np.random.default_rng([seed, epoch])
     batches: list[np.ndarray] = []
@@ -46,15 +68,16 @@ def train_plan(lengths: np.ndarray, boundaries: list[int] | None, maxlen: int, b
             members = members[np.lexsort((ties, lengths[members]))]  # by length; ties random (or in input order)
             for start in range(0, len(members), batch_size):
                 rows = members[start : start + batch_size]
+                longest = int(min(lengths[rows].max(), maxlen))
                 batches.append(rows)
-                widths.append(int(min(lengths[rows].max(), maxlen)))
+                widths.append(grid_width(longest, boundaries[g]) if grid else longest)
     order = rng.permutation(len(batches)) if shuffle and boundaries is not None else np.arange(len(batches))
     return Plan([batches[i] for i in order], [widths[i] for i in order])
 
 
-def eval_plan(lengths: np.ndarray, boundaries: list[int] | None, maxlen: int, batch_size: int) -> Plan:
+def eval_plan(lengths: np.ndarray, boundaries: list[int] | None, maxlen: int, batch_size: int, grid: bool = False) -> Plan:
     """Deterministic batches for evaluation and prediction (by length when bucketing, else input order)."""
-    return train_plan(lengths, boundaries, maxlen, batch_size, seed=0, epoch=0, shuffle=False)
+    return train_plan(lengths, boundaries, maxlen, batch_size, seed=0, epoch=0, shuffle=False, grid=grid)
 
 
 def padded_share(lengths: np.ndarray, plan: Plan) -> float:
@@ -64,24 +87,23 @@ def padded_share(lengths: np.ndarray, plan: Plan) -> float:
 
 
 def dataset(prep: Any, sequences: list[np.ndarray], targets: np.ndarray | None, plan_for_epoch: Callable[[int], Plan], epochs: range) -> Any:
-    """A ``tf.data.Dataset`` streaming the batches of ``plan_for_epoch(e)`` for every epoch ``e`` in ``epochs``.
+    """The batches of ``plan_for_epoch(e)`` for every epoch ``e`` in ``epochs``, for ``model.fit``/``predict``.
 
-    The sequences are stored once, concatenated (no padded copy); each batch is gathered and
-    padded to its width in the graph: ``(batch, width, features)`` floats or ``(batch, width)`` token codes.
+    The sequences are stored once, concatenated (no padded copy); each batch is gathered and padded to its
+    width when it is drawn: ``(batch, width, features)`` floats or ``(batch, width)`` token codes. On
+    TensorFlow this is a prefetched ``tf.data`` pipeline that pads in the graph; on JAX, where each batch goes
+    to the compiled step as a NumPy array anyway, a ``keras.utils.PyDataset`` that pads with one NumPy gather.
     """
-    from seqcli.backend import import_keras
+    from seqcli.backend import current_backend
 
-    import_keras()
+    if current_backend() == "jax":
+        return _py_dataset(prep, sequences, targets, plan_for_epoch, epochs)
     import tensorflow as tf
 
-    tokens = prep.input == "tokens"
-    lengths = np.array([len(s) for s in sequences], dtype=np.int64)
-    starts = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
-    flat = np.concatenate(sequences) if sequences else np.zeros((0, prep.n_features))
-    values = tf.constant(flat[:, 0].astype(np.int32) if tokens else flat.astype(np.float32))  # (total_timesteps[, features])
-    starts_t, lengths_t = tf.constant(starts), tf.constant(lengths)
+    packed = Packed(prep, sequences)
+    values = tf.constant(packed.flat)  # (total_timesteps[, features])
+    starts, lengths = tf.constant(packed.starts), tf.constant(packed.lengths)
     y = tf.constant(targets) if targets is not None else None
-    pad_value = 0 if tokens else prep.pad_value
 
     def plan_arrays(epoch: np.int64) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         plan = plan_for_epoch(int(epoch))
@@ -95,16 +117,13 @@ def dataset(prep: Any, sequences: list[np.ndarray], targets: np.ndarray | None, 
         widths.set_shape([None])
         return tf.data.Dataset.from_tensor_slices((tf.RaggedTensor.from_row_lengths(rows, sizes), widths))
 
-    def make(rows: Any, width: Any) -> Any:
-        begin, count = tf.gather(starts_t, rows), tf.gather(lengths_t, rows)
-        if prep.padding == "post":
-            x = tf.gather(values, tf.ragged.range(begin, begin + count)).to_tensor(default_value=pad_value)
-        else:  # gather each row backwards, pad at the end, then flip: the padding lands in front
-            x = tf.gather(values, tf.ragged.range(begin + count - 1, begin - 1, -1)).to_tensor(default_value=pad_value)
-        extra = [[0, 0], [0, width - tf.shape(x, out_type=tf.int64)[1]]] + ([] if tokens else [[0, 0]])
-        x = tf.pad(x, extra, constant_values=pad_value)  # (batch, width[, features])
-        if prep.padding == "pre":
-            x = tf.reverse(x, axis=[1])
+    def make(rows: Any, width: Any) -> Any:  # Packed.batch in the graph
+        steps = tf.range(width)[None, :]
+        count = tf.gather(lengths, rows)[:, None]
+        offset = steps if packed.post else steps - (width - count)
+        real = (offset >= 0) & (offset < count)
+        x = tf.gather(values, tf.where(real, tf.gather(starts, rows)[:, None] + offset, 0))
+        x = tf.where(real if values.shape.rank == 1 else real[..., None], x, tf.cast(packed.pad_value, values.dtype))  # (batch, width[, features])
         return x if y is None else (x, tf.gather(y, rows))
 
     epochs_ds = tf.data.Dataset.from_tensor_slices(np.array(list(epochs), dtype=np.int64))
@@ -113,10 +132,71 @@ def dataset(prep: Any, sequences: list[np.ndarray], targets: np.ndarray | None, 
     return batches.map(make, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
 
 
+class Packed:
+    """Sequences stored once, concatenated: ``flat`` is ``(total_timesteps, features)`` floats or ``(total_timesteps,)`` codes."""
+
+    def __init__(self, prep: Any, sequences: list[np.ndarray]) -> None:
+        tokens = prep.input == "tokens"
+        self.lengths = np.array([len(s) for s in sequences], dtype=np.int64)
+        self.starts = np.concatenate([[0], np.cumsum(self.lengths)[:-1]]).astype(np.int64)
+        flat = np.concatenate(sequences) if sequences else np.zeros((0, prep.n_features))
+        self.flat = flat[:, 0].astype(np.int32) if tokens else flat.astype(np.float32)
+        self.pad_value = 0 if tokens else prep.pad_value
+        self.post = prep.padding == "post"
+
+    def batch(self, rows: np.ndarray, width: int) -> np.ndarray:
+        """Rows ``rows`` padded to ``width``: ``(batch, width[, features])``, by one vectorized gather.
+
+        >>> class P: input, n_features, pad_value, padding = "float", 1, 0.0, "post"
+        >>> Packed(P(), [np.ones((2, 1)), np.full((3, 1), 2.0)]).batch(np.array([1, 0]), 4)[..., 0]
+        array([[2., 2., 2., 0.],
+               [1., 1., 0., 0.]], dtype=float32)
+        """
+        steps = np.arange(width)[None, :]
+        count = self.lengths[rows][:, None]
+        offset = steps if self.post else steps - (width - count)  # where each cell reads within its sequence
+        real = (offset >= 0) & (offset < count)
+        x = self.flat[np.where(real, self.starts[rows][:, None] + offset, 0)]
+        if not real.all():
+            x[~real] = self.pad_value
+        return x
+
+
+def _py_dataset(prep: Any, sequences: list[np.ndarray], targets: np.ndarray | None, plan_for_epoch: Callable[[int], Plan], epochs: range) -> Any:
+    """A ``keras.utils.PyDataset`` over the plans of ``epochs`` (Keras calls ``on_epoch_end`` between them)."""
+    from seqcli.backend import import_keras
+
+    keras = import_keras()
+    packed = Packed(prep, sequences)
+
+    class Batches(keras.utils.PyDataset):
+        def __init__(self) -> None:
+            super().__init__()
+            self.epoch = epochs[0] if len(epochs) else 0
+            self.plan = plan_for_epoch(self.epoch)
+
+        def __len__(self) -> int:
+            return len(self.plan.batches)
+
+        def __getitem__(self, i: int) -> Any:
+            rows = self.plan.batches[i]
+            x = packed.batch(rows, self.plan.widths[i])
+            return x if targets is None else (x, targets[rows])
+
+        def on_epoch_end(self) -> None:
+            if len(epochs) > 1:
+                self.epoch += 1
+                self.plan = plan_for_epoch(self.epoch)
+
+    return Batches()
+
+
 def predict_proba(model: Any, prep: Any, sequences: list[np.ndarray], batch_size: int) -> np.ndarray:
     """Class probabilities ``(samples, classes)`` in input order; a sigmoid output becomes two columns."""
+    from seqcli.backend import current_backend
+
     lengths = np.array([len(s) for s in sequences])
-    plan = eval_plan(lengths, prep.boundaries, prep.maxlen, batch_size)
+    plan = eval_plan(lengths, prep.boundaries, prep.maxlen, batch_size, grid=current_backend() == "jax")
     out = model.predict(dataset(prep, sequences, None, lambda _: plan, range(1)), verbose=0)
     probs = np.empty_like(out)
     probs[np.concatenate(plan.batches)] = out  # back to input order

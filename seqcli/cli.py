@@ -37,6 +37,11 @@ SetOption = Annotated[
 QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="No progress display or notes: only results and errors (for logs and CI).")]
 
 
+class Backend(StrEnum):
+    jax = "jax"
+    tensorflow = "tensorflow"
+
+
 def _reports_errors(command: F) -> F:
     """Turn seqcli's own errors into a one-paragraph message and exit status 1."""
 
@@ -101,6 +106,7 @@ def train(
     spec: Annotated[Path | None, typer.Argument(metavar="[SPEC]", help="The experiment spec (YAML); optional with --resume.")] = None,
     resume: Annotated[Path | None, typer.Option("--resume", metavar="RUN_DIR", help="Continue an interrupted run from its last completed epoch.")] = None,
     set_: SetOption = None,
+    backend: Annotated[Backend | None, typer.Option(help="Keras backend; the same as --set backend=NAME (default: the spec's, auto).")] = None,
     quiet: QuietOption = False,
 ) -> None:
     """Train a model and write a new run directory (checkpoints, history, metrics), or resume one."""
@@ -111,6 +117,8 @@ def train(
 
     if resume is None and spec is None:
         raise SpecError("Give a spec to train (`seqcli train SPEC`), or a run to continue (`seqcli train --resume RUN_DIR`).")
+    if backend is not None:
+        set_ = [*(set_ or []), f"backend={backend.value}"]
     if not quiet:
         render.note(f"loading data and building the model for {resume or spec} ...")
     if resume is not None:
@@ -155,6 +163,7 @@ def predict(
     input_: Annotated[Path, typer.Argument(metavar="INPUT", help="Data to predict: a file in any training format, or one .npy sequence (timesteps[, features]).")],
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Write predictions to this .csv or .json file.")] = None,
     checkpoint: Annotated[Checkpoint, typer.Option(help="Which checkpoint to load.")] = Checkpoint.best,
+    backend: Annotated[Backend | None, typer.Option(help="Keras backend to predict with (same predictions on either); default: the one the run trained with.")] = None,
     format_: Annotated[OutputFormat, typer.Option("--format", help="auto: a table on stdout, or by --output's extension.")] = OutputFormat.auto,
     force: Annotated[bool, typer.Option("--force", help="Overwrite an existing --output file.")] = False,
     quiet: QuietOption = False,
@@ -172,7 +181,7 @@ def predict(
             raise RunError(f"Cannot tell the output format from {output}; name it .csv or .json, or pass --format csv|json.")
     if output is not None and fmt == "table":
         raise RunError("--format table prints to the terminal; use --format csv or json with --output.")
-    loaded = core.load_run(run_dir, checkpoint.value)
+    loaded = core.load_run(run_dir, checkpoint.value, backend.value if backend else None)
     result = core.predict_file(loaded, input_)
     if not quiet:
         for text in result.notes:

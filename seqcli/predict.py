@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from seqcli import data as data_mod
+from seqcli.backend import use_backend
 from seqcli.batching import predict_proba
 from seqcli.data import SequenceData
 from seqcli.errors import DataError, RunError
@@ -59,8 +60,11 @@ class Prediction:
         return float(np.mean([p == t for p, t in zip(self.predicted, self.true, strict=True)]))
 
 
-def load_run(path: str | Path, checkpoint: str = "best") -> LoadedRun:
-    """Open a run directory and load its spec, preprocessing and checkpoint (Keras safe mode)."""
+def load_run(path: str | Path, checkpoint: str = "best", backend: str | None = None) -> LoadedRun:
+    """Open a run directory and load its spec, preprocessing and checkpoint (Keras safe mode).
+
+    ``backend`` None: the backend the run trained with. Either backend gives the same predictions.
+    """
     if checkpoint not in CHECKPOINTS:
         raise RunError(f"--checkpoint must be one of {', '.join(CHECKPOINTS)}. Received: {checkpoint!r}.")
     run = RunDir.open(path)
@@ -80,6 +84,7 @@ def load_run(path: str | Path, checkpoint: str = "best") -> LoadedRun:
     if info["status"] != "completed":
         epoch = info.get("best_epoch") if checkpoint == "best" else info.get("epochs_completed")
         notes.append(f"The run is {info['status']}; predicting with its {checkpoint} checkpoint (epoch {epoch}).")
+    use_backend(backend or info.get("versions", {}).get("backend", "tensorflow"))
     model = load_checkpoint(file, compile=False)
     return LoadedRun(run, spec, prep, model, checkpoint, notes)
 

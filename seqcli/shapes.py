@@ -18,6 +18,7 @@ import yaml
 
 from seqcli import batching, preprocess
 from seqcli import data as data_mod
+from seqcli.backend import backend_reason, resolve_backend, use_backend
 from seqcli.data import SequenceData, Step
 from seqcli.errors import DataError
 from seqcli.fingerprint import fingerprint
@@ -87,8 +88,8 @@ def summarize(data: SequenceData, role: str) -> ArraySummary:
     )
 
 
-def preprocessing_steps(data: SequenceData, prep: Preprocessor, batch_size: int = 32) -> tuple[list[Step], list[str]]:
-    """The steps after loading (scale, pad/truncate, mask) with shapes, and warnings about them."""
+def preprocessing_steps(data: SequenceData, prep: Preprocessor, batch_size: int = 32, grid: bool = False) -> tuple[list[Step], list[str]]:
+    """The steps after loading (scale, pad/truncate, mask) with shapes, and warnings about them; ``grid``: widths as under JAX."""
     warnings: list[str] = []
     n = len(data.sequences)
     sequences = data.sequences
@@ -104,13 +105,15 @@ def preprocessing_steps(data: SequenceData, prep: Preprocessor, batch_size: int 
     shape = f"(samples={n}, timesteps={prep.maxlen})" if prep.input == "tokens" else f"(samples={n}, timesteps={prep.maxlen}, features={prep.n_features})"
     pad_with = 0 if prep.input == "tokens" else prep.pad_value
     if prep.boundaries:
-        plan = batching.train_plan(np.minimum(lengths, prep.maxlen), prep.boundaries, prep.maxlen, batch_size, 0, 0, shuffle=True)
+        plan = batching.train_plan(np.minimum(lengths, prep.maxlen), prep.boundaries, prep.maxlen, batch_size, 0, 0, shuffle=True, grid=grid)
         bucketed = batching.padded_share(lengths, plan)
         steps.append(Step("truncate", f"{n} x (timesteps<={prep.maxlen}, {prep.n_features})", f"{truncated} of {n} sequences longer than maxlen={prep.maxlen} cut ({prep.truncating})"))
-        batch_shape = "(batch, timesteps=longest in batch)" if prep.input == "tokens" else f"(batch, timesteps=longest in batch, features={prep.n_features})"
+        width = "grid width >= longest in batch" if grid else "longest in batch"
+        batch_shape = f"(batch, timesteps={width})" if prep.input == "tokens" else f"(batch, timesteps={width}, features={prep.n_features})"
         groups = f" within the groups up to {', '.join(map(str, prep.boundaries))}" if len(prep.boundaries) > 1 else ""
+        to = f"its longest sequence rounded up to the width grid ({len(set(plan.widths))} distinct widths, one JAX compilation each)" if grid else "its longest sequence"
         detail = (
-            f"batches of {batch_size} sorted by length{groups}, each {prep.padding}-padded with {pad_with} to its longest sequence: "
+            f"batches of {batch_size} sorted by length{groups}, each {prep.padding}-padded with {pad_with} to {to}: "
             f"{bucketed:.1%} of timesteps are padding (padding all to maxlen: {share:.1%})"
         )
         steps.append(Step("bucket + pad", batch_shape, detail))
@@ -241,12 +244,16 @@ def trace(spec: Spec, train: SequenceData, others: dict[str, SequenceData], *, b
     prep = preprocess.fit(train, pp_spec, classes=classes)
     if prep.input == "tokens" and spec.preprocessing.input == "auto":
         notes.append(f"Integer data with one value per timestep is read as token codes (Embedding of {prep.num_tokens + 1} codes). If these are measurements, set `preprocessing.input: float`.")
-    steps, pad_warnings = preprocessing_steps(train, prep, spec.training.batch_size)
+    backend = resolve_backend(spec.backend, prep.boundaries is not None)
+    notes.append(f"Keras backend: {backend}" + (f" ({backend_reason(prep.boundaries is not None)})" if spec.backend == "auto" else "") + ".")
+    steps, pad_warnings = preprocessing_steps(train, prep, spec.training.batch_size, grid=backend == "jax")
     warnings += pad_warnings
     for role, part in others.items():
         truncated = truncation_warning(part, prep, role)
         if truncated:
             warnings.append(truncated)
+    if build:
+        use_backend(backend)
     layers = layer_rows(_model(spec, prep)) if build else []
     timesteps = "timesteps" if prep.boundaries else f"timesteps={prep.maxlen}"
     input_shape = f"(batch, {timesteps})" if prep.input == "tokens" else f"(batch, {timesteps}, features={prep.n_features})"

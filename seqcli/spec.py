@@ -171,6 +171,9 @@ class Spec:
     training: TrainingSpec = opt(TrainingSpec(), "The fit loop.")
     output: OutputSpec = opt(OutputSpec(), "Where runs are written.")
     seed: int = opt(0, "Seed for weights, shuffling and the validation split; same spec and seed give the same results on CPU.", NON_NEGATIVE)
+    backend: Literal["auto", "jax", "tensorflow"] = opt(
+        "auto", "Keras backend. auto: $KERAS_BACKEND if it is jax or tensorflow, else jax when all batches have one width, tensorflow with length bucketing."
+    )
 
 
 # --------------------------------------------------------------------------- YAML positions

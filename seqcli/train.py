@@ -26,7 +26,7 @@ import numpy as np
 
 from seqcli import batching, preprocess, shapes
 from seqcli import data as data_mod
-from seqcli.backend import import_keras, seed_everything, versions
+from seqcli.backend import current_backend, import_keras, resolve_backend, seed_everything, use_backend, versions
 from seqcli.data import SequenceData
 from seqcli.errors import DataError, RunError, SeqcliError, SpecError
 from seqcli.fingerprint import data_files, fingerprints
@@ -74,6 +74,7 @@ class Prepared:
     model: Any
     warnings: list[str]
     fingerprints: dict[str, str]
+    backend: str
 
 
 @dataclass
@@ -111,9 +112,10 @@ def load_splits(spec: Spec) -> dict[str, SequenceData]:
     return splits
 
 
-def prepare(spec: Spec) -> Prepared:
-    """Everything before training: data, preprocessing fitted on train only, the model.
+def prepare(spec: Spec, backend: str | None = None) -> Prepared:
+    """Everything before training: data, preprocessing fitted on train only, the Keras backend, the model.
 
+    ``backend`` overrides ``spec.backend`` (a resumed run keeps the one it started with).
     Raises :class:`~seqcli.errors.SeqcliError` on bad input; creates no files.
     """
     loaded = load_splits(spec)
@@ -122,14 +124,16 @@ def prepare(spec: Spec) -> Prepared:
     for role, part in loaded.items():
         sequences = prep.prepare(part.sequences, [f"{part.source}, {w}" for w in part.where])
         splits[role] = Split(part, sequences, prep.encode_labels(part))
-    warnings = shapes.spec_warnings(spec, loaded["train"]) + shapes.preprocessing_steps(loaded["train"], prep, spec.training.batch_size)[1]
+    backend = backend or resolve_backend(spec.backend, prep.boundaries is not None)
+    warnings = shapes.spec_warnings(spec, loaded["train"]) + shapes.preprocessing_steps(loaded["train"], prep, spec.training.batch_size, grid=backend == "jax")[1]
     for role, part in loaded.items():
         truncated = shapes.truncation_warning(part, prep, role) if role != "train" else None
         if truncated:
             warnings.append(truncated)
+    use_backend(backend)
     seed_everything(spec.seed)
     model = build_model(spec, prep)
-    return Prepared(spec, prep, splits, model, warnings, fingerprints(spec.data))
+    return Prepared(spec, prep, splits, model, warnings, fingerprints(spec.data), backend)
 
 
 def prepare_resume(run_path: str | Path, spec_path: str | Path | None = None, overrides: list[str] | None = None) -> tuple[Prepared, Resume]:
@@ -164,7 +168,7 @@ def prepare_resume(run_path: str | Path, spec_path: str | Path | None = None, ov
             f"Data changed since run {run.path} started: {', '.join(changed)} no longer match the fingerprints in its run.json. "
             "Resuming would mix two data sets; restore the original files or start a new run."
         )
-    prepared = prepare(spec)
+    prepared = prepare(spec, info.get("versions", {}).get("backend"))
     if prepared.prep.to_dict() != run.read_json("preprocessing.json"):
         raise RunError(f"{run.path / 'preprocessing.json'} does not match the preprocessing fitted now on the same spec and data; the run is corrupt. Start a new run.")
     epochs = int(info.get("epochs_completed", 0))
@@ -270,15 +274,17 @@ def _train_batches(spec: Spec, prep: Preprocessor, split: Split, first_epoch: in
     """Batches of epochs ``first_epoch..`` (each planned from (seed, epoch), so a resumed run sees the same ones) and steps per epoch."""
     lengths, size = split.lengths, spec.training.batch_size
 
+    grid = current_backend() == "jax"
+
     def plan(epoch: int) -> batching.Plan:
-        return batching.train_plan(lengths, prep.boundaries, prep.maxlen, size, spec.seed, epoch, spec.training.shuffle)
+        return batching.train_plan(lengths, prep.boundaries, prep.maxlen, size, spec.seed, epoch, spec.training.shuffle, grid)
 
     steps = len(plan(first_epoch).batches)
     return batching.dataset(prep, split.sequences, _targets(spec, split.y), plan, range(first_epoch, spec.training.epochs)), steps
 
 
 def _eval_batches(spec: Spec, prep: Preprocessor, split: Split) -> Any:
-    plan = batching.eval_plan(split.lengths, prep.boundaries, prep.maxlen, spec.training.batch_size)
+    plan = batching.eval_plan(split.lengths, prep.boundaries, prep.maxlen, spec.training.batch_size, current_backend() == "jax")
     return batching.dataset(prep, split.sequences, _targets(spec, split.y), lambda _: plan, range(1))
 
 

@@ -8,6 +8,10 @@ from pathlib import Path
 import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+# Keras fixes its backend at first import, so the in-process tests all run on one (`backend: auto` follows
+# $KERAS_BACKEND): TensorFlow by default, `KERAS_BACKEND=jax uv run pytest` for JAX. tests/test_backends.py
+# covers the other backend in subprocesses.
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
 ROOT = Path(__file__).resolve().parent.parent
 SMOKE_SPEC = ROOT / "experiments" / "smoke.yaml"

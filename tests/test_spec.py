@@ -362,7 +362,7 @@ def test_to_yaml_round_trip(tmp_path):
     spec = load_spec(write(tmp_path, text))
     dumped = to_yaml(spec)
     raw = yaml.safe_load(dumped)
-    assert list(raw) == ["data", "preprocessing", "model", "training", "output", "seed"]
+    assert list(raw) == ["data", "preprocessing", "model", "training", "output", "seed", "backend"]
     again = spec_from_dict(raw)
     assert again == spec
     assert again.model.layers[1].dropout == 0.25
@@ -390,6 +390,7 @@ EXPECTED_REFERENCE_KEYS = [
     "training.shuffle",
     "output.dir", "output.name",
     "seed",
+    "backend",
 ]  # fmt: skip
 
 
