@@ -95,6 +95,32 @@ def test_dataset_pads_each_batch_to_its_width(padding: str) -> None:
 
     np.testing.assert_array_equal(x0, by_hand([1, 3], 2))
     np.testing.assert_array_equal(x1, by_hand([0, 2], 4))
+    packed = batching.Packed(prep, data.sequences)  # the JAX path pads in NumPy, the same way
+    np.testing.assert_array_equal(packed.batch(np.array([1, 3]), 2), by_hand([1, 3], 2))
+    np.testing.assert_array_equal(packed.batch(np.array([0, 2]), 4), by_hand([0, 2], 4))
+
+
+@pytest.mark.parametrize("padding", ["post", "pre"])
+def test_token_batches_pad_with_code_0_on_both_paths(padding: str) -> None:
+    seqs = [np.array([[5], [6], [7]]), np.array([[8]])]
+    data = SequenceData(seqs, np.array(["a", "b"]), "mem", "npy", "-", ["0", "1"])
+    prep = preprocess.fit(data, PreprocessingSpec(input="tokens", padding=padding))
+    plan = batching.Plan([np.array([1, 0])], [4])
+    expected = [[8, 0, 0, 0], [5, 6, 7, 0]] if padding == "post" else [[0, 0, 0, 8], [0, 5, 6, 7]]
+    (x,) = batching.dataset(prep, prep.prepare(seqs), None, lambda _: plan, range(1)).as_numpy_iterator()
+    assert x.tolist() == expected and x.dtype == np.int32
+    assert batching.Packed(prep, prep.prepare(seqs)).batch(plan.batches[0], 4).tolist() == expected
+
+
+def test_grid_rounds_bucketed_widths_up_within_their_group() -> None:
+    lengths = np.arange(1, 41)
+    plan = batching.train_plan(lengths, [20, 40], 40, batch_size=4, seed=0, epoch=0, shuffle=True, grid=True)
+    for rows, width in zip(plan.batches, plan.widths, strict=True):
+        longest = lengths[rows].max()
+        assert width == batching.grid_width(longest, 20 if longest <= 20 else 40) >= longest
+    # longest per batch 4, 8, 12, 16, 20 | 24, 28, 32, 36, 40 -> grid 8, 8, 13, 17, 20 (capped) | 28, 28, 35, 40, 40 (capped)
+    assert sorted(plan.widths) == [8, 8, 13, 17, 20, 28, 28, 35, 40, 40]
+    assert batching.train_plan(lengths, None, 40, 4, 0, 0, True, grid=True).widths == [40] * 10  # no bucketing: maxlen
 
 
 def test_dataset_streams_every_epoch_in_order() -> None:
