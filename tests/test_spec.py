@@ -209,7 +209,10 @@ BAD_OPTIONS = {
     "schedule-factor": ("training:\n  lr_schedule: {factor: 1.5}\n", r"`training\.lr_schedule\.factor` must be a fraction in \(0, 1\)\. Received: 1\.5 \(.*line 3\)\. Use e\.g\. 0\.5 \(the default\)"),
     "schedule-patience": ("training:\n  lr_schedule: {patience: 0}\n", r"`training\.lr_schedule\.patience` must be a positive integer\. Received: 0"),
     "schedule-min-lr": ("training:\n  lr_schedule: {min_lr: -0.1}\n", r"`training\.lr_schedule\.min_lr` must be a non-negative number\. Received: -0\.1"),
-    "schedule-monitor": ("training:\n  lr_schedule: {monitor: val_auc}\n", r"`training\.lr_schedule\.monitor` must be one of 'val_loss', 'val_accuracy', 'loss', 'accuracy'\. Received: 'val_auc' \(.*line 3\)\. Use one of the listed values"),
+    "schedule-monitor": (
+        "training:\n  lr_schedule: {monitor: val_auc}\n",
+        r"`training\.lr_schedule\.monitor` must be one of 'val_loss', 'val_accuracy', 'loss', 'accuracy'\. Received: 'val_auc' \(.*line 3\)\. Use one of the listed values",
+    ),
     "schedule-not-mapping": ("training:\n  lr_schedule: cosine\n", r"`training\.lr_schedule` must be a mapping of keys to values\. Received: 'cosine' \(.*line 3\)\. Write it as `key: value` lines"),
 }
 
