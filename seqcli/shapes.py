@@ -119,9 +119,9 @@ def preprocessing_steps(data: SequenceData, prep: Preprocessor, batch_size: int 
         detail = f"{prep.padding}-padding with {pad_with}: {share:.1%} of timesteps are padding; {truncated} of {n} sequences truncated ({prep.truncating})"
         steps.append(Step("pad/truncate", shape, detail))
     if prep.input == "tokens":
-        steps.append(Step("mask", shape, "Embedding(mask_zero=True): code 0 timesteps are skipped by the LSTMs"))
+        steps.append(Step("mask", shape, "Embedding(mask_zero=True): code 0 timesteps are skipped by the recurrent layers"))
     else:
-        steps.append(Step("mask", shape, f"Masking(mask_value={prep.pad_value}): timesteps whose every feature is {prep.pad_value} are skipped by the LSTMs"))
+        steps.append(Step("mask", shape, f"Masking(mask_value={prep.pad_value}): timesteps whose every feature is {prep.pad_value} are skipped by the recurrent layers"))
     if n and truncated / n >= TRUNCATION_WARN_SHARE:
         warnings.append(
             f"maxlen={prep.maxlen} truncates {truncated} of {n} sequences ({truncated / n:.0%}; longest {int(lengths.max())}); "
