@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from seqcli import train
+from seqcli import predict, train
 from seqcli.batching import predict_proba
 from seqcli.errors import SpecError
-from seqcli.model import class_weights, learning_rate, loss
+from seqcli.model import class_weights, learning_rate, load_checkpoint, loss
 from seqcli.spec import Spec, load_spec, spec_from_dict
 from tests.conftest import SMOKE_SPEC
 
@@ -70,7 +70,7 @@ def test_weighted_and_smoothed_loss_reach_the_training_loop(tmp_path: Path, outp
     smoothing, named = 0.3, {"b": 3.0, "c": 5.0} if output == "softmax" else {"b": 3.0}
     spec_file = tmp_path / "spec.yaml"
     spec_file.write_text(
-        f"data: {{train: train.npz, validation: train.npz}}\nmodel: {{layers: [{{units: 4}}], output: {output}}}\n"
+        f"data: {{train: train.npz, validation: train.npz}}\nmodel: {{layers: [{{units: 4, cell: gru, bidirectional: true}}], output: {output}}}\n"
         f"training: {{epochs: 1, batch_size: 4, optimizer: sgd, learning_rate: 1.0e-9, early_stopping: null, label_smoothing: {smoothing}, class_weight: {named}}}\n"
     )
     prepared = train.prepare(load_spec(spec_file, [f"output.dir={tmp_path / 'runs'}"]))
@@ -92,6 +92,9 @@ def test_weighted_and_smoothed_loss_reach_the_training_loop(tmp_path: Path, outp
     assert row["accuracy"] == row["val_accuracy"] == pytest.approx(float(correct.mean()), rel=1e-5)  # metrics are not weighted
     assert float(correct.mean()) != pytest.approx(float((weights * correct).sum() / weights.sum()))  # (and weighting would show)
     assert "learning_rate" not in row  # only with a schedule
+    # The run reloads: for predict (the same probabilities) and, compiled with the smoothed loss, for --resume.
+    np.testing.assert_allclose(predict.predict(predict.load_run(result.run.path), split.data).probabilities, probs, atol=1e-6)
+    assert load_checkpoint(result.run.path / "checkpoints" / "last.keras", compile=True).loss.get_config()["label_smoothing"] == pytest.approx(smoothing)
 
 
 # --------------------------------------------------------------------------- learning-rate schedules
