@@ -1,23 +1,28 @@
-"""Spec + fitted preprocessing -> a compiled ``keras.Model``.
+"""Spec + fitted preprocessing -> a compiled ``keras.Model``, and its training options.
 
 Input ``(batch, timesteps, features)`` -> ``Masking(pad_value)`` (float input) or
 input ``(batch, timesteps)`` -> ``Embedding(mask_zero=True)`` (tokens) -> stacked
-LSTMs (every one but the last returns sequences) -> optional dense layers ->
-softmax over the classes (or one sigmoid unit for two classes).
+LSTM or GRU layers, each optionally bidirectional (every one but the last returns
+sequences) -> optional dense layers -> softmax over the classes (or one sigmoid
+unit for two classes). The mask reaches every recurrent layer, both directions included.
 """
 
 from __future__ import annotations
 
+import difflib
+import math
 from typing import Any
+
+import numpy as np
 
 from seqcli.backend import import_keras
 from seqcli.errors import RunError, SpecError
 from seqcli.preprocess import Preprocessor
-from seqcli.spec import Spec
+from seqcli.spec import RecurrentLayer, Spec
 
 
 def return_sequences(spec: Spec) -> list[bool]:
-    """Per LSTM layer: the spec's explicit value, else true for all but the last."""
+    """Per recurrent layer: the spec's explicit value, else true for all but the last."""
     layers = spec.model.layers
     return [layer.return_sequences if layer.return_sequences is not None else i < len(layers) - 1 for i, layer in enumerate(layers)]
 
@@ -36,13 +41,7 @@ def build_model(spec: Spec, prep: Preprocessor) -> Any:
         inputs = keras.Input(shape=prep.input_shape, name="sequence")
         x = keras.layers.Masking(mask_value=prep.pad_value, name="masking")(inputs)
     for i, (layer, sequences) in enumerate(zip(spec.model.layers, return_sequences(spec), strict=True)):
-        x = keras.layers.LSTM(
-            layer.units,
-            dropout=layer.dropout,
-            recurrent_dropout=layer.recurrent_dropout,
-            return_sequences=sequences,
-            name=f"lstm_{i}",
-        )(x)
+        x = _recurrent(layer, sequences, i)(x)  # (batch, timesteps, units) or (batch, units); x2 units when bidirectional
     for i, dense in enumerate(spec.model.dense):
         x = keras.layers.Dense(dense.units, activation=dense.activation, name=f"dense_{i}")(x)
         if dense.dropout > 0:
@@ -50,14 +49,71 @@ def build_model(spec: Spec, prep: Preprocessor) -> Any:
     units, activation = (1, "sigmoid") if spec.model.output == "sigmoid" else (n_classes, "softmax")
     outputs = keras.layers.Dense(units, activation=activation, name="output")(x)
     model = keras.Model(inputs, outputs, name=spec.output.name or "seqcli")
-    model.compile(optimizer=_optimizer(spec), loss=loss_name(spec), metrics=_metrics(spec))
+    model.compile(optimizer=_optimizer(spec), loss=loss(spec), metrics=_metrics(spec))
     return model
+
+
+def _recurrent(layer: RecurrentLayer, sequences: bool, index: int) -> Any:
+    """``lstm_0``/``gru_0``, or the same layer in a ``Bidirectional`` wrapper named ``bilstm_0``/``bigru_0`` (outputs concatenated)."""
+    keras = import_keras()
+    cell = {"lstm": keras.layers.LSTM, "gru": keras.layers.GRU}[layer.cell]
+    rnn = cell(layer.units, dropout=layer.dropout, recurrent_dropout=layer.recurrent_dropout, return_sequences=sequences, name=f"{layer.cell}_{index}")
+    return keras.layers.Bidirectional(rnn, name=f"bi{layer.cell}_{index}") if layer.bidirectional else rnn
 
 
 def loss_name(spec: Spec) -> str:
     if spec.training.loss != "auto":
         return spec.training.loss
     return "binary_crossentropy" if spec.model.output == "sigmoid" else "sparse_categorical_crossentropy"
+
+
+def one_hot_targets(spec: Spec) -> bool:
+    """True when training targets are one-hot ``(batch, classes)`` rows: label smoothing with a softmax output."""
+    return spec.training.label_smoothing > 0 and spec.model.output == "softmax"
+
+
+def loss(spec: Spec) -> Any:
+    """The loss name, or with label smoothing a loss object (categorical cross-entropy on one-hot targets for softmax)."""
+    smoothing = spec.training.label_smoothing
+    if not smoothing:
+        return loss_name(spec)
+    keras = import_keras()
+    if spec.model.output == "sigmoid":
+        return keras.losses.BinaryCrossentropy(label_smoothing=smoothing)
+    return keras.losses.CategoricalCrossentropy(label_smoothing=smoothing)
+
+
+def class_weights(spec: Spec, classes: list[str], y: np.ndarray) -> dict[str, float] | None:
+    """The weight of every class in the training loss, or None without ``training.class_weight``.
+
+    ``balanced`` gives class c the weight ``samples / (classes * count_c)`` over the training labels ``y`` (class indices,
+    ``(samples,)``), as scikit-learn does: labels [a, a, a, b] give a 4/6 and b 4/2. A mapping must name training classes.
+    """
+    setting = spec.training.class_weight
+    if setting is None:
+        return None
+    if setting == "balanced":
+        counts = np.bincount(y, minlength=len(classes))
+        return {name: len(y) / (len(classes) * int(count)) for name, count in zip(classes, counts, strict=True)}
+    for name in setting:
+        if name not in classes:
+            close = difflib.get_close_matches(name, classes, n=1)
+            hint = f" Did you mean {close[0]!r}?" if close else ""
+            raise SpecError(
+                f"`training.class_weight` names the class {name!r}, which is not in the training data (classes: {', '.join(classes)}).{hint} "
+                "Use the class names as they appear in the labels."
+            )
+    return {name: float(setting.get(name, 1.0)) for name in classes}
+
+
+def learning_rate(spec: Spec, epoch: int) -> float:
+    """The rate of epoch ``epoch`` (from 0) for the schedules that depend on the epoch alone (cosine, exponential)."""
+    schedule = spec.training.lr_schedule
+    initial = spec.training.learning_rate
+    assert schedule is not None and schedule.type != "reduce_on_plateau"
+    if schedule.type == "cosine":
+        return schedule.min_lr + (initial - schedule.min_lr) * (1 + math.cos(math.pi * epoch / spec.training.epochs)) / 2
+    return max(initial * schedule.factor**epoch, schedule.min_lr)
 
 
 def _optimizer(spec: Spec) -> Any:
@@ -74,6 +130,8 @@ def _metrics(spec: Spec) -> list[Any]:
             metrics.append(keras.metrics.AUC(name="auc"))
         elif spec.model.output == "sigmoid":
             metrics.append(keras.metrics.BinaryAccuracy(name="accuracy"))
+        elif one_hot_targets(spec):
+            metrics.append(keras.metrics.CategoricalAccuracy(name="accuracy"))
         else:
             metrics.append(keras.metrics.SparseCategoricalAccuracy(name="accuracy"))
     return metrics

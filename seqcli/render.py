@@ -108,6 +108,8 @@ def train_result(result: TrainResult) -> Group:
     epochs = len(result.history)
     how = "stopped early" if result.stopped_early else "all epochs"
     head = Text(f"Run: {result.run.path}\n", style="bold") + Text(f"{epochs} epochs ({how}) in {result.seconds:.1f} s; best epoch {result.best_epoch}.")
+    if result.class_weights:
+        head += Text("\nClass weights in the training loss: " + ", ".join(f"{name} {w:.3g}" for name, w in result.class_weights.items()) + ".")
     return Group(head, metrics_table(result.metrics))
 
 
@@ -132,9 +134,9 @@ def prediction(result: Prediction, limit: int = 50) -> Group:
 
 
 def _logs(logs: dict[str, float]) -> str:
-    """``loss 0.1234  accuracy 0.9000  val_loss ...``: loss first, validation last."""
-    order = sorted(logs, key=lambda k: (k.startswith("val_"), k.removeprefix("val_") != "loss", k))
-    return "  ".join(f"{k} {logs[k]:.4f}" for k in order)
+    """``loss 0.1234  accuracy 0.9000  val_loss ...``: loss first, validation last, then the learning rate of a schedule."""
+    order = sorted(logs, key=lambda k: (k == "learning_rate", k.startswith("val_"), k.removeprefix("val_") != "loss", k))
+    return "  ".join(f"{k} {logs[k]:.3g}" if k == "learning_rate" else f"{k} {logs[k]:.4f}" for k in order)
 
 
 class RichProgress:

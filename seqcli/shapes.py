@@ -20,7 +20,7 @@ from seqcli import batching, preprocess
 from seqcli import data as data_mod
 from seqcli.backend import backend_reason, resolve_backend, use_backend
 from seqcli.data import SequenceData, Step
-from seqcli.errors import DataError
+from seqcli.errors import DataError, SpecError
 from seqcli.fingerprint import fingerprint
 from seqcli.preprocess import Preprocessor
 from seqcli.spec import DataFile, Spec, cross_field_problems, load_spec, spec_from_dict
@@ -122,9 +122,9 @@ def preprocessing_steps(data: SequenceData, prep: Preprocessor, batch_size: int 
         detail = f"{prep.padding}-padding with {pad_with}: {share:.1%} of timesteps are padding; {truncated} of {n} sequences truncated ({prep.truncating})"
         steps.append(Step("pad/truncate", shape, detail))
     if prep.input == "tokens":
-        steps.append(Step("mask", shape, "Embedding(mask_zero=True): code 0 timesteps are skipped by the LSTMs"))
+        steps.append(Step("mask", shape, "Embedding(mask_zero=True): code 0 timesteps are skipped by the recurrent layers"))
     else:
-        steps.append(Step("mask", shape, f"Masking(mask_value={prep.pad_value}): timesteps whose every feature is {prep.pad_value} are skipped by the LSTMs"))
+        steps.append(Step("mask", shape, f"Masking(mask_value={prep.pad_value}): timesteps whose every feature is {prep.pad_value} are skipped by the recurrent layers"))
     if n and truncated / n >= TRUNCATION_WARN_SHARE:
         warnings.append(
             f"maxlen={prep.maxlen} truncates {truncated} of {n} sequences ({truncated / n:.0%}; longest {int(lengths.max())}); "
@@ -161,13 +161,22 @@ def spec_warnings(spec: Spec, data: SequenceData | None = None) -> list[str]:
     slow = [f"model.layers[{i}].recurrent_dropout" for i, layer in enumerate(spec.model.layers) if layer.recurrent_dropout > 0]
     if slow:
         warnings.append(
-            f"`{'`, `'.join(slow)}` > 0 disables the fast LSTM kernel (cuDNN on GPU, fused ops on CPU): training is 2-5x slower. "
-            "Use `dropout` instead, or accept the cost."
+            f"`{'`, `'.join(slow)}` > 0 disables the fast cuDNN kernel of LSTM and GRU layers on a GPU: training there is several times slower "
+            "(on a CPU Keras runs the same generic kernel either way). Use `dropout` instead, or accept the cost."
         )
     if spec.preprocessing.padding == "pre":
         warnings.append(
-            "`preprocessing.padding: pre` gives left-padded masks, which the fast cuDNN LSTM kernel does not support: "
+            "`preprocessing.padding: pre` gives left-padded masks, which the fast cuDNN LSTM/GRU kernel does not support: "
             "on a GPU Keras falls back to the slow kernel. Use `padding: post` (the default)."
+        )
+    schedule, stopping = spec.training.lr_schedule, spec.training.early_stopping
+    if (
+        schedule is not None and schedule.type == "reduce_on_plateau" and stopping is not None
+        and (schedule.monitor or spec.training.monitor) == spec.training.monitor and schedule.patience >= stopping.patience
+    ):
+        warnings.append(
+            f"`training.lr_schedule.patience` ({schedule.patience}) is not below `training.early_stopping.patience` ({stopping.patience}) on the same "
+            "monitor: training stops before the learning rate is ever reduced. Lower the schedule's patience (e.g. to half of early stopping's)."
         )
     if data is not None:
         warning = channels_first_warning(data, spec.data.layout)
@@ -208,6 +217,8 @@ def layer_rows(model: Any) -> list[LayerRow]:
     for layer in model.layers:
         shape = tuple(layer.output.shape)
         kind = type(layer).__name__
+        if kind == "Bidirectional":
+            kind = f"Bidirectional({type(layer.forward_layer).__name__})"
         mask = getattr(layer.output, "_keras_mask", None) is not None
         rows.append(LayerRow(layer.name, kind, named_shape(shape, kind, layer.name), int(layer.count_params()), mask))
     return rows
@@ -215,7 +226,8 @@ def layer_rows(model: Any) -> list[LayerRow]:
 
 def named_shape(shape: tuple[Any, ...], kind: str, name: str = "") -> str:
     """``(None, 29, 12)`` -> ``(batch, timesteps=29, features=12)``."""
-    last = "classes" if name == "output" else {"LSTM": "units", "Dense": "units", "Dropout": "units", "Embedding": "embedding"}.get(kind, "features")
+    recurrent = kind in ("LSTM", "GRU") or kind.startswith("Bidirectional")
+    last = "classes" if name == "output" else "units" if recurrent else {"Dense": "units", "Dropout": "units", "Embedding": "embedding"}.get(kind, "features")
     timesteps = "timesteps" if len(shape) > 1 and shape[1] is None else f"timesteps={shape[1]}" if len(shape) > 1 else ""
     if len(shape) == 3:
         axes = ["batch", timesteps, f"{last}={shape[2]}"]
@@ -254,6 +266,13 @@ def trace(spec: Spec, train: SequenceData, others: dict[str, SequenceData], *, b
             warnings.append(truncated)
     if build:
         use_backend(backend)
+    if spec.training.class_weight is not None and train.labels is not None:
+        try:
+            weights = _class_weights(spec, prep, train)
+            how = "balanced over the training split" if spec.training.class_weight == "balanced" else "from the spec"
+            notes.append(f"Class weights in the training loss ({how}): " + ", ".join(f"{name} {w:.3g}" for name, w in weights.items()) + ".")
+        except SpecError as exc:  # a class the data lacks: train refuses it, inspect-shapes shows it
+            warnings.append(str(exc))
     layers = layer_rows(_model(spec, prep)) if build else []
     timesteps = "timesteps" if prep.boundaries else f"timesteps={prep.maxlen}"
     input_shape = f"(batch, {timesteps})" if prep.input == "tokens" else f"(batch, {timesteps}, features={prep.n_features})"
@@ -272,6 +291,13 @@ def suggest(train: SequenceData) -> tuple[Spec, str]:
         "training": {"epochs": 30, "batch_size": 32, "monitor": "val_loss" if labelled else "loss"},
     }
     return spec_from_dict(raw), yaml.safe_dump(raw, sort_keys=False)
+
+
+def _class_weights(spec: Spec, prep: Preprocessor, train: SequenceData) -> dict[str, float]:
+    """``training.class_weight`` resolved on the training data (raises SpecError for a class the data lacks)."""
+    from seqcli.model import class_weights
+
+    return class_weights(spec, prep.classes, prep.encode_labels(train)) or {}
 
 
 def _model(spec: Spec, prep: Preprocessor) -> Any:

@@ -38,6 +38,9 @@ POSITIVE = Check(lambda v: v >= 1, "a positive integer")
 NON_NEGATIVE = Check(lambda v: v >= 0, "a non-negative integer")
 RATE = Check(lambda v: 0.0 <= v < 1.0, "a fraction in [0, 1)")
 POSITIVE_FLOAT = Check(lambda v: v > 0.0, "a positive number")
+NON_NEGATIVE_FLOAT = Check(lambda v: v >= 0.0, "a non-negative number")
+FACTOR = Check(lambda v: 0.0 < v < 1.0, "a fraction in (0, 1)")
+CLASS_WEIGHT = Check(lambda v: v == "balanced" or all(w > 0 for w in v.values()), "'balanced', or a mapping of class names to positive weights")
 MAXLEN = Check(
     lambda v: (isinstance(v, int) and v >= 1) or (isinstance(v, str) and _percentile(v) is not None),
     "null (the longest training sequence), a positive integer, or a percentile such as 'p95'",
@@ -116,11 +119,13 @@ class PreprocessingSpec:
 
 
 @dataclass
-class LSTMLayer:
-    units: int = opt(64, "Hidden units.", POSITIVE)
+class RecurrentLayer:
+    units: int = opt(64, "Hidden units (per direction when bidirectional).", POSITIVE)
+    cell: Literal["lstm", "gru"] = opt("lstm", "Recurrent cell: lstm, or gru (3 gates instead of 4: a quarter fewer weights).")
+    bidirectional: bool = opt(False, "Also read each sequence backwards; the two directions' outputs are concatenated (2 x units).")
     dropout: float = opt(0.0, "Dropout on the layer's inputs.", RATE)
-    recurrent_dropout: float = opt(0.0, "Dropout on the recurrent state; > 0 disables the fast LSTM kernel.", RATE)
-    return_sequences: bool | None = opt(None, "null: set by seqcli (true for every LSTM but the last).")
+    recurrent_dropout: float = opt(0.0, "Dropout on the recurrent state; > 0 disables the fast cuDNN kernel on a GPU.", RATE)
+    return_sequences: bool | None = opt(None, "null: set by seqcli (true for every recurrent layer but the last).")
 
 
 @dataclass
@@ -132,8 +137,8 @@ class DenseLayer:
 
 @dataclass
 class ModelSpec:
-    layers: list[LSTMLayer] = opt([LSTMLayer()], "Stacked LSTM layers, input side first.")
-    dense: list[DenseLayer] = opt([], "Dense layers between the last LSTM and the output layer.")
+    layers: list[RecurrentLayer] = opt([RecurrentLayer()], "Stacked recurrent layers (LSTM or GRU), input side first.")
+    dense: list[DenseLayer] = opt([], "The classifier head: dense layers between the last recurrent layer and the output layer, e.g. [{units: 32, dropout: 0.2}].")
     embedding_dim: int = opt(32, "Embedding size for token input.", POSITIVE)
     output: Literal["softmax", "sigmoid"] = opt("softmax", "Output layer: softmax over all classes, or sigmoid (two classes only).")
 
@@ -144,17 +149,42 @@ class EarlyStoppingSpec:
     min_delta: float = opt(0.0, "Smallest change that counts as an improvement.")
 
 
+Monitor = Literal["val_loss", "val_accuracy", "loss", "accuracy"]
+
+
+@dataclass
+class LRScheduleSpec:
+    type: Literal["reduce_on_plateau", "cosine", "exponential"] = opt(
+        "reduce_on_plateau",
+        "reduce_on_plateau: multiply the rate by `factor` after `patience` epochs without improvement of `monitor`; "
+        "cosine: decay from `training.learning_rate` towards `min_lr` over `training.epochs` (half a cosine wave); exponential: multiply by `factor` every epoch.",
+    )
+    factor: float = opt(0.5, "Multiplier of reduce_on_plateau and exponential.", FACTOR)
+    patience: int = opt(5, "reduce_on_plateau: epochs without improvement before the rate is reduced.", POSITIVE)
+    min_delta: float = opt(0.0, "reduce_on_plateau: smallest change of `monitor` that counts as an improvement.", NON_NEGATIVE_FLOAT)
+    min_lr: float = opt(0.0, "Lower bound of the learning rate.", NON_NEGATIVE_FLOAT)
+    monitor: Monitor | None = opt(None, "reduce_on_plateau: the quantity to watch; null: `training.monitor`.")
+
+
 @dataclass
 class TrainingSpec:
     epochs: int = opt(30, "Maximum number of epochs.", POSITIVE)
     batch_size: int = opt(32, "Sequences per batch.", POSITIVE)
     optimizer: Literal["adam", "adamw", "rmsprop", "sgd"] = opt("adam", "Optimizer.")
-    learning_rate: float = opt(0.001, "Learning rate.", POSITIVE_FLOAT)
+    learning_rate: float = opt(0.001, "Learning rate (the initial one with `lr_schedule`).", POSITIVE_FLOAT)
+    lr_schedule: LRScheduleSpec | None = opt(None, "Learning-rate schedule, applied at the start of each epoch; null keeps `learning_rate` constant.")
     loss: Literal["auto", "sparse_categorical_crossentropy", "binary_crossentropy"] = opt("auto", "auto: sparse categorical cross-entropy for softmax, binary cross-entropy for sigmoid.")
     metrics: list[Literal["accuracy", "auc"]] = opt(["accuracy"], "Metrics logged every epoch (auc needs model.output: sigmoid).")
-    monitor: Literal["val_loss", "val_accuracy", "loss", "accuracy"] = opt("val_loss", "Quantity that picks the best checkpoint and drives early stopping.")
+    monitor: Monitor = opt("val_loss", "Quantity that picks the best checkpoint and drives early stopping.")
     early_stopping: EarlyStoppingSpec | None = opt(EarlyStoppingSpec(), "Early stopping; null trains for all epochs.")
     shuffle: bool = opt(True, "Shuffle training sequences every epoch (seeded).")
+    class_weight: Literal["balanced"] | dict[str, float] | None = opt(
+        None,
+        "Weight of each class in the training loss: 'balanced' (samples / (classes x class count), from the training split), "
+        "or a mapping {class name: weight} (unnamed classes get 1); null: all 1.",
+        CLASS_WEIGHT,
+    )
+    label_smoothing: float = opt(0.0, "Train on softened targets: 1 - x for the true class, plus x spread evenly over all classes (x / 2 each for sigmoid); 0: off.", RATE)
 
 
 @dataclass
@@ -271,13 +301,16 @@ def _describe(value: Any) -> str:
 def _type_name(tp: Any) -> str:
     origin = get_origin(tp)
     if origin is Literal:
-        return "one of " + ", ".join(repr(a) for a in get_args(tp))
+        args = get_args(tp)
+        return repr(args[0]) if len(args) == 1 else "one of " + ", ".join(repr(a) for a in args)
     if origin in (Union, types.UnionType):
         names = [_type_name(a) for a in get_args(tp) if a is not type(None)]
         suffix = " or null" if type(None) in get_args(tp) else ""
         return " or ".join(names) + suffix
     if origin is list:
         return "a list"
+    if origin is dict:
+        return "a mapping of names to numbers"
     if dataclasses.is_dataclass(tp):
         return "a mapping"
     return {int: "an integer", float: "a number", bool: "true or false", str: "a string"}[tp]
@@ -354,6 +387,8 @@ class _Builder:
                     continue
                 if dataclasses.is_dataclass(arg) or get_origin(arg) is list or _matches(arg, value):
                     return self.convert(arg, value, path)
+                if (get_origin(arg) is dict and isinstance(value, dict)) or (get_origin(arg) is Literal and isinstance(value, str)):
+                    return self.convert(arg, value, path)
             raise self.fail(path, _type_name(tp), value, "See the spec reference in the README.")
         if origin is Literal:
             choices = get_args(tp)
@@ -367,11 +402,29 @@ class _Builder:
                 raise self.fail(path, "a list", value, f"Write it as a YAML list (`- item` lines under `{path.rsplit('.', 1)[-1]}:`).")
             (item_type,) = get_args(tp)
             return [self.convert(item_type, item, _join(path, i)) for i, item in enumerate(value)]
+        if origin is dict:
+            return self._mapping(tp, value, path)
         if dataclasses.is_dataclass(tp):
             return self.build(tp, value, path)
         if not _matches(tp, value):
             raise self.fail(path, _type_name(tp), value, f"Write {_type_name(tp)} without quotes." if tp in (int, float, bool) else "Quote it if YAML reads it as another type.")
         return float(value) if tp is float else value
+
+    def _mapping(self, tp: Any, value: Any, path: str) -> dict[str, Any]:
+        """A ``{name: value}`` mapping; names may be numbers in YAML (``1: 2.0``), kept as text like labels are."""
+        if not isinstance(value, dict):
+            raise self.fail(path, _type_name(tp), value, f"Write it as `name: value` lines under `{path.rsplit('.', 1)[-1]}:`.")
+        _, value_type = get_args(tp)
+        out = {}
+        for key, item in value.items():
+            if isinstance(key, bool) or key is None or not isinstance(key, (str, int, float)):
+                raise self.fail(
+                    path, "a mapping with names as keys", value,
+                    f"The key {_describe(key)} is not a name: YAML reads unquoted yes/no/true/false/on/off/null as other types. Quote it, e.g. 'yes': 2.0.",
+                )
+            name = str(int(key)) if isinstance(key, float) and key.is_integer() else str(key)
+            out[name] = self.convert(value_type, item, _join(path, name))
+        return out
 
 
 def _matches(tp: Any, value: Any) -> bool:
@@ -394,29 +447,39 @@ def cross_field_problems(spec: Spec) -> list[str]:
     problems = []
     layers = spec.model.layers
     if not layers:
-        problems.append("`model.layers` is empty: the model needs at least one LSTM layer, e.g. `layers: [{units: 64}]`.")
+        problems.append("`model.layers` is empty: the model needs at least one recurrent layer, e.g. `layers: [{units: 64}]`.")
     for i, layer in enumerate(layers[:-1]):
         if layer.return_sequences is False:
             problems.append(
-                f"`model.layers[{i}].return_sequences` is false, but `model.layers[{i + 1}]` is another LSTM, which needs "
+                f"`model.layers[{i}].return_sequences` is false, but `model.layers[{i + 1}]` is another {layers[i + 1].cell.upper()}, which needs "
                 f"the full sequence (batch, timesteps, units) as input. Remove the key (seqcli sets it) or set it to true."
             )
     if layers and layers[-1].return_sequences:
-        last = len(layers) - 1
+        last, cell = len(layers) - 1, layers[-1].cell.upper()
         problems.append(
-            f"`model.layers[{last}].return_sequences` is true for the last LSTM: its output is per timestep "
-            f"(batch, timesteps, {layers[-1].units}), so the classifier would predict one label per timestep instead of "
-            "one per sequence. Remove the key (seqcli sets it to false for the last LSTM)."
+            f"`model.layers[{last}].return_sequences` is true for the last {cell}: its output is per timestep "
+            f"(batch, timesteps, {layers[-1].units * (2 if layers[-1].bidirectional else 1)}), so the classifier would predict one label per timestep instead of "
+            f"one per sequence. Remove the key (seqcli sets it to false for the last {cell})."
         )
     has_validation = spec.data.validation is not None or spec.data.validation_split > 0
-    if spec.training.monitor.startswith("val_") and not has_validation:
+    schedule = spec.training.lr_schedule
+    monitors = {"training.monitor": spec.training.monitor}
+    if schedule is not None and schedule.monitor is not None:
+        monitors["training.lr_schedule.monitor"] = schedule.monitor
+    for key, monitor in monitors.items():
+        if monitor.startswith("val_") and not has_validation:
+            problems.append(
+                f"`{key}` is {monitor!r} but there is no validation data (`data.validation` is null and "
+                f"`data.validation_split` is 0). Set `{key}: loss`, or hold out data with `data.validation_split: 0.2`."
+            )
+        metric = monitor.removeprefix("val_")
+        if metric != "loss" and metric not in spec.training.metrics:
+            problems.append(f"`{key}` is {monitor!r} but {metric!r} is not in `training.metrics`. Add it there.")
+    if schedule is not None and schedule.min_lr >= spec.training.learning_rate:
         problems.append(
-            f"`training.monitor` is {spec.training.monitor!r} but there is no validation data (`data.validation` is null and "
-            "`data.validation_split` is 0). Set `training.monitor: loss`, or hold out data with `data.validation_split: 0.2`."
+            f"`training.lr_schedule.min_lr` ({schedule.min_lr:g}) is not below `training.learning_rate` ({spec.training.learning_rate:g}), "
+            "so the schedule could never lower the rate. Lower `min_lr` (e.g. 0)."
         )
-    metric = spec.training.monitor.removeprefix("val_")
-    if metric != "loss" and metric not in spec.training.metrics:
-        problems.append(f"`training.monitor` is {spec.training.monitor!r} but {metric!r} is not in `training.metrics`. Add it there.")
     if "auc" in spec.training.metrics and spec.model.output != "sigmoid":
         problems.append("`training.metrics` has 'auc', which needs a two-class model with `model.output: sigmoid`. Remove 'auc' or set `model.output: sigmoid`.")
     bounds = spec.preprocessing.bucket_boundaries
@@ -427,6 +490,11 @@ def cross_field_problems(spec: Spec) -> list[str]:
     loss = spec.training.loss
     if (loss == "binary_crossentropy") != (spec.model.output == "sigmoid") and loss != "auto":
         problems.append(f"`training.loss` {loss!r} does not fit `model.output` {spec.model.output!r}. Use `loss: auto`.")
+    if loss == "sparse_categorical_crossentropy" and spec.training.label_smoothing > 0:
+        problems.append(
+            "`training.label_smoothing` needs one-hot targets, so seqcli trains with categorical cross-entropy (the same loss on one-hot targets) "
+            "instead of `training.loss: sparse_categorical_crossentropy`. Set `training.loss: auto`."
+        )
     return problems
 
 
@@ -578,7 +646,7 @@ def reference_rows() -> list[tuple[str, str, str, str]]:
                 key = key + "[]"
             if dataclasses.is_dataclass(inner) and inner is not DataFile:
                 if type(None) in get_args(tp):
-                    rows.append((key, "a mapping or null", "a mapping", f.metadata["doc"]))
+                    rows.append((key, "a mapping or null", "`null`" if f.default is None else "a mapping", f.metadata["doc"]))
                 walk(inner, key)
                 continue
             if f.default is REQUIRED and f.default_factory is REQUIRED:  # type: ignore[misc]

@@ -31,7 +31,7 @@ from seqcli.data import SequenceData
 from seqcli.errors import DataError, RunError, SeqcliError, SpecError
 from seqcli.fingerprint import data_files, fingerprints
 from seqcli.metrics import classification_report, log_loss
-from seqcli.model import build_model, load_checkpoint
+from seqcli.model import build_model, class_weights, learning_rate, load_checkpoint, one_hot_targets
 from seqcli.preprocess import Preprocessor
 from seqcli.rundir import RunDir
 from seqcli.spec import Spec, spec_from_dict, to_dict, to_yaml
@@ -75,6 +75,7 @@ class Prepared:
     warnings: list[str]
     fingerprints: dict[str, str]
     backend: str
+    class_weights: dict[str, float] | None = None
 
 
 @dataclass
@@ -95,6 +96,7 @@ class TrainResult:
     seconds: float
     stopped_early: bool = False
     warnings: list[str] = field(default_factory=list)
+    class_weights: dict[str, float] | None = None
 
 
 def load_splits(spec: Spec) -> dict[str, SequenceData]:
@@ -130,10 +132,11 @@ def prepare(spec: Spec, backend: str | None = None) -> Prepared:
         truncated = shapes.truncation_warning(part, prep, role) if role != "train" else None
         if truncated:
             warnings.append(truncated)
+    weights = class_weights(spec, prep.classes, splits["train"].y)
     use_backend(backend)
     seed_everything(spec.seed)
     model = build_model(spec, prep)
-    return Prepared(spec, prep, splits, model, warnings, fingerprints(spec.data), backend)
+    return Prepared(spec, prep, splits, model, warnings, fingerprints(spec.data), backend, weights)
 
 
 def prepare_resume(run_path: str | Path, spec_path: str | Path | None = None, overrides: list[str] | None = None) -> tuple[Prepared, Resume]:
@@ -206,7 +209,8 @@ def fit(prepared: Prepared, progress: Progress | None = None, resume: Resume | N
             run.write_json("preprocessing.json", prep.to_dict())
             run.write_text("model_summary.txt", _summary(model))
             run.write_json("layers.json", [row.__dict__ for row in shapes.layer_rows(model)])
-            run.mark_running(created=_now(), name=spec.output.name, seed=spec.seed, versions=versions(), data_fingerprints=prepared.fingerprints)
+            weights = {"class_weights": prepared.class_weights} if prepared.class_weights else {}
+            run.mark_running(created=_now(), name=spec.output.name, seed=spec.seed, versions=versions(), data_fingerprints=prepared.fingerprints, **weights)
         else:
             run.mark_running(resumed=_now())
             if recorder.best_epoch:
@@ -222,6 +226,7 @@ def fit(prepared: Prepared, progress: Progress | None = None, resume: Resume | N
                 initial_epoch=first,
                 steps_per_epoch=steps,  # one stream of all epochs' batches, each epoch planned from (seed, epoch)
                 shuffle=False,  # the plans shuffle
+                class_weight=dict(enumerate(prepared.class_weights.values())) if prepared.class_weights else None,
                 verbose=0,
                 callbacks=[recorder],
             )
@@ -235,7 +240,7 @@ def fit(prepared: Prepared, progress: Progress | None = None, resume: Resume | N
         run.write_json("metrics.json", metrics)
         seconds = time.perf_counter() - started
         run.set_status("completed", train_seconds=round(seconds, 2))
-        return TrainResult(run, recorder.history, metrics, recorder.best_epoch, seconds, recorder.stop, prepared.warnings)
+        return TrainResult(run, recorder.history, metrics, recorder.best_epoch, seconds, recorder.stop, prepared.warnings, prepared.class_weights)
     except BaseException as exc:  # mark the run, then let the CLI report (or the traceback show) the cause
         with contextlib.suppress(SeqcliError):  # on a full disk this write fails too; the original error matters more
             if isinstance(exc, KeyboardInterrupt):
@@ -251,13 +256,22 @@ def evaluate(model: Any, split: Split, prep: Preprocessor, spec: Spec) -> dict[s
     return {"loss": log_loss(probs, split.y), **classification_report(split.y, probs.argmax(axis=1), prep.classes)}
 
 
-def _targets(spec: Spec, y: np.ndarray) -> np.ndarray:
-    """Sparse class indices ``(batch,)``; ``(batch, 1)`` floats for a sigmoid output."""
-    return y.astype(np.float32)[:, None] if spec.model.output == "sigmoid" else y
+def _targets(spec: Spec, prep: Preprocessor, y: np.ndarray) -> np.ndarray:
+    """Sparse class indices ``(samples,)``; ``(samples, 1)`` floats for a sigmoid output; one-hot ``(samples, classes)`` with label smoothing."""
+    if spec.model.output == "sigmoid":
+        return y.astype(np.float32)[:, None]
+    return np.eye(len(prep.classes), dtype=np.float32)[y] if one_hot_targets(spec) else y
 
 
 def _mode(monitor: str) -> str:
     return "min" if monitor.endswith("loss") else "max"
+
+
+def _improves(current: float, best: float | None, monitor: str, min_delta: float = 0.0) -> bool:
+    """Keras' rule: an improvement beats the best so far by more than ``min_delta`` (anything beats no best)."""
+    if best is None:
+        return True
+    return current < best - min_delta if _mode(monitor) == "min" else current > best + min_delta
 
 
 def _now() -> str:
@@ -280,12 +294,12 @@ def _train_batches(spec: Spec, prep: Preprocessor, split: Split, first_epoch: in
         return batching.train_plan(lengths, prep.boundaries, prep.maxlen, size, spec.seed, epoch, spec.training.shuffle, grid)
 
     steps = len(plan(first_epoch).batches)
-    return batching.dataset(prep, split.sequences, _targets(spec, split.y), plan, range(first_epoch, spec.training.epochs)), steps
+    return batching.dataset(prep, split.sequences, _targets(spec, prep, split.y), plan, range(first_epoch, spec.training.epochs)), steps
 
 
 def _eval_batches(spec: Spec, prep: Preprocessor, split: Split) -> Any:
     plan = batching.eval_plan(split.lengths, prep.boundaries, prep.maxlen, spec.training.batch_size, current_backend() == "jax")
-    return batching.dataset(prep, split.sequences, _targets(spec, split.y), lambda _: plan, range(1))
+    return batching.dataset(prep, split.sequences, _targets(spec, prep, split.y), lambda _: plan, range(1))
 
 
 @functools.cache
@@ -294,7 +308,10 @@ def _recorder_class() -> type:
     keras = import_keras()
 
     class Recorder(keras.callbacks.Callback):
-        """Reseeds each epoch, commits it to the run (checkpoint, history, run.json), tracks the best epoch and early stopping."""
+        """Reseeds each epoch, sets its learning rate, commits it to the run (checkpoint, history, run.json), tracks the best epoch and early stopping.
+
+        Early stopping and the learning-rate schedule are functions of the history, so replaying the committed epochs restores them on resume.
+        """
 
         def __init__(self, run: RunDir, spec: Spec, progress: Progress | None, history: list[dict[str, float]]) -> None:
             super().__init__()
@@ -307,27 +324,41 @@ def _recorder_class() -> type:
             self.patience_best: float | None = None
             self.wait = 0
             self.stop = False
-            for row in history:  # replay committed epochs: best epoch and early-stopping state
+            self.schedule = spec.training.lr_schedule
+            self.learning_rate = spec.training.learning_rate  # the rate of the next epoch
+            self.plateau_best: float | None = None
+            self.plateau_wait = 0
+            for row in history:  # replay committed epochs: best epoch, early-stopping and learning-rate state
                 self._observe(row)
 
         def _observe(self, row: dict[str, float]) -> bool:
             """Record one epoch's logs; True when it is the best so far."""
             self.history.append(row)
             current = row[self.monitor]
-            better = (lambda a, b: a < b) if _mode(self.monitor) == "min" else (lambda a, b: a > b)
-            improved = self.best is None or better(current, self.best)
+            improved = _improves(current, self.best, self.monitor)
             if improved:
                 self.best, self.best_epoch = current, int(row["epoch"])
             es = self.spec.training.early_stopping
-            if es is not None:
-                # Keras' EarlyStopping rule: an improvement must beat the best by more than min_delta.
-                margin = es.min_delta if _mode(self.monitor) == "min" else -es.min_delta
-                if self.patience_best is None or better(current + margin, self.patience_best):
+            if es is not None:  # Keras' EarlyStopping rule
+                if _improves(current, self.patience_best, self.monitor, es.min_delta):
                     self.patience_best, self.wait = current, 0
                 else:
                     self.wait += 1
                     self.stop = self.wait >= es.patience
+            if self.schedule is not None and self.schedule.type == "reduce_on_plateau":
+                self._plateau(row)
             return improved
+
+        def _plateau(self, row: dict[str, float]) -> None:
+            """Keras' ReduceLROnPlateau rule (no cooldown): after `patience` epochs without improvement, multiply the next epochs' rate by `factor`."""
+            schedule = self.schedule
+            monitor = schedule.monitor or self.monitor
+            if _improves(row[monitor], self.plateau_best, monitor, schedule.min_delta):
+                self.plateau_best, self.plateau_wait = row[monitor], 0
+                return
+            self.plateau_wait += 1
+            if self.plateau_wait >= schedule.patience and self.learning_rate > schedule.min_lr:
+                self.learning_rate, self.plateau_wait = max(self.learning_rate * schedule.factor, schedule.min_lr), 0
 
         def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
             if self.progress is not None:
@@ -337,9 +368,15 @@ def _recorder_class() -> type:
             # Dropout masks depend on (seed, epoch) only; checkpoints do not carry the RNG state.
             for i, variable in enumerate(v for v in self.model.non_trainable_variables if v.path.endswith("seed_generator_state")):
                 variable.assign(np.array([(self.spec.seed * 1_000_003 + epoch * 7_919 + i) % 2**31, 0], dtype=variable.dtype))
+            if self.schedule is not None:
+                if self.schedule.type != "reduce_on_plateau":
+                    self.learning_rate = learning_rate(self.spec, epoch)
+                self.model.optimizer.learning_rate = self.learning_rate
 
         def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
             row = {"epoch": epoch + 1, **{k: float(v) for k, v in (logs or {}).items() if k != "learning_rate"}}
+            if self.schedule is not None:
+                row["learning_rate"] = self.learning_rate  # the rate this epoch trained with
             improved = self._observe(row)
             if improved:
                 self.best_weights = self.model.get_weights()

@@ -235,6 +235,22 @@ def monitor_without_validation(env: Env) -> list[str]:
     return train(env, csv_spec(env), "data.validation_split=0")
 
 
+def cell_typo(env: Env) -> list[str]:
+    return train(env, csv_spec(env, extra="model:\n  layers:\n    - units: 8\n      cell: gur\n"))
+
+
+def class_weight_unknown_class(env: Env) -> list[str]:
+    return train(env, SMOKE_SPEC, "training.class_weight={rize: 2}")
+
+
+def class_weight_yaml_boolean(env: Env) -> list[str]:
+    return train(env, csv_spec(env, extra="training:\n  class_weight:\n    up: 2\n    no: 1\n"))
+
+
+def schedule_factor_above_one(env: Env) -> list[str]:
+    return train(env, csv_spec(env), "training.lr_schedule.factor=2")
+
+
 # ----------------------------------------------------------------- data file cases
 
 
@@ -457,6 +473,22 @@ CASES = [
     Case("set-not-path-value", set_not_path_value, r"`--set training\.epochs` is not PATH=VALUE\. Write it like `--set training\.epochs=3`"),
     Case("sigmoid-three-classes", sigmoid_three_classes, r"`model\.output: sigmoid` needs exactly two classes, but the training data has 3\. Use `model\.output: softmax`"),
     Case("monitor-val-loss-without-validation", monitor_without_validation, r"`training\.monitor` is 'val_loss' but there is no validation data .*Set `training\.monitor: loss`"),
+    Case("cell-typo", cell_typo, r"`model\.layers\[0\]\.cell` must be one of 'lstm', 'gru'\. Received: 'gur' \(.*spec\.yaml, line 6\)\. .*Did you mean 'gru'\?"),
+    Case(
+        "class-weight-unknown-class",
+        class_weight_unknown_class,
+        r"`training\.class_weight` names the class 'rize', which is not in the training data \(classes: fall, flat, rise\)\. Did you mean 'rise'\? Use the class names",
+    ),
+    Case(
+        "class-weight-yaml-boolean",
+        class_weight_yaml_boolean,
+        r"`training\.class_weight` must be a mapping with names as keys\. .*\(.*spec\.yaml, line 4\)\. The key false is not a name: .*Quote it",
+    ),
+    Case(
+        "lr-schedule-factor-above-one",
+        schedule_factor_above_one,
+        r"`training\.lr_schedule\.factor` must be a fraction in \(0, 1\)\. Received: 2\.0 \(from `--set training\.lr_schedule\.factor=2`\)\. Use e\.g\. 0\.5",
+    ),
     # Data files: the file, and the line, row, sequence or column.
     Case("data-missing", data_missing, r"Data file .*nope\.csv does not exist\. Paths in a spec are relative to the spec file"),
     Case("data-empty", data_empty, r"Data file .*train\.csv is empty \(0 bytes\)\. Write or export it again"),

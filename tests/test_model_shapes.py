@@ -50,6 +50,24 @@ def test_layer_shapes_and_masks_float() -> None:
     ]
 
 
+def test_gru_bidirectional_and_head_shapes() -> None:
+    spec = make_spec(layers=[{"units": 4, "cell": "gru", "bidirectional": True}, {"units": 3, "cell": "gru"}, {"units": 2, "bidirectional": True}], dense=[{"units": 5}])
+    prep = preprocess.fit(float_data(), PreprocessingSpec(bucketing=False))
+    rows = shapes.layer_rows(build_model(spec, prep))
+    table = [(r.name, r.kind, r.output_shape, r.params, r.mask) for r in rows]
+    gru = lambda units, inputs: 3 * units * (inputs + units + 2)  # noqa: E731 - 3 gates, reset_after: two biases per gate
+    lstm = lambda units, inputs: 4 * units * (inputs + units + 1)  # noqa: E731
+    assert table == [
+        ("sequence", "InputLayer", "(batch, timesteps=4, features=2)", 0, False),
+        ("masking", "Masking", "(batch, timesteps=4, features=2)", 0, True),
+        ("bigru_0", "Bidirectional(GRU)", "(batch, timesteps=4, units=8)", 2 * gru(4, 2), True),  # both directions, concatenated
+        ("gru_1", "GRU", "(batch, timesteps=4, units=3)", gru(3, 8), True),
+        ("bilstm_2", "Bidirectional(LSTM)", "(batch, units=4)", 2 * lstm(2, 3), False),
+        ("dense_0", "Dense", "(batch, units=5)", 4 * 5 + 5, False),
+        ("output", "Dense", "(batch, classes=2)", 5 * 2 + 2, False),
+    ]
+
+
 def test_layer_shapes_tokens_golden() -> None:
     codes = [np.array([[1], [2], [3]]), np.array([[4], [1]]), np.array([[2], [2], [2], [5]])]
     data = SequenceData(codes, np.array([0, 1, 2]), "mem", "npy", "-", ["0", "1", "2"])
@@ -64,11 +82,14 @@ def test_sigmoid_needs_two_classes() -> None:
         build_model(make_spec(output="sigmoid"), prep)
 
 
-@pytest.mark.parametrize("padding", ["post", "pre"])
-def test_extra_padding_does_not_change_predictions(padding: str) -> None:
-    """The mask must hide padding completely: maxlen 4 and maxlen 9 give the same outputs."""
+BIDIRECTIONAL_GRU = [{"units": 4, "cell": "gru", "bidirectional": True}, {"units": 3, "bidirectional": True}]
+
+
+@pytest.mark.parametrize(("padding", "layers"), [("post", None), ("pre", None), ("post", BIDIRECTIONAL_GRU), ("pre", BIDIRECTIONAL_GRU)])
+def test_extra_padding_does_not_change_predictions(padding: str, layers: list | None) -> None:
+    """The mask must hide padding completely, in both directions of a bidirectional layer: maxlen 4 and maxlen 9 give the same outputs."""
     data = float_data()
-    spec = make_spec()
+    spec = make_spec(layers=layers) if layers else make_spec()
     short = preprocess.fit(data, PreprocessingSpec(padding=padding, bucketing=False))
     long = dataclasses.replace(short, maxlen=9)
     model_short = build_model(spec, short)
@@ -95,13 +116,22 @@ def test_trace_warns_about_classic_mistakes() -> None:
     result = shapes.trace(spec, float_data(), {})
     text = "\n".join(result.warnings)
     assert "`model.layers[1].return_sequences` is true for the last LSTM" in text
-    assert "recurrent_dropout` > 0 disables the fast LSTM kernel" in text
+    assert "recurrent_dropout` > 0 disables the fast cuDNN kernel of LSTM and GRU layers on a GPU" in text
     assert "maxlen=2 truncates 2 of 3 sequences" in text
     assert "left-padded masks" in text
     # The model is still traced as written, so the user sees the per-timestep output.
     assert result.layers[-1].output_shape == "(batch, timesteps=2, classes=2)"
     assert [s.name for s in result.steps] == ["standardize", "pad/truncate", "mask"]
     assert "0 of 3" not in result.steps[1].detail and "2 of 3 sequences truncated" in result.steps[1].detail
+
+
+def test_trace_shows_class_weights_and_schedule_patience() -> None:
+    spec = spec_from_dict({"data": {"train": "x.npy"}, "training": {"class_weight": "balanced", "lr_schedule": {"patience": 10}}})
+    result = shapes.trace(spec, float_data(), {}, build=False)  # labels a, b, a
+    assert "Class weights in the training loss (balanced over the training split): a 0.75, b 1.5." in result.notes
+    assert any("`training.lr_schedule.patience` (10) is not below `training.early_stopping.patience` (10)" in w for w in result.warnings)
+    unknown = spec_from_dict({"data": {"train": "x.npy"}, "training": {"class_weight": {"c": 2}}})
+    assert any("`training.class_weight` names the class 'c', which is not in the training data (classes: a, b)" in w for w in shapes.trace(unknown, float_data(), {}, build=False).warnings)
 
 
 def test_trace_warns_when_pad_value_occurs_in_data() -> None:

@@ -65,6 +65,19 @@ def test_early_stopping_state_survives_resume(tmp_path: Path) -> None:
     assert resumed.history == whole.history and resumed.stopped_early
 
 
+def test_reduce_on_plateau_state_survives_resume(tmp_path: Path) -> None:
+    # min_delta 9 makes every epoch after the first one a "plateau": with patience 1 the rate halves after each of them.
+    settings = ["training.epochs=5", "training.early_stopping=null", "training.lr_schedule={patience: 1, min_delta: 9}"]
+    whole = uninterrupted(tmp_path, settings)
+    assert [row["learning_rate"] for row in whole.history] == [0.02, 0.02, 0.01, 0.005, 0.0025]
+    out = tmp_path / "runs"
+    with pytest.raises(KeyboardInterrupt):
+        train.fit(train.prepare(load_spec(SMOKE_SPEC, [*settings, f"output.dir={out}"])), StopAfter(3))
+    resumed = train.fit(*_resume(only_run(out)))
+    assert resumed.history == whole.history  # the same rates, and therefore the same losses
+    assert resumed.metrics == whole.metrics
+
+
 def _resume(run: Path) -> tuple[train.Prepared, None, train.Resume]:
     prepared, state = train.prepare_resume(run)
     return prepared, None, state

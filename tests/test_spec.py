@@ -12,7 +12,8 @@ from seqcli.errors import SpecError
 from seqcli.spec import (
     DataFile,
     EarlyStoppingSpec,
-    LSTMLayer,
+    LRScheduleSpec,
+    RecurrentLayer,
     cross_field_problems,
     load_spec,
     reference_markdown,
@@ -53,7 +54,7 @@ def test_minimal_spec_resolves_with_defaults(tmp_path, monkeypatch):
     assert spec.preprocessing.maxlen is None
     assert spec.preprocessing.padding == "post"
     assert spec.preprocessing.standardize is True
-    assert spec.model.layers == [LSTMLayer(units=64, dropout=0.0, recurrent_dropout=0.0, return_sequences=None)]
+    assert spec.model.layers == [RecurrentLayer(units=64, cell="lstm", bidirectional=False, dropout=0.0, recurrent_dropout=0.0, return_sequences=None)]
     assert spec.model.dense == []
     assert spec.model.output == "softmax"
     assert spec.training.epochs == 30
@@ -63,6 +64,7 @@ def test_minimal_spec_resolves_with_defaults(tmp_path, monkeypatch):
     assert spec.training.metrics == ["accuracy"]
     assert spec.training.monitor == "val_loss"
     assert spec.training.early_stopping == EarlyStoppingSpec(patience=10, min_delta=0.0)
+    assert (spec.training.lr_schedule, spec.training.class_weight, spec.training.label_smoothing) == (None, None, 0.0)
     assert spec.output.dir == "runs"
     assert spec.output.name == "my-exp"
     assert spec.seed == 0
@@ -164,6 +166,64 @@ def test_invalid_literal_suggests_closest(tmp_path):
         load_spec(path)
 
 
+# --------------------------------------------------------------------------- layer and training options
+
+
+def test_layer_and_training_options_parse(tmp_path):
+    text = MINIMAL + (
+        "model:\n  layers: [{units: 8, cell: gru, bidirectional: true}, {units: 4}]\n  dense: [{units: 16, dropout: 0.2}]\n"
+        "training:\n  class_weight: {rare: 4, 1: 2.5, '0': 1}\n  label_smoothing: 0.1\n  lr_schedule: {factor: 0.2, patience: 3}\n"
+    )
+    spec = load_spec(write(tmp_path, text))
+    assert spec.model.layers[0] == RecurrentLayer(units=8, cell="gru", bidirectional=True)
+    assert spec.model.layers[1] == RecurrentLayer(units=4, cell="lstm", bidirectional=False)
+    assert spec.training.class_weight == {"rare": 4.0, "1": 2.5, "0": 1.0}  # class names as text, like the labels
+    assert spec.training.label_smoothing == 0.1
+    assert spec.training.lr_schedule == LRScheduleSpec(type="reduce_on_plateau", factor=0.2, patience=3, min_delta=0.0, min_lr=0.0, monitor=None)
+    assert load_spec(write(tmp_path, MINIMAL + "training: {class_weight: balanced}\n", "b.yaml")).training.class_weight == "balanced"
+    # --set fills a null section from its defaults
+    on = load_spec(write(tmp_path, MINIMAL, "c.yaml"), ["training.lr_schedule.type=cosine", "training.class_weight.rare=3"])
+    assert on.training.lr_schedule == LRScheduleSpec(type="cosine") and on.training.class_weight == {"rare": 3.0}
+
+
+BAD_OPTIONS = {
+    "cell": ("model:\n  layers: [{cell: gur}]\n", r"`model\.layers\[0\]\.cell` must be one of 'lstm', 'gru'\. Received: 'gur' \(.*line 3\)\. .*Did you mean 'gru'\?"),
+    "bidirectional": ("model:\n  layers: [{bidirectional: 'yes'}]\n", r"`model\.layers\[0\]\.bidirectional` must be true or false\. Received: 'yes' \(.*line 3\)\. Write true or false without quotes"),
+    "class-weight-typo": ("training:\n  class_weight: balancd\n", r"`training\.class_weight` must be 'balanced'\. Received: 'balancd' \(.*line 3\)\. .*Did you mean 'balanced'\?"),
+    "class-weight-number": (
+        "training:\n  class_weight: 2\n",
+        r"`training\.class_weight` must be 'balanced' or a mapping of names to numbers or null\. Received: 2 \(.*line 3\)\. See the spec reference",
+    ),
+    "class-weight-zero": (
+        "training:\n  class_weight: {a: 0}\n",
+        r"`training\.class_weight` must be 'balanced', or a mapping of class names to positive weights\. Received: a mapping \{'a': 0\.0\} \(.*line 3\)\. "
+        r"Use one of those, or remove the key for the default \(null\)\.",
+    ),
+    "class-weight-text": ("training:\n  class_weight: {a: heavy}\n", r"`training\.class_weight\.a` must be a number\. Received: 'heavy' \(.*line 3\)\."),
+    "class-weight-yaml-boolean": (
+        "training:\n  class_weight: {yes: 2, no: 1}\n",
+        r"`training\.class_weight` must be a mapping with names as keys\. Received: .*The key true is not a name: YAML reads unquoted yes/no.*Quote it, e\.g\. 'yes': 2\.0\.",
+    ),
+    "label-smoothing": ("training:\n  label_smoothing: 1\n", r"`training\.label_smoothing` must be a fraction in \[0, 1\)\. Received: 1\.0 \(.*line 3\)\. Use e\.g\. 0\.0 \(the default\)"),
+    "schedule-type": ("training:\n  lr_schedule: {type: plateau}\n", r"`training\.lr_schedule\.type` must be one of 'reduce_on_plateau', 'cosine', 'exponential'\. Received: 'plateau'"),
+    "schedule-factor": ("training:\n  lr_schedule: {factor: 1.5}\n", r"`training\.lr_schedule\.factor` must be a fraction in \(0, 1\)\. Received: 1\.5 \(.*line 3\)\. Use e\.g\. 0\.5 \(the default\)"),
+    "schedule-patience": ("training:\n  lr_schedule: {patience: 0}\n", r"`training\.lr_schedule\.patience` must be a positive integer\. Received: 0"),
+    "schedule-min-lr": ("training:\n  lr_schedule: {min_lr: -0.1}\n", r"`training\.lr_schedule\.min_lr` must be a non-negative number\. Received: -0\.1"),
+    "schedule-monitor": (
+        "training:\n  lr_schedule: {monitor: val_auc}\n",
+        r"`training\.lr_schedule\.monitor` must be one of 'val_loss', 'val_accuracy', 'loss', 'accuracy'\. Received: 'val_auc' \(.*line 3\)\. Use one of the listed values",
+    ),
+    "schedule-not-mapping": ("training:\n  lr_schedule: cosine\n", r"`training\.lr_schedule` must be a mapping of keys to values\. Received: 'cosine' \(.*line 3\)\. Write it as `key: value` lines"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_OPTIONS))
+def test_bad_layer_and_training_options(tmp_path, case):
+    extra, message = BAD_OPTIONS[case]
+    with pytest.raises(SpecError, match=message):
+        load_spec(write(tmp_path, MINIMAL + extra))
+
+
 def test_missing_data_train(tmp_path):
     path = write(tmp_path, "data:\n  test: t.npz\n")
     with pytest.raises(SpecError, match=r"`data\.train` is required but missing \(.*spec\.yaml, line 1\)\..*Add `train:` under `data`"):
@@ -228,13 +288,13 @@ def test_set_nested_list_index(tmp_path):
 def test_set_list_index_without_layers_key_uses_default_list(tmp_path):
     path = write(tmp_path, MINIMAL + "model:\n  dense: [{units: 3}]\n")
     spec = load_spec(path, ["model.layers[0].units=7"])
-    assert spec.model.layers == [LSTMLayer(units=7, dropout=0.0, recurrent_dropout=0.0, return_sequences=None)]
+    assert spec.model.layers == [RecurrentLayer(units=7)]
     assert [d.units for d in spec.model.dense] == [3]
 
 
 def test_set_list_index_without_model_section(tmp_path):
     spec = load_spec(write(tmp_path, MINIMAL), ["model.layers[0].dropout=0.5"])
-    assert spec.model.layers == [LSTMLayer(units=64, dropout=0.5, recurrent_dropout=0.0, return_sequences=None)]
+    assert spec.model.layers == [RecurrentLayer(units=64, dropout=0.5)]
 
 
 def test_set_index_out_of_range(tmp_path):
@@ -303,6 +363,26 @@ CROSS_FIELD = {
         "training:\n  metrics: [accuracy, auc]\n",
         r"`training\.metrics` has 'auc', which needs .*`model\.output: sigmoid`\. Remove 'auc' or set `model\.output: sigmoid`\.",
     ),
+    "last_bidirectional_gru_returns_sequences": (
+        "model:\n  layers: [{units: 5, cell: gru, bidirectional: true, return_sequences: true}]\n",
+        r"`model\.layers\[0\]\.return_sequences` is true for the last GRU: its output is per timestep \(batch, timesteps, 10\).*false for the last GRU\)\.",
+    ),
+    "schedule_monitor_without_validation": (
+        "data:\n  validation_split: 0\ntraining:\n  monitor: loss\n  lr_schedule: {monitor: val_loss}\n",
+        r"`training\.lr_schedule\.monitor` is 'val_loss' but there is no validation data.*Set `training\.lr_schedule\.monitor: loss`",
+    ),
+    "schedule_monitor_metric_not_logged": (
+        "training:\n  metrics: []\n  monitor: loss\n  lr_schedule: {monitor: accuracy}\n",
+        r"`training\.lr_schedule\.monitor` is 'accuracy' but 'accuracy' is not in `training\.metrics`\. Add it there\.",
+    ),
+    "schedule_min_lr_not_below_rate": (
+        "training:\n  learning_rate: 0.01\n  lr_schedule: {min_lr: 0.01}\n",
+        r"`training\.lr_schedule\.min_lr` \(0\.01\) is not below `training\.learning_rate` \(0\.01\), so the schedule could never lower the rate\. Lower `min_lr`",
+    ),
+    "label_smoothing_with_sparse_loss": (
+        "training:\n  loss: sparse_categorical_crossentropy\n  label_smoothing: 0.1\n",
+        r"`training\.label_smoothing` needs one-hot targets, so seqcli trains with categorical cross-entropy .*Set `training\.loss: auto`\.",
+    ),
 }
 
 
@@ -357,7 +437,7 @@ def test_to_yaml_round_trip(tmp_path):
         "data:\n  train: x.npz\n  test: {path: t.npy, labels: l.npy}\n"
         "preprocessing:\n  maxlen: p90\n"
         "model:\n  layers: [{units: 8}, {units: 4, dropout: 0.25}]\n  dense: [{units: 16, activation: gelu}]\n"
-        "training:\n  epochs: 2\n  early_stopping: null\n"
+        "training:\n  epochs: 2\n  early_stopping: null\n  class_weight: {1: 2, b: 0.5}\n  lr_schedule: {type: exponential, factor: 0.9}\n"
     )
     spec = load_spec(write(tmp_path, text))
     dumped = to_yaml(spec)
@@ -368,6 +448,7 @@ def test_to_yaml_round_trip(tmp_path):
     assert again.model.layers[1].dropout == 0.25
     assert again.preprocessing.maxlen == "p90"
     assert again.training.early_stopping is None
+    assert again.training.class_weight == {"1": 2.0, "b": 0.5} and again.training.lr_schedule == LRScheduleSpec(type="exponential", factor=0.9)
 
 
 def test_spec_from_dict_validates(tmp_path):
@@ -381,13 +462,15 @@ EXPECTED_REFERENCE_KEYS = [
     "data.csv.id_column", "data.csv.time_column", "data.csv.label_column", "data.csv.feature_columns",
     "preprocessing.input", "preprocessing.maxlen", "preprocessing.padding", "preprocessing.truncating",
     "preprocessing.pad_value", "preprocessing.standardize", "preprocessing.bucketing", "preprocessing.bucket_boundaries",
-    "model.layers[].units", "model.layers[].dropout", "model.layers[].recurrent_dropout", "model.layers[].return_sequences",
+    "model.layers[].units", "model.layers[].cell", "model.layers[].bidirectional", "model.layers[].dropout", "model.layers[].recurrent_dropout", "model.layers[].return_sequences",
     "model.dense[].units", "model.dense[].activation", "model.dense[].dropout",
     "model.embedding_dim", "model.output",
-    "training.epochs", "training.batch_size", "training.optimizer", "training.learning_rate", "training.loss",
-    "training.metrics", "training.monitor",
+    "training.epochs", "training.batch_size", "training.optimizer", "training.learning_rate",
+    "training.lr_schedule", "training.lr_schedule.type", "training.lr_schedule.factor", "training.lr_schedule.patience",
+    "training.lr_schedule.min_delta", "training.lr_schedule.min_lr", "training.lr_schedule.monitor",
+    "training.loss", "training.metrics", "training.monitor",
     "training.early_stopping", "training.early_stopping.patience", "training.early_stopping.min_delta",
-    "training.shuffle",
+    "training.shuffle", "training.class_weight", "training.label_smoothing",
     "output.dir", "output.name",
     "seed",
     "backend",
@@ -401,7 +484,9 @@ def test_reference_markdown_has_one_row_per_leaf_field():
     keys = [re.match(r"\| `([^`]+)` \|", line).group(1) for line in lines[2:]]
     assert keys == EXPECTED_REFERENCE_KEYS
     rows = {k: line for k, line in zip(keys, lines[2:], strict=True)}
-    assert rows["model.layers[].units"] == "| `model.layers[].units` | an integer | `64` | Hidden units. |"
+    assert rows["model.layers[].units"] == "| `model.layers[].units` | an integer | `64` | Hidden units (per direction when bidirectional). |"
+    assert rows["training.lr_schedule"].startswith("| `training.lr_schedule` | a mapping or null | `null` | ")  # an optional section, off by default
+    assert rows["training.early_stopping"].startswith("| `training.early_stopping` | a mapping or null | a mapping | ")
     assert "| required |" in rows["data.train"]
     assert "| required |" in rows["model.dense[].units"]
     assert "| `[accuracy]` |" in rows["training.metrics"]
