@@ -97,17 +97,18 @@ class TrainResult:
 
 
 def load_splits(spec: Spec) -> dict[str, SequenceData]:
-    """Load train, validation (file or stratified split) and test data as sequences."""
-    train = data_mod.load(spec.data.train, spec.data)
+    """Load train, validation (file or stratified split) and test data as sequences (raw texts for text input)."""
+    text = spec.preprocessing.input == "text"
+    train = data_mod.load(spec.data.train, spec.data, text=text)
     splits = {"train": train}
     if spec.data.validation is not None:
-        splits["validation"] = data_mod.load(spec.data.validation, spec.data)
+        splits["validation"] = data_mod.load(spec.data.validation, spec.data, text=text)
     elif spec.data.validation_split > 0:
         assert train.labels is not None
         train_idx, val_idx = preprocess.stratified_split(train.labels, spec.data.validation_split, spec.seed)
         splits = {"train": train.subset(train_idx), "validation": train.subset(val_idx)}
     if spec.data.test is not None:
-        splits["test"] = data_mod.load(spec.data.test, spec.data)
+        splits["test"] = data_mod.load(spec.data.test, spec.data, text=text)
     return splits
 
 
@@ -118,6 +119,7 @@ def prepare(spec: Spec) -> Prepared:
     """
     loaded = load_splits(spec)
     prep = preprocess.fit(loaded["train"], spec.preprocessing)
+    loaded = {role: prep.tokenize(part) for role, part in loaded.items()}  # text -> token codes; numeric data as it is
     splits = {}
     for role, part in loaded.items():
         sequences = prep.prepare(part.sequences, [f"{part.source}, {w}" for w in part.where])

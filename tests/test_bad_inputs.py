@@ -253,8 +253,8 @@ def data_is_directory(env: Env) -> list[str]:
 
 
 def data_unknown_extension(env: Env) -> list[str]:
-    write_csv(env.tmp / "train.txt", csv_lines())
-    return train(env, write_spec(env, "data:\n  train: train.txt\n"))
+    write_csv(env.tmp / "train.dat", csv_lines())
+    return train(env, write_spec(env, "data:\n  train: train.dat\n"))
 
 
 def npy_nan(env: Env) -> list[str]:
@@ -460,8 +460,8 @@ CASES = [
     # Data files: the file, and the line, row, sequence or column.
     Case("data-missing", data_missing, r"Data file .*nope\.csv does not exist\. Paths in a spec are relative to the spec file"),
     Case("data-empty", data_empty, r"Data file .*train\.csv is empty \(0 bytes\)\. Write or export it again"),
-    Case("data-is-directory", data_is_directory, r"train\.csv is a directory, not a data file\. Point the spec at a \.npy, \.npz, \.ts or \.csv file"),
-    Case("data-unknown-extension", data_unknown_extension, r"Cannot tell the format of .*train\.txt from its extension \.txt\. .*set `data\.format`"),
+    Case("data-is-directory", data_is_directory, r"train\.csv is a directory, not a data file\. Point the spec at a \.npy, \.npz, \.ts, \.csv or \.jsonl file"),
+    Case("data-unknown-extension", data_unknown_extension, r"Cannot tell the format of .*train\.dat from its extension \.dat\. .*set `data\.format`"),
     Case("npy-nan", npy_nan, r"x\.npy, index 2: nan at timestep 1, feature 0\. Replace missing or infinite values"),
     Case("csv-inf", csv_inf, r"train\.csv, id 's03' \(lines 11-13\): inf at timestep 1, feature 0\. Replace missing or infinite values"),
     Case("csv-no-label-column", csv_no_label_column, r"train\.csv has no column 'label' \(columns: id, time, a, b\)\. Set `data\.csv\.label_column`"),
@@ -472,8 +472,8 @@ CASES = [
     Case("npy-no-timesteps", npy_no_timesteps, r"x\.npy holds no data: shape \(samples=6, timesteps=0, features=2\)\. Save at least one sequence"),
     Case("npy-strings", npy_strings, r"x\.npy holds values of dtype <U3; seqcli needs numbers .*Convert the array to numbers"),
     Case("npz-corrupt-member", npz_corrupt_member, r"train\.npz is not a readable NumPy file \(.*\)\. Write it again with numpy\.save/numpy\.savez"),
-    Case("tokens-all-padding", tokens_all_padding, r"x\.npy, index 3: every token code is 0 \(padding\), so the sequence is empty\. Remove it, or set `preprocessing\.input: float`"),
-    Case("tokens-negative", tokens_negative, r"x\.npy, index 4: token code -3 is negative; .*Fix the codes, or set `preprocessing\.input: float`"),
+    Case("tokens-all-padding", tokens_all_padding, r"x\.npy, index 3: every token code is 0 \(padding\), so the sequence is empty\. Remove it, set `preprocessing\.pad_code` .*or set `preprocessing\.input: float`"),
+    Case("tokens-negative", tokens_negative, r"x\.npy, index 4: token code -3 is negative; .*Fix the codes, set `preprocessing\.pad_code` if this is the padding code, or set `preprocessing\.input: float`"),
     Case("label-count-mismatch", label_count_mismatch, r"x\.npy: 5 labels for 6 sequences\. .*exactly one label per sequence"),
     Case("single-class", single_class, r"train\.csv has a single class \('up'\); a classifier needs at least two\. Check the label column"),
     Case("test-label-unseen", unseen_test_labels, r"test\.csv, id 't01' \(lines 5-7\): label 'sideways' was not among the training classes \(down, up\)\. Remove those sequences or add the class"),

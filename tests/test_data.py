@@ -435,7 +435,7 @@ def test_missing_labels_file(tmp_path):
 def test_directory_instead_of_file(tmp_path):
     folder = tmp_path / "data.npy"
     folder.mkdir()
-    with pytest.raises(DataError, match=r"data\.npy is a directory, not a data file\. Point the spec at a \.npy, \.npz, \.ts or \.csv file inside it\."):
+    with pytest.raises(DataError, match=r"data\.npy is a directory, not a data file\. Point the spec at a \.npy, \.npz, \.ts, \.csv or \.jsonl file inside it\."):
         load(DataFile(path=str(folder)), BASE)
 
 
@@ -452,9 +452,13 @@ def test_not_a_numpy_file(tmp_path):
 
 
 def test_unknown_extension_with_auto_format(tmp_path):
-    path = write_text(tmp_path, "d.txt", CSV_TEXT)
-    with pytest.raises(DataError, match=r"Cannot tell the format of .*d\.txt from its extension \.txt\. .*set `data\.format` to one of npy, npz, ts, csv\."):
+    path = write_text(tmp_path, "d.dat", CSV_TEXT)
+    with pytest.raises(DataError, match=r"Cannot tell the format of .*d\.dat from its extension \.dat\. .*set `data\.format` to one of npy, npz, ts, csv, jsonl, txt\."):
         load(DataFile(path=str(path)), BASE)
+    path = write_text(tmp_path, "d.txt", CSV_TEXT)
+    with pytest.raises(DataError, match=r"d\.txt is a \.txt file: raw text, one per line, .*or set `data\.format` to the file's real format \(e\.g\. csv\)\."):
+        load(DataFile(path=str(path)), BASE)
+    assert load(DataFile(path=str(path)), replace(BASE, format="csv")).format == "csv"
 
 
 # --------------------------------------------------------------------------- helpers

@@ -378,8 +378,11 @@ def test_spec_from_dict_validates(tmp_path):
 EXPECTED_REFERENCE_KEYS = [
     "data.train", "data.validation", "data.test", "data.validation_split", "data.format", "data.layout",
     "data.npz.x", "data.npz.y", "data.npz.lengths",
-    "data.csv.id_column", "data.csv.time_column", "data.csv.label_column", "data.csv.feature_columns",
-    "preprocessing.input", "preprocessing.maxlen", "preprocessing.padding", "preprocessing.truncating",
+    "data.csv.id_column", "data.csv.time_column", "data.csv.label_column", "data.csv.feature_columns", "data.csv.text_column",
+    "data.jsonl.id_key", "data.jsonl.sequence_key", "data.jsonl.text_key", "data.jsonl.label_key",
+    "preprocessing.input", "preprocessing.encoding", "preprocessing.pad_code",
+    "preprocessing.text.level", "preprocessing.text.max_tokens", "preprocessing.text.lowercase", "preprocessing.text.strip_punctuation", "preprocessing.text.oov_token",
+    "preprocessing.maxlen", "preprocessing.padding", "preprocessing.truncating",
     "preprocessing.pad_value", "preprocessing.standardize", "preprocessing.bucketing", "preprocessing.bucket_boundaries",
     "model.layers[].units", "model.layers[].dropout", "model.layers[].recurrent_dropout", "model.layers[].return_sequences",
     "model.dense[].units", "model.dense[].activation", "model.dense[].dropout",
