@@ -171,12 +171,12 @@ def encoding_note(prep: Preprocessor, embedding_dim: int) -> str:
     timesteps = "timesteps" if prep.boundaries else f"timesteps={prep.maxlen}"
     options = [
         f"embedding: (batch, {timesteps}, {embedding_dim}) learned vectors (`model.embedding_dim`), for many codes or when codes relate",
-        f"one_hot: (batch, {timesteps}, {prep.num_tokens}), one feature per code, no parameters, for a few dozen codes",
+        f"one_hot: (batch, {timesteps}, {prep.num_tokens}), one feature per code, no trained parameters, for a few dozen codes",
         f"float: (batch, {timesteps}, 1), the code as one number, only meaningful when the codes are ordered",
     ]
     marked = [("* " if o.startswith(prep.encoding + ":") else "") + o for o in options]
     return (
-        f"Integer codes (batch, {timesteps}) can enter the LSTMs three ways, set by `preprocessing.encoding` (* = this spec): {'; '.join(marked)}. "
+        f"Token codes (batch, {timesteps}) can enter the LSTMs three ways, set by `preprocessing.encoding` (* = this spec): {'; '.join(marked)}. "
         "All three are looked up per batch inside the model and mask the padding."
     )
 

@@ -175,6 +175,6 @@ def test_trace_explains_the_encoding_choice() -> None:
     step = result.steps[-1]
     assert (step.name, step.shape) == ("encode (one_hot) + mask", "(samples=3, timesteps=4, features=5)")
     assert "code c -> unit vector c of 5, padding -> zeros; computed per batch inside the model" in step.detail
-    note = next(n for n in result.notes if n.startswith("Integer codes"))
+    note = next(n for n in result.notes if n.startswith("Token codes"))
     assert "embedding: (batch, timesteps=4, 32) learned vectors" in note and "* one_hot: (batch, timesteps=4, 5)" in note and "float: (batch, timesteps=4, 1)" in note
     assert result.input_shape == "(batch, timesteps=4)"
