@@ -30,6 +30,16 @@ def resolve_backend(declared: str, bucketing: bool) -> str:
     return "tensorflow" if bucketing else "jax"
 
 
+def backend_before_fitting(declared: str, input_kind: str, bucketing: bool | None) -> str | None:
+    """The backend, when it must be fixed before the preprocessing is fitted, else None.
+
+    Text is tokenized by a Keras layer, which imports Keras (and so fixes the backend) before the token
+    lengths, and with them the bucketing, are known; text lengths vary, so ``auto`` counts on bucketing
+    unless ``bucketing`` is false.
+    """
+    return resolve_backend(declared, bucketing is not False) if input_kind == "text" else None
+
+
 def backend_reason(bucketing: bool) -> str:
     """Why ``auto`` chose the backend it did, for ``inspect-shapes``."""
     if os.environ.get("KERAS_BACKEND") in BACKENDS:

@@ -160,7 +160,11 @@ class OutputFormat(StrEnum):
 @_reports_errors
 def predict(
     run_dir: Annotated[Path, typer.Argument(metavar="RUN_DIR", help="A run directory created by `seqcli train`.")],
-    input_: Annotated[Path, typer.Argument(metavar="INPUT", help="Data to predict: a file in any training format, or one .npy sequence (timesteps[, features]).")],
+    input_: Annotated[
+        Path | None,
+        typer.Argument(metavar="[INPUT]", help="Data to predict: a file in any training format, one .npy sequence (timesteps[, features]), or texts (.csv, .jsonl, .txt: one per line)."),
+    ] = None,
+    text: Annotated[list[str] | None, typer.Option("--text", help="A raw text to predict with a text run, instead of INPUT. Repeatable.")] = None,
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Write predictions to this .csv or .json file.")] = None,
     checkpoint: Annotated[Checkpoint, typer.Option(help="Which checkpoint to load.")] = Checkpoint.best,
     backend: Annotated[Backend | None, typer.Option(help="Keras backend to predict with (same predictions on either); default: the one the run trained with.")] = None,
@@ -181,8 +185,10 @@ def predict(
             raise RunError(f"Cannot tell the output format from {output}; name it .csv or .json, or pass --format csv|json.")
     if output is not None and fmt == "table":
         raise RunError("--format table prints to the terminal; use --format csv or json with --output.")
+    if (input_ is None) == (not text):
+        raise RunError("Give either INPUT (a data file) or --text TEXT (for a text run), not both and not neither.")
     loaded = core.load_run(run_dir, checkpoint.value, backend.value if backend else None)
-    result = core.predict_file(loaded, input_)
+    result = core.predict_texts(loaded, text) if text else core.predict_file(loaded, input_)
     if not quiet:
         for text in result.notes:
             render.note(text)

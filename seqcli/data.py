@@ -1,15 +1,18 @@
-"""Data loading: files -> a list of ``(timesteps, features)`` arrays plus labels.
+"""Data loading: files -> a list of ``(timesteps, features)`` arrays plus labels, or raw texts.
 
 Formats: NumPy ``.npy``/``.npz`` (never with pickles), the UEA/UCR ``.ts``
-text format (channels-first, unequal lengths) and long-format CSV (one row per
-timestep). Every loader checks for empty data, NaN/inf, ragged rows and label
-counts, naming the sequence, line or row. No TensorFlow here.
+text format (channels-first, unequal lengths), long-format CSV (one row per
+timestep) and JSON Lines (one record per sequence). For text input, CSV and JSON
+Lines hold one raw text per row or record, and ``.txt`` one per line. Every loader
+checks for empty data, NaN/inf, ragged rows and label counts, naming the
+sequence, line or row. No TensorFlow here.
 """
 
 from __future__ import annotations
 
 import contextlib
 import csv
+import json
 import math
 import zipfile
 import zlib
@@ -23,7 +26,8 @@ import numpy as np
 from seqcli.errors import DataError
 from seqcli.spec import DataFile, DataSpec
 
-FORMATS = {".npy": "npy", ".npz": "npz", ".ts": "ts", ".csv": "csv"}
+FORMATS = {".npy": "npy", ".npz": "npz", ".ts": "ts", ".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".txt": "txt"}
+TEXT_FORMATS = ("csv", "jsonl", "txt")
 
 
 @dataclass(frozen=True)
@@ -40,8 +44,10 @@ class SequenceData:
     """Sequences as loaded from one file.
 
     ``sequences[i]`` has shape ``(timesteps_i, features)``; integer data keeps its
-    integer dtype (token codes). ``ids[i]`` identifies sequence ``i`` in outputs (its
-    index, or its CSV id); ``where[i]`` says where it is in the file for error
+    integer dtype (token codes). Text data holds ``texts`` (raw strings) and no
+    sequences until the fitted vocabulary turns them into token codes
+    (:meth:`seqcli.preprocess.Preprocessor.tokenize`). ``ids[i]`` identifies sequence ``i`` in outputs (its
+    index, or its CSV/JSON id); ``where[i]`` says where it is in the file for error
     messages (``"index 3"``, ``"line 12"``, ``"id 'a7' (lines 4-9)"``).
     """
 
@@ -53,10 +59,15 @@ class SequenceData:
     where: list[str]
     steps: list[Step] = field(default_factory=list)
     ids: list[str] = field(default_factory=list)
+    texts: list[str] | None = None
 
     def __post_init__(self) -> None:
         if not self.ids:
             self.ids = [str(i) for i in range(len(self.sequences))]
+
+    def __len__(self) -> int:
+        """The number of sequences (or texts)."""
+        return len(self.texts) if self.texts is not None else len(self.sequences)
 
     @property
     def n_features(self) -> int:
@@ -74,10 +85,9 @@ class SequenceData:
     def subset(self, index: np.ndarray) -> SequenceData:
         """The sequences at ``index`` (a split), same file and steps."""
         labels = None if self.labels is None else self.labels[index]
-        return SequenceData(
-            [self.sequences[i] for i in index], labels, self.source, self.format, self.raw_shape,
-            [self.where[i] for i in index], list(self.steps), [self.ids[i] for i in index],
-        )
+        sequences = [self.sequences[i] for i in index] if self.sequences else []
+        texts = None if self.texts is None else [self.texts[i] for i in index]
+        return SequenceData(sequences, labels, self.source, self.format, self.raw_shape, [self.where[i] for i in index], list(self.steps), [self.ids[i] for i in index], texts)
 
 
 def detect_format(path: Path, declared: str = "auto") -> str:
@@ -88,16 +98,26 @@ def detect_format(path: Path, declared: str = "auto") -> str:
     if fmt is None:
         raise DataError(
             f"Cannot tell the format of {path} from its extension {path.suffix or '(none)'}. "
-            f"seqcli reads {', '.join(FORMATS)}; rename the file or set `data.format` to one of {', '.join(FORMATS.values())}."
+            f"seqcli reads {', '.join(FORMATS)}; rename the file or set `data.format` to one of {', '.join(dict.fromkeys(FORMATS.values()))}."
         )
     return fmt
 
 
-def load(data_file: DataFile, options: DataSpec, *, need_labels: bool = True) -> SequenceData:
-    """Load one data file as described by the spec's ``data`` section."""
+def load(data_file: DataFile, options: DataSpec, *, need_labels: bool = True, text: bool = False) -> SequenceData:
+    """Load one data file as described by the spec's ``data`` section; ``text``: raw texts (``preprocessing.input: text``)."""
     path = Path(data_file.path)
     _check_readable(path)
     fmt = detect_format(path, options.format)
+    if text and fmt not in TEXT_FORMATS:
+        raise DataError(
+            f"`preprocessing.input: text` reads raw text from .csv, .jsonl or .txt files, but {path.name} is a .{fmt} file. "
+            "Give the texts in one of those, or set `preprocessing.input` to float or tokens."
+        )
+    if fmt == "txt" and not text:
+        raise DataError(
+            f"{path.name} is a .txt file: raw text, one per line, which only a text model reads (`preprocessing.input: text`). "
+            "Give sequences as .npy, .npz, .ts, .csv or .jsonl, or set `data.format` to the file's real format (e.g. csv)."
+        )
     if options.layout == "channels_first" and fmt in ("ts", "csv"):
         raise DataError(
             f"`data.layout: channels_first` applies to 3-D NumPy arrays, but {path.name} is a .{fmt} file "
@@ -111,6 +131,12 @@ def load(data_file: DataFile, options: DataSpec, *, need_labels: bool = True) ->
         data = _load_npz(path, options)
     elif fmt == "ts":
         data = _load_ts(path)
+    elif fmt == "jsonl":
+        data = _load_jsonl(path, options, text=text, need_labels=need_labels)
+    elif fmt == "txt":
+        data = _load_txt(path)
+    elif text:
+        data = _load_text_csv(path, options, need_labels=need_labels)
     else:
         data = _load_csv(path, options)
     validate(data, need_labels=need_labels)
@@ -121,7 +147,7 @@ def _check_readable(path: Path) -> None:
     if not path.exists():
         raise DataError(f"Data file {path} does not exist. Paths in a spec are relative to the spec file; check `data.*` paths.")
     if path.is_dir():
-        raise DataError(f"{path} is a directory, not a data file. Point the spec at a .npy, .npz, .ts or .csv file inside it.")
+        raise DataError(f"{path} is a directory, not a data file. Point the spec at a .npy, .npz, .ts, .csv or .jsonl file inside it.")
     try:
         with open(path, "rb") as handle:
             empty = handle.read(1) == b""
@@ -325,7 +351,8 @@ def _load_csv(path: Path, options: DataSpec) -> SequenceData:
     wanted = {"data.csv.id_column": opts.id_column, "data.csv.time_column": opts.time_column, "data.csv.label_column": opts.label_column}
     for key, column in wanted.items():
         if column is not None and column not in header:
-            raise DataError(f"{path} has no column {column!r} (columns: {', '.join(header)}). Set `{key}` to the right column name{' or null' if key != 'data.csv.id_column' else ''}.")
+            text_hint = f" If {opts.text_column!r} holds one raw text per row, set `preprocessing.input: text`." if opts.text_column in header else ""
+            raise DataError(f"{path} has no column {column!r} (columns: {', '.join(header)}). Set `{key}` to the right column name{' or null' if key != 'data.csv.id_column' else ''}.{text_hint}")
     reserved = {c for c in wanted.values() if c is not None}
     features = opts.feature_columns if opts.feature_columns is not None else [h for h in header if h not in reserved]
     missing = [f for f in features if f not in header]
@@ -348,7 +375,8 @@ def _load_csv(path: Path, options: DataSpec) -> SequenceData:
             try:
                 values.append(float(cell))
             except ValueError:
-                raise DataError(f"{path}, line {number}, column {name!r}: {cell!r} is not a number. Fix the cell, or leave the column out via `data.csv.feature_columns`.") from None
+                text_hint = f" For raw text in {name!r}, one row per sequence, set `preprocessing.input: text`." if name == opts.text_column else ""
+                raise DataError(f"{path}, line {number}, column {name!r}: {cell!r} is not a number. Fix the cell, or leave the column out via `data.csv.feature_columns`.{text_hint}") from None
         order: float = number
         if opts.time_column is not None:
             cell = row[index[opts.time_column]].strip()
@@ -378,11 +406,206 @@ def _load_csv(path: Path, options: DataSpec) -> SequenceData:
     return SequenceData(sequences, np.array(labels) if opts.label_column is not None else None, str(path), "csv", raw_shape, where, steps, ids)
 
 
+# --------------------------------------------------------------------------- text CSV, JSON Lines, .txt
+
+
+def _read_text(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{path} is not a UTF-8 text file (byte {exc.start} is {exc.object[exc.start:exc.start + 1]!r}). Save it as UTF-8.") from None
+
+
+def looks_like_text(path: Path, options: DataSpec) -> bool:
+    """True for a .txt file, and for a .jsonl file whose first record has ``text_key`` but not ``sequence_key``."""
+    fmt = FORMATS.get(path.suffix.lower())
+    if fmt != "jsonl" or not path.is_file():
+        return fmt == "txt"
+    with contextlib.suppress(OSError, UnicodeDecodeError, json.JSONDecodeError), open(path, encoding="utf-8-sig") as handle:
+        first = json.loads(next((line for line in handle if line.strip()), "{}"))
+        return isinstance(first, dict) and options.jsonl.text_key in first and options.jsonl.sequence_key not in first
+    return False
+
+
+def _load_text_csv(path: Path, options: DataSpec, *, need_labels: bool) -> SequenceData:
+    """Read CSV with one text per row: ``text_column``, ``label_column`` and, if present, ``id_column``."""
+    opts = options.csv
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as handle:
+            reader = csv.reader(handle)
+            header = [h.strip() for h in next(reader, None) or []]
+            rows = [(reader.line_num, row) for row in reader]  # line_num: the record's last line (texts may span lines)
+    except UnicodeDecodeError:
+        raise DataError(f"{path} is not a UTF-8 text file; is it really a CSV file?") from None
+    except csv.Error as exc:
+        raise DataError(f"{path} is not valid CSV: {exc}.") from None
+    if not header:
+        raise DataError(f"{path} has no header row; the first row must name the columns (e.g. `text,label`).")
+    if opts.text_column not in header:
+        raise DataError(f"{path} has no column {opts.text_column!r} (columns: {', '.join(header)}). Set `data.csv.text_column` to the column that holds the texts.")
+    label_column = opts.label_column if opts.label_column in header or need_labels else None
+    if label_column is not None and label_column not in header:
+        raise DataError(f"{path} has no column {label_column!r} (columns: {', '.join(header)}). Set `data.csv.label_column` to the right column name.")
+    index = {h: i for i, h in enumerate(header)}
+    texts, labels, where, ids = [], [], [], []
+    for number, row in rows:
+        if not any(cell.strip() for cell in row):
+            continue  # blank line
+        if len(row) != len(header):
+            raise DataError(f"{path}, line {number}: {len(row)} cells but the header has {len(header)} columns. Quote texts that contain commas or line breaks.")
+        texts.append(row[index[opts.text_column]])
+        if label_column is not None:
+            labels.append(row[index[label_column]].strip())
+        where.append(f"line {number}")
+        ids.append(row[index[opts.id_column]].strip() if opts.id_column in index else str(number))
+    if not texts:
+        raise DataError(f"{path} has a header but no data rows. Add one row per text below the header.")
+    steps = [Step("read texts", f"{len(texts)} texts", f"one text per row from column {opts.text_column!r}")]
+    return SequenceData([], np.array(labels) if label_column is not None else None, str(path), "csv", f"{len(texts)} rows x {len(header)} columns", where, steps, ids, texts)
+
+
+def _load_txt(path: Path) -> SequenceData:
+    """Read raw texts, one per non-blank line (no labels); each is named by its line number."""
+    numbered = [(n, line) for n, line in enumerate(_read_text(path).splitlines(), start=1) if line.strip()]
+    if not numbered:
+        raise DataError(f"{path} has no text: every line is blank. Write one text per line.")
+    texts = [line for _, line in numbered]
+    steps = [Step("read texts", f"{len(texts)} texts", "one text per line")]
+    return SequenceData([], None, str(path), "txt", f"{len(texts)} lines", [f"line {n}" for n, _ in numbered], steps, [str(n) for n, _ in numbered], texts)
+
+
+def _load_jsonl(path: Path, options: DataSpec, *, text: bool, need_labels: bool) -> SequenceData:
+    """Read JSON Lines: one object per line with an id, the sequence (or text) and a label."""
+    keys = options.jsonl
+    key, field_name = (keys.text_key, "text_key") if text else (keys.sequence_key, "sequence_key")
+    values: list[Any] = []
+    labels: list[Any] = []
+    where: list[str] = []
+    ids: list[str] = []
+    first_line: dict[str, int] = {}
+    unlabelled: int | None = None
+    for number, line in enumerate(_read_text(path).splitlines(), start=1):
+        if not line.strip():
+            continue
+        place = f"{path}, line {number}"
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise DataError(
+                f"{place} is not valid JSON ({exc.msg} at column {exc.colno}). Each line must be one JSON object, "
+                f'e.g. {{"{keys.id_key}": "a1", "{key}": {_example(text)}, "{keys.label_key or "label"}": "x"}}.'
+            ) from None
+        if not isinstance(record, dict):
+            raise DataError(f"{place} holds a JSON {_json_type(record)}, not an object; each line must be one object with the keys {key!r} and {keys.label_key!r}.")
+        if key not in record:
+            other = keys.sequence_key if text else keys.text_key
+            hint = f" The record has {other!r}: for {'sequences' if text else 'raw text'} set `preprocessing.input: {'auto' if text else 'text'}`." if other in record else ""
+            what = "text" if text else "sequence"
+            raise DataError(f"{place} has no key {key!r} (keys: {', '.join(map(repr, record)) or 'none'}). Set `data.jsonl.{field_name}` to the key that holds the {what}.{hint}")
+        if keys.label_key is not None:
+            if keys.label_key in record:
+                if unlabelled is not None:
+                    raise DataError(f"{path}, line {unlabelled} has no key {keys.label_key!r}, but line {number} has one. Give every record a label, or none (for prediction).")
+                labels.append(_json_label(record[keys.label_key], f"{place}, key {keys.label_key!r}"))
+            elif labels or need_labels:
+                raise DataError(f"{place} has no key {keys.label_key!r} (keys: {', '.join(map(repr, record))}). Give every record its label, or set `data.jsonl.label_key` to the key that holds it.")
+            elif unlabelled is None:
+                unlabelled = number
+        value = record[key]
+        if text:
+            if not isinstance(value, str):
+                raise DataError(f"{place}, key {key!r}: the text must be a JSON string; got a {_json_type(value)}. Quote it, or use `preprocessing.input: auto` for numeric sequences.")
+            values.append(value)
+        else:
+            values.append(_json_sequence(value, place, key, strict="true" in line or "false" in line))
+        record_id = _json_id(record.get(keys.id_key), number, f"{place}, key {keys.id_key!r}")
+        if record_id in first_line:
+            raise DataError(f"{place}: id {record_id!r} is also used on line {first_line[record_id]}. Ids must be unique; fix one of them or leave the key out.")
+        first_line[record_id] = number
+        ids.append(record_id)
+        where.append(f"line {number}")
+    if not values:
+        raise DataError(f"{path} has no records: every line is blank. Write one JSON object per line.")
+    label_array = np.array(labels) if labels else None
+    if text:
+        steps = [Step("read texts", f"{len(values)} texts", f"one text per record under {key!r}")]
+        return SequenceData([], label_array, str(path), "jsonl", f"{len(values)} records", where, steps, ids, values)
+    widths = [v.shape[1] for v in values]
+    odd = next((i for i, w in enumerate(widths) if w != widths[0]), None)
+    if odd is not None:
+        raise DataError(f"{path}, {where[odd]}: {widths[odd]} features per timestep, but {where[0]} has {widths[0]}. Every sequence needs the same features.")
+    if any(v.dtype.kind == "f" for v in values):
+        values = [v.astype(np.float64, copy=False) for v in values]
+    raw_shape = f"{len(values)} records x (timesteps={_range_text([len(v) for v in values])}, features={widths[0]})"
+    steps = [Step("read records", f"{len(values)} x (timesteps, {widths[0]})", f"one sequence per record under {key!r}" + ("; a flat list is one feature per timestep" if widths[0] == 1 else ""))]
+    return SequenceData(values, label_array, str(path), "jsonl", raw_shape, where, steps, ids)
+
+
+def _example(text: bool) -> str:
+    return '"some words"' if text else "[[0.1, 2.0], [0.3, 1.5]]"
+
+
+def _json_type(value: Any) -> str:
+    return {dict: "object", list: "list", str: "string", bool: "boolean", type(None): "null"}.get(type(value), "number")
+
+
+def _json_sequence(value: Any, place: str, key: str, *, strict: bool) -> np.ndarray:
+    """A record's sequence as ``(timesteps, features)``: from a list of lists, or a flat list (one feature).
+
+    NumPy converts well-formed lists at once; ``strict`` (the line has a JSON boolean, which NumPy would read as 0/1)
+    and any list NumPy cannot convert to numbers are checked value by value, to name the bad one.
+    """
+    if not isinstance(value, list):
+        raise DataError(f"{place}, key {key!r}: the sequence must be a list of timesteps, e.g. [[0.1, 2.0], [0.3, 1.5]] or [1, 2, 3]; got a {_json_type(value)}.")
+    if not value:
+        raise DataError(f"{place}, key {key!r}: the sequence is empty (no timesteps). Remove the record.")
+    nested = isinstance(value[0], list)
+    width = len(value[0]) if nested else 1
+    if not strict:
+        with contextlib.suppress(ValueError, TypeError):
+            array = np.array(value)
+            if array.dtype.kind in "iuf" and array.ndim == (2 if nested else 1) and width > 0:
+                return array if nested else array[:, np.newaxis]
+    for t, step in enumerate(value):
+        if isinstance(step, list) != nested:
+            raise DataError(
+                f"{place}, timestep {t}: {'a number' if nested else 'a list'} among {'lists' if nested else 'numbers'}. "
+                "Write every timestep as a list of features, or every one as a single number."
+            )
+        cells = step if nested else [step]
+        if len(cells) != width or width == 0:
+            raise DataError(f"{place}, timestep {t}: {len(cells)} features, but timestep 0 has {width}. Every timestep needs the same features{'' if width else ' (at least one)'}.")
+        for f, cell in enumerate(cells):
+            if isinstance(cell, bool) or not isinstance(cell, (int, float)):
+                raise DataError(f"{place}, timestep {t}, feature {f}: {json.dumps(cell)} is not a number. Write features as JSON numbers (missing values are not allowed).")
+    array = np.array(value)
+    if array.dtype.kind not in "iuf":
+        array = array.astype(np.float64)  # integers too large for int64
+    return array if nested else array[:, np.newaxis]
+
+
+def _json_label(value: Any, place: str) -> Any:
+    if isinstance(value, (dict, list)) or value is None:
+        raise DataError(f"{place}: the label must be a string or a number; got {json.dumps(value)}.")
+    return value
+
+
+def _json_id(value: Any, number: int, place: str) -> str:
+    if value is None:
+        return str(number)
+    if isinstance(value, (dict, list)):
+        raise DataError(f"{place}: the id must be a string or a number; got a {_json_type(value)}.")
+    return str(value)
+
+
 # --------------------------------------------------------------------------- checks shared by all formats
 
 
 def validate(data: SequenceData, *, need_labels: bool) -> None:
-    """Reject empty sequences, NaN/inf values and label counts that do not match."""
+    """Reject empty sequences or texts, NaN/inf values and label counts that do not match."""
+    for i, text in enumerate(data.texts or []):
+        if not text.strip():
+            raise DataError(f"{data.source}, {data.where[i]}: the text is empty. Remove it or write the text.")
     for i, seq in enumerate(data.sequences):
         if len(seq) == 0:
             raise DataError(f"{data.source}, {data.where[i]}: the sequence has no timesteps. Remove it.")
@@ -398,8 +621,8 @@ def validate(data: SequenceData, *, need_labels: bool) -> None:
         return
     if data.labels.ndim != 1:
         raise DataError(f"Labels for {data.source} must be 1-D (one label per sequence); got shape {data.labels.shape}. For one-hot labels use `argmax(axis=1)`.")
-    if len(data.labels) != len(data.sequences):
-        raise DataError(f"{data.source}: {len(data.labels)} labels for {len(data.sequences)} sequences. There must be exactly one label per sequence.")
+    if len(data.labels) != len(data):
+        raise DataError(f"{data.source}: {len(data.labels)} labels for {len(data)} sequences. There must be exactly one label per sequence.")
 
 
 def _label_hint(fmt: str) -> str:
@@ -408,6 +631,8 @@ def _label_hint(fmt: str) -> str:
         "npz": "store them in the .npz under the name in `data.npz.y`",
         "ts": "the .ts file needs @classLabel true and a label at the end of each line",
         "csv": "set `data.csv.label_column`",
+        "jsonl": "give every record a label under the key in `data.jsonl.label_key`",
+        "txt": "a .txt file holds raw texts without labels; give labelled texts as .csv or .jsonl",
     }[fmt]
 
 

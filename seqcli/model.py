@@ -1,10 +1,11 @@
 """Spec + fitted preprocessing -> a compiled ``keras.Model``, and its training options.
 
 Input ``(batch, timesteps, features)`` -> ``Masking(pad_value)`` (float input) or
-input ``(batch, timesteps)`` -> ``Embedding(mask_zero=True)`` (tokens) -> stacked
-LSTM or GRU layers, each optionally bidirectional (every one but the last returns
-sequences) -> optional dense layers -> softmax over the classes (or one sigmoid
-unit for two classes). The mask reaches every recurrent layer, both directions included.
+input ``(batch, timesteps)`` -> ``Embedding(mask_zero=True)`` (tokens and text:
+learned, or frozen one-hot/code-value tables) -> stacked LSTM or GRU layers, each
+optionally bidirectional (every one but the last returns sequences) -> optional
+dense layers -> softmax over the classes (or one sigmoid unit for two classes).
+The mask reaches every recurrent layer, both directions included.
 """
 
 from __future__ import annotations
@@ -33,13 +34,7 @@ def build_model(spec: Spec, prep: Preprocessor) -> Any:
     n_classes = len(prep.classes)
     if spec.model.output == "sigmoid" and n_classes != 2:
         raise SpecError(f"`model.output: sigmoid` needs exactly two classes, but the training data has {n_classes}. Use `model.output: softmax`.")
-    if prep.input == "tokens":
-        inputs = keras.Input(shape=prep.input_shape, dtype="int32", name="tokens")
-        # Codes 1..num_tokens-1 are symbols, num_tokens is "unseen in training", 0 is padding.
-        x = keras.layers.Embedding(prep.num_tokens + 1, spec.model.embedding_dim, mask_zero=True, name="embedding")(inputs)
-    else:
-        inputs = keras.Input(shape=prep.input_shape, name="sequence")
-        x = keras.layers.Masking(mask_value=prep.pad_value, name="masking")(inputs)
+    inputs, x = _input_layers(spec, prep)
     for i, (layer, sequences) in enumerate(zip(spec.model.layers, return_sequences(spec), strict=True)):
         x = _recurrent(layer, sequences, i)(x)  # (batch, timesteps, units) or (batch, units); x2 units when bidirectional
     for i, dense in enumerate(spec.model.dense):
@@ -59,6 +54,34 @@ def _recurrent(layer: RecurrentLayer, sequences: bool, index: int) -> Any:
     cell = {"lstm": keras.layers.LSTM, "gru": keras.layers.GRU}[layer.cell]
     rnn = cell(layer.units, dropout=layer.dropout, recurrent_dropout=layer.recurrent_dropout, return_sequences=sequences, name=f"{layer.cell}_{index}")
     return keras.layers.Bidirectional(rnn, name=f"bi{layer.cell}_{index}") if layer.bidirectional else rnn
+
+
+ENCODING_LAYERS = {"embedding": "embedding", "one_hot": "one_hot", "float": "code_value"}
+
+
+def _input_layers(spec: Spec, prep: Preprocessor) -> tuple[Any, Any]:
+    """The model input and its masked encoding: ``(batch, timesteps, features)`` -> Masking, or codes ``(batch, timesteps)`` -> an Embedding.
+
+    Token codes (0 padding, 1..num_tokens) are looked up per batch inside the model, so no one-hot or float copy of
+    the data set exists. ``one_hot`` and ``float`` are frozen Embedding tables (plain Keras layers, saved with the
+    weights): one-hot rows ``(num_tokens + 1, num_tokens)`` with an all-zero padding row, or one column holding
+    ``code / num_tokens``. ``mask_zero=True`` masks the padding in all three.
+    """
+    keras = import_keras()
+    if prep.input != "tokens":
+        inputs = keras.Input(shape=prep.input_shape, name="sequence")
+        return inputs, keras.layers.Masking(mask_value=prep.pad_value, name="masking")(inputs)
+    inputs = keras.Input(shape=prep.input_shape, dtype="int32", name="tokens")
+    assert prep.num_tokens is not None
+    codes = prep.num_tokens + 1
+    name = ENCODING_LAYERS[prep.encoding]
+    if prep.encoding == "embedding":
+        return inputs, keras.layers.Embedding(codes, spec.model.embedding_dim, mask_zero=True, name=name)(inputs)
+    table = np.eye(codes, dtype=np.float32)[:, 1:] if prep.encoding == "one_hot" else (np.arange(codes, dtype=np.float32) / prep.num_tokens)[:, np.newaxis]
+    layer = keras.layers.Embedding(codes, table.shape[1], mask_zero=True, trainable=False, embeddings_initializer="zeros", name=name)
+    x = layer(inputs)
+    layer.set_weights([table])
+    return inputs, x
 
 
 def loss_name(spec: Spec) -> str:

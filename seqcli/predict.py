@@ -100,6 +100,8 @@ def read_input(loaded: LoadedRun, path: str | Path) -> tuple[SequenceData, list[
     notes: list[str] = []
     fmt = data_mod.FORMATS.get(file.suffix.lower()) or data_mod.detect_format(file, loaded.spec.data.format)
     options = dataclasses.replace(loaded.spec.data, format=fmt)
+    if loaded.prep.vocabulary is not None:
+        return data_mod.load(DataFile(path=str(file)), options, need_labels=False, text=True), notes
     if fmt == "npy" and file.is_file():
         array = data_mod.np_load(file)
         single = _single_sample(array, loaded.prep, file)
@@ -137,7 +139,8 @@ def _single_sample(array: np.ndarray, prep: Preprocessor, file: Path) -> np.ndar
 
 
 def predict(loaded: LoadedRun, data: SequenceData, notes: list[str] | None = None) -> Prediction:
-    """Apply the run's preprocessing and model to loaded sequences."""
+    """Apply the run's preprocessing (for text: its vocabulary) and model to loaded sequences or texts."""
+    data = loaded.prep.tokenize(data)
     sequences = loaded.prep.prepare(data.sequences, [f"{data.source}, {w}" for w in data.where])
     probs = predict_proba(loaded.model, loaded.prep, sequences, loaded.spec.training.batch_size)
     notes = list(loaded.notes) + list(notes or [])
@@ -154,6 +157,16 @@ def predict_file(loaded: LoadedRun, path: str | Path) -> Prediction:
     """Read INPUT with the run's loaders and predict every sequence in it."""
     data, notes = read_input(loaded, path)
     return predict(loaded, data, notes)
+
+
+def predict_texts(loaded: LoadedRun, texts: list[str]) -> Prediction:
+    """Predict raw strings (``--text``) with a text run; each text is its own id."""
+    if loaded.prep.vocabulary is None:
+        raise DataError(f"--text needs a run trained on text (`preprocessing.input: text`), but {loaded.run.path} was trained on {loaded.prep.input} input. Give an INPUT file instead.")
+    where = [f"text {i + 1}" for i in range(len(texts))]
+    data = SequenceData([], None, "--text", "txt", f"{len(texts)} texts", where, ids=list(texts), texts=list(texts))
+    data_mod.validate(data, need_labels=False)
+    return predict(loaded, data)
 
 
 def to_rows(prediction: Prediction) -> list[dict[str, Any]]:

@@ -1,8 +1,9 @@
-"""Fitted, saved transforms: label encoding, scaling, token codes, padding/truncation.
+"""Fitted, saved transforms: label encoding, scaling, token codes, text vocabulary, padding/truncation.
 
 :func:`fit` learns everything from the training data only; the resulting
 :class:`Preprocessor` is plain data (saved as JSON in the run) and turns any list
-of sequences into one model-ready array. No TensorFlow here.
+of sequences into one model-ready array. No TensorFlow here, except that text is
+tokenized by :mod:`seqcli.text` (Keras' ``TextVectorization``, imported on use).
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from seqcli.data import SequenceData
+from seqcli import text as text_mod
+from seqcli.data import SequenceData, Step
 from seqcli.errors import DataError
 from seqcli.spec import PreprocessingSpec, maxlen_percentile
 
@@ -25,10 +27,14 @@ class Preprocessor:
 
     ``input`` is ``"float"`` (output ``(batch, maxlen, features)`` float32, padding
     masked by ``Masking(mask_value=pad_value)``) or ``"tokens"`` (output
-    ``(batch, maxlen)`` int32, code 0 is padding and ``num_tokens`` stands for codes
-    unseen in training, masked by ``Embedding(mask_zero=True)``). With length
-    bucketing, ``boundaries`` are the bucket widths (the last is ``maxlen``) and a
-    batch is padded only to its bucket's width.
+    ``(batch, maxlen)`` int32, code 0 is padding, masked by an ``Embedding(mask_zero=True)``
+    that ``encoding`` chooses: learned, one-hot or the code's value). ``num_tokens`` is
+    the highest code: for integer data the one that stands for codes unseen in
+    training (the data's ``pad_code`` is stripped; unless it is 0, every code is
+    shifted by 1 to keep 0 free). Text is tokens too: ``text`` holds the tokenizer
+    options and ``vocabulary`` the fitted vocabulary (code 1: out of vocabulary).
+    With length bucketing, ``boundaries`` are the bucket widths (the last is
+    ``maxlen``) and a batch is padded only to its bucket's width.
     """
 
     input: str
@@ -42,6 +48,10 @@ class Preprocessor:
     std: list[float] | None = None
     num_tokens: int | None = None
     boundaries: list[int] | None = None
+    encoding: str = "embedding"
+    pad_code: int | None = 0
+    text: dict[str, Any] | None = None
+    vocabulary: list[str] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -60,6 +70,16 @@ class Preprocessor:
         """The padded timesteps of a batch of one sequence of this length: the length itself with bucketing, else maxlen."""
         return min(length, self.maxlen) if self.boundaries else self.maxlen
 
+    def tokenize(self, data: SequenceData) -> SequenceData:
+        """Text -> token codes ``(tokens_i, 1)`` with the fitted vocabulary; numeric data unchanged (and checked to be numeric)."""
+        if self.vocabulary is None or self.text is None:
+            if data.texts is not None:
+                raise DataError(f"{data.source} holds raw text, but this model was trained on numeric sequences (input {self.input}). Give the data in its training format.")
+            return data
+        if data.texts is None:
+            raise DataError(f"This model was trained on text (`preprocessing.input: text`), but {data.source} holds numeric sequences. Give texts: a .csv, .jsonl or .txt file, or --text.")
+        return tokenize(data, self.vocabulary, self.text)
+
     def prepare(self, sequences: list[np.ndarray], where: list[str] | None = None) -> list[np.ndarray]:
         """Check, scale and truncate to maxlen, without padding: ``(timesteps_i, features)`` each (batches pad later)."""
         self.check_features(sequences, where)
@@ -69,7 +89,10 @@ class Preprocessor:
     def scale(self, sequences: list[np.ndarray], where: list[str] | None = None) -> list[np.ndarray]:
         """Standardize float sequences, or map token codes; each stays (timesteps, features)."""
         if self.input == "tokens":
-            return [_tokens(seq, self.num_tokens, where[i] if where else f"sequence {i}") for i, seq in enumerate(sequences)]
+            assert self.num_tokens is not None
+            values, lengths = token_codes(sequences, self.pad_code, where)
+            # Codes unseen in training -> num_tokens; one view per sequence into the mapped values, (timesteps_i, 1) each.
+            return np.split(np.minimum(values, self.num_tokens)[:, np.newaxis], np.cumsum(lengths)[:-1]) if len(sequences) else []
         if self.mean is None or self.std is None:
             return [seq.astype(np.float64, copy=False) for seq in sequences]
         mean, std = np.asarray(self.mean), np.asarray(self.std)
@@ -88,19 +111,21 @@ class Preprocessor:
         """Class indices ``(samples,)`` for the data's labels; unseen labels are an error."""
         assert data.labels is not None
         index = {name: i for i, name in enumerate(self.classes)}
-        names = [_label_name(v) for v in data.labels]
-        for i, name in enumerate(names):
-            if name not in index:
-                raise DataError(
-                    f"{data.source}, {data.where[i]}: label {name!r} was not among the training classes "
-                    f"({', '.join(self.classes)}). Remove those sequences or add the class to the training data."
-                )
-        return np.array([index[n] for n in names], dtype=np.int64)
+        names = label_names(data.labels)
+        unknown = np.flatnonzero(~np.isin(names, self.classes))
+        if unknown.size:
+            i = int(unknown[0])
+            raise DataError(
+                f"{data.source}, {data.where[i]}: label {str(names[i])!r} was not among the training classes "
+                f"({', '.join(self.classes)}). Remove those sequences or add the class to the training data."
+            )
+        unique, inverse = np.unique(names, return_inverse=True)
+        return np.array([index[n] for n in unique], dtype=np.int64)[inverse]
 
     def masked_collisions(self, sequences: list[np.ndarray]) -> int:
-        """Real timesteps whose every feature equals the pad value (they would be masked)."""
+        """Real float timesteps whose every feature equals the pad value (they would be masked); token codes never collide (checked)."""
         if self.input == "tokens":
-            return sum(int((_tokens(s, self.num_tokens)[:, 0] == 0).sum()) for s in sequences)
+            return 0
         return sum(int(np.all(s == self.pad_value, axis=1).sum()) for s in self.scale(sequences))
 
 
@@ -110,18 +135,27 @@ def fit(train: SequenceData, spec: PreprocessingSpec, classes: list[str] | None 
     ``classes`` replaces the class names learnt from the labels (for unlabelled data in ``inspect-shapes``).
     """
     kind = resolve_input(train, spec.input)
+    if kind == "float" and spec.encoding != "embedding":
+        raise DataError(
+            f"`preprocessing.encoding: {spec.encoding}` applies to integer token codes and text, but {train.source} is read as float features "
+            f"(`preprocessing.input: {spec.input}`, {train.n_features} feature(s) of dtype {train.sequences[0].dtype}). Remove `encoding`, or set `input: tokens` for integer codes."
+        )
+    options = dataclasses.asdict(spec.text) if kind == "text" else None
+    vocabulary = text_mod.fit_vocabulary(train.texts or [], options) if options is not None else None
+    pad_code = 0 if kind == "text" else spec.pad_code
+    if vocabulary is not None and options is not None:
+        if options["oov_token"] in vocabulary[2:]:
+            raise DataError(
+                f"The out-of-vocabulary token {options['oov_token']!r} occurs as a real token in the training text of {train.source}. "
+                "Set `preprocessing.text.oov_token` to a string that does not occur, e.g. '[UNK]'."
+            )
+        train = tokenize(train, vocabulary, options)
+        kind = "tokens"
     sequences = train.sequences
     if kind == "tokens":
-        sequences = [strip_token_padding(s) for s in sequences]
-        for i, seq in enumerate(sequences):
-            place = f"{train.source}, {train.where[i]}"
-            _check_codes(seq, place)
-            if len(seq) == 0:
-                raise DataError(
-                    f"{place}: every token code is 0 (padding), so the sequence is empty. "
-                    "Remove it, or set `preprocessing.input: float` if 0 is a real value."
-                )
-    lengths = np.array([len(s) for s in sequences])
+        values, lengths = token_codes(sequences, pad_code, [f"{train.source}, {w}" for w in train.where], fitting=True)
+    else:
+        lengths = np.array([len(s) for s in sequences])
     maxlen = resolve_maxlen(spec.maxlen, lengths)
     mean = std = None
     num_tokens = None
@@ -133,10 +167,33 @@ def fit(train: SequenceData, spec: PreprocessingSpec, classes: list[str] | None 
         std[std == 0] = 1.0
         mean, std = mean.tolist(), std.tolist()
     if kind == "tokens":
-        num_tokens = int(max(int(s.max()) for s in sequences if len(s))) + 1
+        # The highest code: for text the last vocabulary entry; for integer codes one more than seen, for unseen codes.
+        num_tokens = len(vocabulary) - 1 if vocabulary is not None else int(values.max()) + 1
     classes = classes if classes is not None else class_names(train)
     boundaries = resolve_boundaries(spec, np.minimum(lengths, maxlen), maxlen)
-    return Preprocessor(kind, train.n_features, maxlen, spec.padding, spec.truncating, spec.pad_value, classes, mean, std, num_tokens, boundaries)
+    return Preprocessor(
+        kind, train.n_features, maxlen, spec.padding, spec.truncating, spec.pad_value, classes, mean, std, num_tokens, boundaries,
+        spec.encoding, pad_code, options, vocabulary,
+    )
+
+
+def tokenize(data: SequenceData, vocabulary: list[str], options: dict[str, Any]) -> SequenceData:
+    """``data``'s texts as token codes ``(tokens_i, 1)``; a text without any token is an error naming it."""
+    assert data.texts is not None
+    codes = text_mod.to_codes(data.texts, vocabulary, options)
+    for i, seq in enumerate(codes):
+        if len(seq) == 0:
+            dropped = " once tokens outside the vocabulary are dropped (`preprocessing.text.oov_token: null`)" if options["oov_token"] is None else ""
+            raise DataError(
+                f"{data.source}, {data.where[i]}: the text {data.texts[i][:40]!r} has no {options['level']} tokens after tokenizing ({text_mod.describe(options)}){dropped}. "
+                "Remove it, or change `preprocessing.text`."
+            )
+    step = Step(
+        "tokenize", f"{len(codes)} x (tokens, 1)",
+        f"{text_mod.describe(options)}; vocabulary of {len(vocabulary)} codes fitted on the training texts (0 padding, 1 {vocabulary[1]!r}); "
+        f"{text_mod.oov_share(codes):.1%} of these tokens are out of vocabulary",
+    )
+    return dataclasses.replace(data, sequences=codes, steps=[*data.steps, step])
 
 
 def resolve_boundaries(spec: PreprocessingSpec, lengths: np.ndarray, maxlen: int) -> list[int] | None:
@@ -148,7 +205,11 @@ def resolve_boundaries(spec: PreprocessingSpec, lengths: np.ndarray, maxlen: int
 
 
 def resolve_input(data: SequenceData, declared: str) -> str:
-    """``float`` or ``tokens``: integer single-feature data is tokens under ``auto``."""
+    """``float``, ``tokens`` or ``text``: integer single-feature data is tokens under ``auto``."""
+    if declared == "text" or data.texts is not None:
+        if data.texts is None or declared != "text":
+            raise DataError(f"{data.source}: `preprocessing.input: text` needs raw texts, read from .csv/.jsonl/.txt files with `input: text` set when loading.")
+        return "text"
     if declared == "tokens":
         if data.n_features != 1:
             raise DataError(f"`preprocessing.input: tokens` needs one integer code per timestep, but {data.source} has {data.n_features} features per timestep. Use `input: float`.")
@@ -165,12 +226,62 @@ def resolve_input(data: SequenceData, declared: str) -> str:
     return "float"
 
 
-def strip_token_padding(tokens: np.ndarray) -> np.ndarray:
-    """Drop leading and trailing 0 codes (existing padding) from a ``(timesteps, 1)`` token sequence."""
-    nonzero = np.flatnonzero(tokens[:, 0])
-    if nonzero.size == 0:
-        return tokens[:0]
-    return tokens[nonzero[0] : nonzero[-1] + 1]
+def token_codes(sequences: list[np.ndarray], pad_code: int | None, where: list[str] | None = None, *, fitting: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """Integer sequences ``(timesteps_i, 1)`` -> all their codes concatenated ``(total_timesteps,)`` and the lengths ``(samples,)``.
+
+    ``pad_code`` is stripped from both ends of every sequence; unless it is 0, the codes are shifted by 1, so 0 is
+    free for padding (``pad_code`` null: nothing is stripped). A pad code between real codes, or a negative code,
+    is an error naming the sequence; ``fitting``: so is a sequence of padding only. Vectorized: a million short
+    sequences take about a second.
+
+    >>> values, lengths = token_codes([np.array([[0], [3], [1], [0]]), np.array([[2]])], pad_code=0)
+    >>> values.tolist(), lengths.tolist()
+    ([3, 1, 2], [2, 1])
+    >>> token_codes([np.array([[-1], [0], [4]])], pad_code=-1)[0].tolist()
+    [1, 5]
+    """
+    if not sequences:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    raw_lengths = np.fromiter((len(s) for s in sequences), np.int64, len(sequences))
+    flat = np.concatenate(sequences)[:, 0].astype(np.int64)  # (total_timesteps,)
+    starts = np.concatenate([[0], np.cumsum(raw_lengths)[:-1]])
+    position = np.arange(len(flat))
+    real = np.ones(len(flat), bool) if pad_code is None else flat != pad_code
+    seq_of = np.repeat(np.arange(len(sequences)), raw_lengths)  # sequence index of every timestep
+    nonempty = raw_lengths > 0
+    first = np.full(len(sequences), len(flat))
+    last = np.full(len(sequences), -1)
+    first[nonempty] = np.minimum.reduceat(np.where(real, position, len(flat)), starts[nonempty])
+    last[nonempty] = np.maximum.reduceat(np.where(real, position, -1), starts[nonempty])
+    keep = (position >= first[seq_of]) & (position <= last[seq_of])
+
+    def place(i: int) -> str:
+        return where[i] if where else f"sequence {i}"
+
+    inside = np.flatnonzero(keep & ~real)
+    if inside.size:
+        i = int(seq_of[inside[0]])
+        raise DataError(
+            f"{place(i)}: code {pad_code} at timestep {int(inside[0] - starts[i])} lies between real codes, but {pad_code} is the padding code "
+            f"(`preprocessing.pad_code`), so it would be masked like padding. If the data has no padding, set `preprocessing.pad_code: null`; "
+            f"if it is padded with another code, set `pad_code` to that code; if {pad_code} is both a symbol and the padding, re-encode the data with {pad_code} free (e.g. codes + 1)."
+        )
+    negative = np.flatnonzero(keep & (flat < 0))
+    if negative.size:
+        i = int(seq_of[negative[0]])
+        raise DataError(
+            f"{place(i)}: token code {int(flat[negative[0]])} is negative; codes must be integers >= 0 (0 is padding). "
+            "Fix the codes, set `preprocessing.pad_code` if this is the padding code, or set `preprocessing.input: float` if the values are measurements."
+        )
+    lengths = np.where(last >= first, last - first + 1, 0)
+    if fitting and (lengths == 0).any():
+        i = int(np.flatnonzero(lengths == 0)[0])
+        raise DataError(
+            f"{place(i)}: every token code is {pad_code} (padding), so the sequence is empty. "
+            "Remove it, set `preprocessing.pad_code` to the code that really pads the data (null: none), or set `preprocessing.input: float` if the values are measurements."
+        )
+    values = flat[keep]
+    return (values if pad_code == 0 else values + 1), lengths
 
 
 def resolve_maxlen(maxlen: int | str | None, lengths: np.ndarray) -> int:
@@ -187,7 +298,7 @@ def class_names(data: SequenceData) -> list[str]:
     """Sorted class names (numerically when every label is a number)."""
     if data.labels is None:
         raise DataError(f"{data.source} has no labels; training data needs one label per sequence.")
-    names = sorted({_label_name(v) for v in data.labels}, key=_numeric_first)
+    names = sorted(set(label_names(data.labels).tolist()), key=_numeric_first)
     if len(names) < 2:
         raise DataError(f"The training data in {data.source} has a single class ({names[0]!r}); a classifier needs at least two. Check the label column or file.")
     return names
@@ -206,25 +317,19 @@ def _label_name(value: Any) -> str:
     return str(value.item() if isinstance(value, np.generic) else value)
 
 
-def _check_codes(codes: np.ndarray, place: str) -> None:
-    if (codes < 0).any():
-        raise DataError(
-            f"{place}: token code {int(codes.min())} is negative; codes must be integers >= 0 (0 is padding). "
-            "Fix the codes, or set `preprocessing.input: float` if the values are measurements."
-        )
-
-
-def _tokens(seq: np.ndarray, num_tokens: int | None, place: str = "a sequence") -> np.ndarray:
-    codes = strip_token_padding(seq.astype(np.int64))
-    _check_codes(codes, place)
-    assert num_tokens is not None
-    return np.where(codes >= num_tokens, num_tokens, codes)
+def label_names(labels: np.ndarray) -> np.ndarray:
+    """Every label's class name, ``(samples,)`` strings (named once per distinct value: fast for a million labels)."""
+    try:
+        unique, inverse = np.unique(labels, return_inverse=True)
+    except TypeError:  # values NumPy cannot order
+        return np.array([_label_name(v) for v in labels], dtype=str)
+    return np.array([_label_name(v) for v in unique], dtype=str)[inverse.reshape(-1)]
 
 
 def stratified_split(labels: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Indices ``(train, validation)`` holding out ``fraction`` of every class (seeded)."""
     rng = np.random.default_rng(seed)
-    names = np.array([_label_name(v) for v in labels])
+    names = label_names(labels)
     held: list[int] = []
     for name in sorted(set(names)):
         members = np.flatnonzero(names == name)

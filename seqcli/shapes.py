@@ -18,7 +18,8 @@ import yaml
 
 from seqcli import batching, preprocess
 from seqcli import data as data_mod
-from seqcli.backend import backend_reason, resolve_backend, use_backend
+from seqcli import text as text_mod
+from seqcli.backend import backend_before_fitting, backend_reason, resolve_backend, use_backend
 from seqcli.data import SequenceData, Step
 from seqcli.errors import DataError, SpecError
 from seqcli.fingerprint import fingerprint
@@ -27,6 +28,7 @@ from seqcli.spec import DataFile, Spec, cross_field_problems, load_spec, spec_fr
 
 TRUNCATION_WARN_SHARE = 0.05
 PADDING_WARN_SHARE = 0.5
+OOV_WARN_SHARE = 0.1
 
 
 @dataclass
@@ -78,25 +80,30 @@ def summarize(data: SequenceData, role: str) -> ArraySummary:
     lengths = data.lengths
     counts = None
     if data.labels is not None:
-        names, numbers = np.unique(np.array([preprocess._label_name(v) for v in data.labels]), return_counts=True)
+        names, numbers = np.unique(preprocess.label_names(data.labels), return_counts=True)
         order = sorted(range(len(names)), key=lambda i: preprocess._numeric_first(str(names[i])))
         counts = {str(names[i]): int(numbers[i]) for i in order}
+    dtype = "text -> int64 codes" if data.texts is not None else str(data.sequences[0].dtype)
     return ArraySummary(
-        role, data.source, data.format, data.raw_shape, str(data.sequences[0].dtype), len(data.sequences), data.n_features,
+        role, data.source, data.format, data.raw_shape, dtype, len(data.sequences), data.n_features,
         int(lengths.min()), float(np.median(lengths)), float(np.percentile(lengths, 95)), int(lengths.max()), counts,
         fingerprint(data.source) if Path(data.source).is_file() else "",
     )
 
 
-def preprocessing_steps(data: SequenceData, prep: Preprocessor, batch_size: int = 32, grid: bool = False) -> tuple[list[Step], list[str]]:
+def preprocessing_steps(data: SequenceData, prep: Preprocessor, batch_size: int = 32, embedding_dim: int = 32, grid: bool = False) -> tuple[list[Step], list[str]]:
     """The steps after loading (scale, pad/truncate, mask) with shapes, and warnings about them; ``grid``: widths as under JAX."""
     warnings: list[str] = []
     n = len(data.sequences)
     sequences = data.sequences
     steps: list[Step] = []
-    if prep.input == "tokens":
-        sequences = [preprocess.strip_token_padding(s) for s in sequences]
-        steps.append(Step("token codes", f"{n} x (timesteps,)", f"integer codes 1..{prep.num_tokens - 1}; existing 0-padding stripped; codes unseen in training -> {prep.num_tokens}"))
+    if prep.input == "tokens" and prep.vocabulary is None:
+        assert prep.num_tokens is not None
+        _, token_lengths = preprocess.token_codes(sequences, prep.pad_code)
+        sequences = [np.zeros((int(length), 1)) for length in token_lengths]  # only the lengths matter below
+        stripped = "no padding in the data" if prep.pad_code is None else f"padding code {prep.pad_code} stripped from both ends"
+        shifted = "" if prep.pad_code == 0 else "; codes shifted by 1 to keep 0 for padding"
+        steps.append(Step("token codes", f"{n} x (timesteps,)", f"{stripped}{shifted}; codes 1..{prep.num_tokens - 1}, codes unseen in training -> {prep.num_tokens}"))
     elif prep.mean is not None:
         steps.append(Step("standardize", f"{n} x (timesteps, {prep.n_features})", "per-feature mean/std fitted on the real timesteps of the training data"))
     lengths = np.array([len(s) for s in sequences])
@@ -122,7 +129,7 @@ def preprocessing_steps(data: SequenceData, prep: Preprocessor, batch_size: int 
         detail = f"{prep.padding}-padding with {pad_with}: {share:.1%} of timesteps are padding; {truncated} of {n} sequences truncated ({prep.truncating})"
         steps.append(Step("pad/truncate", shape, detail))
     if prep.input == "tokens":
-        steps.append(Step("mask", shape, "Embedding(mask_zero=True): code 0 timesteps are skipped by the recurrent layers"))
+        steps.append(encoding_step(prep, shape, embedding_dim))
     else:
         steps.append(Step("mask", shape, f"Masking(mask_value={prep.pad_value}): timesteps whose every feature is {prep.pad_value} are skipped by the recurrent layers"))
     if n and truncated / n >= TRUNCATION_WARN_SHARE:
@@ -141,6 +148,40 @@ def preprocessing_steps(data: SequenceData, prep: Preprocessor, batch_size: int 
         fix = "Shift the codes so that 0 is unused (e.g. add 1)." if prep.input == "tokens" else "Set `preprocessing.pad_value` to a value that never occurs, e.g. -999.0."
         warnings.append(f"{collisions} real timesteps hold {what} (after scaling); they would be silently masked like padding. {fix}")
     return steps, warnings
+
+
+def encoding_step(prep: Preprocessor, shape: str, embedding_dim: int) -> Step:
+    """How the padded codes ``(batch, timesteps)`` become LSTM input, masked, per batch inside the model."""
+    assert prep.num_tokens is not None
+    after = shape.replace(")", f", features={encoding_width(prep, embedding_dim)})")
+    what = {
+        "embedding": f"Embedding({prep.num_tokens + 1}, {embedding_dim}, mask_zero=True): a learned vector per code",
+        "one_hot": f"one-hot (a frozen Embedding, mask_zero=True): code c -> unit vector c of {prep.num_tokens}, padding -> zeros",
+        "float": f"code value (a frozen Embedding, mask_zero=True): code c -> c / {prep.num_tokens}, one feature",
+    }[prep.encoding]
+    return Step(f"encode ({prep.encoding}) + mask", after, f"{what}; computed per batch inside the model; code 0 timesteps are masked and skipped by the LSTMs")
+
+
+def encoding_width(prep: Preprocessor, embedding_dim: int) -> int:
+    """Features per timestep after encoding token codes."""
+    assert prep.num_tokens is not None
+    return {"embedding": embedding_dim, "one_hot": prep.num_tokens, "float": 1}[prep.encoding]
+
+
+def encoding_note(prep: Preprocessor, embedding_dim: int) -> str:
+    """The three ways integer codes can enter the LSTMs, with their shapes; the chosen one marked."""
+    assert prep.num_tokens is not None
+    timesteps = "timesteps" if prep.boundaries else f"timesteps={prep.maxlen}"
+    options = [
+        f"embedding: (batch, {timesteps}, {embedding_dim}) learned vectors (`model.embedding_dim`), for many codes or when codes relate",
+        f"one_hot: (batch, {timesteps}, {prep.num_tokens}), one feature per code, no trained parameters, for a few dozen codes",
+        f"float: (batch, {timesteps}, 1), the code as one number, only meaningful when the codes are ordered",
+    ]
+    marked = [("* " if o.startswith(prep.encoding + ":") else "") + o for o in options]
+    return (
+        f"Token codes (batch, {timesteps}) can enter the LSTMs three ways, set by `preprocessing.encoding` (* = this spec): {'; '.join(marked)}. "
+        "All three are looked up per batch inside the model and mask the padding."
+    )
 
 
 def truncation_warning(data: SequenceData, prep: Preprocessor, role: str) -> str | None:
@@ -228,6 +269,8 @@ def named_shape(shape: tuple[Any, ...], kind: str, name: str = "") -> str:
     """``(None, 29, 12)`` -> ``(batch, timesteps=29, features=12)``."""
     recurrent = kind in ("LSTM", "GRU") or kind.startswith("Bidirectional")
     last = "classes" if name == "output" else "units" if recurrent else {"Dense": "units", "Dropout": "units", "Embedding": "embedding"}.get(kind, "features")
+    if name in ("one_hot", "code_value"):
+        last = "features"
     timesteps = "timesteps" if len(shape) > 1 and shape[1] is None else f"timesteps={shape[1]}" if len(shape) > 1 else ""
     if len(shape) == 3:
         axes = ["batch", timesteps, f"{last}={shape[2]}"]
@@ -240,30 +283,46 @@ def named_shape(shape: tuple[Any, ...], kind: str, name: str = "") -> str:
 
 def trace(spec: Spec, train: SequenceData, others: dict[str, SequenceData], *, build: bool = True) -> Trace:
     """Inspect the data flow of a spec on its (already loaded) data; no training."""
-    arrays = [summarize(train, "train")] + [summarize(d, role) for role, d in others.items()]
     warnings = spec_warnings(spec, train)
     notes: list[str] = []
+    pp_spec = spec.preprocessing
     try:
-        preprocess.resolve_input(train, spec.preprocessing.input)
-        pp_spec = spec.preprocessing
+        kind = preprocess.resolve_input(train, spec.preprocessing.input)
     except DataError as exc:
         warnings.append(str(exc))
-        pp_spec = dataclasses.replace(spec.preprocessing, input="float")
+        kind, pp_spec = "float", dataclasses.replace(spec.preprocessing, input="float")
+    if kind == "float" and pp_spec.encoding != "embedding":
+        if spec.preprocessing.input != "float":  # else cross_field_problems said it
+            warnings.append(f"`preprocessing.encoding: {pp_spec.encoding}` applies to integer token codes and text, but {train.source} is read as float features; it is ignored here.")
+        pp_spec = dataclasses.replace(pp_spec, encoding="embedding")
     classes = None
     if train.labels is None:
         classes = ["class_0", "class_1"]
         notes.append("The data has no labels, so the number of classes (the output size) is a placeholder.")
+    early = backend_before_fitting(spec.backend, pp_spec.input, pp_spec.bucketing)
+    if early is not None:
+        use_backend(early)
     prep = preprocess.fit(train, pp_spec, classes=classes)
+    train, others = prep.tokenize(train), {role: prep.tokenize(part) for role, part in others.items()}
+    arrays = [summarize(train, "train")] + [summarize(d, role) for role, d in others.items()]
     if prep.input == "tokens" and spec.preprocessing.input == "auto":
-        notes.append(f"Integer data with one value per timestep is read as token codes (Embedding of {prep.num_tokens + 1} codes). If these are measurements, set `preprocessing.input: float`.")
-    backend = resolve_backend(spec.backend, prep.boundaries is not None)
+        notes.append(f"Integer data with one value per timestep is read as token codes ({prep.num_tokens + 1} codes, 0 padding). If these are measurements, set `preprocessing.input: float`.")
+    if prep.input == "tokens":
+        notes.append(encoding_note(prep, spec.model.embedding_dim))
+    backend = early or resolve_backend(spec.backend, prep.boundaries is not None)
     notes.append(f"Keras backend: {backend}" + (f" ({backend_reason(prep.boundaries is not None)})" if spec.backend == "auto" else "") + ".")
-    steps, pad_warnings = preprocessing_steps(train, prep, spec.training.batch_size, grid=backend == "jax")
+    steps, pad_warnings = preprocessing_steps(train, prep, spec.training.batch_size, spec.model.embedding_dim, grid=backend == "jax")
     warnings += pad_warnings
     for role, part in others.items():
         truncated = truncation_warning(part, prep, role)
         if truncated:
             warnings.append(truncated)
+        oov = text_mod.oov_share(part.sequences) if prep.vocabulary is not None else 0.0
+        if oov >= OOV_WARN_SHARE:
+            warnings.append(
+                f"{oov:.0%} of the {role} tokens are out of the training vocabulary ({len(prep.vocabulary or [])} codes) and all look alike to the model. "
+                "Raise `preprocessing.text.max_tokens`, use `preprocessing.text.level: char`, or add training text."
+            )
     if build:
         use_backend(backend)
     if spec.training.class_weight is not None and train.labels is not None:
@@ -280,13 +339,13 @@ def trace(spec: Spec, train: SequenceData, others: dict[str, SequenceData], *, b
 
 
 def suggest(train: SequenceData) -> tuple[Spec, str]:
-    """A starting spec for a bare data file (input kind and maxlen from its lengths), and its YAML."""
-    lengths = train.lengths
+    """A starting spec for a bare data file (input kind and maxlen from its lengths, in words for text), and its YAML."""
+    lengths = np.array([len(t.split()) for t in train.texts]) if train.texts is not None else train.lengths
     maxlen = "p95" if lengths.max() > 2 * np.percentile(lengths, 95) else None
-    labelled = train.labels is not None and len(train.sequences) >= 20
+    labelled = train.labels is not None and len(train) >= 20
     raw = {
         "data": {"train": train.source, "validation_split": 0.2 if labelled else 0.0},
-        "preprocessing": {"input": preprocess.resolve_input(train, "auto"), "maxlen": maxlen},
+        "preprocessing": {"input": "text" if train.texts is not None else preprocess.resolve_input(train, "auto"), "maxlen": maxlen},
         "model": {"layers": [{"units": 64}]},
         "training": {"epochs": 30, "batch_size": 32, "monitor": "val_loss" if labelled else "loss"},
     }
@@ -313,7 +372,7 @@ def inspect_spec(spec_path: Path, overrides: Sequence[str] = (), data_path: Path
 
     spec = load_spec(spec_path, overrides, strict=False)
     if data_path is not None:
-        train = data_mod.load(DataFile(path=str(data_path)), spec.data, need_labels=False)
+        train = data_mod.load(DataFile(path=str(data_path)), spec.data, need_labels=False, text=spec.preprocessing.input == "text")
         return trace(spec, train, {})
     splits = load_splits(spec)
     train = splits.pop("train")
@@ -321,9 +380,12 @@ def inspect_spec(spec_path: Path, overrides: Sequence[str] = (), data_path: Path
 
 
 def inspect_data(path: Path) -> Trace:
-    """``inspect-shapes FILE``: what a bare data file holds, and a suggested spec and input shape for it."""
+    """``inspect-shapes FILE``: what a bare data file holds, and a suggested spec and input shape for it.
+
+    A .txt file, and a .jsonl file whose first record has a text but no sequence, are read as raw text.
+    """
     options = spec_from_dict({"data": {"train": str(path)}}).data
-    train = data_mod.load(DataFile(path=str(path)), options, need_labels=False)
+    train = data_mod.load(DataFile(path=str(path)), options, need_labels=False, text=data_mod.looks_like_text(path, options))
     spec, text = suggest(train)
     result = trace(spec, train, {}, build=train.labels is not None)
     if train.labels is None:

@@ -41,6 +41,7 @@ POSITIVE_FLOAT = Check(lambda v: v > 0.0, "a positive number")
 NON_NEGATIVE_FLOAT = Check(lambda v: v >= 0.0, "a non-negative number")
 FACTOR = Check(lambda v: 0.0 < v < 1.0, "a fraction in (0, 1)")
 CLASS_WEIGHT = Check(lambda v: v == "balanced" or all(w > 0 for w in v.values()), "'balanced', or a mapping of class names to positive weights")
+VOCABULARY_SIZE = Check(lambda v: v >= 3, "an integer >= 3 (padding, the OOV entry and at least one token), or null")
 MAXLEN = Check(
     lambda v: (isinstance(v, int) and v >= 1) or (isinstance(v, str) and _percentile(v) is not None),
     "null (the longest training sequence), a positive integer, or a percentile such as 'p95'",
@@ -71,7 +72,7 @@ def opt(default: Any, doc: str, check: Check | None = None) -> Any:
 class DataFile:
     """One data file (a string is shorthand for ``{path: ...}``)."""
 
-    path: str = opt(REQUIRED, "Data file, relative to the spec file: .npy, .npz, .ts or .csv.")
+    path: str = opt(REQUIRED, "Data file, relative to the spec file: .npy, .npz, .ts, .csv, .jsonl (or .txt, raw text without labels).")
     labels: str | None = opt(None, "Labels as a separate .npy file (one label per sequence); for .npy data.")
 
 
@@ -88,6 +89,15 @@ class CsvOptions:
     time_column: str | None = opt("time", "Column that orders the rows of a sequence; null keeps file order.")
     label_column: str | None = opt("label", "Column with the sequence's label (the same on every row of a sequence); null for unlabelled data.")
     feature_columns: list[str] | None = opt(None, "Feature columns in order; null means every other column.")
+    text_column: str = opt("text", "With `preprocessing.input: text`: the column with each sequence's raw text, one row per sequence (`id_column`, if present, names it).")
+
+
+@dataclass
+class JsonlOptions:
+    id_key: str = opt("id", "Key of a record's id; records without it are named by their line number.")
+    sequence_key: str = opt("sequence", "Key of the sequence: a list of timesteps, each a list of features ([[f1, f2], ...]) or one number ([v1, v2, ...]).")
+    text_key: str = opt("text", "Key of the raw text, read instead of `sequence_key` with `preprocessing.input: text`.")
+    label_key: str | None = opt("label", "Key of the label; null for unlabelled data.")
 
 
 @dataclass
@@ -96,19 +106,38 @@ class DataSpec:
     validation: DataFile | None = opt(None, "Separate validation data; when null, `validation_split` of the training data is held out.")
     test: DataFile | None = opt(None, "Test data, evaluated once after training.")
     validation_split: float = opt(0.2, "Stratified fraction of training data held out for validation when `validation` is null; 0 disables validation.", RATE)
-    format: Literal["auto", "npy", "npz", "ts", "csv"] = opt("auto", "File format; auto picks it from the file extension.")
+    format: Literal["auto", "npy", "npz", "ts", "csv", "jsonl", "txt"] = opt("auto", "File format; auto picks it from the file extension (.jsonl and .ndjson are jsonl).")
     layout: Literal["channels_last", "channels_first"] = opt(
         "channels_last", "Axis order of 3-D arrays: (samples, timesteps, features) or (samples, features, timesteps); channels_first is transposed. .ts files are always channels-first."
     )
     npz: NpzKeys = opt(NpzKeys(), "Array names inside .npz files.")
-    csv: CsvOptions = opt(CsvOptions(), "Long-format CSV: one row per timestep.")
+    csv: CsvOptions = opt(CsvOptions(), "Long-format CSV: one row per timestep (for text: one row per sequence).")
+    jsonl: JsonlOptions = opt(JsonlOptions(), "JSON Lines: one JSON object per line and sequence.")
+
+
+@dataclass
+class TextSpec:
+    level: Literal["word", "char"] = opt("word", "Tokens: words (split on whitespace) or characters (spaces included).")
+    max_tokens: int | None = opt(None, "Vocabulary size including padding (code 0) and the OOV entry (code 1): the most frequent training tokens are kept; null: all.", VOCABULARY_SIZE)
+    lowercase: bool = opt(True, "Lower-case the text first (Unicode-aware).")
+    strip_punctuation: bool | None = opt(None, "Remove ASCII punctuation before splitting. null: for words yes, for characters no.")
+    oov_token: str | None = opt("[UNK]", "Vocabulary entry (code 1) for tokens outside the vocabulary; null drops such tokens instead.")
 
 
 @dataclass
 class PreprocessingSpec:
-    input: Literal["auto", "float", "tokens"] = opt(
-        "auto", "float: real-valued features with Masking; tokens: integer codes with Embedding(mask_zero=True), 0 is padding; auto: tokens for integer arrays, else float."
+    input: Literal["auto", "float", "tokens", "text"] = opt(
+        "auto",
+        "float: real-valued features with Masking; tokens: integer codes (see `encoding`, `pad_code`); text: raw strings from .csv/.jsonl/.txt, tokenized with a vocabulary "
+        "fitted on the training data (see `text`); auto: tokens for integer data with one value per timestep, else float.",
     )
+    encoding: Literal["embedding", "one_hot", "float"] = opt(
+        "embedding",
+        "How token codes and text enter the LSTMs, looked up per batch inside the model: embedding (learned vectors of `model.embedding_dim`), "
+        "one_hot (one feature per code), float (the code as one number, code / highest code). Padding is masked in all three.",
+    )
+    pad_code: int | None = opt(0, "Code that pads integer token data (stripped from both ends of each sequence; an error inside one). null: the data has no padding, every code is a symbol.")
+    text: TextSpec = opt(TextSpec(), "Tokenization of text input.")
     maxlen: int | str | None = opt(None, "Timesteps after padding/truncation: null (longest training sequence), an integer, or a percentile of training lengths such as 'p95'.", MAXLEN)
     padding: Literal["post", "pre"] = opt("post", "Side where padding goes. post keeps masks right-padded (and the fast cuDNN kernel usable).")
     truncating: Literal["post", "pre"] = opt("post", "Side cut from sequences longer than maxlen: post drops the end, pre the beginning.")
@@ -487,6 +516,14 @@ def cross_field_problems(spec: Spec) -> list[str]:
         problems.append(f"`preprocessing.bucket_boundaries` must be positive lengths in ascending order without repeats. Received: {bounds}. E.g. [50, 100, 200].")
     if bounds is not None and spec.preprocessing.bucketing is False:
         problems.append("`preprocessing.bucket_boundaries` is set but `preprocessing.bucketing` is false. Remove one of the two.")
+    pp = spec.preprocessing
+    if pp.input == "float" and pp.encoding != "embedding":
+        problems.append(
+            f"`preprocessing.encoding: {pp.encoding}` applies to integer token codes and text, but `preprocessing.input` is 'float' (features go through Masking as they are). "
+            "Remove `encoding`, or set `input: tokens` for integer codes."
+        )
+    if pp.input == "text" and spec.data.format in ("npy", "npz", "ts"):
+        problems.append(f"`preprocessing.input: text` reads raw text from .csv, .jsonl or .txt files, but `data.format` is {spec.data.format!r}. Set `data.format: auto` (or csv/jsonl).")
     loss = spec.training.loss
     if (loss == "binary_crossentropy") != (spec.model.output == "sigmoid") and loss != "auto":
         problems.append(f"`training.loss` {loss!r} does not fit `model.output` {spec.model.output!r}. Use `loss: auto`.")

@@ -26,7 +26,7 @@ import numpy as np
 
 from seqcli import batching, preprocess, shapes
 from seqcli import data as data_mod
-from seqcli.backend import current_backend, import_keras, resolve_backend, seed_everything, use_backend, versions
+from seqcli.backend import backend_before_fitting, current_backend, import_keras, resolve_backend, seed_everything, use_backend, versions
 from seqcli.data import SequenceData
 from seqcli.errors import DataError, RunError, SeqcliError, SpecError
 from seqcli.fingerprint import data_files, fingerprints
@@ -100,17 +100,18 @@ class TrainResult:
 
 
 def load_splits(spec: Spec) -> dict[str, SequenceData]:
-    """Load train, validation (file or stratified split) and test data as sequences."""
-    train = data_mod.load(spec.data.train, spec.data)
+    """Load train, validation (file or stratified split) and test data as sequences (raw texts for text input)."""
+    text = spec.preprocessing.input == "text"
+    train = data_mod.load(spec.data.train, spec.data, text=text)
     splits = {"train": train}
     if spec.data.validation is not None:
-        splits["validation"] = data_mod.load(spec.data.validation, spec.data)
+        splits["validation"] = data_mod.load(spec.data.validation, spec.data, text=text)
     elif spec.data.validation_split > 0:
         assert train.labels is not None
         train_idx, val_idx = preprocess.stratified_split(train.labels, spec.data.validation_split, spec.seed)
         splits = {"train": train.subset(train_idx), "validation": train.subset(val_idx)}
     if spec.data.test is not None:
-        splits["test"] = data_mod.load(spec.data.test, spec.data)
+        splits["test"] = data_mod.load(spec.data.test, spec.data, text=text)
     return splits
 
 
@@ -120,8 +121,12 @@ def prepare(spec: Spec, backend: str | None = None) -> Prepared:
     ``backend`` overrides ``spec.backend`` (a resumed run keeps the one it started with).
     Raises :class:`~seqcli.errors.SeqcliError` on bad input; creates no files.
     """
+    backend = backend or backend_before_fitting(spec.backend, spec.preprocessing.input, spec.preprocessing.bucketing)
+    if backend is not None:
+        use_backend(backend)
     loaded = load_splits(spec)
     prep = preprocess.fit(loaded["train"], spec.preprocessing)
+    loaded = {role: prep.tokenize(part) for role, part in loaded.items()}  # text -> token codes; numeric data as it is
     splits = {}
     for role, part in loaded.items():
         sequences = prep.prepare(part.sequences, [f"{part.source}, {w}" for w in part.where])

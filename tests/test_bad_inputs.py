@@ -269,8 +269,8 @@ def data_is_directory(env: Env) -> list[str]:
 
 
 def data_unknown_extension(env: Env) -> list[str]:
-    write_csv(env.tmp / "train.txt", csv_lines())
-    return train(env, write_spec(env, "data:\n  train: train.txt\n"))
+    write_csv(env.tmp / "train.dat", csv_lines())
+    return train(env, write_spec(env, "data:\n  train: train.dat\n"))
 
 
 def npy_nan(env: Env) -> list[str]:
@@ -347,6 +347,81 @@ def tokens_negative(env: Env) -> list[str]:
     codes = np.arange(1, 25).reshape(6, 4)
     codes[4, 2] = -3
     return train(env, npy_pair(env, codes, two_classes()))
+
+
+def jsonl_spec(env: Env, lines: list[str], extra: str = "") -> Path:
+    (env.tmp / "train.jsonl").write_text("\n".join(lines) + "\n")
+    return write_spec(env, "data:\n  train: train.jsonl\n" + extra)
+
+
+def jsonl_records(n: int = 6) -> list[str]:
+    return [json.dumps({"id": f"r{i}", "sequence": [[0.1 * i, 1.0], [0.2, 0.3 * i]], "label": "ab"[i % 2]}) for i in range(n)]
+
+
+def jsonl_bad_json(env: Env) -> list[str]:
+    lines = jsonl_records()
+    lines[3] = lines[3][:-1]  # the closing brace is missing
+    return train(env, jsonl_spec(env, lines))
+
+
+def jsonl_missing_key(env: Env) -> list[str]:
+    lines = jsonl_records()
+    lines[2] = lines[2].replace('"sequence"', '"seq"')
+    return train(env, jsonl_spec(env, lines))
+
+
+def jsonl_ragged(env: Env) -> list[str]:
+    lines = jsonl_records()
+    lines[4] = json.dumps({"id": "r4", "sequence": [[1.0, 2.0], [3.0]], "label": "a"})
+    return train(env, jsonl_spec(env, lines))
+
+
+def jsonl_non_numeric(env: Env) -> list[str]:
+    lines = jsonl_records()
+    lines[1] = json.dumps({"id": "r1", "sequence": [[1.0, 2.0], [3.0, "n/a"]], "label": "b"})
+    return train(env, jsonl_spec(env, lines))
+
+
+def jsonl_nan(env: Env) -> list[str]:
+    lines = jsonl_records()
+    lines[5] = '{"id": "r5", "sequence": [[NaN, 2.0]], "label": "b"}'
+    return train(env, jsonl_spec(env, lines))
+
+
+def jsonl_empty_sequence(env: Env) -> list[str]:
+    lines = jsonl_records()
+    lines[0] = json.dumps({"id": "r0", "sequence": [], "label": "a"})
+    return train(env, jsonl_spec(env, lines))
+
+
+def jsonl_text_not_string(env: Env) -> list[str]:
+    lines = [json.dumps({"text": f"text {i}", "label": "ab"[i % 2]}) for i in range(6)]
+    lines[2] = json.dumps({"text": 42, "label": "a"})
+    return train(env, jsonl_spec(env, lines, "preprocessing:\n  input: text\n"))
+
+
+def text_csv_without_text_column(env: Env) -> list[str]:
+    (env.tmp / "train.csv").write_text("body,label\nhello there,a\nbye now,b\n")
+    return train(env, write_spec(env, "data:\n  train: train.csv\npreprocessing:\n  input: text\n"))
+
+
+def tokens_pad_code_inside(env: Env) -> list[str]:
+    codes = np.arange(1, 25).reshape(6, 4)
+    codes[2, 1] = 0  # 0 pads the data, so a 0 between real codes is a symbol that would be masked
+    return train(env, npy_pair(env, codes, two_classes()))
+
+
+def one_hot_float_data(env: Env) -> list[str]:
+    return train(env, csv_spec(env, csv_lines()), "preprocessing.encoding=one_hot")
+
+
+def predict_text_with_numeric_run(env: Env) -> list[str]:
+    return ["predict", str(env.smoke_run()), "--text", "some words"]
+
+
+def predict_text_file_with_numeric_run(env: Env) -> list[str]:
+    (env.tmp / "raw.txt").write_text("some words\n")
+    return ["predict", str(env.smoke_run()), str(env.tmp / "raw.txt")]
 
 
 def label_count_mismatch(env: Env) -> list[str]:
@@ -492,8 +567,8 @@ CASES = [
     # Data files: the file, and the line, row, sequence or column.
     Case("data-missing", data_missing, r"Data file .*nope\.csv does not exist\. Paths in a spec are relative to the spec file"),
     Case("data-empty", data_empty, r"Data file .*train\.csv is empty \(0 bytes\)\. Write or export it again"),
-    Case("data-is-directory", data_is_directory, r"train\.csv is a directory, not a data file\. Point the spec at a \.npy, \.npz, \.ts or \.csv file"),
-    Case("data-unknown-extension", data_unknown_extension, r"Cannot tell the format of .*train\.txt from its extension \.txt\. .*set `data\.format`"),
+    Case("data-is-directory", data_is_directory, r"train\.csv is a directory, not a data file\. Point the spec at a \.npy, \.npz, \.ts, \.csv or \.jsonl file"),
+    Case("data-unknown-extension", data_unknown_extension, r"Cannot tell the format of .*train\.dat from its extension \.dat\. .*set `data\.format`"),
     Case("npy-nan", npy_nan, r"x\.npy, index 2: nan at timestep 1, feature 0\. Replace missing or infinite values"),
     Case("csv-inf", csv_inf, r"train\.csv, id 's03' \(lines 11-13\): inf at timestep 1, feature 0\. Replace missing or infinite values"),
     Case("csv-no-label-column", csv_no_label_column, r"train\.csv has no column 'label' \(columns: id, time, a, b\)\. Set `data\.csv\.label_column`"),
@@ -504,8 +579,18 @@ CASES = [
     Case("npy-no-timesteps", npy_no_timesteps, r"x\.npy holds no data: shape \(samples=6, timesteps=0, features=2\)\. Save at least one sequence"),
     Case("npy-strings", npy_strings, r"x\.npy holds values of dtype <U3; seqcli needs numbers .*Convert the array to numbers"),
     Case("npz-corrupt-member", npz_corrupt_member, r"train\.npz is not a readable NumPy file \(.*\)\. Write it again with numpy\.save/numpy\.savez"),
-    Case("tokens-all-padding", tokens_all_padding, r"x\.npy, index 3: every token code is 0 \(padding\), so the sequence is empty\. Remove it, or set `preprocessing\.input: float`"),
-    Case("tokens-negative", tokens_negative, r"x\.npy, index 4: token code -3 is negative; .*Fix the codes, or set `preprocessing\.input: float`"),
+    Case("tokens-all-padding", tokens_all_padding, r"x\.npy, index 3: every token code is 0 \(padding\), so the sequence is empty\. Remove it, set `preprocessing\.pad_code` .*input: float`"),
+    Case("tokens-negative", tokens_negative, r"x\.npy, index 4: token code -3 is negative; .*Fix the codes, set `preprocessing\.pad_code` if this is the padding code, or .*input: float`"),
+    Case("jsonl-bad-json", jsonl_bad_json, r"train\.jsonl, line 4 is not valid JSON \(Expecting ',' delimiter at column \d+\)\. Each line must be one JSON object"),
+    Case("jsonl-missing-key", jsonl_missing_key, r"train\.jsonl, line 3 has no key 'sequence' \(keys: 'id', 'seq', 'label'\)\. Set `data\.jsonl\.sequence_key`"),
+    Case("jsonl-ragged-features", jsonl_ragged, r"train\.jsonl, line 5, timestep 1: 1 features, but timestep 0 has 2\. Every timestep needs the same features"),
+    Case("jsonl-non-numeric", jsonl_non_numeric, r'train\.jsonl, line 2, timestep 1, feature 1: "n/a" is not a number\. Write features as JSON numbers'),
+    Case("jsonl-nan", jsonl_nan, r"train\.jsonl, line 6: nan at timestep 0, feature 0\. Replace missing or infinite values"),
+    Case("jsonl-empty-sequence", jsonl_empty_sequence, r"train\.jsonl, line 1, key 'sequence': the sequence is empty \(no timesteps\)\. Remove the record"),
+    Case("jsonl-text-not-string", jsonl_text_not_string, r"train\.jsonl, line 3, key 'text': the text must be a JSON string; got a number\. Quote it"),
+    Case("text-csv-no-text-column", text_csv_without_text_column, r"train\.csv has no column 'text' \(columns: body, label\)\. Set `data\.csv\.text_column`"),
+    Case("tokens-pad-code-inside", tokens_pad_code_inside, r"x\.npy, index 2: code 0 at timestep 1 lies between real codes, but 0 is the padding code .*set `preprocessing\.pad_code: null`"),
+    Case("encoding-on-float-data", one_hot_float_data, r"`preprocessing\.encoding: one_hot` applies to integer token codes and text, but .*train\.csv is read as float features"),
     Case("label-count-mismatch", label_count_mismatch, r"x\.npy: 5 labels for 6 sequences\. .*exactly one label per sequence"),
     Case("single-class", single_class, r"train\.csv has a single class \('up'\); a classifier needs at least two\. Check the label column"),
     Case("test-label-unseen", unseen_test_labels, r"test\.csv, id 't01' \(lines 5-7\): label 'sideways' was not among the training classes \(down, up\)\. Remove those sequences or add the class"),
@@ -517,6 +602,8 @@ CASES = [
     # predict: the run directory, INPUT and --output.
     Case("predict-wrong-features", predict_wrong_features, r"INPUT .*one\.npy has shape \(4, 3\): 3 features per timestep, but the model was trained on 2\. Give one sequence as \(timesteps, 2\)"),
     Case("predict-batch-wrong-features", predict_batch_wrong_features, r"batch\.npy, index 0 has 3 features per timestep, but the model was trained on 2\. Give data with the same 2 features"),
+    Case("predict-text-numeric-run", predict_text_with_numeric_run, r"--text needs a run trained on text \(`preprocessing\.input: text`\), but .* was trained on float input\. Give an INPUT file"),
+    Case("predict-txt-numeric-run", predict_text_file_with_numeric_run, r"raw\.txt is a \.txt file: raw text, one per line, which only a text model reads"),
     Case("predict-run-missing", predict_run_missing, r"Run directory .*no-run does not exist\. `seqcli train` prints the run directory"),
     Case("predict-run-incomplete", predict_run_incomplete, r"run is not a complete seqcli run: preprocessing\.json is missing\. Give a directory created by `seqcli train`"),
     Case("predict-run-json-corrupt", predict_run_json_corrupt, r"run/run\.json is corrupt .*Train again"),

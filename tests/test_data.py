@@ -435,7 +435,7 @@ def test_missing_labels_file(tmp_path):
 def test_directory_instead_of_file(tmp_path):
     folder = tmp_path / "data.npy"
     folder.mkdir()
-    with pytest.raises(DataError, match=r"data\.npy is a directory, not a data file\. Point the spec at a \.npy, \.npz, \.ts or \.csv file inside it\."):
+    with pytest.raises(DataError, match=r"data\.npy is a directory, not a data file\. Point the spec at a \.npy, \.npz, \.ts, \.csv or \.jsonl file inside it\."):
         load(DataFile(path=str(folder)), BASE)
 
 
@@ -452,15 +452,142 @@ def test_not_a_numpy_file(tmp_path):
 
 
 def test_unknown_extension_with_auto_format(tmp_path):
-    path = write_text(tmp_path, "d.txt", CSV_TEXT)
-    with pytest.raises(DataError, match=r"Cannot tell the format of .*d\.txt from its extension \.txt\. .*set `data\.format` to one of npy, npz, ts, csv\."):
+    path = write_text(tmp_path, "d.dat", CSV_TEXT)
+    with pytest.raises(DataError, match=r"Cannot tell the format of .*d\.dat from its extension \.dat\. .*set `data\.format` to one of npy, npz, ts, csv, jsonl, txt\."):
         load(DataFile(path=str(path)), BASE)
+    path = write_text(tmp_path, "d.txt", CSV_TEXT)
+    with pytest.raises(DataError, match=r"d\.txt is a \.txt file: raw text, one per line, .*or set `data\.format` to the file's real format \(e\.g\. csv\)\."):
+        load(DataFile(path=str(path)), BASE)
+    assert load(DataFile(path=str(path)), replace(BASE, format="csv")).format == "csv"
+
+
+# --------------------------------------------------------------------------- JSON Lines
+
+
+def jsonl_options(**changes):
+    return replace(BASE, jsonl=replace(BASE.jsonl, **changes))
+
+
+def write_jsonl(tmp_path: Path, lines: list[str], name: str = "d.jsonl") -> Path:
+    return write_text(tmp_path, name, "\n".join(lines) + "\n")
+
+
+def test_jsonl_sequences_of_feature_lists_and_flat_lists(tmp_path):
+    path = write_jsonl(tmp_path, ['{"id": "a", "sequence": [[1.5, 2], [3, 4]], "label": "x"}', "", '{"id": 7, "sequence": [[5, 6]], "label": "y"}'])
+    data = load(DataFile(path=str(path)), BASE)
+    assert [s.tolist() for s in data.sequences] == [[[1.5, 2.0], [3.0, 4.0]], [[5.0, 6.0]]]
+    assert all(s.dtype == np.float64 for s in data.sequences)  # one float makes every sequence float
+    assert data.labels.tolist() == ["x", "y"]
+    assert (data.ids, data.where, data.format) == (["a", "7"], ["line 1", "line 3"], "jsonl")
+    assert data.raw_shape == "2 records x (timesteps=1..2, features=2)"
+    flat = load(DataFile(path=str(write_jsonl(tmp_path, ['{"sequence": [1, 2, 3], "label": 0}', '{"sequence": [4], "label": 1}']))), BASE)
+    assert [s.shape for s in flat.sequences] == [(3, 1), (1, 1)]  # (timesteps, features=1)
+    assert flat.is_integer and flat.ids == ["1", "2"]  # integers stay integer codes; no id -> line number
+
+
+def test_jsonl_custom_keys_and_unlabelled_prediction_input(tmp_path):
+    path = write_jsonl(tmp_path, ['{"name": "q", "xs": [[1.0], [2.0]], "y": "u"}'])
+    data = load(DataFile(path=str(path)), jsonl_options(id_key="name", sequence_key="xs", label_key="y"))
+    assert (data.ids, data.labels.tolist()) == (["q"], ["u"])
+    unlabelled = load(DataFile(path=str(write_jsonl(tmp_path, ['{"sequence": [1.0]}']))), BASE, need_labels=False)
+    assert unlabelled.labels is None
+
+
+def test_jsonl_texts(tmp_path):
+    path = write_jsonl(tmp_path, ['{"id": 1, "text": "Hello there", "label": "greet"}', '{"id": 2, "text": "Bye", "label": "leave"}'])
+    data = load(DataFile(path=str(path)), BASE, text=True)
+    assert data.texts == ["Hello there", "Bye"] and data.sequences == [] and len(data) == 2
+    assert data.labels.tolist() == ["greet", "leave"]
+
+
+@pytest.mark.parametrize(
+    ("lines", "message"),
+    [
+        (['{"sequence": [1.0], "label": 1}', '{"sequence": [1.0], "label": 1'], r"d\.jsonl, line 2 is not valid JSON \(Expecting ',' delimiter at column 31\)\. Each line must be one JSON object"),
+        (["[1, 2]"], r"d\.jsonl, line 1 holds a JSON list, not an object; each line must be one object with the keys 'sequence' and 'label'"),
+        (['{"seq": [1.0], "label": 1}'], r"d\.jsonl, line 1 has no key 'sequence' \(keys: 'seq', 'label'\)\. Set `data\.jsonl\.sequence_key` to the key that holds the sequence\."),
+        (['{"text": "hi", "label": 1}'], r"line 1 has no key 'sequence' .* The record has 'text': for raw text set `preprocessing\.input: text`\."),
+        (['{"sequence": [1.0], "label": 1}', '{"sequence": [2.0]}'], r"d\.jsonl, line 2 has no key 'label' \(keys: 'sequence'\)\. Give every record its label, or set `data\.jsonl\.label_key`"),
+        (['{"sequence": [[1, 2], [3]], "label": 1}'], r"d\.jsonl, line 1, timestep 1: 1 features, but timestep 0 has 2\. Every timestep needs the same features\."),
+        (['{"sequence": [[1, 2], 3], "label": 1}'], r"d\.jsonl, line 1, timestep 1: a number among lists\. Write every timestep as a list of features, or every one as a single number\."),
+        (['{"sequence": [[1, "2.5"]], "label": 1}'], r'd\.jsonl, line 1, timestep 0, feature 1: "2\.5" is not a number\. Write features as JSON numbers'),
+        (['{"sequence": [1, null, 3], "label": 1}'], r"d\.jsonl, line 1, timestep 1, feature 0: null is not a number\."),
+        (['{"sequence": [1, true], "label": 1}'], r"d\.jsonl, line 1, timestep 1, feature 0: true is not a number\."),
+        (['{"sequence": [[0.5, NaN]], "label": 1}'], r"d\.jsonl, line 1: nan at timestep 0, feature 1\. Replace missing or infinite values"),
+        (['{"sequence": [], "label": 1}'], r"d\.jsonl, line 1, key 'sequence': the sequence is empty \(no timesteps\)\. Remove the record\."),
+        (['{"sequence": "1 2 3", "label": 1}'], r"line 1, key 'sequence': the sequence must be a list of timesteps, e\.g\. .*; got a string\."),
+        (['{"sequence": [[1, 2]], "label": 1}', '{"sequence": [[1, 2, 3]], "label": 2}'], r"d\.jsonl, line 2: 3 features per timestep, but line 1 has 2\. Every sequence needs the same features\."),
+        (['{"sequence": [1], "label": [1]}'], r"d\.jsonl, line 1, key 'label': the label must be a string or a number; got \[1\]\."),
+        (['{"id": "a", "sequence": [1], "label": 1}', '{"id": "a", "sequence": [2], "label": 2}'], r"d\.jsonl, line 2: id 'a' is also used on line 1\. Ids must be unique"),
+        (["", "  "], r"d\.jsonl has no records: every line is blank\. Write one JSON object per line\."),
+    ],
+    ids=[
+        "bad-json", "not-object", "missing-key", "text-not-sequence", "missing-label", "ragged", "mixed", "string", "null", "bool", "nan", "empty", "not-list",
+        "features-differ", "label-list", "duplicate-id", "blank",
+    ],
+)
+def test_jsonl_errors_name_the_line(tmp_path, lines, message):
+    with pytest.raises(DataError, match=message):
+        load(DataFile(path=str(write_jsonl(tmp_path, lines))), BASE)
+
+
+def test_jsonl_text_errors_name_the_line(tmp_path):
+    with pytest.raises(DataError, match=r"line 2, key 'text': the text must be a JSON string; got a list\."):
+        load(DataFile(path=str(write_jsonl(tmp_path, ['{"text": "a", "label": 1}', '{"text": ["a"], "label": 1}']))), BASE, text=True)
+    with pytest.raises(DataError, match=r"d\.jsonl, line 1: the text is empty\. Remove it or write the text\."):
+        load(DataFile(path=str(write_jsonl(tmp_path, ['{"text": "  ", "label": 1}']))), BASE, text=True)
+
+
+def test_japanese_vowels_jsonl_holds_the_ts_sequences():
+    """The shipped JSON Lines copy of Japanese Vowels reads as exactly the same arrays as the .ts original."""
+    root = Path(__file__).resolve().parent.parent / "data" / "japanese_vowels"
+    ts = load(DataFile(path=str(root / "JapaneseVowels_TEST.ts")), BASE)
+    jsonl = load(DataFile(path=str(root / "JapaneseVowels_TEST.jsonl")), BASE)
+    assert len(jsonl.sequences) == len(ts.sequences) == 370
+    assert all(np.array_equal(a, b) for a, b in zip(jsonl.sequences, ts.sequences, strict=True))
+    assert jsonl.labels.tolist() == ts.labels.tolist()
+
+
+# --------------------------------------------------------------------------- text: CSV one row per text, .txt
+
+
+def test_text_csv_one_row_per_text(tmp_path):
+    path = write_text(tmp_path, "t.csv", 'text,label,id\n"Hello, world",en,a\n\n"Zwei\nZeilen",de,b\n')
+    data = load(DataFile(path=str(path)), BASE, text=True)
+    assert data.texts == ["Hello, world", "Zwei\nZeilen"]
+    assert data.labels.tolist() == ["en", "de"] and data.ids == ["a", "b"]
+    assert data.where == ["line 2", "line 5"]  # a text over two lines is named by its last line
+    no_ids = load(DataFile(path=str(write_text(tmp_path, "n.csv", "text\nfirst\nsecond\n"))), BASE, need_labels=False, text=True)
+    assert (no_ids.ids, no_ids.labels) == (["2", "3"], None)  # no id column: line numbers; no label column: unlabelled
+
+
+def test_text_csv_errors(tmp_path):
+    path = write_text(tmp_path, "t.csv", "body,label\nhi,a\n")
+    with pytest.raises(DataError, match=r"t\.csv has no column 'text' \(columns: body, label\)\. Set `data\.csv\.text_column`"):
+        load(DataFile(path=str(path)), BASE, text=True)
+    assert load(DataFile(path=str(path)), csv_options(text_column="body"), text=True).texts == ["hi"]
+    with pytest.raises(DataError, match=r"t\.csv has no column 'label' .*Set `data\.csv\.label_column`"):
+        load(DataFile(path=str(write_text(tmp_path, "t.csv", "text\nhi\n"))), BASE, text=True)
+    with pytest.raises(DataError, match=r"t\.csv, line 3: 3 cells but the header has 2 columns\. Quote texts that contain commas"):
+        load(DataFile(path=str(write_text(tmp_path, "t.csv", "text,label\nok,a\nnot, ok,b\n"))), BASE, text=True)
+    with pytest.raises(DataError, match=r"has no column 'time' .* If 'text' holds one raw text per row, set `preprocessing\.input: text`\."):
+        load(DataFile(path=str(write_text(tmp_path, "t.csv", "id,text,label\n1,hi,a\n"))), BASE)
+
+
+def test_txt_is_one_text_per_line_for_text_input_only(tmp_path):
+    path = write_text(tmp_path, "p.txt", "first text\n\n  second one \n")
+    data = load(DataFile(path=str(path)), BASE, need_labels=False, text=True)
+    assert (data.texts, data.ids, data.labels) == (["first text", "  second one "], ["1", "3"], None)
+    with pytest.raises(DataError, match=r"p\.txt has no labels\. .*a \.txt file holds raw texts without labels; give labelled texts as \.csv or \.jsonl"):
+        load(DataFile(path=str(path)), BASE, text=True)
+    with pytest.raises(DataError, match=r"`preprocessing\.input: text` reads raw text from \.csv, \.jsonl or \.txt files, but x\.npy is a \.npy file"):
+        load(DataFile(path=str(save_npy(tmp_path, "x.npy", np.zeros((2, 3))))), BASE, text=True)
 
 
 # --------------------------------------------------------------------------- helpers
 
 
-@pytest.mark.parametrize(("name", "fmt"), [("a.npy", "npy"), ("a.NPZ", "npz"), ("dir.v2/a.ts", "ts"), ("a.csv", "csv")])
+@pytest.mark.parametrize(("name", "fmt"), [("a.npy", "npy"), ("a.NPZ", "npz"), ("dir.v2/a.ts", "ts"), ("a.csv", "csv"), ("a.jsonl", "jsonl"), ("a.ndjson", "jsonl"), ("a.txt", "txt")])
 def test_detect_format_from_extension(name, fmt):
     assert detect_format(Path(name)) == fmt
 

@@ -157,3 +157,54 @@ def test_trace_warns_when_fractional_data_would_become_tokens() -> None:
     result = shapes.trace(spec, data, {}, build=False)
     assert any("pad_sequences(dtype='int32')" in w and "input: float" in w for w in result.warnings)
     assert result.steps[0].name == "standardize"  # traced as float, the way it should be read
+
+
+def token_data() -> SequenceData:
+    # Codes 1..4 (0 is padding), lengths 3, 2, 4: num_tokens 5 (unseen codes), 6 codes with padding.
+    codes = [np.array([[1], [2], [3]]), np.array([[4], [1]]), np.array([[2], [2], [2], [1]])]
+    return SequenceData(codes, np.array(["a", "b", "a"]), "mem", "npy", "-", ["index 0", "index 1", "index 2"])
+
+
+@pytest.mark.parametrize(
+    ("encoding", "name", "shape", "params"),
+    [
+        ("embedding", "embedding", "(batch, timesteps=4, embedding=3)", 6 * 3),
+        ("one_hot", "one_hot", "(batch, timesteps=4, features=5)", 6 * 5),
+        ("float", "code_value", "(batch, timesteps=4, features=1)", 6),
+    ],
+)
+def test_encoding_choice_shapes(encoding: str, name: str, shape: str, params: int) -> None:
+    prep = preprocess.fit(token_data(), PreprocessingSpec(encoding=encoding, bucketing=False))
+    model = build_model(make_spec(embedding_dim=3), prep)
+    rows = shapes.layer_rows(model)
+    assert [(r.name, r.output_shape, r.params, r.mask) for r in rows[:2]] == [("tokens", "(batch, timesteps=4)", 0, False), (name, shape, params, True)]
+    layer = model.get_layer(name)
+    table = layer.get_weights()[0]
+    if encoding == "one_hot":
+        assert not layer.trainable and table.tolist() == np.vstack([np.zeros(5), np.eye(5)]).tolist()  # padding row all zeros
+    if encoding == "float":
+        assert not layer.trainable and table[:, 0].tolist() == pytest.approx([0, 0.2, 0.4, 0.6, 0.8, 1.0])  # code / num_tokens
+    assert rows[2].output_shape == "(batch, timesteps=4, units=4)"
+
+
+@pytest.mark.parametrize("encoding", ["embedding", "one_hot", "float"])
+def test_token_padding_is_masked_for_every_encoding(encoding: str) -> None:
+    """Padding the codes further (maxlen 4 -> 9) must not change any output."""
+    short = preprocess.fit(token_data(), PreprocessingSpec(encoding=encoding, bucketing=False))
+    long = dataclasses.replace(short, maxlen=9)
+    model_short, model_long = build_model(make_spec(), short), build_model(make_spec(), long)
+    model_long.set_weights(model_short.get_weights())
+    x_short, x_long = padded(short, token_data().sequences), padded(long, token_data().sequences)
+    assert x_short.shape == (3, 4) and x_long.shape == (3, 9)
+    np.testing.assert_allclose(model_long.predict(x_long, verbose=0), model_short.predict(x_short, verbose=0), atol=1e-6)
+
+
+def test_trace_explains_the_encoding_choice() -> None:
+    spec = spec_from_dict({"data": {"train": "x.npy"}, "preprocessing": {"encoding": "one_hot", "bucketing": False}, "model": {"layers": [{"units": 4}]}})
+    result = shapes.trace(spec, token_data(), {})
+    step = result.steps[-1]
+    assert (step.name, step.shape) == ("encode (one_hot) + mask", "(samples=3, timesteps=4, features=5)")
+    assert "code c -> unit vector c of 5, padding -> zeros; computed per batch inside the model" in step.detail
+    note = next(n for n in result.notes if n.startswith("Token codes"))
+    assert "embedding: (batch, timesteps=4, 32) learned vectors" in note and "* one_hot: (batch, timesteps=4, 5)" in note and "float: (batch, timesteps=4, 1)" in note
+    assert result.input_shape == "(batch, timesteps=4)"

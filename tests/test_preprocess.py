@@ -145,3 +145,38 @@ def test_stratified_split_is_per_class_seeded_and_disjoint() -> None:
 def test_empty_validation_split_is_an_error() -> None:
     with pytest.raises(DataError, match="leaves an empty validation set"):
         preprocess.stratified_split(np.array(["a", "a", "b", "b"]), 0.1, seed=0)
+
+
+def test_pad_code_between_real_codes_is_an_error_with_the_fixes() -> None:
+    codes = [np.array([[1], [0], [2], [0]]), np.array([[3]])]  # 0 is padding at the end, but also inside sequence 0
+    with pytest.raises(DataError, match=r"index 0: code 0 at timestep 1 lies between real codes, but 0 is the padding code .*set `preprocessing\.pad_code: null`.*codes \+ 1"):
+        preprocess.fit(data_of(codes, ["a", "b"]), PreprocessingSpec())
+
+
+def test_pad_code_null_keeps_every_code_and_shifts_by_one() -> None:
+    codes = [np.array([[0], [1], [0]]), np.array([[2], [2]])]  # no padding: 0 is a symbol
+    prep = preprocess.fit(data_of(codes, ["a", "b"]), PreprocessingSpec(pad_code=None))
+    assert (prep.num_tokens, prep.maxlen, prep.pad_code) == (4, 3, None)  # codes 0..2 -> 1..3; 4 stands for unseen codes
+    assert padded(prep, [*codes, np.array([[9]])]).tolist() == [[1, 2, 1], [3, 3, 0], [4, 0, 0]]
+
+
+def test_other_pad_code_is_stripped_and_codes_shift() -> None:
+    codes = [np.array([[-1], [0], [4]]), np.array([[2], [-1], [-1]])]  # padded with -1 on either side
+    prep = preprocess.fit(data_of(codes, ["a", "b"]), PreprocessingSpec(pad_code=-1))
+    assert (prep.num_tokens, prep.maxlen) == (6, 2)
+    assert padded(prep, codes).tolist() == [[1, 5], [3, 0]]
+
+
+def test_encoding_needs_integer_codes() -> None:
+    with pytest.raises(DataError, match=r"`preprocessing\.encoding: one_hot` applies to integer token codes and text, but mem is read as float features .*Remove `encoding`, or set `input: tokens`"):
+        preprocess.fit(data_of(sequences_of([2, 3]), ["a", "b"]), PreprocessingSpec(encoding="one_hot"))
+
+
+def test_token_codes_of_many_fixed_width_sequences() -> None:
+    # (samples=200_000, timesteps=31) codes, 0-padded at the end after 20 (or, every 7th row, 5) codes: stripped in one pass.
+    x = np.tile(np.arange(1, 32, dtype=np.int8), (200_000, 1))
+    x[:, 20:] = 0
+    x[::7, 5:] = 0
+    values, lengths = preprocess.token_codes(list(x[:, :, None]), pad_code=0)
+    assert lengths[:8].tolist() == [5, 20, 20, 20, 20, 20, 20, 5] and values.shape == (int(lengths.sum()),)
+    assert values[:7].tolist() == [1, 2, 3, 4, 5, 1, 2]

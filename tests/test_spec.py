@@ -344,6 +344,36 @@ def test_maxlen_rejects(tmp_path, text, shown):
         load_spec(path)
 
 
+# --------------------------------------------------------------------------- text, JSON Lines and token options
+
+
+def test_text_and_token_defaults_keep_existing_specs_unchanged(tmp_path):
+    spec = load_spec(write(tmp_path, MINIMAL))
+    pp = spec.preprocessing
+    assert (pp.input, pp.encoding, pp.pad_code) == ("auto", "embedding", 0)
+    assert (pp.text.level, pp.text.max_tokens, pp.text.lowercase, pp.text.strip_punctuation, pp.text.oov_token) == ("word", None, True, None, "[UNK]")
+    assert (spec.data.jsonl.id_key, spec.data.jsonl.sequence_key, spec.data.jsonl.text_key, spec.data.jsonl.label_key) == ("id", "sequence", "text", "label")
+    assert spec.data.csv.text_column == "text"
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("preprocessing:\n  text:\n    max_tokens: 2\n", r"`preprocessing\.text\.max_tokens` must be an integer >= 3 \(padding, the OOV entry and at least one token\), or null\. Received: 2 "),
+        ("preprocessing:\n  text:\n    level: chars\n", r"`preprocessing\.text\.level` must be one of 'word', 'char'\. Received: 'chars' \(.*line 4\)\. .*Did you mean 'char'"),
+        ("preprocessing:\n  encoding: onehot\n", r"`preprocessing\.encoding` must be one of 'embedding', 'one_hot', 'float'\. Received: 'onehot' .*Did you mean 'one_hot'\?"),
+        ("preprocessing:\n  pad_code: -1.5\n", r"`preprocessing\.pad_code` must be an integer or null\. Received: -1\.5 \(.*line 3\)"),
+        ("preprocessing:\n  text:\n    oov_token: 5\n", r"`preprocessing\.text\.oov_token` must be a string or null\. Received: 5"),
+        ("preprocessing:\n  level: char\n", r"Unknown key `preprocessing\.level` .* `level` belongs under `preprocessing\.text`: move it to `preprocessing\.text\.level`\."),
+        ("data:\n  jsonl:\n    label: y\n", r"Unknown key `data\.jsonl\.label` .*Valid keys in `data\.jsonl`: id_key, sequence_key, text_key, label_key\. Did you mean `data\.jsonl\.label_key`\?"),
+    ],
+    ids=["max-tokens", "level", "encoding", "pad-code", "oov-token", "level-misplaced", "jsonl-key"],
+)
+def test_text_and_token_options_are_validated(tmp_path, text, message):
+    with pytest.raises(SpecError, match=message):
+        load_spec(write(tmp_path, _merge_minimal(text)))
+
+
 # --------------------------------------------------------------------------- cross-field rules
 
 CROSS_FIELD = {
@@ -362,6 +392,13 @@ CROSS_FIELD = {
     "auc_without_sigmoid": (
         "training:\n  metrics: [accuracy, auc]\n",
         r"`training\.metrics` has 'auc', which needs .*`model\.output: sigmoid`\. Remove 'auc' or set `model\.output: sigmoid`\.",
+    ),    "encoding_with_float_input": (
+        "preprocessing:\n  input: float\n  encoding: one_hot\n",
+        r"`preprocessing\.encoding: one_hot` applies to integer token codes and text, but `preprocessing\.input` is 'float'.*Remove `encoding`, or set `input: tokens`",
+    ),
+    "text_from_numpy_format": (
+        "data:\n  format: npz\npreprocessing:\n  input: text\n",
+        r"`preprocessing\.input: text` reads raw text from \.csv, \.jsonl or \.txt files, but `data\.format` is 'npz'\. Set `data\.format: auto`",
     ),
     "last_bidirectional_gru_returns_sequences": (
         "model:\n  layers: [{units: 5, cell: gru, bidirectional: true, return_sequences: true}]\n",
@@ -459,8 +496,11 @@ def test_spec_from_dict_validates(tmp_path):
 EXPECTED_REFERENCE_KEYS = [
     "data.train", "data.validation", "data.test", "data.validation_split", "data.format", "data.layout",
     "data.npz.x", "data.npz.y", "data.npz.lengths",
-    "data.csv.id_column", "data.csv.time_column", "data.csv.label_column", "data.csv.feature_columns",
-    "preprocessing.input", "preprocessing.maxlen", "preprocessing.padding", "preprocessing.truncating",
+    "data.csv.id_column", "data.csv.time_column", "data.csv.label_column", "data.csv.feature_columns", "data.csv.text_column",
+    "data.jsonl.id_key", "data.jsonl.sequence_key", "data.jsonl.text_key", "data.jsonl.label_key",
+    "preprocessing.input", "preprocessing.encoding", "preprocessing.pad_code",
+    "preprocessing.text.level", "preprocessing.text.max_tokens", "preprocessing.text.lowercase", "preprocessing.text.strip_punctuation", "preprocessing.text.oov_token",
+    "preprocessing.maxlen", "preprocessing.padding", "preprocessing.truncating",
     "preprocessing.pad_value", "preprocessing.standardize", "preprocessing.bucketing", "preprocessing.bucket_boundaries",
     "model.layers[].units", "model.layers[].cell", "model.layers[].bidirectional", "model.layers[].dropout", "model.layers[].recurrent_dropout", "model.layers[].return_sequences",
     "model.dense[].units", "model.dense[].activation", "model.dense[].dropout",

@@ -1,0 +1,86 @@
+"""Text -> token codes with Keras' ``TextVectorization``, run outside the model.
+
+The vocabulary is fitted on the training texts only and saved in the run
+(``preprocessing.json``): code 0 is padding, code 1 the out-of-vocabulary entry,
+codes 2.. the training tokens, most frequent first. Lower-casing happens in
+Python (``str.lower`` is Unicode-aware; Keras' ``"lower"`` only lower-cases
+ASCII); punctuation stripping and splitting into words or characters are
+Keras'. TensorFlow is imported on first use.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from seqcli.backend import import_keras
+
+OOV_CODE = 1
+CHUNK = 8192  # texts vectorized at a time
+
+
+def strips_punctuation(options: dict[str, Any]) -> bool:
+    """``strip_punctuation`` with its default resolved: words yes, characters no."""
+    value = options["strip_punctuation"]
+    return options["level"] == "word" if value is None else bool(value)
+
+
+def describe(options: dict[str, Any]) -> str:
+    """E.g. ``word-level, lower-cased, punctuation stripped``."""
+    parts = [f"{options['level']}-level"]
+    if options["lowercase"]:
+        parts.append("lower-cased")
+    if strips_punctuation(options):
+        parts.append("punctuation stripped")
+    return ", ".join(parts)
+
+
+def _vectorizer(options: dict[str, Any], vocabulary: list[str] | None = None) -> Any:
+    keras = import_keras()
+    return keras.layers.TextVectorization(
+        max_tokens=options["max_tokens"] if vocabulary is None else None,
+        standardize="strip_punctuation" if strips_punctuation(options) else None,
+        split="whitespace" if options["level"] == "word" else "character",
+        ragged=True,
+        vocabulary=vocabulary[2:] if vocabulary is not None else None,  # Keras adds padding and OOV itself
+    )
+
+
+def _standardized(texts: list[str], options: dict[str, Any]) -> list[str]:
+    return [t.lower() for t in texts] if options["lowercase"] else texts
+
+
+def fit_vocabulary(texts: list[str], options: dict[str, Any]) -> list[str]:
+    """The vocabulary of the (training) texts: ``["", oov, most frequent token, ...]``, at most ``max_tokens`` entries."""
+    import_keras()  # first: it silences TensorFlow's C++ log
+    import tensorflow as tf
+
+    layer = _vectorizer(options)
+    layer.adapt(tf.data.Dataset.from_tensor_slices(tf.constant(_standardized(texts, options), dtype=tf.string)).batch(CHUNK))
+    tokens = [str(t) for t in layer.get_vocabulary()[2:]]
+    return ["", options["oov_token"] or "[UNK]", *tokens]
+
+
+def to_codes(texts: list[str], vocabulary: list[str], options: dict[str, Any]) -> list[np.ndarray]:
+    """Each text as token codes, ``(tokens_i, 1)`` int64; tokens outside the vocabulary are code 1 (or dropped when ``oov_token`` is null)."""
+    import_keras()
+    import tensorflow as tf
+
+    layer = _vectorizer(options, vocabulary)
+    codes: list[np.ndarray] = []
+    for start in range(0, len(texts), CHUNK):
+        ragged = layer(tf.constant(_standardized(texts[start : start + CHUNK], options), dtype=tf.string))
+        flat, lengths = ragged.flat_values.numpy().astype(np.int64), ragged.row_lengths().numpy()
+        if options["oov_token"] is None:
+            keep = flat != OOV_CODE
+            lengths = np.diff(np.concatenate([[0], np.cumsum(keep)])[np.concatenate([[0], np.cumsum(lengths)])])
+            flat = flat[keep]
+        codes.extend(np.split(flat[:, np.newaxis], np.cumsum(lengths)[:-1]))  # (tokens_i, 1) each
+    return codes
+
+
+def oov_share(codes: list[np.ndarray]) -> float:
+    """Fraction of all tokens that are out of vocabulary (code 1)."""
+    total = sum(len(c) for c in codes)
+    return sum(int((c == OOV_CODE).sum()) for c in codes) / total if total else 0.0
