@@ -197,7 +197,10 @@ def predict_proba(model: Any, prep: Any, sequences: list[np.ndarray], batch_size
 
     lengths = np.array([len(s) for s in sequences])
     plan = eval_plan(lengths, prep.boundaries, prep.maxlen, batch_size, grid=current_backend() == "jax")
-    out = model.predict(dataset(prep, sequences, None, lambda _: plan, range(1)), verbose=0)
+    if len(plan.batches) == 1:  # e.g. one sample: no input pipeline to build and trace
+        out = np.asarray(model.predict_on_batch(Packed(prep, sequences).batch(plan.batches[0], plan.widths[0])))
+    else:
+        out = model.predict(dataset(prep, sequences, None, lambda _: plan, range(1)), verbose=0)
     probs = np.empty_like(out)
     probs[np.concatenate(plan.batches)] = out  # back to input order
     if probs.shape[-1] == 1:

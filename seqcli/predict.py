@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import functools
 import io
 import json
 from dataclasses import dataclass, field
@@ -49,7 +50,7 @@ class Prediction:
     true: list[str] | None
     notes: list[str]
 
-    @property
+    @functools.cached_property
     def predicted(self) -> list[str]:
         return [self.classes[i] for i in self.probabilities.argmax(axis=1)]
 
