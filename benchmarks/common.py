@@ -195,6 +195,20 @@ def run_child(command: list[str], *, cwd: Path = ROOT) -> tuple[float, float, st
     return float(seconds), int(maxrss) / (2**20 if sys.platform == "darwin" else 2**10), done.stdout
 
 
+def bytecode_warning() -> str | None:
+    """A warning when TensorFlow has no cached bytecode, so that every fresh process compiles it from source.
+
+    That happens when PYTHONDONTWRITEBYTECODE is set and nothing compiled the virtual environment;
+    ``import tensorflow`` then takes several times as long as on a user's machine.
+    """
+    import importlib.util
+
+    spec = importlib.util.find_spec("tensorflow")
+    if spec is None or spec.origin is None or (Path(spec.origin).parent / "__pycache__").is_dir():
+        return None
+    return "warning: TensorFlow's bytecode is not cached, so every fresh process compiles it (start-up several times slower than a user's); run `uv sync --compile-bytecode` once."
+
+
 def lstm_train_flops(timesteps: int, features: int, units: int) -> float:
     """Floating-point operations to train an LSTM layer on ``timesteps`` real (sample) timesteps.
 

@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from common import ROOT, fixed_data, peak_rss_mib, reset_peak_rss, row, run_child, seqcli_train
+from common import ROOT, bytecode_warning, fixed_data, peak_rss_mib, reset_peak_rss, row, run_child, seqcli_train
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
@@ -110,6 +110,8 @@ def main() -> None:
     if args.first_step_child:
         print(json.dumps(first_step_child(float(args.first_step_child[0]), args.first_step_child[1])))
         return
+    if warning := bytecode_warning():
+        print(warning)
     py = sys.executable
     lines = []
     with tempfile.TemporaryDirectory() as folder:

@@ -14,7 +14,7 @@ import argparse
 import statistics
 import sys
 
-from common import ROOT, row, run_child
+from common import ROOT, bytecode_warning, row, run_child
 
 SPEC = ROOT / "experiments" / "japanese_vowels.yaml"
 IMPORT_TF = "import os; os.environ['TF_CPP_MIN_LOG_LEVEL']='3'; import tensorflow"
@@ -30,6 +30,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=7)
     args = parser.parse_args()
+    if warning := bytecode_warning():
+        print(warning)
     py = sys.executable
     cases = {
         "python -c pass (floor)": [py, "-c", "pass"],
