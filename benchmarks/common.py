@@ -108,6 +108,7 @@ class SeqcliTiming:
     commit: float
     accuracy: float | None
     peak_rss_mib: float
+    times: list[float]  # every epoch, steps and commit
 
     @property
     def epoch(self) -> float:
@@ -155,7 +156,7 @@ def seqcli_train(train: Labelled, test: Labelled | None, *, units: int, batch_si
         rundir.RunDir.commit_epoch = original  # type: ignore[method-assign]
     steps = [epoch - commit for epoch, commit in zip(clock.times, commits, strict=True)]  # clock.times include the commit
     accuracy = float(result.metrics["test"]["accuracy"]) if test is not None else None
-    return SeqcliTiming(steady(steps), steady(commits), accuracy, peak_rss_mib())
+    return SeqcliTiming(steady(steps), steady(commits), accuracy, peak_rss_mib(), clock.times)
 
 
 def reset_peak_rss() -> None:
