@@ -19,7 +19,7 @@ fixed cost: 10,000 / (time for 10,000 - time for one). Peak RSS: in-process
 parts report this process's while they ran (TensorFlow's runtime included),
 fresh processes their own.
 
-    uv run python benchmarks/latency.py [--repeat 3]
+    uv run python benchmarks/latency.py [--repeat 2]
 """
 
 from __future__ import annotations
@@ -104,7 +104,7 @@ def timed(call: Any, repeat: int) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeat", type=int, default=3, help="Fresh processes per command line measured.")
+    parser.add_argument("--repeat", type=int, default=2, help="Fresh processes per command line measured.")
     parser.add_argument("--first-step-child", nargs=2, metavar=("SINCE", "OUTPUT_DIR"), help=argparse.SUPPRESS)  # internal
     args = parser.parse_args()
     if args.first_step_child:
