@@ -74,7 +74,7 @@ def main() -> None:
             f"{x.shape[0]:,} sequences of 8 timesteps x 16 features; LSTM({args.units}), batch {args.batch_size}, {args.epochs} epochs, "
             f"{args.repeats} alternating repeats; seqcli vs `model.fit` on one array",
             f"seqcli's training steps take **{mid:.2f}x** the hand-written time (median; range {low:.2f}-{high:.2f}); with the per-epoch commit "
-            f"({min(commits):.2f}-{max(commits):.2f} s) {total:.2f}x; peak RSS {seqcli_rss:.0f} vs {base_rss:.0f} MiB",
+            f"({min(commits):.3f}-{max(commits):.3f} s) {total:.2f}x; peak RSS {seqcli_rss:.0f} vs {base_rss:.0f} MiB",
             f"at most 1.05x: **{'met' if mid <= 1.05 else 'not met'}**",
         )
     )
