@@ -2,8 +2,8 @@
 
 Each script ends with one row of the table in benchmarks/README.md; a script that
 fails (e.g. pytorch_peer.py without PyTorch installed) gets a row with its last
-line of output instead. Takes about 12 minutes on the 2-core development machine.
-Nothing else should run meanwhile.
+line of output instead. Takes about 6 minutes on the idle 2-core development
+machine, 15 on a busy one; nothing else should run meanwhile.
 
     uv run python benchmarks/run_all.py [--only NAME ...]
 """
