@@ -4,45 +4,31 @@ Both sides train the same model (Masking -> LSTM -> softmax) with the same batch
 size and epochs on the same generated data: 500 sequences of 1 feature with
 long-tailed lengths 100..1300 (mean about 320), 10 classes told apart by the
 frequency of a noisy sine. Steady-state epoch time is the median of the epochs
-after the first (which includes tracing). Prints both times, the ratio and both
-test accuracies.
+after the first (which includes tracing). Prints both times, the ratio, both
+test accuracies and each side's peak RSS (the process's while that side ran,
+TensorFlow's runtime included). Both sides run on the backend seqcli's
+``backend: auto`` picks for this data (TensorFlow), or ``--backend``; the first
+epoch is printed too, as under JAX it compiles one step per batch width.
 
-The first epoch (tracing or compiling) is printed too: under JAX it compiles one
-step per distinct batch width, which is why `backend: auto` picks TensorFlow here.
-
-    uv run python benchmarks/variable_length.py [--epochs 4] [--units 32] [--backend tensorflow|jax]
+    uv run python benchmarks/variable_length.py [--epochs 4] [--units 32] [--backend auto|jax|tensorflow]
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import tempfile
-from pathlib import Path
 
 import numpy as np
-from common import EpochClock, steady
+from common import EpochClock, add_backend_option, choose_backend, peak_rss_mib, reset_peak_rss, row, seqcli_train, steady, variable_data
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 
-def make_data(n: int, seed: int) -> tuple[list[np.ndarray], np.ndarray]:
-    """Sequences ``(timesteps, 1)`` with lengths 100..1300 (long tail) and labels 0..9."""
-    rng = np.random.default_rng(seed)
-    lengths = (100 + np.minimum(1200, rng.exponential(220, size=n))).astype(int)
-    labels = rng.integers(0, 10, size=n)
-    sequences = []
-    for length, label in zip(lengths, labels, strict=True):
-        t = np.arange(length)
-        signal = np.sin(2 * np.pi * (0.01 + 0.006 * label) * t + rng.uniform(0, 2 * np.pi)) + rng.normal(0, 0.3, size=length)
-        sequences.append(signal[:, None].astype(np.float32))
-    return sequences, labels
-
-
-def classic(train: tuple[list[np.ndarray], np.ndarray], test: tuple[list[np.ndarray], np.ndarray], args: argparse.Namespace) -> tuple[list[float], float]:
-    """The recipe from countless tutorials: pad_sequences to the longest, Masking, LSTM."""
+def classic(train: tuple[list[np.ndarray], np.ndarray], test: tuple[list[np.ndarray], np.ndarray], args: argparse.Namespace) -> tuple[float, float, float]:
+    """The recipe from countless tutorials: pad_sequences to the longest, Masking, LSTM. (s/epoch, test accuracy, peak RSS MiB)"""
     import keras
 
+    reset_peak_rss()
     keras.utils.set_random_seed(0)
     maxlen = max(len(s) for s in train[0] + test[0])
     pad = lambda seqs: keras.utils.pad_sequences(seqs, maxlen=maxlen, dtype="float32", padding="post", value=0.0)  # noqa: E731
@@ -54,29 +40,7 @@ def classic(train: tuple[list[np.ndarray], np.ndarray], test: tuple[list[np.ndar
     clock = EpochClock()
     model.fit(pad(train[0]), train[1], batch_size=args.batch_size, epochs=args.epochs, verbose=0, callbacks=[clock.keras_callback()])
     accuracy = model.evaluate(pad(test[0]), test[1], verbose=0, return_dict=True)["accuracy"]
-    return clock.times, float(accuracy)
-
-
-def seqcli_side(train: tuple[list[np.ndarray], np.ndarray], test: tuple[list[np.ndarray], np.ndarray], args: argparse.Namespace) -> tuple[list[float], float]:
-    from seqcli import train as core
-    from seqcli.spec import spec_from_dict
-
-    with tempfile.TemporaryDirectory() as folder:
-        for name, (seqs, labels) in (("train", train), ("test", test)):
-            np.savez(Path(folder) / f"{name}.npz", x=np.concatenate(seqs), lengths=np.array([len(s) for s in seqs]), y=labels)
-        spec = spec_from_dict(
-            {
-                "data": {"train": f"{folder}/train.npz", "test": f"{folder}/test.npz", "validation_split": 0},
-                "preprocessing": {"standardize": False},
-                "model": {"layers": [{"units": args.units}]},
-                "training": {"epochs": args.epochs, "batch_size": args.batch_size, "learning_rate": args.lr, "monitor": "loss", "early_stopping": None},
-                "output": {"dir": f"{folder}/runs", "name": "bench"},
-                "backend": args.backend,
-            }
-        )
-        clock = EpochClock()
-        result = core.fit(core.prepare(spec), clock)
-        return clock.times, float(result.metrics["test"]["accuracy"])
+    return steady(clock.times), float(accuracy), peak_rss_mib()
 
 
 def main() -> None:
@@ -85,18 +49,29 @@ def main() -> None:
     parser.add_argument("--units", type=int, default=32)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--lr", type=float, default=0.005)
-    parser.add_argument("--backend", choices=["tensorflow", "jax"], default="tensorflow", help="Keras backend of both sides (auto picks tensorflow for this data)")
+    add_backend_option(parser)
     args = parser.parse_args()
-    os.environ["KERAS_BACKEND"] = args.backend
-    train, test = make_data(500, seed=0), make_data(200, seed=1)
+    backend = choose_backend(args.backend, bucketing=True)
+    train, test = variable_data(500, seed=0), variable_data(200, seed=1)
     lengths = np.array([len(s) for s in train[0]])
     print(f"data: {len(lengths)} train sequences, lengths {lengths.min()}..{lengths.max()}, mean {lengths.mean():.0f}; 1 feature, 10 classes")
-    print(f"model: LSTM({args.units}), batch {args.batch_size}, {args.epochs} epochs (steady state = median of epochs 2..{args.epochs}), {args.backend} backend")
-    classic_times, classic_acc = classic(train, test, args)
-    seqcli_times, seqcli_acc = seqcli_side(train, test, args)
-    for name, times, accuracy in (("classic pad-to-max", classic_times, classic_acc), ("seqcli bucketing  ", seqcli_times, seqcli_acc)):
-        print(f"{name} : {steady(times):7.2f} s/epoch (first epoch {times[0]:.2f} s)   test accuracy {accuracy:.3f}")
-    print(f"speed-up: {steady(classic_times) / steady(seqcli_times):.2f}x (target >= 2.5x)")
+    print(f"model: LSTM({args.units}), batch {args.batch_size}, {args.epochs} epochs (steady state = median of epochs 2..{args.epochs}), {backend} backend")
+    classic_time, classic_acc, classic_rss = classic(train, test, args)
+    seqcli = seqcli_train(train, test, units=args.units, batch_size=args.batch_size, epochs=args.epochs, lr=args.lr)
+    print(f"classic pad-to-max : {classic_time:7.2f} s/epoch   test accuracy {classic_acc:.3f}   peak RSS {classic_rss:5.0f} MiB")
+    print(f"seqcli bucketing   : {seqcli.epoch:7.2f} s/epoch (first epoch {seqcli.times[0]:.2f} s)   test accuracy {seqcli.accuracy:.3f}   peak RSS {seqcli.peak_rss_mib:5.0f} MiB")
+    speedup = classic_time / seqcli.epoch
+    print(f"speed-up: {speedup:.2f}x (target >= 2.5x)")
+    print(
+        row(
+            "variable_length.py",
+            f"{len(lengths)} sequences, 1 feature, lengths {lengths.min()}..{lengths.max()} (mean {lengths.mean():.0f}); LSTM({args.units}), batch {args.batch_size}, "
+            f"{args.epochs} epochs, {backend} backend; seqcli bucketing vs `pad_sequences` to the maximum + `Masking`",
+            f"**{speedup:.2f}x** faster ({seqcli.epoch:.2f} vs {classic_time:.2f} s/epoch); accuracy {seqcli.accuracy:.3f} vs {classic_acc:.3f}; "
+            f"peak RSS {seqcli.peak_rss_mib:.0f} vs {classic_rss:.0f} MiB",
+            f">= 2.5x: **{'met' if speedup >= 2.5 else 'not met'}**",
+        )
+    )
 
 
 if __name__ == "__main__":
