@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable
 
 import numpy as np
+from common import row
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
@@ -99,11 +100,16 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=20)
     args = parser.parse_args()
     print(f"one training step of a plain LSTM, batch {BATCH}; ratio = projection outside the loop / inside")
+    ratios = []
     for backend, steps_for in (("jax", jax_steps), ("tensorflow", tf_steps)):
         for timesteps, features, units in SHAPES:
             steps = steps_for(timesteps, features, units)
             inside, outside = (timed(steps[name], args.repeats) for name in ("inside", "outside"))
+            ratios.append(f"{backend} {timesteps}x{features}, {units} units: {outside / inside:.2f}")
             print(f"{backend:10s} timesteps {timesteps:3d}, features {features:3d}, units {units:3d}: inside {inside * 1000:6.1f} ms, outside {outside * 1000:6.1f} ms, ratio {outside / inside:.2f}")
+    shapes = ", ".join(f"{t}x{f} with {u} units" for t, f, u in SHAPES)
+    comparison = f"one LSTM training step (batch {BATCH}; timesteps x features {shapes}), input projection outside vs inside the loop"
+    print(row("input_projection.py", comparison, "time outside / inside: " + "; ".join(ratios), "below 1 where it pays"))
 
 
 if __name__ == "__main__":

@@ -152,7 +152,7 @@ def main() -> None:
         print(f"one sample, benchmark 2's model (load_run once: {load_seconds:.2f} s):")
         print(f"  seqcli predict (core)         {core_one * 1e3:7.1f} ms   {core_one / bare_one:.2f}x model.predict ({bare_one * 1e3:.1f} ms), model(x) {call_one * 1e3:.1f} ms")
         print(f"  seqcli predict RUN one.npy    {cli_one:7.2f} s    {cli_one / tf_import:.2f}x `import tensorflow`; peak RSS {cli_one_rss:.0f} MiB")
-        lines.append(f"one-sample predict {core_one * 1e3:.0f} ms in the core API ({core_one / bare_one:.2f}x `model.predict`), {cli_one:.1f} s through the CLI")
+        lines.append(f"one-sample predict {core_one * 1e3:.1f} ms in the core API ({core_one / bare_one:.2f}x `model.predict`), {cli_one:.1f} s through the CLI")
 
         # 3. Throughput for 10,000 sequences.
         many_x, many_y = fixed_data(10_000, seed=2)

@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-SCRIPTS = ["variable_length.py", "fixed_length.py", "pytorch_peer.py", "efficiency.py", "latency.py", "startup.py"]
+SCRIPTS = ["variable_length.py", "fixed_length.py", "pytorch_peer.py", "efficiency.py", "latency.py", "startup.py", "input_projection.py"]
 
 
 def main() -> None:
