@@ -143,6 +143,9 @@ class Packed:
         self.flat = flat[:, 0].astype(np.int32) if tokens else flat.astype(np.float32)
         self.pad_value = 0 if tokens else prep.pad_value
         self.post = prep.padding == "post"
+        same = len(sequences) > 0 and bool((self.lengths == self.lengths[0]).all())
+        # Equal lengths: a (samples, timesteps[, features]) view of the same memory, for batches that need no padding.
+        self.dense = self.flat.reshape(len(sequences), int(self.lengths[0]), *self.flat.shape[1:]) if same else None
 
     def batch(self, rows: np.ndarray, width: int) -> np.ndarray:
         """Rows ``rows`` padded to ``width``: ``(batch, width[, features])``, by one vectorized gather.
@@ -152,6 +155,8 @@ class Packed:
         array([[2., 2., 2., 0.],
                [1., 1., 0., 0.]], dtype=float32)
         """
+        if self.dense is not None and width == self.dense.shape[1]:
+            return self.dense[rows]
         steps = np.arange(width)[None, :]
         count = self.lengths[rows][:, None]
         offset = steps if self.post else steps - (width - count)  # where each cell reads within its sequence
