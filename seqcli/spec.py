@@ -233,6 +233,11 @@ class Spec:
     backend: Literal["auto", "jax", "tensorflow"] = opt(
         "auto", "Keras backend. auto: $KERAS_BACKEND if it is jax or tensorflow, else jax when all batches have one width, tensorflow with length bucketing."
     )
+    task: Literal["classify", "tag"] = opt(
+        "classify",
+        "classify: one label per sequence; tag: one label per timestep (the last recurrent layer returns sequences, a softmax per timestep; "
+        "padded timesteps count in neither loss nor metrics).",
+    )
 
 
 # --------------------------------------------------------------------------- YAML positions
@@ -483,12 +488,20 @@ def cross_field_problems(spec: Spec) -> list[str]:
                 f"`model.layers[{i}].return_sequences` is false, but `model.layers[{i + 1}]` is another {layers[i + 1].cell.upper()}, which needs "
                 f"the full sequence (batch, timesteps, units) as input. Remove the key (seqcli sets it) or set it to true."
             )
-    if layers and layers[-1].return_sequences:
+    tag = spec.task == "tag"
+    if tag and layers and layers[-1].return_sequences is False:
+        problems.append(
+            f"`model.layers[{len(layers) - 1}].return_sequences` is false, but `task: tag` predicts one label per timestep, so the last recurrent layer "
+            "returns the whole sequence. Remove the key (seqcli sets it to true)."
+        )
+    if tag:
+        problems += _tagging_problems(spec)
+    if not tag and layers and layers[-1].return_sequences:
         last, cell = len(layers) - 1, layers[-1].cell.upper()
         problems.append(
             f"`model.layers[{last}].return_sequences` is true for the last {cell}: its output is per timestep "
             f"(batch, timesteps, {layers[-1].units * (2 if layers[-1].bidirectional else 1)}), so the classifier would predict one label per timestep instead of "
-            f"one per sequence. Remove the key (seqcli sets it to false for the last {cell})."
+            f"one per sequence. Remove the key (seqcli sets it to false for the last {cell}), or set `task: tag` to label every timestep."
         )
     has_validation = spec.data.validation is not None or spec.data.validation_split > 0
     schedule = spec.training.lr_schedule
@@ -532,6 +545,25 @@ def cross_field_problems(spec: Spec) -> list[str]:
             "`training.label_smoothing` needs one-hot targets, so seqcli trains with categorical cross-entropy (the same loss on one-hot targets) "
             "instead of `training.loss: sparse_categorical_crossentropy`. Set `training.loss: auto`."
         )
+    return problems
+
+
+def _tagging_problems(spec: Spec) -> list[str]:
+    """Options that `task: tag` does not support."""
+    problems = []
+    if spec.model.output == "sigmoid":
+        problems.append("`task: tag` predicts a softmax over the classes at every timestep, but `model.output` is 'sigmoid'. Set `model.output: softmax` (it handles two classes too).")
+    if spec.training.label_smoothing > 0:
+        problems.append("`training.label_smoothing` is not supported with `task: tag`. Remove it (or set 0).")
+    if spec.training.class_weight is not None:
+        problems.append("`training.class_weight` is not supported with `task: tag` (Keras weighs whole sequences, not timesteps). Remove it.")
+    if spec.preprocessing.input == "text":
+        problems.append(
+            "`task: tag` needs one label per timestep of numeric sequences, but `preprocessing.input: text` tokenizes raw text (tokens and labels would not line up). "
+            "Give token codes as sequences instead."
+        )
+    if spec.data.format == "ts":
+        problems.append("`task: tag` reads per-timestep labels from .csv, .jsonl, .npy or .npz files; .ts files hold one label per sequence. Convert the data.")
     return problems
 
 
