@@ -111,6 +111,10 @@ def test_train_then_predict_one_row_per_real_timestep(tmp_path: Path) -> None:
     assert payload["accuracy"] == pytest.approx(np.mean(hits))
     assert payload["accuracy"] == pytest.approx(metrics["accuracy"])
 
+    written = runner.invoke(app, ["predict", str(run), str(tmp_path / "train.jsonl"), "--output", str(tmp_path / "tags.csv")])
+    assert " ".join(written.stdout.split()) == f"wrote 4 per-timestep predictions to {tmp_path / 'tags.csv'}; accuracy {metrics['accuracy']:.4f}"  # Rich wraps long lines
+    assert len((tmp_path / "tags.csv").read_text().splitlines()) == 1 + 4
+
     table = runner.invoke(app, ["predict", str(run), str(tmp_path / "train.jsonl")])
     assert table.exit_code == 0, table.output
     assert "one label per timestep" in table.output
@@ -146,3 +150,18 @@ def test_tagging_trains_on_the_other_backend_and_predicts_the_same_here(tmp_path
     true = [0, 1, 0, 1]
     by_hand = -np.mean([np.log(row[f"p_{'ab'[t]}"]) for row, t in zip(rows, true, strict=True)])
     assert metrics["loss"] == pytest.approx(by_hand, abs=1e-5)
+
+
+def test_interrupted_tagging_run_resumes_to_the_same_result(tmp_path: Path) -> None:
+    from tests.conftest import StopAfter
+
+    spec = write_tagging(tmp_path)
+    settings = ["training.epochs=3", "training.early_stopping=null"]
+    with pytest.raises(KeyboardInterrupt):
+        train.fit(train.prepare(load_spec(spec, [*settings, f"output.dir={tmp_path / 'cut'}"])), StopAfter(1))
+    (run,) = (tmp_path / "cut" / "tag").iterdir()
+    prepared, state = train.prepare_resume(run)
+    assert prepared.prep.task == "tag" and state.epochs_completed == 1
+    resumed = train.fit(prepared, resume=state)
+    whole = train.fit(train.prepare(load_spec(spec, [*settings, f"output.dir={tmp_path / 'whole'}"])))
+    assert resumed.history == whole.history and resumed.metrics == whole.metrics
