@@ -147,7 +147,7 @@ def load(data_file: DataFile, options: DataSpec, *, need_labels: bool = True, te
     else:
         data = _load_csv(path, options, tag=tag)
     if tag and fmt in ("npy", "npz"):
-        data = _array_tags(data, options.npz.lengths in _npz_names(path) if fmt == "npz" else False)
+        data = _array_tags(data)
     validate(data, need_labels=need_labels, tag=tag)
     return data
 
@@ -273,19 +273,14 @@ def _from_flat(values: np.ndarray, lengths: np.ndarray, labels: np.ndarray | Non
     return SequenceData(list(sequences), labels, str(path), "npz", raw_shape, [f"index {i}" for i in range(len(sequences))], steps)
 
 
-def _npz_names(path: Path) -> list[str]:
-    with np_load(path) as archive:
-        return list(archive.files)
-
-
-def _array_tags(data: SequenceData, ragged: bool) -> SequenceData:
-    """Per-timestep labels from an array: ``(samples, timesteps)`` aligned with dense x, or ``(total_timesteps,)`` cut by ``lengths`` (``ragged``)."""
+def _array_tags(data: SequenceData) -> SequenceData:
+    """Per-timestep labels from an array: ``(samples, timesteps)`` aligned with dense x, or ``(total_timesteps,)`` cut by ``lengths`` like x."""
     labels = data.labels
     if labels is None:
         return data
     lengths = data.lengths
     what = "`y` must hold one label per timestep"
-    if ragged:
+    if any(step.name == "split by lengths" for step in data.steps):
         if labels.ndim != 1 or len(labels) != int(lengths.sum()):
             raise DataError(
                 f"{data.source}: with `task: tag` and `lengths`, {what}, all sequences concatenated: shape ({int(lengths.sum())},); got shape {labels.shape}. "

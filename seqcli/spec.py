@@ -79,7 +79,7 @@ class DataFile:
 @dataclass
 class NpzKeys:
     x: str = opt("x", "Array of sequences: (samples, timesteps[, features]), or flat values when `lengths` is present.")
-    y: str = opt("y", "Array of labels, one per sequence.")
+    y: str = opt("y", "Array of labels, one per sequence (`task: tag`: one per timestep, (samples, timesteps), or (total_timesteps,) with `lengths`).")
     lengths: str = opt("lengths", "Optional array of sequence lengths; then `x` holds all sequences concatenated, (total_timesteps[, features]).")
 
 
@@ -87,7 +87,7 @@ class NpzKeys:
 class CsvOptions:
     id_column: str = opt("id", "Column that groups rows (timesteps) into sequences.")
     time_column: str | None = opt("time", "Column that orders the rows of a sequence; null keeps file order.")
-    label_column: str | None = opt("label", "Column with the sequence's label (the same on every row of a sequence); null for unlabelled data.")
+    label_column: str | None = opt("label", "Column with the sequence's label (the same on every row of a sequence; `task: tag`: each row's own); null for unlabelled data.")
     feature_columns: list[str] | None = opt(None, "Feature columns in order; null means every other column.")
     text_column: str = opt("text", "With `preprocessing.input: text`: the column with each sequence's raw text, one row per sequence (`id_column`, if present, names it).")
 
@@ -97,7 +97,7 @@ class JsonlOptions:
     id_key: str = opt("id", "Key of a record's id; records without it are named by their line number.")
     sequence_key: str = opt("sequence", "Key of the sequence: a list of timesteps, each a list of features ([[f1, f2], ...]) or one number ([v1, v2, ...]).")
     text_key: str = opt("text", "Key of the raw text, read instead of `sequence_key` with `preprocessing.input: text`.")
-    label_key: str | None = opt("label", "Key of the label; null for unlabelled data.")
+    label_key: str | None = opt("label", "Key of the label (`task: tag`: a list, one label per timestep); null for unlabelled data.")
 
 
 @dataclass
