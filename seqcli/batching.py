@@ -226,7 +226,6 @@ def predict_proba(model: Any, prep: Any, sequences: list[np.ndarray], batch_size
     return probs
 
 
-
 def predict_tags(model: Any, prep: Any, sequences: list[np.ndarray], batch_size: int) -> list[np.ndarray]:
     """Per-timestep class probabilities for tagging: one ``(timesteps_i, classes)`` array per sequence, real timesteps only, in input order."""
     from seqcli.backend import current_backend
