@@ -86,8 +86,11 @@ def padded_share(lengths: np.ndarray, plan: Plan) -> float:
     return 1.0 - float(np.minimum(lengths, max(plan.widths)).sum()) / cells if cells else 0.0
 
 
-def dataset(prep: Any, sequences: list[np.ndarray], targets: np.ndarray | None, plan_for_epoch: Callable[[int], Plan], epochs: range) -> Any:
+def dataset(prep: Any, sequences: list[np.ndarray], targets: np.ndarray | list[np.ndarray] | None, plan_for_epoch: Callable[[int], Plan], epochs: range) -> Any:
     """The batches of ``plan_for_epoch(e)`` for every epoch ``e`` in ``epochs``, for ``model.fit``/``predict``.
+
+    ``targets``: one row per sequence, or (tagging) a list of per-timestep class indices ``(timesteps_i,)``, which are
+    gathered and padded exactly like the sequences to ``(batch, width)`` (padded cells 0; the model's mask drops them).
 
     The sequences are stored once, concatenated (no padded copy); each batch is gathered and padded to its
     width when it is drawn: ``(batch, width, features)`` floats or ``(batch, width)`` token codes. On
@@ -103,7 +106,8 @@ def dataset(prep: Any, sequences: list[np.ndarray], targets: np.ndarray | None, 
     packed = Packed(prep, sequences)
     values = tf.constant(packed.flat)  # (total_timesteps[, features])
     starts, lengths = tf.constant(packed.starts), tf.constant(packed.lengths)
-    y = tf.constant(targets) if targets is not None else None
+    tagged = isinstance(targets, list)
+    y = tf.constant(packed_tags(targets) if tagged else targets) if targets is not None else None  # tagging: (total_timesteps,)
 
     def plan_arrays(epoch: np.int64) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         plan = plan_for_epoch(int(epoch))
@@ -122,14 +126,22 @@ def dataset(prep: Any, sequences: list[np.ndarray], targets: np.ndarray | None, 
         count = tf.gather(lengths, rows)[:, None]
         offset = steps if packed.post else steps - (width - count)
         real = (offset >= 0) & (offset < count)
-        x = tf.gather(values, tf.where(real, tf.gather(starts, rows)[:, None] + offset, 0))
+        cells = tf.where(real, tf.gather(starts, rows)[:, None] + offset, 0)
+        x = tf.gather(values, cells)
         x = tf.where(real if values.shape.rank == 1 else real[..., None], x, tf.cast(packed.pad_value, values.dtype))  # (batch, width[, features])
-        return x if y is None else (x, tf.gather(y, rows))
+        if y is None:
+            return x
+        return x, (tf.where(real, tf.gather(y, cells), 0) if tagged else tf.gather(y, rows))  # tagging: (batch, width)
 
     epochs_ds = tf.data.Dataset.from_tensor_slices(np.array(list(epochs), dtype=np.int64))
     per_epoch = len(plan_for_epoch(epochs[0]).batches) if len(epochs) else 0  # the same in every epoch
     batches = epochs_ds.flat_map(one_epoch).apply(tf.data.experimental.assert_cardinality(per_epoch * len(epochs)))
     return batches.map(make, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
+
+
+def packed_tags(targets: list[np.ndarray]) -> np.ndarray:
+    """Per-timestep class indices, concatenated like :class:`Packed` stores the sequences: ``(total_timesteps,)`` int32."""
+    return np.concatenate(targets).astype(np.int32) if targets else np.zeros(0, np.int32)
 
 
 class Packed:
@@ -147,6 +159,14 @@ class Packed:
         # Equal lengths: a (samples, timesteps[, features]) view of the same memory, for batches that need no padding.
         self.dense = self.flat.reshape(len(sequences), int(self.lengths[0]), *self.flat.shape[1:]) if same else None
 
+    def cells(self, rows: np.ndarray, width: int) -> tuple[np.ndarray, np.ndarray]:
+        """Where each cell of the padded ``(batch, width)`` batch reads in ``flat``, and which cells are real (not padding)."""
+        steps = np.arange(width)[None, :]
+        count = self.lengths[rows][:, None]
+        offset = steps if self.post else steps - (width - count)  # where each cell reads within its sequence
+        real = (offset >= 0) & (offset < count)
+        return np.where(real, self.starts[rows][:, None] + offset, 0), real
+
     def batch(self, rows: np.ndarray, width: int) -> np.ndarray:
         """Rows ``rows`` padded to ``width``: ``(batch, width[, features])``, by one vectorized gather.
 
@@ -157,11 +177,8 @@ class Packed:
         """
         if self.dense is not None and width == self.dense.shape[1]:
             return self.dense[rows]
-        steps = np.arange(width)[None, :]
-        count = self.lengths[rows][:, None]
-        offset = steps if self.post else steps - (width - count)  # where each cell reads within its sequence
-        real = (offset >= 0) & (offset < count)
-        x = self.flat[np.where(real, self.starts[rows][:, None] + offset, 0)]
+        cells, real = self.cells(rows, width)
+        x = self.flat[cells]
         if not real.all():
             x[~real] = self.pad_value
         return x
@@ -173,6 +190,7 @@ def _py_dataset(prep: Any, sequences: list[np.ndarray], targets: np.ndarray | No
 
     keras = import_keras()
     packed = Packed(prep, sequences)
+    tags = packed_tags(targets) if isinstance(targets, list) else None
 
     class Batches(keras.utils.PyDataset):
         def __init__(self) -> None:
@@ -186,6 +204,9 @@ def _py_dataset(prep: Any, sequences: list[np.ndarray], targets: np.ndarray | No
         def __getitem__(self, i: int) -> Any:
             rows = self.plan.batches[i]
             x = packed.batch(rows, self.plan.widths[i])
+            if tags is not None:
+                cells, real = packed.cells(rows, self.plan.widths[i])
+                return x, np.where(real, tags[cells], 0)  # (batch, width)
             return x if targets is None else (x, targets[rows])
 
         def on_epoch_end(self) -> None:
@@ -212,3 +233,18 @@ def predict_proba(model: Any, prep: Any, sequences: list[np.ndarray], batch_size
         probs = np.concatenate([1.0 - probs, probs], axis=-1)
     return probs
 
+
+def predict_tags(model: Any, prep: Any, sequences: list[np.ndarray], batch_size: int) -> list[np.ndarray]:
+    """Per-timestep class probabilities for tagging: one ``(timesteps_i, classes)`` array per sequence, real timesteps only, in input order."""
+    from seqcli.backend import current_backend
+
+    lengths = np.array([len(s) for s in sequences])
+    plan = eval_plan(lengths, prep.boundaries, prep.maxlen, batch_size, grid=current_backend() == "jax")
+    packed = Packed(prep, sequences)
+    out: list[np.ndarray] = [np.zeros((0, len(prep.classes)))] * len(sequences)
+    for rows, width in zip(plan.batches, plan.widths, strict=True):
+        probs = np.asarray(model.predict_on_batch(packed.batch(rows, width)))  # (batch, width, classes)
+        _, real = packed.cells(rows, width)
+        for row, p, keep in zip(rows, probs, real, strict=True):
+            out[row] = p[keep]
+    return out

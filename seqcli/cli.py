@@ -200,7 +200,7 @@ def predict(
         render.out.print(text, end="", highlight=False, markup=False, soft_wrap=True)
         return
     write_output(output, text, force=force)
-    summary = f"wrote {len(result.ids)} predictions to {output}"
+    summary = f"wrote {len(result.ids)} {'per-timestep ' if result.timesteps is not None else ''}predictions to {output}"
     if result.accuracy is not None:
         summary += f"; accuracy {result.accuracy:.4f}"
     render.out.print(summary, highlight=False)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import dataclasses
 import json
 import math
 import zipfile
@@ -48,7 +49,8 @@ class SequenceData:
     sequences until the fitted vocabulary turns them into token codes
     (:meth:`seqcli.preprocess.Preprocessor.tokenize`). ``ids[i]`` identifies sequence ``i`` in outputs (its
     index, or its CSV/JSON id); ``where[i]`` says where it is in the file for error
-    messages (``"index 3"``, ``"line 12"``, ``"id 'a7' (lines 4-9)"``).
+    messages (``"index 3"``, ``"line 12"``, ``"id 'a7' (lines 4-9)"``). With per-timestep labels
+    (``task: tag``) ``labels`` is None and ``tags[i]`` holds sequence ``i``'s labels, shape ``(timesteps_i,)``.
     """
 
     sequences: list[np.ndarray]
@@ -60,6 +62,7 @@ class SequenceData:
     steps: list[Step] = field(default_factory=list)
     ids: list[str] = field(default_factory=list)
     texts: list[str] | None = None
+    tags: list[np.ndarray] | None = None
 
     def __post_init__(self) -> None:
         if not self.ids:
@@ -87,7 +90,8 @@ class SequenceData:
         labels = None if self.labels is None else self.labels[index]
         sequences = [self.sequences[i] for i in index] if self.sequences else []
         texts = None if self.texts is None else [self.texts[i] for i in index]
-        return SequenceData(sequences, labels, self.source, self.format, self.raw_shape, [self.where[i] for i in index], list(self.steps), [self.ids[i] for i in index], texts)
+        tags = None if self.tags is None else [self.tags[i] for i in index]
+        return SequenceData(sequences, labels, self.source, self.format, self.raw_shape, [self.where[i] for i in index], list(self.steps), [self.ids[i] for i in index], texts, tags)
 
 
 def detect_format(path: Path, declared: str = "auto") -> str:
@@ -103,8 +107,8 @@ def detect_format(path: Path, declared: str = "auto") -> str:
     return fmt
 
 
-def load(data_file: DataFile, options: DataSpec, *, need_labels: bool = True, text: bool = False) -> SequenceData:
-    """Load one data file as described by the spec's ``data`` section; ``text``: raw texts (``preprocessing.input: text``)."""
+def load(data_file: DataFile, options: DataSpec, *, need_labels: bool = True, text: bool = False, tag: bool = False) -> SequenceData:
+    """Load one data file as described by the spec's ``data`` section; ``text``: raw texts (``preprocessing.input: text``); ``tag``: one label per timestep."""
     path = Path(data_file.path)
     _check_readable(path)
     fmt = detect_format(path, options.format)
@@ -125,6 +129,9 @@ def load(data_file: DataFile, options: DataSpec, *, need_labels: bool = True, te
         )
     if data_file.labels is not None and fmt != "npy":
         raise DataError(f"A separate `labels:` file is read for .npy data only, but {path.name} is a .{fmt} file that carries its own labels ({_label_hint(fmt)}). Remove `labels:`.")
+    if tag and (text or fmt == "ts"):
+        what = "raw text" if text else "a .ts file"
+        raise DataError(f"`task: tag` reads one label per timestep of numeric sequences from .csv, .jsonl, .npy or .npz files, but {path.name} holds {what}. Convert the data.")
     if fmt == "npy":
         data = _load_npy(path, data_file.labels, options.layout)
     elif fmt == "npz":
@@ -132,14 +139,16 @@ def load(data_file: DataFile, options: DataSpec, *, need_labels: bool = True, te
     elif fmt == "ts":
         data = _load_ts(path)
     elif fmt == "jsonl":
-        data = _load_jsonl(path, options, text=text, need_labels=need_labels)
+        data = _load_jsonl(path, options, text=text, need_labels=need_labels, tag=tag)
     elif fmt == "txt":
         data = _load_txt(path)
     elif text:
         data = _load_text_csv(path, options, need_labels=need_labels)
     else:
-        data = _load_csv(path, options)
-    validate(data, need_labels=need_labels)
+        data = _load_csv(path, options, tag=tag)
+    if tag and fmt in ("npy", "npz"):
+        data = _array_tags(data)
+    validate(data, need_labels=need_labels, tag=tag)
     return data
 
 
@@ -264,6 +273,30 @@ def _from_flat(values: np.ndarray, lengths: np.ndarray, labels: np.ndarray | Non
     return SequenceData(list(sequences), labels, str(path), "npz", raw_shape, [f"index {i}" for i in range(len(sequences))], steps)
 
 
+def _array_tags(data: SequenceData) -> SequenceData:
+    """Per-timestep labels from an array: ``(samples, timesteps)`` aligned with dense x, or ``(total_timesteps,)`` cut by ``lengths`` like x."""
+    labels = data.labels
+    if labels is None:
+        return data
+    lengths = data.lengths
+    what = "`y` must hold one label per timestep"
+    if any(step.name == "split by lengths" for step in data.steps):
+        if labels.ndim != 1 or len(labels) != int(lengths.sum()):
+            raise DataError(
+                f"{data.source}: with `task: tag` and `lengths`, {what}, all sequences concatenated: shape ({int(lengths.sum())},); got shape {labels.shape}. "
+                "Store the labels like `x`, cut by the same `lengths`."
+            )
+        tags = np.split(labels, np.cumsum(lengths)[:-1])
+    else:
+        if labels.ndim != 2 or labels.shape != (len(lengths), int(lengths[0])):
+            raise DataError(
+                f"{data.source}: with `task: tag`, {what}, aligned with the sequences: shape (samples={len(lengths)}, timesteps={int(lengths[0])}); got shape {labels.shape}. "
+                "For one label per sequence set `task: classify`."
+            )
+        tags = list(labels)
+    return dataclasses.replace(data, labels=None, tags=tags)
+
+
 def _check_dtype(x: np.ndarray, path: Path) -> None:
     if not (np.issubdtype(x.dtype, np.floating) or np.issubdtype(x.dtype, np.integer) or x.dtype == np.bool_):
         raise DataError(f"{path} holds values of dtype {x.dtype}; seqcli needs numbers (float for features, int for token codes). Convert the array to numbers before saving it.")
@@ -333,8 +366,8 @@ def _load_ts(path: Path) -> SequenceData:
 # --------------------------------------------------------------------------- long CSV
 
 
-def _load_csv(path: Path, options: DataSpec) -> SequenceData:
-    """Read long-format CSV: one row per timestep, grouped by id, ordered by time."""
+def _load_csv(path: Path, options: DataSpec, *, tag: bool = False) -> SequenceData:
+    """Read long-format CSV: one row per timestep, grouped by id, ordered by time; ``tag``: each row's label is its timestep's."""
     opts = options.csv
     try:
         with open(path, newline="", encoding="utf-8-sig") as handle:  # -sig: Excel's "CSV UTF-8" starts with a BOM
@@ -389,20 +422,26 @@ def _load_csv(path: Path, options: DataSpec) -> SequenceData:
                 ) from None
         label = row[index[opts.label_column]].strip() if opts.label_column is not None else None
         groups.setdefault(row[index[opts.id_column]].strip(), []).append((order, number, values, label))
-    sequences, labels, where, ids = [], [], [], []
+    sequences, labels, where, ids, tags = [], [], [], [], []
     for seq_id, items in groups.items():
         items.sort(key=lambda item: item[0])
         lines = [item[1] for item in items]
         place = f"id {seq_id!r} (lines {min(lines)}-{max(lines)})"
         seen = {item[3] for item in items}
-        if len(seen) > 1:
-            raise DataError(f"{path}, {place}: the label column {opts.label_column!r} changes within the sequence ({', '.join(sorted(map(str, seen)))}). One label per sequence.")
+        if len(seen) > 1 and not tag:
+            raise DataError(
+                f"{path}, {place}: the label column {opts.label_column!r} changes within the sequence ({', '.join(sorted(map(str, seen)))}). "
+                "One label per sequence; for one label per timestep set `task: tag`."
+            )
         sequences.append(np.array([item[2] for item in items], dtype=np.float64))
         labels.append(items[0][3])
+        tags.append(np.array([item[3] for item in items]))
         where.append(place)
         ids.append(seq_id)
     raw_shape = f"{len(rows)} rows x {len(header)} columns"
     steps = [Step("group rows", f"{len(sequences)} x (timesteps, {len(features)})", f"rows grouped by {opts.id_column!r}" + (f", ordered by {opts.time_column!r}" if opts.time_column else ""))]
+    if tag:
+        return SequenceData(sequences, None, str(path), "csv", raw_shape, where, steps, ids, tags=tags if opts.label_column is not None else None)
     return SequenceData(sequences, np.array(labels) if opts.label_column is not None else None, str(path), "csv", raw_shape, where, steps, ids)
 
 
@@ -474,8 +513,8 @@ def _load_txt(path: Path) -> SequenceData:
     return SequenceData([], None, str(path), "txt", f"{len(texts)} lines", [f"line {n}" for n, _ in numbered], steps, [str(n) for n, _ in numbered], texts)
 
 
-def _load_jsonl(path: Path, options: DataSpec, *, text: bool, need_labels: bool) -> SequenceData:
-    """Read JSON Lines: one object per line with an id, the sequence (or text) and a label."""
+def _load_jsonl(path: Path, options: DataSpec, *, text: bool, need_labels: bool, tag: bool = False) -> SequenceData:
+    """Read JSON Lines: one object per line with an id, the sequence (or text) and a label (``tag``: a list of labels, one per timestep)."""
     keys = options.jsonl
     key, field_name = (keys.text_key, "text_key") if text else (keys.sequence_key, "sequence_key")
     values: list[Any] = []
@@ -506,7 +545,7 @@ def _load_jsonl(path: Path, options: DataSpec, *, text: bool, need_labels: bool)
             if keys.label_key in record:
                 if unlabelled is not None:
                     raise DataError(f"{path}, line {unlabelled} has no key {keys.label_key!r}, but line {number} has one. Give every record a label, or none (for prediction).")
-                labels.append(_json_label(record[keys.label_key], f"{place}, key {keys.label_key!r}"))
+                labels.append((_json_tags if tag else _json_label)(record[keys.label_key], f"{place}, key {keys.label_key!r}"))
             elif labels or need_labels:
                 raise DataError(f"{place} has no key {keys.label_key!r} (keys: {', '.join(map(repr, record))}). Give every record its label, or set `data.jsonl.label_key` to the key that holds it.")
             elif unlabelled is None:
@@ -526,7 +565,7 @@ def _load_jsonl(path: Path, options: DataSpec, *, text: bool, need_labels: bool)
         where.append(f"line {number}")
     if not values:
         raise DataError(f"{path} has no records: every line is blank. Write one JSON object per line.")
-    label_array = np.array(labels) if labels else None
+    label_array = np.array(labels) if labels and not tag else None
     if text:
         steps = [Step("read texts", f"{len(values)} texts", f"one text per record under {key!r}")]
         return SequenceData([], label_array, str(path), "jsonl", f"{len(values)} records", where, steps, ids, values)
@@ -538,7 +577,7 @@ def _load_jsonl(path: Path, options: DataSpec, *, text: bool, need_labels: bool)
         values = [v.astype(np.float64, copy=False) for v in values]
     raw_shape = f"{len(values)} records x (timesteps={_range_text([len(v) for v in values])}, features={widths[0]})"
     steps = [Step("read records", f"{len(values)} x (timesteps, {widths[0]})", f"one sequence per record under {key!r}" + ("; a flat list is one feature per timestep" if widths[0] == 1 else ""))]
-    return SequenceData(values, label_array, str(path), "jsonl", raw_shape, where, steps, ids)
+    return SequenceData(values, label_array, str(path), "jsonl", raw_shape, where, steps, ids, tags=labels if tag and labels else None)
 
 
 def _example(text: bool) -> str:
@@ -585,9 +624,21 @@ def _json_sequence(value: Any, place: str, key: str, *, strict: bool) -> np.ndar
 
 
 def _json_label(value: Any, place: str) -> Any:
-    if isinstance(value, (dict, list)) or value is None:
+    if isinstance(value, list):
+        raise DataError(f"{place}: the label must be a string or a number; got a list. For one label per timestep set `task: tag`.")
+    if isinstance(value, dict) or value is None:
         raise DataError(f"{place}: the label must be a string or a number; got {json.dumps(value)}.")
     return value
+
+
+def _json_tags(value: Any, place: str) -> np.ndarray:
+    """A record's per-timestep labels (``task: tag``): a list of strings or numbers, ``(timesteps,)``."""
+    if not isinstance(value, list):
+        raise DataError(f"{place}: with `task: tag` the label must be a list with one label per timestep, e.g. [\"B\", \"I\", \"O\"]; got {json.dumps(value)}.")
+    for t, item in enumerate(value):
+        if isinstance(item, (dict, list, bool)) or item is None:
+            raise DataError(f"{place}, timestep {t}: each label must be a string or a number; got {json.dumps(item)}.")
+    return np.array([str(v) for v in value] if any(isinstance(v, str) for v in value) else value)
 
 
 def _json_id(value: Any, number: int, place: str) -> str:
@@ -601,8 +652,8 @@ def _json_id(value: Any, number: int, place: str) -> str:
 # --------------------------------------------------------------------------- checks shared by all formats
 
 
-def validate(data: SequenceData, *, need_labels: bool) -> None:
-    """Reject empty sequences or texts, NaN/inf values and label counts that do not match."""
+def validate(data: SequenceData, *, need_labels: bool, tag: bool = False) -> None:
+    """Reject empty sequences or texts, NaN/inf values and label counts that do not match (``tag``: one label per timestep)."""
     for i, text in enumerate(data.texts or []):
         if not text.strip():
             raise DataError(f"{data.source}, {data.where[i]}: the text is empty. Remove it or write the text.")
@@ -615,14 +666,34 @@ def validate(data: SequenceData, *, need_labels: bool) -> None:
                 f"{data.source}, {data.where[i]}: {seq[t, f]} at timestep {t}, feature {f}. Replace missing or infinite values "
                 "(e.g. interpolate or drop the sequence) before training."
             )
+    if tag:
+        _validate_tags(data, need_labels)
+        return
     if data.labels is None:
         if need_labels:
             raise DataError(f"{data.source} has no labels. Training and test data need one label per sequence ({_label_hint(data.format)}).")
         return
     if data.labels.ndim != 1:
-        raise DataError(f"Labels for {data.source} must be 1-D (one label per sequence); got shape {data.labels.shape}. For one-hot labels use `argmax(axis=1)`.")
+        raise DataError(
+            f"Labels for {data.source} must be 1-D (one label per sequence); got shape {data.labels.shape}. For one-hot labels use `argmax(axis=1)`; "
+            "for one label per timestep set `task: tag`."
+        )
     if len(data.labels) != len(data):
         raise DataError(f"{data.source}: {len(data.labels)} labels for {len(data)} sequences. There must be exactly one label per sequence.")
+
+
+def _validate_tags(data: SequenceData, need_labels: bool) -> None:
+    """Per-timestep labels: present when needed, and exactly as many as each sequence has timesteps."""
+    if data.tags is None:
+        if need_labels:
+            raise DataError(f"{data.source} has no labels. With `task: tag`, training and test data need one label per timestep ({_label_hint(data.format)}).")
+        return
+    for i, (seq, tags) in enumerate(zip(data.sequences, data.tags, strict=True)):
+        if len(tags) != len(seq):
+            raise DataError(
+                f"{data.source}, {data.where[i]}: {len(tags)} labels for a sequence of {len(seq)} timesteps. "
+                "With `task: tag` every timestep needs exactly one label; fix the label list or the sequence."
+            )
 
 
 def _label_hint(fmt: str) -> str:

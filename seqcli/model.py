@@ -5,7 +5,10 @@ input ``(batch, timesteps)`` -> ``Embedding(mask_zero=True)`` (tokens and text:
 learned, or frozen one-hot/code-value tables) -> stacked LSTM or GRU layers, each
 optionally bidirectional (every one but the last returns sequences) -> optional
 dense layers -> softmax over the classes (or one sigmoid unit for two classes).
-The mask reaches every recurrent layer, both directions included.
+The mask reaches every recurrent layer, both directions included. For ``task: tag``
+the last recurrent layer returns sequences too, the dense layers and the softmax
+apply per timestep ``(batch, timesteps, classes)``, and the mask they carry keeps
+padded timesteps out of the loss and the accuracy.
 """
 
 from __future__ import annotations
@@ -23,9 +26,10 @@ from seqcli.spec import RecurrentLayer, Spec
 
 
 def return_sequences(spec: Spec) -> list[bool]:
-    """Per recurrent layer: the spec's explicit value, else true for all but the last."""
+    """Per recurrent layer: the spec's explicit value, else true for all but the last (for `task: tag` for all)."""
     layers = spec.model.layers
-    return [layer.return_sequences if layer.return_sequences is not None else i < len(layers) - 1 for i, layer in enumerate(layers)]
+    tag = spec.task == "tag"
+    return [layer.return_sequences if layer.return_sequences is not None else tag or i < len(layers) - 1 for i, layer in enumerate(layers)]
 
 
 def build_model(spec: Spec, prep: Preprocessor) -> Any:

@@ -20,7 +20,7 @@ import numpy as np
 
 from seqcli import data as data_mod
 from seqcli.backend import use_backend
-from seqcli.batching import predict_proba
+from seqcli.batching import predict_proba, predict_tags
 from seqcli.data import SequenceData
 from seqcli.errors import DataError, RunError
 from seqcli.model import load_checkpoint
@@ -42,13 +42,18 @@ class LoadedRun:
 
 @dataclass
 class Prediction:
-    """Predictions for ``len(ids)`` sequences; ``probabilities`` is ``(samples, classes)``."""
+    """Predictions for ``len(ids)`` rows; ``probabilities`` is ``(rows, classes)``.
+
+    A row is a sequence, or for tagging (``timesteps`` not None) one real timestep: ``ids[r]`` names its
+    sequence and ``timesteps[r]`` its index within the sequence (after truncation), in order.
+    """
 
     ids: list[str]
     classes: list[str]
     probabilities: np.ndarray
     true: list[str] | None
     notes: list[str]
+    timesteps: list[int] | None = None
 
     @functools.cached_property
     def predicted(self) -> list[str]:
@@ -114,7 +119,7 @@ def read_input(loaded: LoadedRun, path: str | Path) -> tuple[SequenceData, list[
             data = SequenceData([single], None, str(file), "npy", str(array.shape), ["the sequence"])
             data_mod.validate(data, need_labels=False)
             return data, notes
-    return data_mod.load(DataFile(path=str(file)), options, need_labels=False), notes
+    return data_mod.load(DataFile(path=str(file)), options, need_labels=False, tag=loaded.prep.task == "tag"), notes
 
 
 def _single_sample(array: np.ndarray, prep: Preprocessor, file: Path) -> np.ndarray | None:
@@ -143,6 +148,8 @@ def predict(loaded: LoadedRun, data: SequenceData, notes: list[str] | None = Non
     """Apply the run's preprocessing (for text: its vocabulary) and model to loaded sequences or texts."""
     data = loaded.prep.tokenize(data)
     sequences = loaded.prep.prepare(data.sequences, [f"{data.source}, {w}" for w in data.where])
+    if loaded.prep.task == "tag":
+        return _predict_tags(loaded, data, sequences, notes)
     probs = predict_proba(loaded.model, loaded.prep, sequences, loaded.spec.training.batch_size)
     notes = list(loaded.notes) + list(notes or [])
     truncated = truncation_warning(data, loaded.prep, "input")
@@ -152,6 +159,23 @@ def predict(loaded: LoadedRun, data: SequenceData, notes: list[str] | None = Non
     if data.labels is not None:
         true = [loaded.prep.classes[i] for i in loaded.prep.encode_labels(data)]
     return Prediction(list(data.ids), list(loaded.prep.classes), probs, true, notes)
+
+
+def _predict_tags(loaded: LoadedRun, data: SequenceData, sequences: list[np.ndarray], notes: list[str] | None) -> Prediction:
+    """One prediction row per real timestep of every sequence (truncated sequences: per kept timestep)."""
+    prep = loaded.prep
+    per_sequence = predict_tags(loaded.model, prep, sequences, loaded.spec.training.batch_size)  # (timesteps_i, classes) each
+    notes = list(loaded.notes) + list(notes or [])
+    truncated = truncation_warning(data, prep, "input")
+    if truncated:
+        notes.append(truncated)
+    ids = [seq_id for seq_id, p in zip(data.ids, per_sequence, strict=True) for _ in range(len(p))]
+    timesteps = [t for p in per_sequence for t in range(len(p))]
+    true = None
+    if data.tags is not None:
+        true = [prep.classes[i] for i in np.concatenate(prep.encode_tags(data))]
+    probs = np.concatenate(per_sequence) if per_sequence else np.zeros((0, len(prep.classes)))
+    return Prediction(ids, list(prep.classes), probs, true, notes, timesteps)
 
 
 def predict_file(loaded: LoadedRun, path: str | Path) -> Prediction:
@@ -171,10 +195,13 @@ def predict_texts(loaded: LoadedRun, texts: list[str]) -> Prediction:
 
 
 def to_rows(prediction: Prediction) -> list[dict[str, Any]]:
-    """One row per sequence: id, predicted label, (true label), probability of every class."""
+    """One row per sequence (tagging: per real timestep, with its index): id, (timestep), predicted label, (true label), probability of every class."""
     rows = []
     for i, where in enumerate(prediction.ids):
-        row: dict[str, Any] = {"id": where, "predicted": prediction.predicted[i]}
+        row: dict[str, Any] = {"id": where}
+        if prediction.timesteps is not None:
+            row["timestep"] = prediction.timesteps[i]
+        row["predicted"] = prediction.predicted[i]
         if prediction.true is not None:
             row["label"] = prediction.true[i]
         row.update({f"p_{name}": round(float(p), 6) for name, p in zip(prediction.classes, prediction.probabilities[i], strict=True)})

@@ -34,7 +34,8 @@ class Preprocessor:
     shifted by 1 to keep 0 free). Text is tokens too: ``text`` holds the tokenizer
     options and ``vocabulary`` the fitted vocabulary (code 1: out of vocabulary).
     With length bucketing, ``boundaries`` are the bucket widths (the last is
-    ``maxlen``) and a batch is padded only to its bucket's width.
+    ``maxlen``) and a batch is padded only to its bucket's width. ``task`` ``"tag"``: one class per
+    timestep, the targets truncated like the sequences.
     """
 
     input: str
@@ -52,6 +53,7 @@ class Preprocessor:
     pad_code: int | None = 0
     text: dict[str, Any] | None = None
     vocabulary: list[str] | None = None
+    task: str = "classify"
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -84,7 +86,11 @@ class Preprocessor:
         """Check, scale and truncate to maxlen, without padding: ``(timesteps_i, features)`` each (batches pad later)."""
         self.check_features(sequences, where)
         scaled = self.scale(sequences, where)
-        return [s[: self.maxlen] if self.truncating == "post" else s[-self.maxlen :] for s in scaled]
+        return [self.truncate(s) for s in scaled]
+
+    def truncate(self, values: np.ndarray) -> np.ndarray:
+        """The first (``truncating: post``) or last (``pre``) ``maxlen`` timesteps of ``(timesteps, ...)`` values: a sequence or its per-timestep targets."""
+        return values[: self.maxlen] if self.truncating == "post" else values[-self.maxlen :]
 
     def scale(self, sequences: list[np.ndarray], where: list[str] | None = None) -> list[np.ndarray]:
         """Standardize float sequences, or map token codes; each stays (timesteps, features)."""
@@ -122,6 +128,30 @@ class Preprocessor:
         unique, inverse = np.unique(names, return_inverse=True)
         return np.array([index[n] for n in unique], dtype=np.int64)[inverse]
 
+    def encode_tags(self, data: SequenceData) -> list[np.ndarray]:
+        """Per-timestep class indices ``(timesteps_i,)`` for ``task: tag``, truncated like the sequences; unseen labels are an error."""
+        assert data.tags is not None
+        lengths = np.array([len(t) for t in data.tags])
+        names = label_names(np.concatenate(data.tags)) if len(data.tags) else np.zeros(0, str)
+        unknown = np.flatnonzero(~np.isin(names, self.classes))
+        if unknown.size:
+            i = int(np.searchsorted(np.cumsum(lengths), unknown[0], side="right"))
+            t = int(unknown[0] - (np.cumsum(lengths)[i - 1] if i else 0))
+            raise DataError(
+                f"{data.source}, {data.where[i]}, timestep {t}: label {str(names[unknown[0]])!r} was not among the training classes "
+                f"({', '.join(self.classes)}). Fix the label or add the class to the training data."
+            )
+        index = {name: i for i, name in enumerate(self.classes)}
+        unique, inverse = np.unique(names, return_inverse=True)
+        codes = np.array([index[n] for n in unique], dtype=np.int32)[inverse.reshape(-1)]
+        for i, seq in enumerate(data.sequences if self.input == "tokens" and self.pad_code is not None else []):
+            if seq[0, 0] == self.pad_code or seq[-1, 0] == self.pad_code:  # stripped by token_codes: the labels would shift
+                raise DataError(
+                    f"{data.source}, {data.where[i]}: the sequence starts or ends with the padding code {self.pad_code} (`preprocessing.pad_code`), which is stripped, "
+                    "so its labels no longer line up with its timesteps. With `task: tag` give unpadded sequences, or set `preprocessing.pad_code: null`."
+                )
+        return [self.truncate(t) for t in np.split(codes, np.cumsum(lengths)[:-1])]
+
     def masked_collisions(self, sequences: list[np.ndarray]) -> int:
         """Real float timesteps whose every feature equals the pad value (they would be masked); token codes never collide (checked)."""
         if self.input == "tokens":
@@ -129,10 +159,11 @@ class Preprocessor:
         return sum(int(np.all(s == self.pad_value, axis=1).sum()) for s in self.scale(sequences))
 
 
-def fit(train: SequenceData, spec: PreprocessingSpec, classes: list[str] | None = None) -> Preprocessor:
+def fit(train: SequenceData, spec: PreprocessingSpec, classes: list[str] | None = None, task: str = "classify") -> Preprocessor:
     """Learn input kind, maxlen, scaling, token range, bucket boundaries and classes from training data.
 
-    ``classes`` replaces the class names learnt from the labels (for unlabelled data in ``inspect-shapes``).
+    ``classes`` replaces the class names learnt from the labels (for unlabelled data in ``inspect-shapes``);
+    with ``task: tag`` the classes are those of all real timesteps.
     """
     kind = resolve_input(train, spec.input)
     if kind == "float" and spec.encoding != "embedding":
@@ -173,7 +204,7 @@ def fit(train: SequenceData, spec: PreprocessingSpec, classes: list[str] | None 
     boundaries = resolve_boundaries(spec, np.minimum(lengths, maxlen), maxlen)
     return Preprocessor(
         kind, train.n_features, maxlen, spec.padding, spec.truncating, spec.pad_value, classes, mean, std, num_tokens, boundaries,
-        spec.encoding, pad_code, options, vocabulary,
+        spec.encoding, pad_code, options, vocabulary, task,
     )
 
 
@@ -295,7 +326,12 @@ def resolve_maxlen(maxlen: int | str | None, lengths: np.ndarray) -> int:
 
 
 def class_names(data: SequenceData) -> list[str]:
-    """Sorted class names (numerically when every label is a number)."""
+    """Sorted class names (numerically when every label is a number); per-timestep labels: over all timesteps."""
+    if data.tags is not None:
+        names = sorted(set(label_names(np.concatenate(data.tags)).tolist()), key=_numeric_first)
+        if len(names) < 2:
+            raise DataError(f"The training data in {data.source} has a single class ({names[0]!r}) over all timesteps; a tagger needs at least two. Check the labels.")
+        return names
     if data.labels is None:
         raise DataError(f"{data.source} has no labels; training data needs one label per sequence.")
     names = sorted(set(label_names(data.labels).tolist()), key=_numeric_first)
@@ -324,6 +360,18 @@ def label_names(labels: np.ndarray) -> np.ndarray:
     except TypeError:  # values NumPy cannot order
         return np.array([_label_name(v) for v in labels], dtype=str)
     return np.array([_label_name(v) for v in unique], dtype=str)[inverse.reshape(-1)]
+
+
+def random_split(samples: int, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Indices ``(train, validation)`` holding out ``fraction`` of the sequences (seeded; for per-timestep labels, which have no class per sequence)."""
+    order = np.random.default_rng(seed).permutation(samples)
+    count = min(round(samples * fraction), samples - 1)
+    if count < 1:
+        raise DataError(
+            f"`data.validation_split: {fraction}` of {samples} training sequences leaves an empty validation set. "
+            "Raise the fraction, give `data.validation`, or set `validation_split: 0` and `training.monitor: loss`."
+        )
+    return np.sort(order[count:]), np.sort(order[:count])
 
 
 def stratified_split(labels: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:

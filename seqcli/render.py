@@ -114,6 +114,8 @@ def train_result(result: TrainResult) -> Group:
 
 
 def prediction(result: Prediction, limit: int = 50) -> Group:
+    if result.timesteps is not None:
+        return tag_prediction(result, limit)
     table = Table(title="Predictions", title_justify="left")
     table.add_column("id")
     table.add_column("predicted")
@@ -131,6 +133,42 @@ def prediction(result: Prediction, limit: int = 50) -> Group:
     if result.accuracy is not None:
         parts.append(Text(f"accuracy: {result.accuracy:.4f} on {len(result.ids)} labelled sequences", style="bold"))
     return Group(*parts)
+
+
+def tag_prediction(result: Prediction, limit: int = 50) -> Group:
+    """Tagging: one line per sequence with its predicted labels run-length coded ("rest x12 walk x8"), and the true ones when known."""
+    table = Table(title="Predictions (one label per timestep)", title_justify="left")
+    table.add_column("id")
+    table.add_column("timesteps", justify="right")
+    table.add_column("predicted")
+    if result.true is not None:
+        table.add_column("label")
+        table.add_column("accuracy", justify="right")
+    predicted = result.predicted
+    starts = [i for i in range(len(result.ids)) if i == 0 or result.ids[i] != result.ids[i - 1]]
+    for start, end in list(zip(starts, [*starts[1:], len(result.ids)], strict=True))[:limit]:
+        row = [result.ids[start], str(end - start), _runs(predicted[start:end])]
+        if result.true is not None:
+            true = result.true[start:end]
+            row += [_runs(true), f"{sum(p == t for p, t in zip(predicted[start:end], true, strict=True)) / (end - start):.3f}"]
+        table.add_row(*row)
+    parts: list[Any] = [table]
+    if len(starts) > limit:
+        parts.append(Text(f"... {len(starts) - limit} more sequences; use --output FILE (.csv or .json) for every timestep with its probabilities."))
+    if result.accuracy is not None:
+        parts.append(Text(f"accuracy: {result.accuracy:.4f} on {len(result.ids)} labelled timesteps of {len(starts)} sequences", style="bold"))
+    return Group(*parts)
+
+
+def _runs(labels: list[str]) -> str:
+    """Run-length coded labels: ``["a", "a", "b"]`` -> ``"a x2 b"``."""
+    runs: list[list[Any]] = []
+    for label in labels:
+        if runs and runs[-1][0] == label:
+            runs[-1][1] += 1
+        else:
+            runs.append([label, 1])
+    return " ".join(f"{label} x{count}" if count > 1 else label for label, count in runs)
 
 
 def _logs(logs: dict[str, float]) -> str:

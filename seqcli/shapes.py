@@ -79,8 +79,9 @@ def summarize(data: SequenceData, role: str) -> ArraySummary:
     """Shape, dtype, length distribution and class counts of one loaded file."""
     lengths = data.lengths
     counts = None
-    if data.labels is not None:
-        names, numbers = np.unique(preprocess.label_names(data.labels), return_counts=True)
+    labels = np.concatenate(data.tags) if data.tags else data.labels  # tagging: counts over all timesteps
+    if labels is not None:
+        names, numbers = np.unique(preprocess.label_names(labels), return_counts=True)
         order = sorted(range(len(names)), key=lambda i: preprocess._numeric_first(str(names[i])))
         counts = {str(names[i]): int(numbers[i]) for i in order}
     dtype = "text -> int64 codes" if data.texts is not None else str(data.sequences[0].dtype)
@@ -296,13 +297,18 @@ def trace(spec: Spec, train: SequenceData, others: dict[str, SequenceData], *, b
             warnings.append(f"`preprocessing.encoding: {pp_spec.encoding}` applies to integer token codes and text, but {train.source} is read as float features; it is ignored here.")
         pp_spec = dataclasses.replace(pp_spec, encoding="embedding")
     classes = None
-    if train.labels is None:
+    if spec.task == "tag":
+        notes.append(
+            "Task: tag (one label per timestep). The last recurrent layer returns sequences and the output is a softmax per timestep "
+            "(batch, timesteps, classes); the mask it carries keeps padded timesteps out of the loss and the accuracy."
+        )
+    if train.labels is None and train.tags is None:
         classes = ["class_0", "class_1"]
         notes.append("The data has no labels, so the number of classes (the output size) is a placeholder.")
     early = backend_before_fitting(spec.backend, pp_spec.input, pp_spec.bucketing)
     if early is not None:
         use_backend(early)
-    prep = preprocess.fit(train, pp_spec, classes=classes)
+    prep = preprocess.fit(train, pp_spec, classes=classes, task=spec.task)
     train, others = prep.tokenize(train), {role: prep.tokenize(part) for role, part in others.items()}
     arrays = [summarize(train, "train")] + [summarize(d, role) for role, d in others.items()]
     if prep.input == "tokens" and spec.preprocessing.input == "auto":
@@ -325,7 +331,7 @@ def trace(spec: Spec, train: SequenceData, others: dict[str, SequenceData], *, b
             )
     if build:
         use_backend(backend)
-    if spec.training.class_weight is not None and train.labels is not None:
+    if spec.training.class_weight is not None and train.labels is not None and spec.task == "classify":
         try:
             weights = _class_weights(spec, prep, train)
             how = "balanced over the training split" if spec.training.class_weight == "balanced" else "from the spec"
@@ -372,7 +378,7 @@ def inspect_spec(spec_path: Path, overrides: Sequence[str] = (), data_path: Path
 
     spec = load_spec(spec_path, overrides, strict=False)
     if data_path is not None:
-        train = data_mod.load(DataFile(path=str(data_path)), spec.data, need_labels=False, text=spec.preprocessing.input == "text")
+        train = data_mod.load(DataFile(path=str(data_path)), spec.data, need_labels=False, text=spec.preprocessing.input == "text", tag=spec.task == "tag")
         return trace(spec, train, {})
     splits = load_splits(spec)
     train = splits.pop("train")

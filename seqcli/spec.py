@@ -79,7 +79,7 @@ class DataFile:
 @dataclass
 class NpzKeys:
     x: str = opt("x", "Array of sequences: (samples, timesteps[, features]), or flat values when `lengths` is present.")
-    y: str = opt("y", "Array of labels, one per sequence.")
+    y: str = opt("y", "Array of labels, one per sequence (`task: tag`: one per timestep, (samples, timesteps), or (total_timesteps,) with `lengths`).")
     lengths: str = opt("lengths", "Optional array of sequence lengths; then `x` holds all sequences concatenated, (total_timesteps[, features]).")
 
 
@@ -87,7 +87,7 @@ class NpzKeys:
 class CsvOptions:
     id_column: str = opt("id", "Column that groups rows (timesteps) into sequences.")
     time_column: str | None = opt("time", "Column that orders the rows of a sequence; null keeps file order.")
-    label_column: str | None = opt("label", "Column with the sequence's label (the same on every row of a sequence); null for unlabelled data.")
+    label_column: str | None = opt("label", "Column with the sequence's label (the same on every row of a sequence; `task: tag`: each row's own); null for unlabelled data.")
     feature_columns: list[str] | None = opt(None, "Feature columns in order; null means every other column.")
     text_column: str = opt("text", "With `preprocessing.input: text`: the column with each sequence's raw text, one row per sequence (`id_column`, if present, names it).")
 
@@ -97,7 +97,7 @@ class JsonlOptions:
     id_key: str = opt("id", "Key of a record's id; records without it are named by their line number.")
     sequence_key: str = opt("sequence", "Key of the sequence: a list of timesteps, each a list of features ([[f1, f2], ...]) or one number ([v1, v2, ...]).")
     text_key: str = opt("text", "Key of the raw text, read instead of `sequence_key` with `preprocessing.input: text`.")
-    label_key: str | None = opt("label", "Key of the label; null for unlabelled data.")
+    label_key: str | None = opt("label", "Key of the label (`task: tag`: a list, one label per timestep); null for unlabelled data.")
 
 
 @dataclass
@@ -232,6 +232,11 @@ class Spec:
     seed: int = opt(0, "Seed for weights, shuffling and the validation split; same spec and seed give the same results on CPU.", NON_NEGATIVE)
     backend: Literal["auto", "jax", "tensorflow"] = opt(
         "auto", "Keras backend. auto: $KERAS_BACKEND if it is jax or tensorflow, else jax when all batches have one width, tensorflow with length bucketing."
+    )
+    task: Literal["classify", "tag"] = opt(
+        "classify",
+        "classify: one label per sequence; tag: one label per timestep (the last recurrent layer returns sequences, a softmax per timestep; "
+        "padded timesteps count in neither loss nor metrics).",
     )
 
 
@@ -483,12 +488,20 @@ def cross_field_problems(spec: Spec) -> list[str]:
                 f"`model.layers[{i}].return_sequences` is false, but `model.layers[{i + 1}]` is another {layers[i + 1].cell.upper()}, which needs "
                 f"the full sequence (batch, timesteps, units) as input. Remove the key (seqcli sets it) or set it to true."
             )
-    if layers and layers[-1].return_sequences:
+    tag = spec.task == "tag"
+    if tag and layers and layers[-1].return_sequences is False:
+        problems.append(
+            f"`model.layers[{len(layers) - 1}].return_sequences` is false, but `task: tag` predicts one label per timestep, so the last recurrent layer "
+            "returns the whole sequence. Remove the key (seqcli sets it to true)."
+        )
+    if tag:
+        problems += _tagging_problems(spec)
+    if not tag and layers and layers[-1].return_sequences:
         last, cell = len(layers) - 1, layers[-1].cell.upper()
         problems.append(
             f"`model.layers[{last}].return_sequences` is true for the last {cell}: its output is per timestep "
             f"(batch, timesteps, {layers[-1].units * (2 if layers[-1].bidirectional else 1)}), so the classifier would predict one label per timestep instead of "
-            f"one per sequence. Remove the key (seqcli sets it to false for the last {cell})."
+            f"one per sequence. Remove the key (seqcli sets it to false for the last {cell}), or set `task: tag` to label every timestep."
         )
     has_validation = spec.data.validation is not None or spec.data.validation_split > 0
     schedule = spec.training.lr_schedule
@@ -532,6 +545,25 @@ def cross_field_problems(spec: Spec) -> list[str]:
             "`training.label_smoothing` needs one-hot targets, so seqcli trains with categorical cross-entropy (the same loss on one-hot targets) "
             "instead of `training.loss: sparse_categorical_crossentropy`. Set `training.loss: auto`."
         )
+    return problems
+
+
+def _tagging_problems(spec: Spec) -> list[str]:
+    """Options that `task: tag` does not support."""
+    problems = []
+    if spec.model.output == "sigmoid":
+        problems.append("`task: tag` predicts a softmax over the classes at every timestep, but `model.output` is 'sigmoid'. Set `model.output: softmax` (it handles two classes too).")
+    if spec.training.label_smoothing > 0:
+        problems.append("`training.label_smoothing` is not supported with `task: tag`. Remove it (or set 0).")
+    if spec.training.class_weight is not None:
+        problems.append("`training.class_weight` is not supported with `task: tag` (Keras weighs whole sequences, not timesteps). Remove it.")
+    if spec.preprocessing.input == "text":
+        problems.append(
+            "`task: tag` needs one label per timestep of numeric sequences, but `preprocessing.input: text` tokenizes raw text (tokens and labels would not line up). "
+            "Give token codes as sequences instead."
+        )
+    if spec.data.format == "ts":
+        problems.append("`task: tag` reads per-timestep labels from .csv, .jsonl, .npy or .npz files; .ts files hold one label per sequence. Convert the data.")
     return problems
 
 

@@ -52,14 +52,15 @@ class Progress(Protocol):
 
 @dataclass
 class Split:
-    """One split, loaded and prepared: ``sequences[i]`` scaled and truncated ``(timesteps_i, features)``, ``y`` class indices ``(samples,)``.
+    """One split, loaded and prepared: ``sequences[i]`` scaled and truncated ``(timesteps_i, features)``, ``y`` class indices ``(samples,)``
+    (``task: tag``: a list of per-timestep class indices ``(timesteps_i,)``, truncated like the sequences).
 
     Batches are padded when they are drawn (see :mod:`seqcli.batching`); no padded copy of the whole split exists.
     """
 
     data: SequenceData
     sequences: list[np.ndarray]
-    y: np.ndarray
+    y: np.ndarray | list[np.ndarray]
 
     @property
     def lengths(self) -> np.ndarray:
@@ -101,17 +102,20 @@ class TrainResult:
 
 def load_splits(spec: Spec) -> dict[str, SequenceData]:
     """Load train, validation (file or stratified split) and test data as sequences (raw texts for text input)."""
-    text = spec.preprocessing.input == "text"
-    train = data_mod.load(spec.data.train, spec.data, text=text)
+    text, tag = spec.preprocessing.input == "text", spec.task == "tag"
+    train = data_mod.load(spec.data.train, spec.data, text=text, tag=tag)
     splits = {"train": train}
     if spec.data.validation is not None:
-        splits["validation"] = data_mod.load(spec.data.validation, spec.data, text=text)
+        splits["validation"] = data_mod.load(spec.data.validation, spec.data, text=text, tag=tag)
     elif spec.data.validation_split > 0:
-        assert train.labels is not None
-        train_idx, val_idx = preprocess.stratified_split(train.labels, spec.data.validation_split, spec.seed)
+        if tag:
+            train_idx, val_idx = preprocess.random_split(len(train), spec.data.validation_split, spec.seed)
+        else:
+            assert train.labels is not None
+            train_idx, val_idx = preprocess.stratified_split(train.labels, spec.data.validation_split, spec.seed)
         splits = {"train": train.subset(train_idx), "validation": train.subset(val_idx)}
     if spec.data.test is not None:
-        splits["test"] = data_mod.load(spec.data.test, spec.data, text=text)
+        splits["test"] = data_mod.load(spec.data.test, spec.data, text=text, tag=tag)
     return splits
 
 
@@ -125,19 +129,19 @@ def prepare(spec: Spec, backend: str | None = None) -> Prepared:
     if backend is not None:
         use_backend(backend)
     loaded = load_splits(spec)
-    prep = preprocess.fit(loaded["train"], spec.preprocessing)
+    prep = preprocess.fit(loaded["train"], spec.preprocessing, task=spec.task)
     loaded = {role: prep.tokenize(part) for role, part in loaded.items()}  # text -> token codes; numeric data as it is
     splits = {}
     for role, part in loaded.items():
         sequences = prep.prepare(part.sequences, [f"{part.source}, {w}" for w in part.where])
-        splits[role] = Split(part, sequences, prep.encode_labels(part))
+        splits[role] = Split(part, sequences, prep.encode_tags(part) if spec.task == "tag" else prep.encode_labels(part))
     backend = backend or resolve_backend(spec.backend, prep.boundaries is not None)
     warnings = shapes.spec_warnings(spec, loaded["train"]) + shapes.preprocessing_steps(loaded["train"], prep, spec.training.batch_size, grid=backend == "jax")[1]
     for role, part in loaded.items():
         truncated = shapes.truncation_warning(part, prep, role) if role != "train" else None
         if truncated:
             warnings.append(truncated)
-    weights = class_weights(spec, prep.classes, splits["train"].y)
+    weights = class_weights(spec, prep.classes, splits["train"].y) if spec.task == "classify" else None
     use_backend(backend)
     seed_everything(spec.seed)
     model = build_model(spec, prep)
@@ -256,13 +260,22 @@ def fit(prepared: Prepared, progress: Progress | None = None, resume: Resume | N
 
 
 def evaluate(model: Any, split: Split, prep: Preprocessor, spec: Spec) -> dict[str, Any]:
-    """Loss and the classification report of ``model`` on one split (one pass over the data)."""
+    """Loss and the classification report of ``model`` on one split (one pass over the data); tagging: over all real timesteps."""
+    if prep.task == "tag":
+        per_sequence = batching.predict_tags(model, prep, split.sequences, spec.training.batch_size)
+        probs, y = np.concatenate(per_sequence), np.concatenate(split.y)  # (real timesteps, classes), (real timesteps,)
+        return {"loss": log_loss(probs, y), **classification_report(y, probs.argmax(axis=1), prep.classes), "sequences": len(per_sequence)}
     probs = batching.predict_proba(model, prep, split.sequences, spec.training.batch_size)
     return {"loss": log_loss(probs, split.y), **classification_report(split.y, probs.argmax(axis=1), prep.classes)}
 
 
-def _targets(spec: Spec, prep: Preprocessor, y: np.ndarray) -> np.ndarray:
-    """Sparse class indices ``(samples,)``; ``(samples, 1)`` floats for a sigmoid output; one-hot ``(samples, classes)`` with label smoothing."""
+def _targets(spec: Spec, prep: Preprocessor, y: np.ndarray | list[np.ndarray]) -> np.ndarray | list[np.ndarray]:
+    """Sparse class indices ``(samples,)``; ``(samples, 1)`` floats for a sigmoid output; one-hot ``(samples, classes)`` with label smoothing.
+
+    Tagging: the per-sequence index arrays ``(timesteps_i,)`` as they are (batches pad them like the sequences).
+    """
+    if isinstance(y, list):
+        return y
     if spec.model.output == "sigmoid":
         return y.astype(np.float32)[:, None]
     return np.eye(len(prep.classes), dtype=np.float32)[y] if one_hot_targets(spec) else y

@@ -415,6 +415,51 @@ def one_hot_float_data(env: Env) -> list[str]:
     return train(env, csv_spec(env, csv_lines()), "preprocessing.encoding=one_hot")
 
 
+def tag_records(n: int = 6) -> list[str]:
+    """JSON Lines for `task: tag`: two timesteps per sequence, one label each."""
+    return [json.dumps({"id": f"r{i}", "sequence": [[0.1 * i, 1.0], [0.2, 0.3 * i]], "label": ["a", "ab"[i % 2]]}) for i in range(n)]
+
+
+TAG = "task: tag\n"
+
+
+def tag_label_count(env: Env) -> list[str]:
+    lines = tag_records()
+    lines[2] = json.dumps({"id": "r2", "sequence": [[0.1, 1.0], [0.2, 0.3]], "label": ["a"]})
+    jsonl_spec(env, lines)
+    return train(env, write_spec(env, "data:\n  train: train.jsonl\n" + TAG))
+
+
+def tag_scalar_label(env: Env) -> list[str]:
+    jsonl_spec(env, jsonl_records())
+    return train(env, write_spec(env, "data:\n  train: train.jsonl\n" + TAG))
+
+
+def tag_label_list_when_classifying(env: Env) -> list[str]:
+    return train(env, jsonl_spec(env, tag_records()))
+
+
+def tag_npz_label_shape(env: Env) -> list[str]:
+    np.savez(env.tmp / "train.npz", x=features(), y=two_classes())
+    return train(env, write_spec(env, "data:\n  train: train.npz\n" + TAG))
+
+
+def tag_unseen_test_label(env: Env) -> list[str]:
+    jsonl_spec(env, tag_records())
+    (env.tmp / "test.jsonl").write_text('{"sequence": [[1, 0], [2, 0]], "label": ["a", "b"]}\n{"sequence": [[1, 0], [2, 0]], "label": ["a", "z"]}\n')
+    return train(env, write_spec(env, "data:\n  train: train.jsonl\n  test: test.jsonl\n" + TAG))
+
+
+def tag_with_sigmoid(env: Env) -> list[str]:
+    jsonl_spec(env, tag_records())
+    return train(env, write_spec(env, "data:\n  train: train.jsonl\n" + TAG + "model:\n  output: sigmoid\n"))
+
+
+def tag_padded_tokens(env: Env) -> list[str]:
+    np.savez(env.tmp / "train.npz", x=np.array([[3, 1, 2, 0]] * 3 + [[1, 2, 3, 4]] * 3), y=np.array([[0, 1, 0, 1]] * 6))
+    return train(env, write_spec(env, "data:\n  train: train.npz\n" + TAG))
+
+
 def predict_text_with_numeric_run(env: Env) -> list[str]:
     return ["predict", str(env.smoke_run()), "--text", "some words"]
 
@@ -604,6 +649,14 @@ CASES = [
     Case("predict-batch-wrong-features", predict_batch_wrong_features, r"batch\.npy, index 0 has 3 features per timestep, but the model was trained on 2\. Give data with the same 2 features"),
     Case("predict-text-numeric-run", predict_text_with_numeric_run, r"--text needs a run trained on text \(`preprocessing\.input: text`\), but .* was trained on float input\. Give an INPUT file"),
     Case("predict-txt-numeric-run", predict_text_file_with_numeric_run, r"raw\.txt is a \.txt file: raw text, one per line, which only a text model reads"),
+    # task: tag (per-timestep labels).
+    Case("tag-label-count", tag_label_count, r"train\.jsonl, line 3: 1 labels for a sequence of 2 timesteps\. With `task: tag` every timestep needs exactly one label"),
+    Case("tag-scalar-label", tag_scalar_label, r"train\.jsonl, line 1, key 'label': with `task: tag` the label must be a list with one label per timestep"),
+    Case("tag-label-list-when-classifying", tag_label_list_when_classifying, r"train\.jsonl, line 1, key 'label': the label must be a string or a number; got a list\. .*set `task: tag`"),
+    Case("tag-npz-label-shape", tag_npz_label_shape, r"train\.npz: with `task: tag`, `y` must hold one label per timestep, aligned .*: shape \(samples=6, timesteps=4\); got shape \(6,\)"),
+    Case("tag-unseen-test-label", tag_unseen_test_label, r"test\.jsonl, line 2, timestep 1: label 'z' was not among the training classes \(a, b\)\. Fix the label"),
+    Case("tag-with-sigmoid", tag_with_sigmoid, r"`task: tag` predicts a softmax over the classes at every timestep, but `model\.output` is 'sigmoid'\. Set `model\.output: softmax`"),
+    Case("tag-padded-tokens", tag_padded_tokens, r"train\.npz, index 0: the sequence starts or ends with the padding code 0 .*set `preprocessing\.pad_code: null`"),
     Case("predict-run-missing", predict_run_missing, r"Run directory .*no-run does not exist\. `seqcli train` prints the run directory"),
     Case("predict-run-incomplete", predict_run_incomplete, r"run is not a complete seqcli run: preprocessing\.json is missing\. Give a directory created by `seqcli train`"),
     Case("predict-run-json-corrupt", predict_run_json_corrupt, r"run/run\.json is corrupt .*Train again"),

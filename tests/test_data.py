@@ -377,7 +377,7 @@ def test_csv_ragged_row(tmp_path):
 
 def test_csv_label_changes_within_sequence(tmp_path):
     path = write_text(tmp_path, "d.csv", "id,time,label,f1\na,0,0,2\nb,0,1,5\na,1,1,3\n")
-    with pytest.raises(DataError, match=r"d\.csv, id 'a' \(lines 2-4\): the label column 'label' changes within the sequence \(0, 1\)\. One label per sequence\."):
+    with pytest.raises(DataError, match=r"d\.csv, id 'a' \(lines 2-4\): the label column 'label' changes within the sequence \(0, 1\)\. One label per sequence; .*`task: tag`"):
         load(DataFile(path=str(path)), BASE)
 
 
@@ -517,7 +517,7 @@ def test_jsonl_texts(tmp_path):
         (['{"sequence": [], "label": 1}'], r"d\.jsonl, line 1, key 'sequence': the sequence is empty \(no timesteps\)\. Remove the record\."),
         (['{"sequence": "1 2 3", "label": 1}'], r"line 1, key 'sequence': the sequence must be a list of timesteps, e\.g\. .*; got a string\."),
         (['{"sequence": [[1, 2]], "label": 1}', '{"sequence": [[1, 2, 3]], "label": 2}'], r"d\.jsonl, line 2: 3 features per timestep, but line 1 has 2\. Every sequence needs the same features\."),
-        (['{"sequence": [1], "label": [1]}'], r"d\.jsonl, line 1, key 'label': the label must be a string or a number; got \[1\]\."),
+        (['{"sequence": [1], "label": [1]}'], r"d\.jsonl, line 1, key 'label': the label must be a string or a number; got a list\. For one label per timestep set `task: tag`\."),
         (['{"id": "a", "sequence": [1], "label": 1}', '{"id": "a", "sequence": [2], "label": 2}'], r"d\.jsonl, line 2: id 'a' is also used on line 1\. Ids must be unique"),
         (["", "  "], r"d\.jsonl has no records: every line is blank\. Write one JSON object per line\."),
     ],
@@ -635,3 +635,63 @@ def test_subset_of_csv_keeps_ids(tmp_path):
     assert part.ids == ["b"]
     assert part.labels.tolist() == ["y"]
     assert part.where == ["id 'b' (lines 3-6)"]
+
+
+# --------------------------------------------------------------------------- per-timestep labels (task: tag)
+
+
+def test_tag_csv_reads_each_rows_label_in_time_order(tmp_path):
+    path = write_text(tmp_path, "d.csv", "id,time,label,f1\na,1,O,2\nb,0,B,5\na,0,B,1\na,2,I,3\n")
+    data = load(DataFile(path=str(path)), BASE, tag=True)
+    assert data.labels is None
+    assert [t.tolist() for t in data.tags] == [["B", "O", "I"], ["B"]]
+    assert data.sequences[0][:, 0].tolist() == [1.0, 2.0, 3.0]
+
+
+def test_tag_jsonl_label_lists(tmp_path):
+    path = write_text(tmp_path, "d.jsonl", '{"id": "a", "sequence": [1.5, 2, 3], "label": ["x", "y", "x"]}\n{"id": "b", "sequence": [[4]], "label": [7]}\n')
+    data = load(DataFile(path=str(path)), BASE, tag=True)
+    assert [t.tolist() for t in data.tags] == [["x", "y", "x"], [7]]
+    assert data.ids == ["a", "b"]
+
+
+def test_tag_npz_dense_and_ragged(tmp_path):
+    dense = tmp_path / "dense.npz"
+    np.savez(dense, x=np.zeros((2, 3, 1)), y=np.array([[0, 1, 1], [2, 2, 0]]))
+    assert [t.tolist() for t in load(DataFile(path=str(dense)), BASE, tag=True).tags] == [[0, 1, 1], [2, 2, 0]]
+    ragged = tmp_path / "ragged.npz"
+    np.savez(ragged, x=np.arange(5.0), lengths=np.array([2, 3]), y=np.array([0, 1, 1, 1, 0]))
+    assert [t.tolist() for t in load(DataFile(path=str(ragged)), BASE, tag=True).tags] == [[0, 1], [1, 1, 0]]
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "message"),
+    [
+        ("d.jsonl", '{"sequence": [1, 2], "label": ["a", "b"]}\n{"sequence": [1, 2, 3], "label": ["a", "b"]}\n', r"d\.jsonl, line 2: 2 labels for a sequence of 3 timesteps\. With `task: tag` every"),
+        ("d.jsonl", '{"sequence": [1, 2], "label": "a"}\n', r"d\.jsonl, line 1, key 'label': with `task: tag` the label must be a list with one label per timestep"),
+        ("d.jsonl", '{"sequence": [1, 2], "label": ["a", null]}\n', r"d\.jsonl, line 1, key 'label', timestep 1: each label must be a string or a number; got null\."),
+        ("d.csv", "id,label,f1\na,x,1\na,,2\n", None),
+    ],
+)
+def test_tag_label_errors_name_the_line(tmp_path, name, content, message):
+    path = write_text(tmp_path, name, content)
+    if message is None:  # an empty CSV label cell is a label ('') like any other: not an error
+        assert load(DataFile(path=str(path)), csv_options(time_column=None), tag=True).tags[0].tolist() == ["x", ""]
+        return
+    with pytest.raises(DataError, match=message):
+        load(DataFile(path=str(path)), BASE, tag=True)
+
+
+def test_tag_npz_label_shape_errors(tmp_path):
+    dense = tmp_path / "dense.npz"
+    np.savez(dense, x=np.zeros((2, 3, 1)), y=np.array([0, 1]))
+    with pytest.raises(DataError, match=r"`y` must hold one label per timestep, aligned with the sequences: shape \(samples=2, timesteps=3\); got shape \(2,\)\. For one label per sequence set `task"):
+        load(DataFile(path=str(dense)), BASE, tag=True)
+    ragged = tmp_path / "ragged.npz"
+    np.savez(ragged, x=np.arange(5.0), lengths=np.array([2, 3]), y=np.array([0, 1, 1]))
+    with pytest.raises(DataError, match=r"with `task: tag` and `lengths`, `y` must hold one label per timestep, all sequences concatenated: shape \(5,\); got shape \(3,\)"):
+        load(DataFile(path=str(ragged)), BASE, tag=True)
+    with pytest.raises(DataError, match=r"must be 1-D \(one label per sequence\); got shape \(2, 3\)\..*for one label per timestep set `task: tag`"):
+        np.savez(dense, x=np.zeros((2, 3, 1)), y=np.zeros((2, 3)))
+        load(DataFile(path=str(dense)), BASE)
+

@@ -402,8 +402,19 @@ CROSS_FIELD = {
     ),
     "last_bidirectional_gru_returns_sequences": (
         "model:\n  layers: [{units: 5, cell: gru, bidirectional: true, return_sequences: true}]\n",
-        r"`model\.layers\[0\]\.return_sequences` is true for the last GRU: its output is per timestep \(batch, timesteps, 10\).*false for the last GRU\)\.",
+        r"`model\.layers\[0\]\.return_sequences` is true for the last GRU: its output is per timestep \(batch, timesteps, 10\).*false for the last GRU\), or set `task: tag` to label every timestep\.",
     ),
+    "tag_last_layer_without_sequences": (
+        "task: tag\nmodel:\n  layers: [{units: 4}, {units: 5, return_sequences: false}]\n",
+        r"`model\.layers\[1\]\.return_sequences` is false, but `task: tag` predicts one label per timestep.*Remove the key \(seqcli sets it to true\)\.",
+    ),
+    "tag_with_sigmoid": (
+        "task: tag\nmodel:\n  output: sigmoid\n",
+        r"`task: tag` predicts a softmax over the classes at every timestep, but `model\.output` is 'sigmoid'\. Set `model\.output: softmax`",
+    ),
+    "tag_with_label_smoothing": ("task: tag\ntraining:\n  label_smoothing: 0.1\n", r"`training\.label_smoothing` is not supported with `task: tag`"),
+    "tag_with_class_weight": ("task: tag\ntraining:\n  class_weight: balanced\n", r"`training\.class_weight` is not supported with `task: tag`"),
+    "tag_with_text": ("task: tag\npreprocessing:\n  input: text\n", r"`task: tag` needs one label per timestep of numeric sequences, but `preprocessing\.input: text`"),
     "schedule_monitor_without_validation": (
         "data:\n  validation_split: 0\ntraining:\n  monitor: loss\n  lr_schedule: {monitor: val_loss}\n",
         r"`training\.lr_schedule\.monitor` is 'val_loss' but there is no validation data.*Set `training\.lr_schedule\.monitor: loss`",
@@ -479,7 +490,7 @@ def test_to_yaml_round_trip(tmp_path):
     spec = load_spec(write(tmp_path, text))
     dumped = to_yaml(spec)
     raw = yaml.safe_load(dumped)
-    assert list(raw) == ["data", "preprocessing", "model", "training", "output", "seed", "backend"]
+    assert list(raw) == ["data", "preprocessing", "model", "training", "output", "seed", "backend", "task"]
     again = spec_from_dict(raw)
     assert again == spec
     assert again.model.layers[1].dropout == 0.25
@@ -514,6 +525,7 @@ EXPECTED_REFERENCE_KEYS = [
     "output.dir", "output.name",
     "seed",
     "backend",
+    "task",
 ]  # fmt: skip
 
 
@@ -530,3 +542,13 @@ def test_reference_markdown_has_one_row_per_leaf_field():
     assert "| required |" in rows["data.train"]
     assert "| required |" in rows["model.dense[].units"]
     assert "| `[accuracy]` |" in rows["training.metrics"]
+
+
+def test_tag_task_implies_sequences_from_every_layer(tmp_path):
+    """`task: tag` makes the last layer return sequences too; an explicit true there is no problem for tagging."""
+    from seqcli.model import return_sequences
+
+    spec = load_spec(write(tmp_path, MINIMAL + "task: tag\nmodel:\n  layers: [{units: 4}, {units: 5, return_sequences: true}]\n"))
+    assert spec.task == "tag"
+    assert return_sequences(spec) == [True, True]
+    assert return_sequences(load_spec(write(tmp_path, MINIMAL + "model:\n  layers: [{units: 4}, {units: 5}]\n"))) == [True, False]
