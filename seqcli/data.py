@@ -366,21 +366,27 @@ def _load_ts(path: Path) -> SequenceData:
 # --------------------------------------------------------------------------- long CSV
 
 
-def _load_csv(path: Path, options: DataSpec, *, tag: bool = False) -> SequenceData:
-    """Read long-format CSV: one row per timestep, grouped by id, ordered by time; ``tag``: each row's label is its timestep's."""
-    opts = options.csv
+def _read_csv(path: Path, example: str) -> tuple[list[str], list[tuple[int, list[str]]]]:
+    """The header (stripped) and each record with its line number (a record's last line: quoted fields may span lines)."""
     try:
         with open(path, newline="", encoding="utf-8-sig") as handle:  # -sig: Excel's "CSV UTF-8" starts with a BOM
             reader = csv.reader(handle)
-            header = next(reader, None)
-            rows = list(reader)
+            header = [h.strip() for h in next(reader, None) or []]
+            rows = [(reader.line_num, row) for row in reader]
     except UnicodeDecodeError:
         raise DataError(f"{path} is not a UTF-8 text file; is it really a CSV file?") from None
     except csv.Error as exc:
         raise DataError(f"{path} is not valid CSV: {exc}.") from None
     if not header:
-        raise DataError(f"{path} has no header row; the first row must name the columns.")
-    header = [h.strip() for h in header]
+        raise DataError(f"{path} has no header row; the first row must name the columns{example}.")
+    return header, rows
+
+
+def _load_csv(path: Path, options: DataSpec, *, tag: bool = False) -> SequenceData:
+    """Read long-format CSV: one row per timestep, grouped by id, ordered by time; ``tag``: each row's label is its timestep's."""
+    opts = options.csv
+    header, numbered = _read_csv(path, "")
+    rows = [row for _, row in numbered]
     wanted = {"data.csv.id_column": opts.id_column, "data.csv.time_column": opts.time_column, "data.csv.label_column": opts.label_column}
     for key, column in wanted.items():
         if column is not None and column not in header:
@@ -469,17 +475,7 @@ def looks_like_text(path: Path, options: DataSpec) -> bool:
 def _load_text_csv(path: Path, options: DataSpec, *, need_labels: bool) -> SequenceData:
     """Read CSV with one text per row: ``text_column``, ``label_column`` and, if present, ``id_column``."""
     opts = options.csv
-    try:
-        with open(path, newline="", encoding="utf-8-sig") as handle:
-            reader = csv.reader(handle)
-            header = [h.strip() for h in next(reader, None) or []]
-            rows = [(reader.line_num, row) for row in reader]  # line_num: the record's last line (texts may span lines)
-    except UnicodeDecodeError:
-        raise DataError(f"{path} is not a UTF-8 text file; is it really a CSV file?") from None
-    except csv.Error as exc:
-        raise DataError(f"{path} is not valid CSV: {exc}.") from None
-    if not header:
-        raise DataError(f"{path} has no header row; the first row must name the columns (e.g. `text,label`).")
+    header, rows = _read_csv(path, " (e.g. `text,label`)")
     if opts.text_column not in header:
         raise DataError(f"{path} has no column {opts.text_column!r} (columns: {', '.join(header)}). Set `data.csv.text_column` to the column that holds the texts.")
     label_column = opts.label_column if opts.label_column in header or need_labels else None
