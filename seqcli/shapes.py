@@ -306,6 +306,7 @@ def trace(spec: Spec, train: SequenceData, others: dict[str, SequenceData], *, b
         classes = ["class_0", "class_1"]
         notes.append("The data has no labels, so the number of classes (the output size) is a placeholder.")
     early = backend_before_fitting(spec.backend, pp_spec.input, pp_spec.bucketing)
+    reason = backend_reason(pp_spec.bucketing is not False) if early else None  # before use_backend sets $KERAS_BACKEND
     if early is not None:
         use_backend(early)
     prep = preprocess.fit(train, pp_spec, classes=classes, task=spec.task)
@@ -316,7 +317,8 @@ def trace(spec: Spec, train: SequenceData, others: dict[str, SequenceData], *, b
     if prep.input == "tokens":
         notes.append(encoding_note(prep, spec.model.embedding_dim))
     backend = early or resolve_backend(spec.backend, prep.boundaries is not None)
-    notes.append(f"Keras backend: {backend}" + (f" ({backend_reason(prep.boundaries is not None)})" if spec.backend == "auto" else "") + ".")
+    reason = reason or backend_reason(prep.boundaries is not None)
+    notes.append(f"Keras backend: {backend}" + (f" ({reason})" if spec.backend == "auto" else "") + ".")
     steps, pad_warnings = preprocessing_steps(train, prep, spec.training.batch_size, spec.model.embedding_dim, grid=backend == "jax")
     warnings += pad_warnings
     for role, part in others.items():

@@ -89,3 +89,11 @@ def test_inspect_shapes_names_the_backend_and_why() -> None:
     result = CliRunner().invoke(app, ["inspect-shapes", str(SMOKE_SPEC), "--json"])
     assert result.exit_code == 0, result.output
     assert f"Keras backend: {SESSION} (auto: from $KERAS_BACKEND)." in json.loads(result.stdout)["notes"]
+
+
+
+def test_text_chooses_its_backend_before_tokenizing_and_says_why() -> None:
+    """Tokenizing imports Keras, so text fixes the backend early; a fresh process must still give the rule as the reason."""
+    done = seqcli("inspect-shapes", str(ROOT / "data" / "stdlib_lines" / "predict.txt"), "--json")
+    assert done.returncode == 0, done.stderr
+    assert "Keras backend: tensorflow (auto: length bucketing gives batches of many widths, and JAX would compile each one (about 2 s))." in json.loads(done.stdout)["notes"]
