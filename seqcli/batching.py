@@ -185,7 +185,11 @@ class Packed:
 
 
 def _py_dataset(prep: Any, sequences: list[np.ndarray], targets: np.ndarray | None, plan_for_epoch: Callable[[int], Plan], epochs: range) -> Any:
-    """A ``keras.utils.PyDataset`` over the plans of ``epochs`` (Keras calls ``on_epoch_end`` between them)."""
+    """A ``keras.utils.PyDataset`` over the plans of ``epochs``; the fit loop calls ``start_epoch(e)`` as each epoch begins.
+
+    Keras' own ``on_epoch_begin``/``on_epoch_end`` hooks cannot count epochs: it also calls them around the batch it
+    reads for its shapes and when ``fit`` starts.
+    """
     from seqcli.backend import import_keras
 
     keras = import_keras()
@@ -195,8 +199,7 @@ def _py_dataset(prep: Any, sequences: list[np.ndarray], targets: np.ndarray | No
     class Batches(keras.utils.PyDataset):
         def __init__(self) -> None:
             super().__init__()
-            self.epoch = epochs[0] if len(epochs) else 0
-            self.plan = plan_for_epoch(self.epoch)
+            self.plan = plan_for_epoch(epochs[0] if len(epochs) else 0)
 
         def __len__(self) -> int:
             return len(self.plan.batches)
@@ -209,10 +212,8 @@ def _py_dataset(prep: Any, sequences: list[np.ndarray], targets: np.ndarray | No
                 return x, np.where(real, tags[cells], 0)  # (batch, width)
             return x if targets is None else (x, targets[rows])
 
-        def on_epoch_end(self) -> None:
-            if len(epochs) > 1:
-                self.epoch += 1
-                self.plan = plan_for_epoch(self.epoch)
+        def start_epoch(self, epoch: int) -> None:
+            self.plan = plan_for_epoch(epoch)
 
     return Batches()
 

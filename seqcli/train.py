@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -228,6 +229,7 @@ def fit(prepared: Prepared, progress: Progress | None = None, resume: Resume | N
         first = len(history)
         if first < spec.training.epochs and not recorder.stop:
             batches, steps = _train_batches(spec, prep, train, first)
+            recorder.start_epoch = getattr(batches, "start_epoch", None)  # the JAX path's PyDataset follows the fit loop's epoch
             model.fit(
                 batches,
                 validation_data=_eval_batches(spec, prep, validation) if validation else None,
@@ -342,6 +344,7 @@ def _recorder_class() -> type:
             self.patience_best: float | None = None
             self.wait = 0
             self.stop = False
+            self.start_epoch: Callable[[int], None] | None = None
             self.schedule = spec.training.lr_schedule
             self.learning_rate = spec.training.learning_rate  # the rate of the next epoch
             self.plateau_best: float | None = None
@@ -383,6 +386,8 @@ def _recorder_class() -> type:
                 self.progress.on_train_begin(self.params["epochs"], self.params["steps"] or 0, len(self.history) + 1)
 
         def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+            if self.start_epoch is not None:
+                self.start_epoch(epoch)
             # Dropout masks depend on (seed, epoch) only; checkpoints do not carry the RNG state.
             for i, variable in enumerate(v for v in self.model.non_trainable_variables if v.path.endswith("seed_generator_state")):
                 variable.assign(np.array([(self.spec.seed * 1_000_003 + epoch * 7_919 + i) % 2**31, 0], dtype=variable.dtype))
