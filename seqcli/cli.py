@@ -79,7 +79,7 @@ def validate(
     print_: Annotated[bool, typer.Option("--print", help="Print the resolved spec with every default filled in.")] = False,
 ) -> None:
     """Check a spec without loading data or TensorFlow; show the data files' fingerprints."""
-    from seqcli.fingerprint import data_files, fingerprints
+    from seqcli.fingerprint import file_key, spec_files, spec_fingerprints
     from seqcli.spec import load_spec, to_yaml
 
     resolved = load_spec(spec, set_ or [])
@@ -87,9 +87,9 @@ def validate(
         typer.echo(to_yaml(resolved), nl=False)
         return
     typer.echo(f"{spec}: valid.")
-    found = fingerprints(resolved.data)
-    for role, path in data_files(resolved.data).items():
-        typer.echo(f"  data.{role}: {_relative(path)}  {found.get(role, '(not found)')}")
+    found = spec_fingerprints(resolved)
+    for role, path in spec_files(resolved).items():
+        typer.echo(f"  {file_key(role)}: {_relative(path)}  {found.get(role, '(not found)')}")
 
 
 def _relative(path: str) -> str:

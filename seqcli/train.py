@@ -29,7 +29,7 @@ from seqcli import data as data_mod
 from seqcli.backend import backend_before_fitting, current_backend, import_keras, resolve_backend, seed_everything, use_backend, versions
 from seqcli.data import SequenceData
 from seqcli.errors import DataError, RunError, SeqcliError, SpecError
-from seqcli.fingerprint import data_files, fingerprints
+from seqcli.fingerprint import file_key, spec_files, spec_fingerprints
 from seqcli.metrics import classification_report, log_loss
 from seqcli.model import build_model, class_weights, learning_rate, load_checkpoint, one_hot_targets
 from seqcli.preprocess import Preprocessor
@@ -153,7 +153,7 @@ def prepare(spec: Spec, backend: str | None = None) -> Prepared:
     use_backend(backend)
     seed_everything(spec.seed)
     model = build_model(spec, prep)
-    return Prepared(spec, prep, splits, model, warnings, fingerprints(spec.data), backend, weights)
+    return Prepared(spec, prep, splits, model, warnings, spec_fingerprints(spec), backend, weights)
 
 
 def _prepare_multi(spec: Spec, backend: str | None) -> Prepared:
@@ -178,7 +178,7 @@ def _prepare_multi(spec: Spec, backend: str | None) -> Prepared:
     use_backend(backend)
     seed_everything(spec.seed)
     model = build_model(spec, prep, preps)
-    return Prepared(spec, prep, splits, model, warnings, fingerprints(spec.data), backend, weights, preps)
+    return Prepared(spec, prep, splits, model, warnings, spec_fingerprints(spec), backend, weights, preps)
 
 
 def prepare_resume(run_path: str | Path, spec_path: str | Path | None = None, overrides: list[str] | None = None) -> tuple[Prepared, Resume]:
@@ -206,8 +206,8 @@ def prepare_resume(run_path: str | Path, spec_path: str | Path | None = None, ov
                 "resume with `seqcli train --resume RUN_DIR` alone, or start a new run with the changed spec."
             )
     recorded = info.get("data_fingerprints", {})
-    current = fingerprints(spec.data)
-    changed = [f"`data.{role}` ({path})" for role, path in data_files(spec.data).items() if recorded.get(role) != current.get(role)]
+    current = spec_fingerprints(spec)
+    changed = [f"`{file_key(role)}` ({path})" for role, path in spec_files(spec).items() if recorded.get(role) != current.get(role)]
     if changed:
         raise DataError(
             f"Data changed since run {run.path} started: {', '.join(changed)} no longer match the fingerprints in its run.json. "

@@ -150,8 +150,8 @@ def test_run_saves_one_preprocessing_per_input(multi_run: Path) -> None:
     assert layers["output"]["output_shape"] == "(batch, classes=2)"
 
 
-def predict_json(run: Path, folder: Path) -> dict:
-    result = runner.invoke(app, ["predict", str(run), "--input", f"motion={folder / 'motion.jsonl'}", "--input", f"temp={folder / 'temp.jsonl'}", "--format", "json"])
+def predict_json(run: Path, folder: Path, *options: str) -> dict:
+    result = runner.invoke(app, ["predict", str(run), "--input", f"motion={folder / 'motion.jsonl'}", "--input", f"temp={folder / 'temp.jsonl'}", "--format", "json", *options])
     assert result.exit_code == 0, result.output
     return json.loads(result.stdout)
 
@@ -196,3 +196,42 @@ def test_inspect_shapes_shows_branches_and_merge(tmp_path: Path) -> None:
     assert [layer["name"] for layer in trace["layers"]] == ["motion", "temp", "motion_masking", "temp_masking", "motion_lstm_0", "temp_lstm_0", "merge", "output"]
     assert trace["input_shape"] == "motion (batch, timesteps=5, features=2); temp (batch, timesteps=2, features=1)"
     assert {a["role"] for a in trace["arrays"]} == {"train (motion)", "test (motion)", "train (temp)", "test (temp)"}
+
+
+def test_interrupted_multi_input_run_resumes_to_the_same_result(tmp_path: Path) -> None:
+    from seqcli import train
+    from seqcli.errors import DataError as Changed
+    from tests.conftest import StopAfter
+
+    write_data(tmp_path)
+    spec_path = write_spec(tmp_path)
+    whole = train.fit(train.prepare(load_spec(spec_path, ["training.epochs=3", f"output.dir={tmp_path / 'whole'}"])))
+    with pytest.raises(KeyboardInterrupt):
+        train.fit(train.prepare(load_spec(spec_path, ["training.epochs=3", f"output.dir={tmp_path / 'cut'}"])), StopAfter(1))
+    (run,) = (tmp_path / "cut" / "spec").iterdir()
+    write_data(tmp_path, temp_order=list(range(len(IDS))))  # the temp file's bytes change (another order)
+    with pytest.raises(Changed, match=r"`inputs\.temp\.data\.train` \(.*temp\.jsonl\)"):
+        train.prepare_resume(run)
+    write_data(tmp_path)  # the original bytes again
+    prepared, state = train.prepare_resume(run)
+    assert state.epochs_completed == 1 and list(prepared.preps or {}) == ["motion", "temp"]
+    resumed = train.fit(prepared, resume=state)
+    assert resumed.history == whole.history and resumed.metrics == whole.metrics
+
+
+def test_jax_run_predicts_the_same_here(tmp_path: Path) -> None:
+    """Trained on JAX in a fresh process, predicted there and in this process (on its backend, TensorFlow by default)."""
+    from tests.test_backends import SESSION, seqcli
+
+    write_data(tmp_path)
+    trained = seqcli("train", str(write_spec(tmp_path)), "--quiet", "--backend", "jax", "--set", f"output.dir={tmp_path / 'runs'}")
+    assert trained.returncode == 0, trained.stderr
+    (run,) = (tmp_path / "runs" / "spec").iterdir()
+    assert json.loads((run / "run.json").read_text())["versions"]["backend"] == "jax"
+    inputs = ["--input", f"motion={tmp_path / 'motion.jsonl'}", "--input", f"temp={tmp_path / 'temp.jsonl'}", "--format", "json"]
+    there = seqcli("predict", str(run), *inputs)
+    assert there.returncode == 0, there.stderr
+    here = predict_json(run, tmp_path, "--backend", SESSION)
+    expected = json.loads(there.stdout)
+    assert [r["id"] for r in here["predictions"]] == IDS and here["accuracy"] == expected["accuracy"]
+    np.testing.assert_allclose([[r["p_down"], r["p_up"]] for r in here["predictions"]], [[r["p_down"], r["p_up"]] for r in expected["predictions"]], atol=2e-6)
