@@ -189,7 +189,7 @@ def predict(
     if output is not None and fmt == "table":
         raise RunError("--format table prints to the terminal; use --format csv or json with --output.")
     if sum([input_ is not None, bool(text), bool(input_files)]) != 1:
-        raise RunError("Give one of INPUT (a data file), --text TEXT (for a text run) or --input NAME=FILE for every input of a multi-input run.")
+        raise RunError("Give either INPUT (a data file) or --text TEXT (for a text run), or --input NAME=FILE for every input of a multi-input run: exactly one of the three.")
     files = _named_files(input_files or [])
     loaded = core.load_run(run_dir, checkpoint.value, backend.value if backend else None)
     if input_files:
