@@ -420,7 +420,10 @@ def multi_trace(spec: Spec) -> Trace:
     backend = resolve_backend(spec.backend, False)
     notes.append(f"Keras backend: {backend}" + (f" ({backend_reason(False)})" if spec.backend == "auto" else "") + ".")
     use_backend(backend)
-    layers = layer_rows(build_model(spec, preps[spec.input_name], preps))
+    buildable = all(layers and not layers[-1].return_sequences and all(x.return_sequences is not False for x in layers[:-1]) for _, _, layers in multi.sections(spec).values())
+    if not buildable:
+        notes.append("No model is shown: every branch needs recurrent layers whose last one returns a vector (see the warnings).")
+    layers = layer_rows(build_model(spec, preps[spec.input_name], preps)) if buildable else []
     return Trace(arrays, steps, layers, warnings, notes, "; ".join(shapes))
 
 

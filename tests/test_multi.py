@@ -235,3 +235,11 @@ def test_jax_run_predicts_the_same_here(tmp_path: Path) -> None:
     expected = json.loads(there.stdout)
     assert [r["id"] for r in here["predictions"]] == IDS and here["accuracy"] == expected["accuracy"]
     np.testing.assert_allclose([[r["p_down"], r["p_up"]] for r in here["predictions"]], [[r["p_down"], r["p_up"]] for r in expected["predictions"]], atol=2e-6)
+
+
+def test_inspect_shapes_shows_no_model_for_an_empty_branch(tmp_path: Path) -> None:
+    write_data(tmp_path)
+    result = runner.invoke(app, ["inspect-shapes", str(write_spec(tmp_path)), "--json", "--set", "inputs.temp.layers=[]"])
+    assert result.exit_code == 0, result.output
+    trace = json.loads(result.stdout)
+    assert trace["layers"] == [] and "`inputs.temp.layers` is empty" in trace["warnings"][0]
