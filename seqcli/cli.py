@@ -79,7 +79,7 @@ def validate(
     print_: Annotated[bool, typer.Option("--print", help="Print the resolved spec with every default filled in.")] = False,
 ) -> None:
     """Check a spec without loading data or TensorFlow; show the data files' fingerprints."""
-    from seqcli.fingerprint import data_files, fingerprints
+    from seqcli.fingerprint import file_key, spec_files, spec_fingerprints
     from seqcli.spec import load_spec, to_yaml
 
     resolved = load_spec(spec, set_ or [])
@@ -87,9 +87,9 @@ def validate(
         typer.echo(to_yaml(resolved), nl=False)
         return
     typer.echo(f"{spec}: valid.")
-    found = fingerprints(resolved.data)
-    for role, path in data_files(resolved.data).items():
-        typer.echo(f"  data.{role}: {_relative(path)}  {found.get(role, '(not found)')}")
+    found = spec_fingerprints(resolved)
+    for role, path in spec_files(resolved).items():
+        typer.echo(f"  {file_key(role)}: {_relative(path)}  {found.get(role, '(not found)')}")
 
 
 def _relative(path: str) -> str:
@@ -165,6 +165,9 @@ def predict(
         typer.Argument(metavar="[INPUT]", help="Data to predict: a file in any training format, one .npy sequence (timesteps[, features]), or texts (.csv, .jsonl, .txt: one per line)."),
     ] = None,
     text: Annotated[list[str] | None, typer.Option("--text", help="A raw text to predict with a text run, instead of INPUT. Repeatable.")] = None,
+    input_files: Annotated[
+        list[str] | None, typer.Option("--input", metavar="NAME=FILE", help="For a multi-input run, instead of INPUT: the data file of the input NAME. Repeat for every input.")
+    ] = None,
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Write predictions to this .csv or .json file.")] = None,
     checkpoint: Annotated[Checkpoint, typer.Option(help="Which checkpoint to load.")] = Checkpoint.best,
     backend: Annotated[Backend | None, typer.Option(help="Keras backend to predict with (same predictions on either); default: the one the run trained with.")] = None,
@@ -185,10 +188,16 @@ def predict(
             raise RunError(f"Cannot tell the output format from {output}; name it .csv or .json, or pass --format csv|json.")
     if output is not None and fmt == "table":
         raise RunError("--format table prints to the terminal; use --format csv or json with --output.")
-    if (input_ is None) == (not text):
-        raise RunError("Give either INPUT (a data file) or --text TEXT (for a text run), not both and not neither.")
+    if sum([input_ is not None, bool(text), bool(input_files)]) != 1:
+        raise RunError("Give either INPUT (a data file) or --text TEXT (for a text run), or --input NAME=FILE for every input of a multi-input run: exactly one of the three.")
+    files = _named_files(input_files or [])
     loaded = core.load_run(run_dir, checkpoint.value, backend.value if backend else None)
-    result = core.predict_texts(loaded, text) if text else core.predict_file(loaded, input_)
+    if input_files:
+        result = core.predict_inputs(loaded, files)
+    elif text:
+        result = core.predict_texts(loaded, text)
+    else:
+        result = core.predict_file(loaded, input_)
     if not quiet:
         for text in result.notes:
             render.note(text)
@@ -204,6 +213,21 @@ def predict(
     if result.accuracy is not None:
         summary += f"; accuracy {result.accuracy:.4f}"
     render.out.print(summary, highlight=False)
+
+
+def _named_files(values: list[str]) -> dict[str, Path]:
+    """``["accel=a.jsonl", ...]`` -> ``{"accel": Path("a.jsonl")}``; an error for a malformed or repeated NAME."""
+    from seqcli.errors import RunError
+
+    files: dict[str, Path] = {}
+    for value in values:
+        name, sep, path = value.partition("=")
+        if not sep or not name.strip() or not path.strip():
+            raise RunError(f"--input {value!r} is not NAME=FILE. Write it like `--input temperature=data/temperature_test.jsonl`.")
+        if name.strip() in files:
+            raise RunError(f"--input {name.strip()} is given twice. Give each input once.")
+        files[name.strip()] = Path(path.strip())
+    return files
 
 
 @app.command("inspect-shapes")

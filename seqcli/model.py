@@ -32,15 +32,18 @@ def return_sequences(spec: Spec) -> list[bool]:
     return [layer.return_sequences if layer.return_sequences is not None else tag or i < len(layers) - 1 for i, layer in enumerate(layers)]
 
 
-def build_model(spec: Spec, prep: Preprocessor) -> Any:
-    """Build and compile the network (imports Keras)."""
+def build_model(spec: Spec, prep: Preprocessor, preps: dict[str, Preprocessor] | None = None) -> Any:
+    """Build and compile the network (imports Keras); ``preps`` (one per input, by name) builds a multi-input model."""
     keras = import_keras()
     n_classes = len(prep.classes)
     if spec.model.output == "sigmoid" and n_classes != 2:
         raise SpecError(f"`model.output: sigmoid` needs exactly two classes, but the training data has {n_classes}. Use `model.output: softmax`.")
-    inputs, x = _input_layers(spec, prep)
-    for i, (layer, sequences) in enumerate(zip(spec.model.layers, return_sequences(spec), strict=True)):
-        x = _recurrent(layer, sequences, i)(x)  # (batch, timesteps, units) or (batch, units); x2 units when bidirectional
+    if preps is not None:
+        inputs, x = _branches(spec, preps)
+    else:
+        inputs, x = _input_layers(spec, prep)
+        for i, (layer, sequences) in enumerate(zip(spec.model.layers, return_sequences(spec), strict=True)):
+            x = _recurrent(layer, sequences, i)(x)  # (batch, timesteps, units) or (batch, units); x2 units when bidirectional
     for i, dense in enumerate(spec.model.dense):
         x = keras.layers.Dense(dense.units, activation=dense.activation, name=f"dense_{i}")(x)
         if dense.dropout > 0:
@@ -52,18 +55,33 @@ def build_model(spec: Spec, prep: Preprocessor) -> Any:
     return model
 
 
-def _recurrent(layer: RecurrentLayer, sequences: bool, index: int) -> Any:
-    """``lstm_0``/``gru_0``, or the same layer in a ``Bidirectional`` wrapper named ``bilstm_0``/``bigru_0`` (outputs concatenated)."""
+def _recurrent(layer: RecurrentLayer, sequences: bool, index: int, prefix: str = "") -> Any:
+    """``lstm_0``/``gru_0``, or the same layer in a ``Bidirectional`` wrapper named ``bilstm_0``/``bigru_0`` (outputs concatenated); ``prefix`` names a branch."""
     keras = import_keras()
     cell = {"lstm": keras.layers.LSTM, "gru": keras.layers.GRU}[layer.cell]
-    rnn = cell(layer.units, dropout=layer.dropout, recurrent_dropout=layer.recurrent_dropout, return_sequences=sequences, name=f"{layer.cell}_{index}")
-    return keras.layers.Bidirectional(rnn, name=f"bi{layer.cell}_{index}") if layer.bidirectional else rnn
+    rnn = cell(layer.units, dropout=layer.dropout, recurrent_dropout=layer.recurrent_dropout, return_sequences=sequences, name=f"{prefix}{layer.cell}_{index}")
+    return keras.layers.Bidirectional(rnn, name=f"{prefix}bi{layer.cell}_{index}") if layer.bidirectional else rnn
+
+
+def _branches(spec: Spec, preps: dict[str, Preprocessor]) -> tuple[dict[str, Any], Any]:
+    """One branch per input, ``{name}: Input -> {name}_masking/_embedding -> {name}_lstm_0 ...`` ending in ``(batch, units)``; concatenated as ``merge``."""
+    from seqcli.multi import sections
+
+    keras = import_keras()
+    inputs, outputs = {}, []
+    for name, (_, _, layers) in sections(spec).items():
+        inputs[name], x = _input_layers(spec, preps[name], name)
+        for i, layer in enumerate(layers):
+            sequences = layer.return_sequences if layer.return_sequences is not None else i < len(layers) - 1
+            x = _recurrent(layer, sequences, i, f"{name}_")(x)
+        outputs.append(x)
+    return inputs, keras.layers.Concatenate(name="merge")(outputs)  # (batch, sum of the branches' units)
 
 
 ENCODING_LAYERS = {"embedding": "embedding", "one_hot": "one_hot", "float": "code_value"}
 
 
-def _input_layers(spec: Spec, prep: Preprocessor) -> tuple[Any, Any]:
+def _input_layers(spec: Spec, prep: Preprocessor, name: str | None = None) -> tuple[Any, Any]:
     """The model input and its masked encoding: ``(batch, timesteps, features)`` -> Masking, or codes ``(batch, timesteps)`` -> an Embedding.
 
     Token codes (0 padding, 1..num_tokens) are looked up per batch inside the model, so no one-hot or float copy of
@@ -72,17 +90,18 @@ def _input_layers(spec: Spec, prep: Preprocessor) -> tuple[Any, Any]:
     ``code / num_tokens``. ``mask_zero=True`` masks the padding in all three.
     """
     keras = import_keras()
+    prefix = f"{name}_" if name else ""
     if prep.input != "tokens":
-        inputs = keras.Input(shape=prep.input_shape, name="sequence")
-        return inputs, keras.layers.Masking(mask_value=prep.pad_value, name="masking")(inputs)
-    inputs = keras.Input(shape=prep.input_shape, dtype="int32", name="tokens")
+        inputs = keras.Input(shape=prep.input_shape, name=name or "sequence")
+        return inputs, keras.layers.Masking(mask_value=prep.pad_value, name=f"{prefix}masking")(inputs)
+    inputs = keras.Input(shape=prep.input_shape, dtype="int32", name=name or "tokens")
     assert prep.num_tokens is not None
     codes = prep.num_tokens + 1
-    name = ENCODING_LAYERS[prep.encoding]
+    layer_name = prefix + ENCODING_LAYERS[prep.encoding]
     if prep.encoding == "embedding":
-        return inputs, keras.layers.Embedding(codes, spec.model.embedding_dim, mask_zero=True, name=name)(inputs)
+        return inputs, keras.layers.Embedding(codes, spec.model.embedding_dim, mask_zero=True, name=layer_name)(inputs)
     table = np.eye(codes, dtype=np.float32)[:, 1:] if prep.encoding == "one_hot" else (np.arange(codes, dtype=np.float32) / prep.num_tokens)[:, np.newaxis]
-    layer = keras.layers.Embedding(codes, table.shape[1], mask_zero=True, trainable=False, embeddings_initializer="zeros", name=name)
+    layer = keras.layers.Embedding(codes, table.shape[1], mask_zero=True, trainable=False, embeddings_initializer="zeros", name=layer_name)
     x = layer(inputs)
     layer.set_weights([table])
     return inputs, x

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from seqcli import data as data_mod
+from seqcli import multi
 from seqcli.backend import use_backend
 from seqcli.batching import predict_proba, predict_tags
 from seqcli.data import SequenceData
@@ -38,6 +39,7 @@ class LoadedRun:
     model: Any
     checkpoint: str
     notes: list[str] = field(default_factory=list)
+    preps: dict[str, Preprocessor] | None = None  # multi-input runs: one preprocessor per input by name (``prep`` is the labelled input's)
 
 
 @dataclass
@@ -76,9 +78,11 @@ def load_run(path: str | Path, checkpoint: str = "best", backend: str | None = N
     run = RunDir.open(path)
     info = run.info()
     spec = spec_from_dict(run.read_yaml("spec.yaml"))
+    state = run.read_json("preprocessing.json")
     try:
-        prep = Preprocessor.from_dict(run.read_json("preprocessing.json"))
-    except TypeError as exc:
+        preps = {name: Preprocessor.from_dict(s) for name, s in state.items()} if spec.inputs is not None else None
+        prep = preps[spec.input_name] if preps is not None else Preprocessor.from_dict(state)
+    except (TypeError, KeyError, AttributeError) as exc:
         raise RunError(f"{run.path / 'preprocessing.json'} is corrupt ({exc}). Train again.") from None
     notes = []
     file = run.checkpoint_path(checkpoint)
@@ -92,7 +96,7 @@ def load_run(path: str | Path, checkpoint: str = "best", backend: str | None = N
         notes.append(f"The run is {info['status']}; predicting with its {checkpoint} checkpoint (epoch {epoch}).")
     use_backend(backend or info.get("versions", {}).get("backend", "tensorflow"))
     model = load_checkpoint(file, compile=False)
-    return LoadedRun(run, spec, prep, model, checkpoint, notes)
+    return LoadedRun(run, spec, prep, model, checkpoint, notes, preps)
 
 
 def read_input(loaded: LoadedRun, path: str | Path) -> tuple[SequenceData, list[str]]:
@@ -180,8 +184,45 @@ def _predict_tags(loaded: LoadedRun, data: SequenceData, sequences: list[np.ndar
 
 def predict_file(loaded: LoadedRun, path: str | Path) -> Prediction:
     """Read INPUT with the run's loaders and predict every sequence in it."""
+    if loaded.preps is not None:
+        raise DataError(f"Run {loaded.run.path} is a multi-input model: give every input by name, {' '.join(f'--input {n}=FILE' for n in loaded.preps)}, instead of INPUT.")
     data, notes = read_input(loaded, path)
     return predict(loaded, data, notes)
+
+
+def predict_inputs(loaded: LoadedRun, files: dict[str, Path]) -> Prediction:
+    """Predict with a multi-input run: one file per input (``--input NAME=FILE``), read with that input's loader options and matched by id.
+
+    The ids, and the true labels when present, come from the file of the input that carries the labels in training.
+    """
+    preps, spec = loaded.preps, loaded.spec
+    if preps is None:
+        raise DataError(f"--input NAME=FILE is for multi-input runs; {loaded.run.path} has one input. Give the data file as INPUT.")
+    unknown = [name for name in files if name not in preps]
+    missing = [name for name in preps if name not in files]
+    if unknown or missing:
+        problem = f"unknown input(s) {', '.join(map(repr, unknown))}" if unknown else f"no file for input(s) {', '.join(map(repr, missing))}"
+        raise DataError(f"--input: {problem}. This model takes the inputs {', '.join(map(repr, preps))}: give each once, e.g. {' '.join(f'--input {n}=FILE' for n in preps)}.")
+    options = multi.sections(spec)
+    parts: dict[str, SequenceData] = {}
+    for name, path in files.items():
+        file = Path(path)
+        if not file.exists():
+            raise DataError(f"--input {name}={file}: the file does not exist. Check the path.")
+        data_options = options[name][0]
+        fmt = data_mod.FORMATS.get(file.suffix.lower()) or data_mod.detect_format(file, data_options.format)
+        parts[name] = data_mod.load(DataFile(path=str(file)), dataclasses.replace(data_options, format=fmt), need_labels=False)
+    first = parts[spec.input_name]
+    parts = {name: part if name == spec.input_name else multi.match(first, part, name, spec.input_name) for name, part in parts.items()}
+    inputs = multi.prepare_inputs(preps, parts)
+    probs = multi.predict_proba(loaded.model, preps, inputs, spec.training.batch_size)
+    notes = list(loaded.notes)
+    for name, prep in preps.items():
+        truncated = truncation_warning(parts[name], prep, f"input {name!r}")
+        if truncated:
+            notes.append(truncated)
+    true = [loaded.prep.classes[i] for i in loaded.prep.encode_labels(first)] if first.labels is not None else None
+    return Prediction(list(first.ids), list(loaded.prep.classes), probs, true, notes)
 
 
 def predict_texts(loaded: LoadedRun, texts: list[str]) -> Prediction:

@@ -269,8 +269,8 @@ def layer_rows(model: Any) -> list[LayerRow]:
 def named_shape(shape: tuple[Any, ...], kind: str, name: str = "") -> str:
     """``(None, 29, 12)`` -> ``(batch, timesteps=29, features=12)``."""
     recurrent = kind in ("LSTM", "GRU") or kind.startswith("Bidirectional")
-    last = "classes" if name == "output" else "units" if recurrent else {"Dense": "units", "Dropout": "units", "Embedding": "embedding"}.get(kind, "features")
-    if name in ("one_hot", "code_value"):
+    last = "classes" if name == "output" else "units" if recurrent else {"Dense": "units", "Dropout": "units", "Concatenate": "units", "Embedding": "embedding"}.get(kind, "features")
+    if name.endswith(("one_hot", "code_value")):
         last = "features"
     timesteps = "timesteps" if len(shape) > 1 and shape[1] is None else f"timesteps={shape[1]}" if len(shape) > 1 else ""
     if len(shape) == 3:
@@ -379,12 +379,52 @@ def inspect_spec(spec_path: Path, overrides: Sequence[str] = (), data_path: Path
     from seqcli.train import load_splits
 
     spec = load_spec(spec_path, overrides, strict=False)
+    if spec.inputs is not None:
+        if data_path is not None:
+            raise SpecError("--data replaces the data of a one-input spec; this spec has several inputs (`inputs`). Inspect it without --data.")
+        return multi_trace(spec)
     if data_path is not None:
         train = data_mod.load(DataFile(path=str(data_path)), spec.data, need_labels=False, text=spec.preprocessing.input == "text", tag=spec.task == "tag")
         return trace(spec, train, {})
     splits = load_splits(spec)
     train = splits.pop("train")
     return trace(spec, train, splits)
+
+
+def multi_trace(spec: Spec) -> Trace:
+    """Inspect a multi-input spec: every input's files and steps (prefixed with its name), the merge of the branches, the layers."""
+    from seqcli import multi
+    from seqcli.model import build_model
+
+    warnings = spec_warnings(spec)
+    loaded = multi.load_splits(spec, need_labels=False)
+    train = loaded["train"]
+    first = train[spec.input_name]
+    notes = [f"Multi-input model: inputs {', '.join(map(repr, train))}, matched by id; the labels come from {spec.input_name!r}. Every batch takes the same samples from each input."]
+    classes = None
+    if first.labels is None:
+        classes = ["class_0", "class_1"]
+        notes.append("The data has no labels, so the number of classes (the output size) is a placeholder.")
+    preps = multi.fit(spec, train, classes)
+    arrays, steps, shapes, widths = [], [], [], []
+    for name, (_, _, layers) in multi.sections(spec).items():
+        prep = preps[name]
+        arrays += [summarize(parts[name], f"{role} ({name})") for role, parts in loaded.items()]
+        own_steps, own_warnings = preprocessing_steps(train[name], prep, spec.training.batch_size, spec.model.embedding_dim)
+        steps += [dataclasses.replace(step, name=f"{name}: {step.name}") for step in [*train[name].steps, *own_steps]]
+        warnings += [f"Input {name!r}: {w}" for w in own_warnings]
+        shapes.append(f"{name} (batch, timesteps={prep.maxlen})" if prep.input == "tokens" else f"{name} (batch, timesteps={prep.maxlen}, features={prep.n_features})")
+        last = layers[-1] if layers else None
+        widths.append((name, last.units * (2 if last.bidirectional else 1) if last else 0))
+    steps.append(Step("merge", f"(batch, units={sum(w for _, w in widths)})", "Concatenate the last output of every branch: " + " + ".join(f"{n} {w}" for n, w in widths)))
+    backend = resolve_backend(spec.backend, False)
+    notes.append(f"Keras backend: {backend}" + (f" ({backend_reason(False)})" if spec.backend == "auto" else "") + ".")
+    use_backend(backend)
+    buildable = all(layers and not layers[-1].return_sequences and all(x.return_sequences is not False for x in layers[:-1]) for _, _, layers in multi.sections(spec).values())
+    if not buildable:
+        notes.append("No model is shown: every branch needs recurrent layers whose last one returns a vector (see the warnings).")
+    layers = layer_rows(build_model(spec, preps[spec.input_name], preps)) if buildable else []
+    return Trace(arrays, steps, layers, warnings, notes, "; ".join(shapes))
 
 
 def inspect_data(path: Path) -> Trace:

@@ -223,6 +223,15 @@ class OutputSpec:
 
 
 @dataclass
+class InputSpec:
+    """One extra named input of a multi-input model: its data, preprocessing and recurrent branch."""
+
+    data: DataSpec = opt(REQUIRED, "This input's files and loader options, as in `data` (the same splits: train, and validation/test when `data` has them). Labels come from `data`.")
+    preprocessing: PreprocessingSpec = opt(PreprocessingSpec(), "This input's preprocessing, as in `preprocessing` (fitted on its own training data).")
+    layers: list[RecurrentLayer] = opt([RecurrentLayer()], "This input's recurrent branch, input side first, as in `model.layers`.")
+
+
+@dataclass
 class Spec:
     data: DataSpec = opt(REQUIRED, "Where the sequences and labels come from.")
     preprocessing: PreprocessingSpec = opt(PreprocessingSpec(), "Reshape, scaling, padding and masking.")
@@ -238,6 +247,12 @@ class Spec:
         "classify: one label per sequence; tag: one label per timestep (the last recurrent layer returns sequences, a softmax per timestep; "
         "padded timesteps count in neither loss nor metrics).",
     )
+    inputs: dict[str, InputSpec] | None = opt(
+        None,
+        "Multi-input models: more named inputs, each with its own branch; the branches' last outputs are concatenated before `model.dense`. "
+        "`data`, `preprocessing` and `model.layers` describe the input named `input_name`; samples are matched across inputs by id. null: one input.",
+    )
+    input_name: str = opt("main", "Name of the input that `data` describes, when `inputs` adds more (predict: `--input NAME=FILE`).")
 
 
 # --------------------------------------------------------------------------- YAML positions
@@ -496,6 +511,8 @@ def cross_field_problems(spec: Spec) -> list[str]:
         )
     if tag:
         problems += _tagging_problems(spec)
+    if spec.inputs is not None:
+        problems += _input_problems(spec)
     if not tag and layers and layers[-1].return_sequences:
         last, cell = len(layers) - 1, layers[-1].cell.upper()
         problems.append(
@@ -545,6 +562,46 @@ def cross_field_problems(spec: Spec) -> list[str]:
             "`training.label_smoothing` needs one-hot targets, so seqcli trains with categorical cross-entropy (the same loss on one-hot targets) "
             "instead of `training.loss: sparse_categorical_crossentropy`. Set `training.loss: auto`."
         )
+    return problems
+
+
+INPUT_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
+
+
+def _input_problems(spec: Spec) -> list[str]:
+    """Rules for multi-input specs (`inputs`)."""
+    assert spec.inputs is not None
+    problems = []
+    if not spec.inputs:
+        problems.append("`inputs` is an empty mapping. Give at least one more named input, or remove `inputs` for a one-input model.")
+    if spec.task == "tag":
+        problems.append("`inputs` (multi-input models) is supported with `task: classify` only: per-timestep labels would need every input to have the same timesteps. Remove `inputs` or `task: tag`.")
+    names = [spec.input_name, *spec.inputs]
+    for name in names:
+        if not INPUT_NAME.fullmatch(name):
+            problems.append(f"Input name {name!r} must start with a letter and hold only letters, digits and '_' (it names the model input and its layers), e.g. 'accel'.")
+    if spec.input_name in spec.inputs:
+        problems.append(f"`inputs.{spec.input_name}` has the name of the input that `data` describes (`input_name: {spec.input_name}`). Rename one of them.")
+    sections = {"": (spec.data, spec.preprocessing, spec.model.layers)} | {f"inputs.{n}.": (i.data, i.preprocessing, i.layers) for n, i in spec.inputs.items()}
+    for prefix, (data, pp, layers) in sections.items():
+        pp_key = f"{prefix}preprocessing" if prefix else "preprocessing"
+        layers_key = f"{prefix}layers" if prefix else "model.layers"
+        if pp.input == "text":
+            problems.append(f"`{pp_key}.input: text` is not supported in multi-input models. Give token codes (`input: tokens`) or float features.")
+        if pp.bucketing or pp.bucket_boundaries is not None:
+            problems.append(f"`{pp_key}.bucketing` and `bucket_boundaries` are not supported in multi-input models (every input is padded to its own maxlen). Remove them.")
+        if prefix:
+            if not layers:
+                problems.append(f"`{layers_key}` is empty: each input needs at least one recurrent layer, e.g. `layers: [{{units: 16}}]`.")
+            for i, layer in enumerate(layers[:-1]):
+                if layer.return_sequences is False:
+                    problems.append(f"`{layers_key}[{i}].return_sequences` is false, but another recurrent layer follows. Remove the key (seqcli sets it).")
+            if layers and layers[-1].return_sequences:
+                problems.append(f"`{layers_key}[{len(layers) - 1}].return_sequences` is true for the branch's last layer, whose vector output is concatenated with the other branches. Remove the key.")
+            for role in ("validation", "test"):
+                if (getattr(data, role) is None) != (getattr(spec.data, role) is None):
+                    has = "has" if getattr(spec.data, role) is not None else "has no"
+                    problems.append(f"`data` {has} a `{role}` file, so `{prefix}data.{role}` must {'be given' if has == 'has' else 'be removed'} too: all inputs share the same splits.")
     return problems
 
 
@@ -656,9 +713,12 @@ def resolve(spec: Spec, base_dir: Path, name: str) -> Spec:
         labels = str((base_dir / data_file.labels).resolve()) if data_file.labels else None
         return DataFile(path=str((base_dir / data_file.path).resolve()), labels=labels)
 
-    data = dataclasses.replace(spec.data, train=absolute(spec.data.train), validation=absolute(spec.data.validation), test=absolute(spec.data.test))
+    def files(data: DataSpec) -> DataSpec:
+        return dataclasses.replace(data, train=absolute(data.train), validation=absolute(data.validation), test=absolute(data.test))
+
+    inputs = None if spec.inputs is None else {n: dataclasses.replace(i, data=files(i.data)) for n, i in spec.inputs.items()}
     output = dataclasses.replace(spec.output, name=spec.output.name or name)
-    return dataclasses.replace(spec, data=data, output=output)
+    return dataclasses.replace(spec, data=files(spec.data), output=output, inputs=inputs)
 
 
 def spec_from_dict(raw: dict[str, Any]) -> Spec:
@@ -717,6 +777,13 @@ def reference_rows() -> list[tuple[str, str, str, str]]:
                 if type(None) in get_args(tp):
                     rows.append((key, "a mapping or null", "`null`" if f.default is None else "a mapping", f.metadata["doc"]))
                 walk(inner, key)
+                continue
+            mapped = next((a for a in get_args(tp) if get_origin(a) is dict and dataclasses.is_dataclass(get_args(a)[1])), None)
+            if mapped is not None:  # `inputs`: NAME -> InputSpec, whose sections are documented where they are defined
+                rows.append((key, "a mapping of names to mappings, or null", "`null`", f.metadata["doc"]))
+                for sub in dataclasses.fields(get_args(mapped)[1]):
+                    sub_default = "required" if sub.default_factory is REQUIRED else "`[{units: 64}]`" if sub.name == "layers" else "the defaults of `preprocessing`"  # type: ignore[misc]
+                    rows.append((f"{key}.NAME.{sub.name}", "a list" if sub.name == "layers" else "a mapping", sub_default, sub.metadata["doc"]))
                 continue
             if f.default is REQUIRED and f.default_factory is REQUIRED:  # type: ignore[misc]
                 default = "required"

@@ -25,12 +25,12 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from seqcli import batching, preprocess, shapes
+from seqcli import batching, multi, preprocess, shapes
 from seqcli import data as data_mod
 from seqcli.backend import backend_before_fitting, current_backend, import_keras, resolve_backend, seed_everything, use_backend, versions
 from seqcli.data import SequenceData
 from seqcli.errors import DataError, RunError, SeqcliError, SpecError
-from seqcli.fingerprint import data_files, fingerprints
+from seqcli.fingerprint import file_key, spec_files, spec_fingerprints
 from seqcli.metrics import classification_report, log_loss
 from seqcli.model import build_model, class_weights, learning_rate, load_checkpoint, one_hot_targets
 from seqcli.preprocess import Preprocessor
@@ -62,6 +62,7 @@ class Split:
     data: SequenceData
     sequences: list[np.ndarray]
     y: np.ndarray | list[np.ndarray]
+    inputs: dict[str, list[np.ndarray]] | None = None  # multi-input: every input's prepared sequences by name (the labelled one included)
 
     @property
     def lengths(self) -> np.ndarray:
@@ -78,6 +79,11 @@ class Prepared:
     fingerprints: dict[str, str]
     backend: str
     class_weights: dict[str, float] | None = None
+    preps: dict[str, Preprocessor] | None = None  # multi-input: one preprocessor per input by name; ``prep`` is the labelled input's
+
+    def preprocessing_state(self) -> dict[str, Any]:
+        """What ``preprocessing.json`` holds: the preprocessor's state, or for a multi-input run ``{name: state}``."""
+        return {name: p.to_dict() for name, p in self.preps.items()} if self.preps else self.prep.to_dict()
 
 
 @dataclass
@@ -126,6 +132,8 @@ def prepare(spec: Spec, backend: str | None = None) -> Prepared:
     ``backend`` overrides ``spec.backend`` (a resumed run keeps the one it started with).
     Raises :class:`~seqcli.errors.SeqcliError` on bad input; creates no files.
     """
+    if spec.inputs is not None:
+        return _prepare_multi(spec, backend)
     backend = backend or backend_before_fitting(spec.backend, spec.preprocessing.input, spec.preprocessing.bucketing)
     if backend is not None:
         use_backend(backend)
@@ -146,7 +154,32 @@ def prepare(spec: Spec, backend: str | None = None) -> Prepared:
     use_backend(backend)
     seed_everything(spec.seed)
     model = build_model(spec, prep)
-    return Prepared(spec, prep, splits, model, warnings, fingerprints(spec.data), backend, weights)
+    return Prepared(spec, prep, splits, model, warnings, spec_fingerprints(spec), backend, weights)
+
+
+def _prepare_multi(spec: Spec, backend: str | None) -> Prepared:
+    """:func:`prepare` for a multi-input spec: inputs matched by id, one preprocessor per input, a branch per input."""
+    loaded = multi.load_splits(spec)
+    preps = multi.fit(spec, loaded["train"])
+    prep = preps[spec.input_name]
+    splits = {}
+    for role, parts in loaded.items():
+        inputs = multi.prepare_inputs(preps, parts)
+        first = parts[spec.input_name]
+        splits[role] = Split(first, inputs[spec.input_name], prep.encode_labels(first), inputs)
+    backend = backend or resolve_backend(spec.backend, False)
+    warnings = shapes.spec_warnings(spec, loaded["train"][spec.input_name])
+    for name, p in preps.items():
+        warnings += [f"Input {name!r}: {w}" for w in shapes.preprocessing_steps(loaded["train"][name], p, spec.training.batch_size)[1]]
+        for role, parts in loaded.items():
+            truncated = shapes.truncation_warning(parts[name], p, role) if role != "train" else None
+            if truncated:
+                warnings.append(f"Input {name!r}: {truncated}")
+    weights = class_weights(spec, prep.classes, splits["train"].y) if isinstance(splits["train"].y, np.ndarray) else None
+    use_backend(backend)
+    seed_everything(spec.seed)
+    model = build_model(spec, prep, preps)
+    return Prepared(spec, prep, splits, model, warnings, spec_fingerprints(spec), backend, weights, preps)
 
 
 def prepare_resume(run_path: str | Path, spec_path: str | Path | None = None, overrides: list[str] | None = None) -> tuple[Prepared, Resume]:
@@ -174,15 +207,15 @@ def prepare_resume(run_path: str | Path, spec_path: str | Path | None = None, ov
                 "resume with `seqcli train --resume RUN_DIR` alone, or start a new run with the changed spec."
             )
     recorded = info.get("data_fingerprints", {})
-    current = fingerprints(spec.data)
-    changed = [f"`data.{role}` ({path})" for role, path in data_files(spec.data).items() if recorded.get(role) != current.get(role)]
+    current = spec_fingerprints(spec)
+    changed = [f"`{file_key(role)}` ({path})" for role, path in spec_files(spec).items() if recorded.get(role) != current.get(role)]
     if changed:
         raise DataError(
             f"Data changed since run {run.path} started: {', '.join(changed)} no longer match the fingerprints in its run.json. "
             "Resuming would mix two data sets; restore the original files or start a new run."
         )
     prepared = prepare(spec, info.get("versions", {}).get("backend"))
-    if prepared.prep.to_dict() != run.read_json("preprocessing.json"):
+    if prepared.preprocessing_state() != run.read_json("preprocessing.json"):
         raise RunError(f"{run.path / 'preprocessing.json'} does not match the preprocessing fitted now on the same spec and data; the run is corrupt. Start a new run.")
     epochs = int(info.get("epochs_completed", 0))
     history = run.read_json("history.json")[:epochs] if epochs else []
@@ -216,7 +249,7 @@ def fit(prepared: Prepared, progress: Progress | None = None, resume: Resume | N
     try:
         if resume is None:
             run.write_text("spec.yaml", to_yaml(spec))
-            run.write_json("preprocessing.json", prep.to_dict())
+            run.write_json("preprocessing.json", prepared.preprocessing_state())
             run.write_text("model_summary.txt", _summary(model))
             run.write_json("layers.json", [row.__dict__ for row in shapes.layer_rows(model)])
             weights = {"class_weights": prepared.class_weights} if prepared.class_weights else {}
@@ -228,11 +261,11 @@ def fit(prepared: Prepared, progress: Progress | None = None, resume: Resume | N
         train, validation = prepared.splits["train"], prepared.splits.get("validation")
         first = len(history)
         if first < spec.training.epochs and not recorder.stop:
-            batches, steps = _train_batches(spec, prep, train, first)
-            recorder.start_epoch = getattr(batches, "start_epoch", None)  # the JAX path's PyDataset follows the fit loop's epoch
+            batches, steps = _train_batches(spec, prep, train, first, prepared.preps)
+            recorder.start_epoch = getattr(batches, "start_epoch", None)  # a PyDataset follows the fit loop's epoch
             model.fit(
                 batches,
-                validation_data=_eval_batches(spec, prep, validation) if validation else None,
+                validation_data=_eval_batches(spec, prep, validation, prepared.preps) if validation else None,
                 epochs=spec.training.epochs,
                 initial_epoch=first,
                 steps_per_epoch=steps,  # one stream of all epochs' batches, each epoch planned from (seed, epoch)
@@ -247,7 +280,7 @@ def fit(prepared: Prepared, progress: Progress | None = None, resume: Resume | N
         metrics = {"checkpoint": "best", "best_epoch": recorder.best_epoch, "monitor": spec.training.monitor}
         for role in ("validation", "test"):
             if role in prepared.splits:
-                metrics[role] = evaluate(model, prepared.splits[role], prep, spec)
+                metrics[role] = evaluate(model, prepared.splits[role], prep, spec, prepared.preps)
         run.write_json("metrics.json", metrics)
         seconds = time.perf_counter() - started
         run.set_status("completed", train_seconds=round(seconds, 2))
@@ -261,13 +294,19 @@ def fit(prepared: Prepared, progress: Progress | None = None, resume: Resume | N
         raise
 
 
-def evaluate(model: Any, split: Split, prep: Preprocessor, spec: Spec) -> dict[str, Any]:
-    """Loss and the classification report of ``model`` on one split (one pass over the data); tagging: over all real timesteps."""
+def evaluate(model: Any, split: Split, prep: Preprocessor, spec: Spec, preps: dict[str, Preprocessor] | None = None) -> dict[str, Any]:
+    """Loss and the classification report of ``model`` on one split (one pass over the data); tagging: over all real timesteps.
+
+    ``preps``: a multi-input model, fed ``split.inputs``.
+    """
     if prep.task == "tag":
         per_sequence = batching.predict_tags(model, prep, split.sequences, spec.training.batch_size)
         probs, y = np.concatenate(per_sequence), np.concatenate(split.y)  # (real timesteps, classes), (real timesteps,)
         return {"loss": log_loss(probs, y), **classification_report(y, probs.argmax(axis=1), prep.classes), "sequences": len(per_sequence)}
-    probs = batching.predict_proba(model, prep, split.sequences, spec.training.batch_size)
+    if preps is not None and split.inputs is not None:
+        probs = multi.predict_proba(model, preps, split.inputs, spec.training.batch_size)
+    else:
+        probs = batching.predict_proba(model, prep, split.sequences, spec.training.batch_size)
     return {"loss": log_loss(probs, split.y), **classification_report(split.y, probs.argmax(axis=1), prep.classes)}
 
 
@@ -304,9 +343,15 @@ def _summary(model: Any) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _train_batches(spec: Spec, prep: Preprocessor, split: Split, first_epoch: int) -> tuple[Any, int]:
+def _train_batches(spec: Spec, prep: Preprocessor, split: Split, first_epoch: int, preps: dict[str, Preprocessor] | None = None) -> tuple[Any, int]:
     """Batches of epochs ``first_epoch..`` (each planned from (seed, epoch), so a resumed run sees the same ones) and steps per epoch."""
     lengths, size = split.lengths, spec.training.batch_size
+    if preps is not None and split.inputs is not None:
+        epochs = range(first_epoch, spec.training.epochs)
+        targets = _targets(spec, prep, split.y)
+        assert isinstance(targets, np.ndarray)
+        rows = functools.partial(multi.plan, len(lengths), size, spec.seed, shuffle=spec.training.shuffle)
+        return multi.dataset(preps, split.inputs, targets, lambda epoch: rows(epoch=epoch), epochs), len(rows(epoch=first_epoch).batches)
 
     grid = current_backend() == "jax"
 
@@ -317,7 +362,12 @@ def _train_batches(spec: Spec, prep: Preprocessor, split: Split, first_epoch: in
     return batching.dataset(prep, split.sequences, _targets(spec, prep, split.y), plan, range(first_epoch, spec.training.epochs)), steps
 
 
-def _eval_batches(spec: Spec, prep: Preprocessor, split: Split) -> Any:
+def _eval_batches(spec: Spec, prep: Preprocessor, split: Split, preps: dict[str, Preprocessor] | None = None) -> Any:
+    if preps is not None and split.inputs is not None:
+        rows = multi.plan(len(split.sequences), spec.training.batch_size)
+        targets = _targets(spec, prep, split.y)
+        assert isinstance(targets, np.ndarray)
+        return multi.dataset(preps, split.inputs, targets, lambda _: rows, range(1))
     plan = batching.eval_plan(split.lengths, prep.boundaries, prep.maxlen, spec.training.batch_size, current_backend() == "jax")
     return batching.dataset(prep, split.sequences, _targets(spec, prep, split.y), lambda _: plan, range(1))
 

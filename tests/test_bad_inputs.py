@@ -570,6 +570,29 @@ def predict_output_dir_missing(env: Env) -> list[str]:
     return ["predict", str(env.smoke_run()), str(SMOKE_TEST), "--output", str(env.tmp / "out" / "preds.csv")]
 
 
+# ----------------------------------------------------------------- multi-input cases
+
+
+def multi_input_spec(env: Env, second_ids: list[str], extra: str = "") -> Path:
+    """Two inputs in JSON Lines: `main` (labelled, ids s0..s3) and `aux` with ``second_ids``."""
+    main = [{"id": f"s{k}", "sequence": [0.1 * k, 0.2, 0.3], "label": "ab"[k % 2]} for k in range(4)]
+    (env.tmp / "main.jsonl").write_text("".join(json.dumps(r) + "\n" for r in main))
+    (env.tmp / "aux.jsonl").write_text("".join(json.dumps({"id": i, "sequence": [1.0, 2.0]}) + "\n" for i in second_ids))
+    return write_spec(env, "data:\n  train: main.jsonl\n  validation_split: 0\ninputs:\n  aux:\n    data:\n      train: aux.jsonl\n" + extra + "training:\n  monitor: loss\n")
+
+
+def multi_input_missing_id(env: Env) -> list[str]:
+    return train(env, multi_input_spec(env, ["s3", "s1", "s0", "s9"]))
+
+
+def multi_input_unknown_key(env: Env) -> list[str]:
+    return train(env, multi_input_spec(env, ["s0", "s1", "s2", "s3"], "    layer: [{units: 4}]\n"))
+
+
+def multi_input_split_mismatch(env: Env) -> list[str]:
+    return train(env, multi_input_spec(env, ["s0", "s1", "s2", "s3"]), "data.test=main.jsonl")
+
+
 # --------------------------------------------------------------------------- the table
 
 REMOVE_FOR_NULL = r"Use one of those, or remove the key for the default \(null\)\."
@@ -678,6 +701,14 @@ CASES = [
         r"preds\.csv is a directory; give a file name for --output",
     ),
     Case("predict-output-dir-missing", predict_output_dir_missing, r"Cannot write .*out/preds\.csv: the directory .*out does not exist\. Create it first"),
+    # Multi-input specs: samples matched by id, the keys of each input, the shared splits.
+    Case(
+        "multi-input-missing-id",
+        multi_input_missing_id,
+        r"Input 'aux' \(.*aux\.jsonl\) does not match input 'main' sample for sample: 1 id\(s\) of .*main\.jsonl are missing from it \('s2'\); it has 1 id\(s\) that .* lacks \('s9'\)",
+    ),
+    Case("multi-input-unknown-key", multi_input_unknown_key, r"Unknown key `inputs\.aux\.layer` \(.*spec\.yaml, line 8\)\. .*Did you mean `inputs\.aux\.layers`\?"),
+    Case("multi-input-split-mismatch", multi_input_split_mismatch, r"`data` has a `test` file, so `inputs\.aux\.data\.test` must be given too: all inputs share the same splits"),
 ]
 
 

@@ -490,7 +490,7 @@ def test_to_yaml_round_trip(tmp_path):
     spec = load_spec(write(tmp_path, text))
     dumped = to_yaml(spec)
     raw = yaml.safe_load(dumped)
-    assert list(raw) == ["data", "preprocessing", "model", "training", "output", "seed", "backend", "task"]
+    assert list(raw) == ["data", "preprocessing", "model", "training", "output", "seed", "backend", "task", "inputs", "input_name"]
     again = spec_from_dict(raw)
     assert again == spec
     assert again.model.layers[1].dropout == 0.25
@@ -525,7 +525,7 @@ EXPECTED_REFERENCE_KEYS = [
     "output.dir", "output.name",
     "seed",
     "backend",
-    "task",
+    "task", "inputs", "inputs.NAME.data", "inputs.NAME.preprocessing", "inputs.NAME.layers", "input_name",
 ]  # fmt: skip
 
 
