@@ -92,7 +92,7 @@ def dataset(preps: dict[str, Preprocessor], inputs: dict[str, list[np.ndarray]],
     """A ``keras.utils.PyDataset`` (either backend) over the plans of ``epochs``: ``x`` is ``{name: (batch, maxlen_name[, features])}``.
 
     The same rows come from every input; each is padded to its own ``maxlen`` by :meth:`batching.Packed.batch`.
-    The fit loop calls ``start_epoch(e)`` as each epoch begins (see :func:`batching.dataset` for why not ``on_epoch_end``).
+    The fit loop calls ``start_epoch(e)`` as each epoch begins: Keras' own epoch hooks also run around its shape probe.
     """
     from seqcli.backend import import_keras
 
