@@ -185,16 +185,29 @@ class Packed:
 
 
 def _py_dataset(prep: Any, sequences: list[np.ndarray], targets: np.ndarray | None, plan_for_epoch: Callable[[int], Plan], epochs: range) -> Any:
-    """A ``keras.utils.PyDataset`` over the plans of ``epochs``; the fit loop calls ``start_epoch(e)`` as each epoch begins.
+    """The JAX path of :func:`dataset`: batches padded in NumPy by :class:`Packed`."""
+    packed = Packed(prep, sequences)
+    tags = packed_tags(targets) if isinstance(targets, list) else None
 
-    Keras' own ``on_epoch_begin``/``on_epoch_end`` hooks cannot count epochs: it also calls them around the batch it
-    reads for its shapes and when ``fit`` starts.
+    def make(rows: np.ndarray, width: int) -> Any:
+        x = packed.batch(rows, width)
+        if tags is not None:
+            cells, real = packed.cells(rows, width)
+            return x, np.where(real, tags[cells], 0)  # (batch, width)
+        return x if targets is None else (x, targets[rows])
+
+    return planned(plan_for_epoch, epochs, make)
+
+
+def planned(plan_for_epoch: Callable[[int], Plan], epochs: range, make: Callable[[np.ndarray, int], Any]) -> Any:
+    """A ``keras.utils.PyDataset`` whose batch ``i`` is ``make(rows_i, width_i)`` of the current epoch's plan.
+
+    The fit loop calls its ``start_epoch(e)`` as each epoch begins. Keras' own ``on_epoch_begin``/``on_epoch_end``
+    hooks cannot count epochs: Keras also calls them around the batch it reads for its shapes and when ``fit`` starts.
     """
     from seqcli.backend import import_keras
 
     keras = import_keras()
-    packed = Packed(prep, sequences)
-    tags = packed_tags(targets) if isinstance(targets, list) else None
 
     class Batches(keras.utils.PyDataset):
         def __init__(self) -> None:
@@ -205,12 +218,7 @@ def _py_dataset(prep: Any, sequences: list[np.ndarray], targets: np.ndarray | No
             return len(self.plan.batches)
 
         def __getitem__(self, i: int) -> Any:
-            rows = self.plan.batches[i]
-            x = packed.batch(rows, self.plan.widths[i])
-            if tags is not None:
-                cells, real = packed.cells(rows, self.plan.widths[i])
-                return x, np.where(real, tags[cells], 0)  # (batch, width)
-            return x if targets is None else (x, targets[rows])
+            return make(self.plan.batches[i], self.plan.widths[i])
 
         def start_epoch(self, epoch: int) -> None:
             self.plan = plan_for_epoch(epoch)

@@ -92,30 +92,15 @@ def dataset(preps: dict[str, Preprocessor], inputs: dict[str, list[np.ndarray]],
     """A ``keras.utils.PyDataset`` (either backend) over the plans of ``epochs``: ``x`` is ``{name: (batch, maxlen_name[, features])}``.
 
     The same rows come from every input; each is padded to its own ``maxlen`` by :meth:`batching.Packed.batch`.
-    The fit loop calls ``start_epoch(e)`` as each epoch begins: Keras' own epoch hooks also run around its shape probe.
+    The fit loop calls ``start_epoch(e)`` as each epoch begins (see :func:`batching.planned`).
     """
-    from seqcli.backend import import_keras
-
-    keras = import_keras()
     packed = {name: batching.Packed(prep, inputs[name]) for name, prep in preps.items()}
 
-    class Batches(keras.utils.PyDataset):
-        def __init__(self) -> None:
-            super().__init__()
-            self.plan = plan_for_epoch(epochs[0] if len(epochs) else 0)
+    def make(rows: np.ndarray, _width: int) -> Any:
+        x = {name: p.batch(rows, preps[name].maxlen) for name, p in packed.items()}
+        return x if targets is None else (x, targets[rows])
 
-        def __len__(self) -> int:
-            return len(self.plan.batches)
-
-        def __getitem__(self, i: int) -> Any:
-            rows = self.plan.batches[i]
-            x = {name: p.batch(rows, preps[name].maxlen) for name, p in packed.items()}
-            return x if targets is None else (x, targets[rows])
-
-        def start_epoch(self, epoch: int) -> None:
-            self.plan = plan_for_epoch(epoch)
-
-    return Batches()
+    return batching.planned(plan_for_epoch, epochs, make)
 
 
 def plan(samples: int, batch_size: int, seed: int = 0, epoch: int = 0, shuffle: bool = False) -> batching.Plan:
