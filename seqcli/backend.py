@@ -62,6 +62,11 @@ def use_backend(name: str) -> None:
     os.environ["KERAS_BACKEND"] = name
 
 
+def compiles_each_shape(backend: str | None = None) -> bool:
+    """Whether ``backend`` (default: this process's) compiles one program per batch shape, so bucketed widths go on a grid."""
+    return (backend or current_backend()) == "jax"
+
+
 def current_backend() -> str:
     """The backend Keras runs on in this process (importing Keras if needed)."""
     return str(import_keras().backend.backend())

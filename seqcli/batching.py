@@ -21,6 +21,8 @@ from typing import Any
 
 import numpy as np
 
+from seqcli.backend import compiles_each_shape, current_backend, import_keras
+
 GRID_START, GRID_STEP = 8, 1.25
 
 
@@ -97,8 +99,6 @@ def dataset(prep: Any, sequences: list[np.ndarray], targets: np.ndarray | list[n
     TensorFlow this is a prefetched ``tf.data`` pipeline that pads in the graph; on JAX, where each batch goes
     to the compiled step as a NumPy array anyway, a ``keras.utils.PyDataset`` that pads with one NumPy gather.
     """
-    from seqcli.backend import current_backend
-
     if current_backend() == "jax":
         return _py_dataset(prep, sequences, targets, plan_for_epoch, epochs)
     import tensorflow as tf
@@ -205,8 +205,6 @@ def planned(plan_for_epoch: Callable[[int], Plan], epochs: range, make: Callable
     The fit loop calls its ``start_epoch(e)`` as each epoch begins. Keras' own ``on_epoch_begin``/``on_epoch_end``
     hooks cannot count epochs: Keras also calls them around the batch it reads for its shapes and when ``fit`` starts.
     """
-    from seqcli.backend import import_keras
-
     keras = import_keras()
 
     class Batches(keras.utils.PyDataset):
@@ -228,10 +226,8 @@ def planned(plan_for_epoch: Callable[[int], Plan], epochs: range, make: Callable
 
 def predict_proba(model: Any, prep: Any, sequences: list[np.ndarray], batch_size: int) -> np.ndarray:
     """Class probabilities ``(samples, classes)`` in input order; a sigmoid output becomes two columns."""
-    from seqcli.backend import current_backend
-
     lengths = np.array([len(s) for s in sequences])
-    plan = eval_plan(lengths, prep.boundaries, prep.maxlen, batch_size, grid=current_backend() == "jax")
+    plan = eval_plan(lengths, prep.boundaries, prep.maxlen, batch_size, grid=compiles_each_shape())
     if len(plan.batches) == 1:  # e.g. one sample: no input pipeline to build and trace
         out = np.asarray(model.predict_on_batch(Packed(prep, sequences).batch(plan.batches[0], plan.widths[0])))
     else:
@@ -245,10 +241,8 @@ def predict_proba(model: Any, prep: Any, sequences: list[np.ndarray], batch_size
 
 def predict_tags(model: Any, prep: Any, sequences: list[np.ndarray], batch_size: int) -> list[np.ndarray]:
     """Per-timestep class probabilities for tagging: one ``(timesteps_i, classes)`` array per sequence, real timesteps only, in input order."""
-    from seqcli.backend import current_backend
-
     lengths = np.array([len(s) for s in sequences])
-    plan = eval_plan(lengths, prep.boundaries, prep.maxlen, batch_size, grid=current_backend() == "jax")
+    plan = eval_plan(lengths, prep.boundaries, prep.maxlen, batch_size, grid=compiles_each_shape())
     packed = Packed(prep, sequences)
     out: list[np.ndarray] = [np.zeros((0, len(prep.classes)))] * len(sequences)
     for rows, width in zip(plan.batches, plan.widths, strict=True):

@@ -19,7 +19,7 @@ import yaml
 from seqcli import batching, preprocess
 from seqcli import data as data_mod
 from seqcli import text as text_mod
-from seqcli.backend import backend_before_fitting, backend_reason, resolve_backend, use_backend
+from seqcli.backend import backend_before_fitting, backend_reason, compiles_each_shape, resolve_backend, use_backend
 from seqcli.data import SequenceData, Step
 from seqcli.errors import DataError, SpecError
 from seqcli.fingerprint import fingerprint
@@ -319,7 +319,7 @@ def trace(spec: Spec, train: SequenceData, others: dict[str, SequenceData], *, b
     backend = early or resolve_backend(spec.backend, prep.boundaries is not None)
     reason = reason or backend_reason(prep.boundaries is not None)
     notes.append(f"Keras backend: {backend}" + (f" ({reason})" if spec.backend == "auto" else "") + ".")
-    steps, pad_warnings = preprocessing_steps(train, prep, spec.training.batch_size, spec.model.embedding_dim, grid=backend == "jax")
+    steps, pad_warnings = preprocessing_steps(train, prep, spec.training.batch_size, spec.model.embedding_dim, grid=compiles_each_shape(backend))
     warnings += pad_warnings
     for role, part in others.items():
         truncated = truncation_warning(part, prep, role)

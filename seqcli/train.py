@@ -27,7 +27,7 @@ import numpy as np
 
 from seqcli import batching, multi, preprocess, shapes
 from seqcli import data as data_mod
-from seqcli.backend import backend_before_fitting, current_backend, import_keras, resolve_backend, seed_everything, use_backend, versions
+from seqcli.backend import backend_before_fitting, compiles_each_shape, import_keras, resolve_backend, seed_everything, use_backend, versions
 from seqcli.data import SequenceData
 from seqcli.errors import DataError, RunError, SeqcliError, SpecError
 from seqcli.fingerprint import file_key, spec_files, spec_fingerprints
@@ -145,7 +145,7 @@ def prepare(spec: Spec, backend: str | None = None) -> Prepared:
         sequences = prep.prepare(part.sequences, [f"{part.source}, {w}" for w in part.where])
         splits[role] = Split(part, sequences, prep.encode_tags(part) if spec.task == "tag" else prep.encode_labels(part))
     backend = backend or resolve_backend(spec.backend, prep.boundaries is not None)
-    warnings = shapes.spec_warnings(spec, loaded["train"]) + shapes.preprocessing_steps(loaded["train"], prep, spec.training.batch_size, grid=backend == "jax")[1]
+    warnings = shapes.spec_warnings(spec, loaded["train"]) + shapes.preprocessing_steps(loaded["train"], prep, spec.training.batch_size, grid=compiles_each_shape(backend))[1]
     for role, part in loaded.items():
         truncated = shapes.truncation_warning(part, prep, role) if role != "train" else None
         if truncated:
@@ -353,7 +353,7 @@ def _train_batches(spec: Spec, prep: Preprocessor, split: Split, first_epoch: in
         rows = functools.partial(multi.plan, len(lengths), size, spec.seed, shuffle=spec.training.shuffle)
         return multi.dataset(preps, split.inputs, targets, lambda epoch: rows(epoch=epoch), epochs), len(rows(epoch=first_epoch).batches)
 
-    grid = current_backend() == "jax"
+    grid = compiles_each_shape()
 
     def plan(epoch: int) -> batching.Plan:
         return batching.train_plan(lengths, prep.boundaries, prep.maxlen, size, spec.seed, epoch, spec.training.shuffle, grid)
@@ -368,7 +368,7 @@ def _eval_batches(spec: Spec, prep: Preprocessor, split: Split, preps: dict[str,
         targets = _targets(spec, prep, split.y)
         assert isinstance(targets, np.ndarray)
         return multi.dataset(preps, split.inputs, targets, lambda _: rows, range(1))
-    plan = batching.eval_plan(split.lengths, prep.boundaries, prep.maxlen, spec.training.batch_size, current_backend() == "jax")
+    plan = batching.eval_plan(split.lengths, prep.boundaries, prep.maxlen, spec.training.batch_size, compiles_each_shape())
     return batching.dataset(prep, split.sequences, _targets(spec, prep, split.y), lambda _: plan, range(1))
 
 
