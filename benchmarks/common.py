@@ -121,13 +121,37 @@ def add_backend_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--backend", choices=["auto", "jax", "tensorflow"], default="auto", help="Keras backend of every side; auto: what seqcli picks for this data")
 
 
-def choose_backend(choice: str, bucketing: bool) -> str:
-    """Fix this process's Keras backend before Keras is imported; ``auto`` resolves as seqcli's ``backend: auto`` does."""
-    from seqcli.backend import resolve_backend
+def choose_backend(choice: str, train: Labelled, *, epochs: int, batch_size: int) -> str:
+    """Fix this process's Keras backend before Keras is imported; ``auto`` resolves as seqcli's ``backend: auto`` does for this training."""
+    from seqcli import backend, batching, preprocess
+    from seqcli.train import load_splits
 
-    backend = resolve_backend(choice, bucketing)
-    os.environ["KERAS_BACKEND"] = backend
-    return backend
+    with tempfile.TemporaryDirectory() as folder:
+        spec = _spec(folder, {"train": train}, units=1, batch_size=batch_size, epochs=epochs, lr=0.001, run_dir=None)
+        data = load_splits(spec)["train"]
+    prep = preprocess.fit(data, spec.preprocessing)
+    lengths = np.array([len(s) for s in data.sequences])
+    work = batching.workload(prep, lengths, None, batch_size, spec.seed, epochs) if prep.boundaries is not None else None
+    chosen, _ = backend.choose_backend(choice, work)
+    os.environ["KERAS_BACKEND"] = chosen
+    return chosen
+
+
+def _spec(folder: str, files: dict[str, Labelled], *, units: int, batch_size: int, epochs: int, lr: float, run_dir: Path | None) -> Any:
+    """The spec of seqcli's side (Masking -> LSTM(units) -> softmax, no validation), its data written to ``folder``."""
+    from seqcli.spec import spec_from_dict
+
+    for name, data in files.items():
+        save_npz(Path(folder) / f"{name}.npz", data)
+    return spec_from_dict(
+        {
+            "data": {**{name: f"{folder}/{name}.npz" for name in files}, "validation_split": 0},
+            "preprocessing": {"standardize": False},
+            "model": {"layers": [{"units": units}]},
+            "training": {"epochs": epochs, "batch_size": batch_size, "learning_rate": lr, "monitor": "loss", "early_stopping": None},
+            "output": {"dir": str(run_dir or Path(folder) / "runs"), "name": "bench"},
+        }
+    )
 
 
 def seqcli_train(train: Labelled, test: Labelled | None, *, units: int, batch_size: int, epochs: int, lr: float, run_dir: Path | None = None) -> SeqcliTiming:
@@ -139,7 +163,6 @@ def seqcli_train(train: Labelled, test: Labelled | None, *, units: int, batch_si
     """
     from seqcli import rundir
     from seqcli import train as core
-    from seqcli.spec import spec_from_dict
 
     commits: list[float] = []
     original = rundir.RunDir.commit_epoch
@@ -154,17 +177,7 @@ def seqcli_train(train: Labelled, test: Labelled | None, *, units: int, batch_si
     try:
         with tempfile.TemporaryDirectory() as folder:
             files = {"train": train} if test is None else {"train": train, "test": test}
-            for name, data in files.items():
-                save_npz(Path(folder) / f"{name}.npz", data)
-            spec = spec_from_dict(
-                {
-                    "data": {**{name: f"{folder}/{name}.npz" for name in files}, "validation_split": 0},
-                    "preprocessing": {"standardize": False},
-                    "model": {"layers": [{"units": units}]},
-                    "training": {"epochs": epochs, "batch_size": batch_size, "learning_rate": lr, "monitor": "loss", "early_stopping": None},
-                    "output": {"dir": str(run_dir or Path(folder) / "runs"), "name": "bench"},
-                }
-            )
+            spec = _spec(folder, files, units=units, batch_size=batch_size, epochs=epochs, lr=lr, run_dir=run_dir)
             clock = EpochClock()
             result = core.fit(core.prepare(spec), clock)
     finally:

@@ -17,7 +17,7 @@ peak as far as this run can tell); the small-product rate shows how much of that
 peak products of an LSTM's size can reach at all.
 
 Each data set trains in a fresh process, on the backend seqcli's ``backend: auto``
-picks for it (TensorFlow with bucketing, JAX for fixed widths), or ``--backend``.
+picks for its training (4 or 8 epochs: TensorFlow with bucketing, JAX for fixed widths), or ``--backend``.
 
     uv run python benchmarks/efficiency.py [--units 32] [--backend auto|jax|tensorflow]
 """
@@ -67,14 +67,14 @@ def tensorflow_rate(size: int, repeat: int = 5) -> float:
     return best
 
 
-DATASETS = {"variable": (lambda: variable_data(500, seed=0), 4, 0.005, True), "fixed": (lambda: fixed_data(4000, seed=0), 8, 0.001, False)}  # data, epochs, lr, bucketing
+DATASETS = {"variable": (lambda: variable_data(500, seed=0), 4, 0.005), "fixed": (lambda: fixed_data(4000, seed=0), 8, 0.001)}  # data, epochs, lr
 
 
 def one_data_set(name: str, args: argparse.Namespace) -> dict[str, float | str]:
     """Train seqcli on one data set in this process; its useful FLOP/s."""
-    make, epochs, lr, bucketing = DATASETS[name]
-    backend = choose_backend(args.backend, bucketing)
+    make, epochs, lr = DATASETS[name]
     train = make()
+    backend = choose_backend(args.backend, train, epochs=epochs, batch_size=args.batch_size)
     timing = seqcli_train(train, None, units=args.units, batch_size=args.batch_size, epochs=epochs, lr=lr)
     features = train[0][0].shape[-1]
     flops = lstm_train_flops(real_timesteps(train[0]), features, args.units)

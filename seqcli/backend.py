@@ -1,12 +1,13 @@
 """The Keras backend: choosing it, importing Keras quietly, seeding and determinism.
 
 The backend (JAX or TensorFlow) is fixed when Keras is first imported in a process;
-:func:`use_backend` sets it before that. The input pipeline is ``tf.data`` on either
-backend. JAX compiles one program per batch shape (about 2 s each on 2 CPU cores)
+:func:`use_backend` sets it before that. JAX compiles one program per batch shape (about 1.6 s each on 2 CPU cores)
 and then runs an LSTM step 3-4x faster than TensorFlow, which traces once for all
 widths. ``auto`` therefore takes ``KERAS_BACKEND`` when it names one of ours, else
-JAX when every batch has the same width and TensorFlow when length bucketing varies
-it (numbers in ``benchmarks/README.md``).
+JAX when every batch has the same width, and with length bucketing JAX only when
+compiling its batch shapes pays back within the run's epochs (:class:`Workload`;
+numbers in ``benchmarks/README.md``). Compiled programs are kept between runs in
+JAX's persistent cache (:func:`compile_cache_dir`).
 """
 
 from __future__ import annotations
@@ -14,39 +15,75 @@ from __future__ import annotations
 import os
 import platform
 import sys
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from seqcli.errors import RunError
 
 BACKENDS = ("jax", "tensorflow")
+CACHE_ENV = "SEQCLI_CACHE_DIR"
 
 
-def resolve_backend(declared: str, bucketing: bool) -> str:
-    """The backend to train with: ``declared``; under ``auto``, ``KERAS_BACKEND`` if set, else JAX for fixed widths, TensorFlow with bucketing."""
+# Measured on the development machine (benchmarks/README.md, LSTM(32), batch 32, 2 cores): JAX spends this long
+# tracing and compiling each batch shape, and then saves this much over TensorFlow per sequential LSTM step of a batch
+# (forward and backward; TensorFlow runs each step as a loop iteration of small ops). Larger models save more.
+COMPILE_SECONDS = 1.6
+SAVED_PER_STEP = 1e-4
+
+
+@dataclass(frozen=True)
+class Workload:
+    """What training asks of the backend, for ``auto``: the distinct batch shapes JAX would compile (training and
+    validation, widths on the grid), the sequential LSTM steps of one training epoch (summed batch widths), the epochs."""
+
+    shapes: int
+    steps: int
+    epochs: int
+
+    @property
+    def compile_seconds(self) -> float:
+        return self.shapes * COMPILE_SECONDS
+
+    @property
+    def saved_per_epoch(self) -> float:
+        return self.steps * SAVED_PER_STEP
+
+    def jax_pays(self) -> bool:
+        """Whether JAX's compiling pays back within the run's epochs (the most it can run; early stopping may cut it)."""
+        return self.epochs * self.saved_per_epoch >= self.compile_seconds
+
+
+def choose_backend(declared: str, workload: Workload | None) -> tuple[str, str]:
+    """The backend to train with, and why (for ``inspect-shapes``). ``workload`` None: every batch has one width.
+
+    ``auto``: ``$KERAS_BACKEND`` if it names one of ours; JAX for one width; with length bucketing, JAX when compiling
+    its batch shapes pays back within the epochs (:meth:`Workload.jax_pays`), else TensorFlow.
+    """
     if declared != "auto":
-        return declared
+        return declared, f"`backend: {declared}`"
     if os.environ.get("KERAS_BACKEND") in BACKENDS:
-        return os.environ["KERAS_BACKEND"]
-    return "tensorflow" if bucketing else "jax"
+        return os.environ["KERAS_BACKEND"], "auto: from $KERAS_BACKEND"
+    if workload is None:
+        return "jax", "auto: every batch has one width, so JAX compiles once and then runs 3-4x faster than TensorFlow"
+    shapes = f"length bucketing gives {workload.shapes} batch shapes to compile for JAX (about {workload.compile_seconds:.0f} s, less from the cache)"
+    if workload.jax_pays():
+        return "jax", f"auto: {shapes}, which pays back within the {workload.epochs} epochs: JAX then saves about {workload.saved_per_epoch:.1f} s per epoch"
+    return "tensorflow", f"auto: {shapes}, which would not pay back within {workload.epochs} epochs (JAX saves about {workload.saved_per_epoch:.1f} s per epoch)"
 
 
-def backend_before_fitting(declared: str, input_kind: str, bucketing: bool | None) -> str | None:
-    """The backend, when it must be fixed before the preprocessing is fitted, else None.
+def backend_before_fitting(declared: str, input_kind: str, bucketing: bool | None) -> tuple[str, str] | None:
+    """The backend and why, when it must be fixed before the preprocessing is fitted, else None.
 
     Text is tokenized by a Keras layer, which imports Keras (and so fixes the backend) before the token
-    lengths, and with them the bucketing, are known; text lengths vary, so ``auto`` counts on bucketing
-    unless ``bucketing`` is false.
+    lengths, and with them the batch shapes, are known; text lengths vary, so ``auto`` counts on bucketing
+    unless ``bucketing`` is false, and then takes TensorFlow, which needs no compiling per shape.
     """
-    return resolve_backend(declared, bucketing is not False) if input_kind == "text" else None
-
-
-def backend_reason(bucketing: bool) -> str:
-    """Why ``auto`` chose the backend it did, for ``inspect-shapes``."""
-    if os.environ.get("KERAS_BACKEND") in BACKENDS:
-        return "auto: from $KERAS_BACKEND"
-    if bucketing:
-        return "auto: length bucketing gives batches of many widths, and JAX would compile each one (about 2 s)"
-    return "auto: every batch has one width, so JAX compiles once and then runs 3-4x faster than TensorFlow"
+    if input_kind != "text":
+        return None
+    if declared == "auto" and bucketing is not False and os.environ.get("KERAS_BACKEND") not in BACKENDS:
+        return "tensorflow", "auto: text is tokenized before its lengths are known, and with length bucketing TensorFlow needs no compiling per batch shape"
+    return choose_backend(declared, None)
 
 
 def use_backend(name: str) -> None:
@@ -81,6 +118,8 @@ def import_keras() -> Any:
     import keras
 
     logging.getLogger("tensorflow").setLevel(logging.ERROR)
+    if keras.backend.backend() == "jax":
+        _keep_compiled_programs()
     try:
         from absl import logging as absl_logging
 
@@ -88,6 +127,31 @@ def import_keras() -> Any:
     except ImportError:  # pragma: no cover - absl ships with TensorFlow
         pass
     return keras
+
+
+def compile_cache_dir() -> Path | None:
+    """Where JAX keeps compiled programs between runs: ``$SEQCLI_CACHE_DIR/jax``, else ``$XDG_CACHE_HOME/seqcli/jax``
+    or ``~/.cache/seqcli/jax``; None when ``SEQCLI_CACHE_DIR`` is set but empty (no cache)."""
+    if CACHE_ENV in os.environ:
+        return Path(os.environ[CACHE_ENV]) / "jax" if os.environ[CACHE_ENV] else None
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "seqcli" / "jax"
+
+
+def _keep_compiled_programs() -> None:
+    """Switch on JAX's persistent compilation cache (unless already configured, e.g. by ``JAX_COMPILATION_CACHE_DIR``).
+
+    A training step compiles in about 1 s per batch shape; from the cache, the same program (same model,
+    batch shape and library versions) loads in a fraction of that, so reruns, resumes and predictions
+    start much sooner. At most 1 GiB, least recently used programs dropped first.
+    """
+    import jax
+
+    folder = compile_cache_dir()
+    if folder is None or jax.config.jax_compilation_cache_dir:
+        return
+    jax.config.update("jax_compilation_cache_dir", str(folder))
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.1)
+    jax.config.update("jax_compilation_cache_max_size", 2**30)
 
 
 def seed_everything(seed: int) -> None:
@@ -112,7 +176,7 @@ def versions() -> dict[str, str]:
     import seqcli
 
     keras = import_keras()
-    import tensorflow as tf  # the input pipeline runs on tf.data with either backend
+    import tensorflow as tf  # Keras loads it on either backend; the tf.data pipeline and text need it
 
     found = {"seqcli": seqcli.__version__, "python": platform.python_version(), "numpy": numpy.__version__, "keras": keras.__version__, "backend": keras.backend.backend()}
     found["tensorflow"] = tf.__version__

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from seqcli.backend import compiles_each_shape, current_backend, import_keras
+from seqcli.backend import Workload, compiles_each_shape, current_backend, import_keras
 
 GRID_START, GRID_STEP = 8, 1.25
 
@@ -80,6 +80,18 @@ def train_plan(lengths: np.ndarray, boundaries: list[int] | None, maxlen: int, b
 def eval_plan(lengths: np.ndarray, boundaries: list[int] | None, maxlen: int, batch_size: int, grid: bool = False) -> Plan:
     """Deterministic batches for evaluation and prediction (by length when bucketing, else input order)."""
     return train_plan(lengths, boundaries, maxlen, batch_size, seed=0, epoch=0, shuffle=False, grid=grid)
+
+
+def workload(prep: Any, train_lengths: np.ndarray, validation_lengths: np.ndarray | None, batch_size: int, seed: int, epochs: int) -> Workload:
+    """What training on JAX would compile and run (for ``backend: auto``): the distinct ``(rows, width)`` batch shapes of
+    training and validation, widths on the grid, and the summed batch widths of one training epoch."""
+    plan = train_plan(train_lengths, prep.boundaries, prep.maxlen, batch_size, seed, 0, shuffle=True, grid=True)
+    shapes = {(len(rows), width) for rows, width in zip(plan.batches, plan.widths, strict=True)}
+    evaluated: set[tuple[int, int]] = set()
+    if validation_lengths is not None:
+        checks = eval_plan(validation_lengths, prep.boundaries, prep.maxlen, batch_size, grid=True)
+        evaluated = {(len(rows), width) for rows, width in zip(checks.batches, checks.widths, strict=True)}
+    return Workload(len(shapes) + len(evaluated), sum(plan.widths), epochs)
 
 
 def padded_share(lengths: np.ndarray, plan: Plan) -> float:

@@ -19,7 +19,7 @@ import yaml
 from seqcli import batching, preprocess
 from seqcli import data as data_mod
 from seqcli import text as text_mod
-from seqcli.backend import backend_before_fitting, backend_reason, compiles_each_shape, resolve_backend, use_backend
+from seqcli.backend import Workload, backend_before_fitting, choose_backend, compiles_each_shape, use_backend
 from seqcli.data import SequenceData, Step
 from seqcli.errors import DataError, SpecError
 from seqcli.fingerprint import fingerprint
@@ -253,6 +253,14 @@ def channels_first_warning(data: SequenceData, layout: str) -> str | None:
     return None
 
 
+def _workload(spec: Spec, prep: Preprocessor, train: SequenceData, validation: SequenceData | None) -> Workload | None:
+    """What training would ask of the backend (as ``train`` computes it); None when every batch has one width."""
+    if prep.boundaries is None:
+        return None
+    lengths = [np.array([len(s) for s in part.sequences]) for part in (train, validation) if part is not None]
+    return batching.workload(prep, lengths[0], lengths[1] if validation is not None else None, spec.training.batch_size, spec.seed, spec.training.epochs)
+
+
 def layer_rows(model: Any) -> list[LayerRow]:
     """Every layer's output shape in named axes, parameter count and mask."""
     rows = []
@@ -305,10 +313,9 @@ def trace(spec: Spec, train: SequenceData, others: dict[str, SequenceData], *, b
     if train.labels is None and train.tags is None:
         classes = ["class_0", "class_1"]
         notes.append("The data has no labels, so the number of classes (the output size) is a placeholder.")
-    early = backend_before_fitting(spec.backend, pp_spec.input, pp_spec.bucketing)
-    reason = backend_reason(pp_spec.bucketing is not False) if early else None  # before use_backend sets $KERAS_BACKEND
+    early = backend_before_fitting(spec.backend, pp_spec.input, pp_spec.bucketing)  # (backend, reason), before use_backend sets $KERAS_BACKEND
     if early is not None:
-        use_backend(early)
+        use_backend(early[0])
     prep = preprocess.fit(train, pp_spec, classes=classes, task=spec.task)
     train, others = prep.tokenize(train), {role: prep.tokenize(part) for role, part in others.items()}
     arrays = [summarize(train, "train")] + [summarize(d, role) for role, d in others.items()]
@@ -316,8 +323,7 @@ def trace(spec: Spec, train: SequenceData, others: dict[str, SequenceData], *, b
         notes.append(f"Integer data with one value per timestep is read as token codes ({prep.num_tokens + 1} codes, 0 padding). If these are measurements, set `preprocessing.input: float`.")
     if prep.input == "tokens":
         notes.append(encoding_note(prep, spec.model.embedding_dim))
-    backend = early or resolve_backend(spec.backend, prep.boundaries is not None)
-    reason = reason or backend_reason(prep.boundaries is not None)
+    backend, reason = early or choose_backend(spec.backend, _workload(spec, prep, train, others.get("validation")))
     notes.append(f"Keras backend: {backend}" + (f" ({reason})" if spec.backend == "auto" else "") + ".")
     steps, pad_warnings = preprocessing_steps(train, prep, spec.training.batch_size, spec.model.embedding_dim, grid=compiles_each_shape(backend))
     warnings += pad_warnings
@@ -417,8 +423,8 @@ def multi_trace(spec: Spec) -> Trace:
         last = layers[-1] if layers else None
         widths.append((name, last.units * (2 if last.bidirectional else 1) if last else 0))
     steps.append(Step("merge", f"(batch, units={sum(w for _, w in widths)})", "Concatenate the last output of every branch: " + " + ".join(f"{n} {w}" for n, w in widths)))
-    backend = resolve_backend(spec.backend, False)
-    notes.append(f"Keras backend: {backend}" + (f" ({backend_reason(False)})" if spec.backend == "auto" else "") + ".")
+    backend, reason = choose_backend(spec.backend, None)
+    notes.append(f"Keras backend: {backend}" + (f" ({reason})" if spec.backend == "auto" else "") + ".")
     use_backend(backend)
     buildable = all(layers and not layers[-1].return_sequences and all(x.return_sequences is not False for x in layers[:-1]) for _, _, layers in multi.sections(spec).values())
     if not buildable:

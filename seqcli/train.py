@@ -27,7 +27,7 @@ import numpy as np
 
 from seqcli import batching, multi, preprocess, shapes
 from seqcli import data as data_mod
-from seqcli.backend import backend_before_fitting, compiles_each_shape, import_keras, resolve_backend, seed_everything, use_backend, versions
+from seqcli.backend import Workload, backend_before_fitting, choose_backend, compiles_each_shape, import_keras, seed_everything, use_backend, versions
 from seqcli.data import SequenceData
 from seqcli.errors import DataError, RunError, SeqcliError, SpecError
 from seqcli.fingerprint import file_key, spec_files, spec_fingerprints
@@ -134,7 +134,8 @@ def prepare(spec: Spec, backend: str | None = None) -> Prepared:
     """
     if spec.inputs is not None:
         return _prepare_multi(spec, backend)
-    backend = backend or backend_before_fitting(spec.backend, spec.preprocessing.input, spec.preprocessing.bucketing)
+    early = backend_before_fitting(spec.backend, spec.preprocessing.input, spec.preprocessing.bucketing)
+    backend = backend or (early[0] if early else None)
     if backend is not None:
         use_backend(backend)
     loaded = load_splits(spec)
@@ -144,7 +145,7 @@ def prepare(spec: Spec, backend: str | None = None) -> Prepared:
     for role, part in loaded.items():
         sequences = prep.prepare(part.sequences, [f"{part.source}, {w}" for w in part.where])
         splits[role] = Split(part, sequences, prep.encode_tags(part) if spec.task == "tag" else prep.encode_labels(part))
-    backend = backend or resolve_backend(spec.backend, prep.boundaries is not None)
+    backend = backend or choose_backend(spec.backend, _workload(spec, prep, splits))[0]
     warnings = shapes.spec_warnings(spec, loaded["train"]) + shapes.preprocessing_steps(loaded["train"], prep, spec.training.batch_size, grid=compiles_each_shape(backend))[1]
     for role, part in loaded.items():
         truncated = shapes.truncation_warning(part, prep, role) if role != "train" else None
@@ -157,6 +158,14 @@ def prepare(spec: Spec, backend: str | None = None) -> Prepared:
     return Prepared(spec, prep, splits, model, warnings, spec_fingerprints(spec), backend, weights)
 
 
+def _workload(spec: Spec, prep: Preprocessor, splits: dict[str, Split]) -> Workload | None:
+    """What training asks of the backend; None when every batch has one width (no bucketing)."""
+    if prep.boundaries is None:
+        return None
+    validation = splits["validation"].lengths if "validation" in splits else None
+    return batching.workload(prep, splits["train"].lengths, validation, spec.training.batch_size, spec.seed, spec.training.epochs)
+
+
 def _prepare_multi(spec: Spec, backend: str | None) -> Prepared:
     """:func:`prepare` for a multi-input spec: inputs matched by id, one preprocessor per input, a branch per input."""
     loaded = multi.load_splits(spec)
@@ -167,7 +176,7 @@ def _prepare_multi(spec: Spec, backend: str | None) -> Prepared:
         inputs = multi.prepare_inputs(preps, parts)
         first = parts[spec.input_name]
         splits[role] = Split(first, inputs[spec.input_name], prep.encode_labels(first), inputs)
-    backend = backend or resolve_backend(spec.backend, False)
+    backend = backend or choose_backend(spec.backend, None)[0]
     warnings = shapes.spec_warnings(spec, loaded["train"][spec.input_name])
     for name, p in preps.items():
         warnings += [f"Input {name!r}: {w}" for w in shapes.preprocessing_steps(loaded["train"][name], p, spec.training.batch_size)[1]]

@@ -12,6 +12,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 # $KERAS_BACKEND): TensorFlow by default, `KERAS_BACKEND=jax uv run pytest` for JAX. tests/test_backends.py
 # covers the other backend in subprocesses.
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+# No JAX compilation cache (seqcli/backend.py) unless a test asks for one: tests leave nothing in ~/.cache.
+os.environ["SEQCLI_CACHE_DIR"] = ""
 
 ROOT = Path(__file__).resolve().parent.parent
 SMOKE_SPEC = ROOT / "experiments" / "smoke.yaml"

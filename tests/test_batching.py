@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import types
 
 import numpy as np
 import pytest
@@ -143,3 +144,12 @@ def test_bucketed_predictions_equal_fully_padded_ones_in_input_order() -> None:
     expected = model_padded.predict(pad_all(padded, seqs), verbose=0)  # (batch=8, classes=2), one padded array
     got = batching.predict_proba(model_bucketed, bucketed, bucketed.prepare(seqs), batch_size=3)
     np.testing.assert_allclose(got, expected, atol=1e-6)
+
+
+def test_workload_counts_jax_batch_shapes_and_steps_by_hand() -> None:
+    """Training lengths 3 3 5 9 9 12 in batches of 2 -> (3 3) (5 9) (9 12), on the grid widths 8, 10 and 12 (the cap);
+    validation 4 11 2 -> (2 4) (11): widths 8 and 12, the second batch of one row."""
+    prep = types.SimpleNamespace(boundaries=[12], maxlen=12)  # what the plans read of a Preprocessor
+    work = batching.workload(prep, np.array([9, 3, 12, 5, 3, 9]), np.array([4, 11, 2]), batch_size=2, seed=0, epochs=7)
+    assert (work.shapes, work.steps, work.epochs) == (3 + 2, 8 + 10 + 12, 7)
+    assert batching.workload(prep, np.array([9, 3, 12, 5, 3, 9]), None, batch_size=2, seed=0, epochs=7).shapes == 3
