@@ -30,6 +30,7 @@ CACHE_ENV = "SEQCLI_CACHE_DIR"
 # (forward and backward; TensorFlow runs each step as a loop iteration of small ops). Larger models save more.
 COMPILE_SECONDS = 1.6
 SAVED_PER_STEP = 1e-4
+FORWARD_STEP_SECONDS = 1.5e-5  # JAX, one forward LSTM step of a batch (prediction)
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,9 @@ Evaluation and prediction batch by length too and return results in input order.
 JAX compiles one program per batch shape, so under JAX (``grid=True``) a bucketed
 batch's width is rounded up to the width grid 8, 10, 13, 17, 22, 28, ... (steps of
 about 25%), which bounds the number of distinct widths at the cost of a little padding.
+A single pass (final evaluation, prediction) runs each shape only a few times, so
+there (:func:`one_pass_plan`) narrow batches are padded further, up to a wider
+batch's width, while that costs less than compiling another shape.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from seqcli.backend import Workload, compiles_each_shape, current_backend, import_keras
+from seqcli.backend import COMPILE_SECONDS, FORWARD_STEP_SECONDS, Workload, compiles_each_shape, current_backend, import_keras
 
 GRID_START, GRID_STEP = 8, 1.25
 
@@ -80,6 +83,38 @@ def train_plan(lengths: np.ndarray, boundaries: list[int] | None, maxlen: int, b
 def eval_plan(lengths: np.ndarray, boundaries: list[int] | None, maxlen: int, batch_size: int, grid: bool = False) -> Plan:
     """Deterministic batches for evaluation and prediction (by length when bucketing, else input order)."""
     return train_plan(lengths, boundaries, maxlen, batch_size, seed=0, epoch=0, shuffle=False, grid=grid)
+
+
+def one_pass_plan(lengths: np.ndarray, prep: Any, batch_size: int) -> Plan:
+    """Batches for one pass over the data (final evaluation, prediction): :func:`eval_plan`'s, and on JAX few shapes.
+
+    On JAX, widths are merged upward (:func:`merged_widths`) and every batch gets ``batch_size`` rows, the last
+    row repeated (its outputs are written twice, identically), so a pass compiles only a few programs.
+    """
+    plan = eval_plan(lengths, prep.boundaries, prep.maxlen, batch_size, grid=compiles_each_shape())
+    if not compiles_each_shape() or len(plan.batches) == 1:  # one batch: one shape anyway, and no rows to waste
+        return plan
+    full = [np.concatenate([rows, np.repeat(rows[-1:], batch_size - len(rows))]) for rows in plan.batches]
+    return Plan(full, merged_widths(plan.widths, round(COMPILE_SECONDS / FORWARD_STEP_SECONDS)))
+
+
+def merged_widths(widths: list[int], steps_per_compile: int) -> list[int]:
+    """``widths`` with narrow ones raised to the next wider width kept, while padding costs fewer batch steps than a compile.
+
+    From the widest down: a width's batches pad up to the last width kept unless that adds ``steps_per_compile`` or
+    more steps in all; then the width is kept (compiled) itself.
+
+    >>> merged_widths([8, 8, 10, 13, 100], steps_per_compile=20)
+    [13, 13, 13, 13, 100]
+    """
+    counts = {width: widths.count(width) for width in set(widths)}
+    target: dict[int, int] = {}
+    kept = 0
+    for width in sorted(counts, reverse=True):
+        if not kept or counts[width] * (kept - width) >= steps_per_compile:
+            kept = width
+        target[width] = kept
+    return [target[width] for width in widths]
 
 
 def workload(prep: Any, train_lengths: np.ndarray, validation_lengths: np.ndarray | None, batch_size: int, seed: int, epochs: int) -> Workload:
@@ -238,14 +273,13 @@ def planned(plan_for_epoch: Callable[[int], Plan], epochs: range, make: Callable
 
 def predict_proba(model: Any, prep: Any, sequences: list[np.ndarray], batch_size: int) -> np.ndarray:
     """Class probabilities ``(samples, classes)`` in input order; a sigmoid output becomes two columns."""
-    lengths = np.array([len(s) for s in sequences])
-    plan = eval_plan(lengths, prep.boundaries, prep.maxlen, batch_size, grid=compiles_each_shape())
+    plan = one_pass_plan(np.array([len(s) for s in sequences]), prep, batch_size)
     if len(plan.batches) == 1:  # e.g. one sample: no input pipeline to build and trace
         out = np.asarray(model.predict_on_batch(Packed(prep, sequences).batch(plan.batches[0], plan.widths[0])))
     else:
         out = model.predict(dataset(prep, sequences, None, lambda _: plan, range(1)), verbose=0)
-    probs = np.empty_like(out)
-    probs[np.concatenate(plan.batches)] = out  # back to input order
+    probs = np.empty((len(sequences), out.shape[-1]), out.dtype)
+    probs[np.concatenate(plan.batches)] = out  # back to input order (a repeated row is written again)
     if probs.shape[-1] == 1:
         probs = np.concatenate([1.0 - probs, probs], axis=-1)
     return probs
@@ -253,8 +287,7 @@ def predict_proba(model: Any, prep: Any, sequences: list[np.ndarray], batch_size
 
 def predict_tags(model: Any, prep: Any, sequences: list[np.ndarray], batch_size: int) -> list[np.ndarray]:
     """Per-timestep class probabilities for tagging: one ``(timesteps_i, classes)`` array per sequence, real timesteps only, in input order."""
-    lengths = np.array([len(s) for s in sequences])
-    plan = eval_plan(lengths, prep.boundaries, prep.maxlen, batch_size, grid=compiles_each_shape())
+    plan = one_pass_plan(np.array([len(s) for s in sequences]), prep, batch_size)
     packed = Packed(prep, sequences)
     out: list[np.ndarray] = [np.zeros((0, len(prep.classes)))] * len(sequences)
     for rows, width in zip(plan.batches, plan.widths, strict=True):

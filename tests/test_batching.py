@@ -132,7 +132,10 @@ def test_dataset_streams_every_epoch_in_order() -> None:
     assert stream == [b.tolist() for e in (1, 2) for b in plans[e].batches]
 
 
-def test_bucketed_predictions_equal_fully_padded_ones_in_input_order() -> None:
+@pytest.mark.parametrize("jax_plans", [False, True])
+def test_bucketed_predictions_equal_fully_padded_ones_in_input_order(monkeypatch: pytest.MonkeyPatch, jax_plans: bool) -> None:
+    """Also with JAX's one-pass plan (grid widths, merged, every batch of full rows), whichever backend runs the test."""
+    monkeypatch.setattr(batching, "compiles_each_shape", lambda: jax_plans)
     rng = np.random.default_rng(0)
     seqs = [rng.normal(size=(n, 3)) for n in [7, 2, 12, 3, 9, 1, 12, 4]]
     data = SequenceData(seqs, np.array(["a", "b"] * 4), "mem", "npy", "-", [str(i) for i in range(8)])
@@ -153,3 +156,16 @@ def test_workload_counts_jax_batch_shapes_and_steps_by_hand() -> None:
     work = batching.workload(prep, np.array([9, 3, 12, 5, 3, 9]), np.array([4, 11, 2]), batch_size=2, seed=0, epochs=7)
     assert (work.shapes, work.steps, work.epochs) == (3 + 2, 8 + 10 + 12, 7)
     assert batching.workload(prep, np.array([9, 3, 12, 5, 3, 9]), None, batch_size=2, seed=0, epochs=7).shapes == 3
+
+
+def test_one_pass_plan_on_jax_has_few_shapes_and_full_batches(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Lengths 1..10 in batches of 4 -> (1-4) (5-8) (9 10): grid widths 8, 8, 10; merged (3 padded steps < 100,000) to 10;
+    the last batch's 2 rows filled up with its last row."""
+    monkeypatch.setattr(batching, "compiles_each_shape", lambda: True)
+    prep = types.SimpleNamespace(boundaries=[10], maxlen=10)
+    plan = batching.one_pass_plan(np.arange(1, 11), prep, batch_size=4)
+    assert [rows.tolist() for rows in plan.batches] == [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9, 9, 9]]
+    assert plan.widths == [10, 10, 10]
+    monkeypatch.setattr(batching, "compiles_each_shape", lambda: False)  # TensorFlow: each batch as long as its longest
+    plan = batching.one_pass_plan(np.arange(1, 11), prep, batch_size=4)
+    assert ([rows.tolist() for rows in plan.batches], plan.widths) == ([[0, 1, 2, 3], [4, 5, 6, 7], [8, 9]], [4, 8, 10])
