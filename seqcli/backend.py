@@ -151,7 +151,7 @@ def _keep_compiled_programs() -> None:
     if folder is None or jax.config.jax_compilation_cache_dir:
         return
     jax.config.update("jax_compilation_cache_dir", str(folder))
-    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.1)
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)  # every program, so that what is cached does not depend on timing
     jax.config.update("jax_compilation_cache_max_size", 2**30)
 
 
