@@ -2,7 +2,8 @@
 
 Each script ends with one row of the table in benchmarks/README.md; a script that
 fails (e.g. pytorch_peer.py without PyTorch installed) gets a row with its last
-line of output instead. Takes about 6 minutes on the idle 2-core development
+line of output instead. Every script starts with an empty JAX compilation cache
+(``SEQCLI_CACHE_DIR``), so first epochs include compiling as on a fresh machine. Takes about 6 minutes on the idle 2-core development
 machine, 15 on a busy one; nothing else should run meanwhile.
 
     uv run python benchmarks/run_all.py [--only NAME ...]
@@ -11,8 +12,10 @@ machine, 15 on a busy one; nothing else should run meanwhile.
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -28,13 +31,15 @@ def main() -> None:
     for script in args.only or SCRIPTS:
         print(f"\n=== {script}", flush=True)
         start = time.perf_counter()
-        child = subprocess.Popen([sys.executable, str(HERE / script)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=HERE.parent)
-        lines = []
-        assert child.stdout is not None
-        for line in child.stdout:
-            print(line, end="", flush=True)
-            lines.append(line.rstrip("\n"))
-        status = child.wait()
+        with tempfile.TemporaryDirectory() as cache:
+            env = os.environ | {"SEQCLI_CACHE_DIR": cache}
+            child = subprocess.Popen([sys.executable, str(HERE / script)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=HERE.parent, env=env)
+            lines = []
+            assert child.stdout is not None
+            for line in child.stdout:
+                print(line, end="", flush=True)
+                lines.append(line.rstrip("\n"))
+            status = child.wait()
         print(f"=== {script}: {time.perf_counter() - start:.0f} s, exit {status}", flush=True)
         row = next((line for line in reversed(lines) if line.startswith("| `")), None)
         if status or row is None:
