@@ -3,8 +3,9 @@
 Each script ends with one row of the table in benchmarks/README.md; a script that
 fails (e.g. pytorch_peer.py without PyTorch installed) gets a row with its last
 line of output instead. Every script starts with an empty JAX compilation cache
-(``SEQCLI_CACHE_DIR``), so first epochs include compiling as on a fresh machine. Takes about 6 minutes on the idle 2-core development
-machine, 15 on a busy one; nothing else should run meanwhile.
+(``SEQCLI_CACHE_DIR``), so first epochs include compiling as on a fresh machine.
+Takes about 8 minutes on the idle 2-core development machine, 20 on a busy one;
+nothing else should run meanwhile.
 
     uv run python benchmarks/run_all.py [--only NAME ...]
 """

@@ -15,9 +15,11 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from seqcli import backend, predict
+from seqcli import backend, predict, train
+from seqcli.backend import BACKENDS
 from seqcli.cli import app
 from seqcli.errors import RunError
+from seqcli.spec import load_spec
 from tests.conftest import ROOT, SMOKE_SPEC, SMOKE_TEST
 
 SESSION = os.environ["KERAS_BACKEND"]
@@ -174,3 +176,40 @@ def test_jax_epochs_train_on_their_own_batch_plans(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout.strip().splitlines()[-1])
     assert result["served"] == result["expected"]
+
+
+TRAIN_FROM_WEIGHTS = """
+import json, sys
+import numpy as np
+from seqcli import train
+from seqcli.spec import load_spec
+
+spec, weights, out = sys.argv[1:4]
+prepared = train.prepare(load_spec(spec, ["training.epochs=2", "data.test=null", "output.dir=" + out]))
+start = np.load(weights)
+prepared.model.set_weights([start[f"arr_{i}"] for i in range(len(start.files))])
+result = train.fit(prepared)
+np.savez(out + "/best.npz", *prepared.model.get_weights())
+print(json.dumps(result.history))
+"""
+
+
+@pytest.mark.slow  # two trainings in fresh processes, about 30 s
+def test_both_backends_train_the_same_from_the_same_weights(tmp_path: Path) -> None:
+    """Bucketed batches on JAX (widths on the grid, a NumPy PyDataset) and on TensorFlow (exact widths, tf.data) are
+    the same training: from the same initial weights, the same histories and weights. Only the seeded initial weights differ."""
+    np.savez(tmp_path / "start.npz", *train.prepare(load_spec(SMOKE_SPEC)).model.get_weights())
+    results = {}
+    for name in BACKENDS:
+        env = {key: value for key, value in os.environ.items() if key != "KERAS_BACKEND"} | {"KERAS_BACKEND": name}
+        out = tmp_path / name
+        done = subprocess.run([sys.executable, "-c", TRAIN_FROM_WEIGHTS, str(SMOKE_SPEC), str(tmp_path / "start.npz"), str(out)], cwd=ROOT, capture_output=True, text=True, env=env)
+        assert done.returncode == 0, done.stderr
+        best = np.load(out / "best.npz")
+        results[name] = (json.loads(done.stdout.strip().splitlines()[-1]), [best[f"arr_{i}"] for i in range(len(best.files))])
+    (jax_history, jax_weights), (tf_history, tf_weights) = results["jax"], results["tensorflow"]
+    assert [row.keys() for row in jax_history] == [row.keys() for row in tf_history]
+    for jax_row, tf_row in zip(jax_history, tf_history, strict=True):
+        np.testing.assert_allclose([jax_row[key] for key in jax_row], [tf_row[key] for key in jax_row], atol=1e-5)
+    for a, b in zip(jax_weights, tf_weights, strict=True):
+        np.testing.assert_allclose(a, b, atol=1e-5)
