@@ -148,11 +148,17 @@ def _keep_compiled_programs() -> None:
     import jax
 
     folder = compile_cache_dir()
-    if folder is None or jax.config.jax_compilation_cache_dir:
+    if folder is None or jax.config.jax_compilation_cache_dir or not _writable(folder):
         return
     jax.config.update("jax_compilation_cache_dir", str(folder))
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)  # every program, so that what is cached does not depend on timing
     jax.config.update("jax_compilation_cache_max_size", 2**30)
+
+
+def _writable(folder: Path) -> bool:
+    """Whether ``folder`` can be written or created (JAX would warn at every compile if not): its nearest existing ancestor is writable."""
+    existing = next(path for path in (folder, *folder.parents) if path.exists())
+    return existing.is_dir() and os.access(existing, os.W_OK | os.X_OK)
 
 
 def seed_everything(seed: int) -> None:

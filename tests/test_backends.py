@@ -84,6 +84,14 @@ def test_compile_cache_location(monkeypatch: pytest.MonkeyPatch, tmp_path: Path)
     assert backend.compile_cache_dir() == tmp_path / "xdg" / "seqcli" / "jax"
 
 
+
+def test_compile_cache_is_skipped_where_it_cannot_be_written(tmp_path: Path) -> None:
+    """JAX would warn at every compile; seqcli runs without the cache instead."""
+    (tmp_path / "a-file").write_text("")
+    assert backend._writable(tmp_path / "new" / "jax")  # created on first use
+    assert not backend._writable(tmp_path / "a-file" / "jax")
+
+
 def test_jax_reuses_compiled_programs_from_its_cache_and_trains_the_same(tmp_path: Path) -> None:
     """Two trainings on JAX with one cache folder: the first fills it, the second loads from it and gets the same history."""
     env = {key: value for key, value in os.environ.items() if key != "KERAS_BACKEND"} | {"SEQCLI_CACHE_DIR": str(tmp_path / "cache")}
