@@ -121,18 +121,17 @@ def add_backend_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--backend", choices=["auto", "jax", "tensorflow"], default="auto", help="Keras backend of every side; auto: what seqcli picks for this data")
 
 
-def choose_backend(choice: str, train: Labelled, *, epochs: int, batch_size: int) -> str:
+def choose_backend(choice: str, train: Labelled, *, units: int, epochs: int, batch_size: int) -> str:
     """Fix this process's Keras backend before Keras is imported; ``auto`` resolves as seqcli's ``backend: auto`` does for this training."""
     from seqcli import backend, batching, preprocess
     from seqcli.train import load_splits
 
     with tempfile.TemporaryDirectory() as folder:
-        spec = _spec(folder, {"train": train}, units=1, batch_size=batch_size, epochs=epochs, lr=0.001, run_dir=None)
+        spec = _spec(folder, {"train": train}, units=units, batch_size=batch_size, epochs=epochs, lr=0.001, run_dir=None)
         data = load_splits(spec)["train"]
     prep = preprocess.fit(data, spec.preprocessing)
     lengths = np.array([len(s) for s in data.sequences])
-    work = batching.workload(prep, lengths, None, batch_size, spec.seed, epochs) if prep.boundaries is not None else None
-    chosen, _ = backend.choose_backend(choice, work)
+    chosen, _ = backend.choose_backend(choice, batching.workload(prep, lengths, None, spec))
     os.environ["KERAS_BACKEND"] = chosen
     return chosen
 

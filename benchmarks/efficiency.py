@@ -74,7 +74,7 @@ def one_data_set(name: str, args: argparse.Namespace) -> dict[str, float | str]:
     """Train seqcli on one data set in this process; its useful FLOP/s."""
     make, epochs, lr = DATASETS[name]
     train = make()
-    backend = choose_backend(args.backend, train, epochs=epochs, batch_size=args.batch_size)
+    backend = choose_backend(args.backend, train, units=args.units, epochs=epochs, batch_size=args.batch_size)
     timing = seqcli_train(train, None, units=args.units, batch_size=args.batch_size, epochs=epochs, lr=lr)
     features = train[0][0].shape[-1]
     flops = lstm_train_flops(real_timesteps(train[0]), features, args.units)

@@ -52,7 +52,7 @@ def main() -> None:
     add_backend_option(parser)
     args = parser.parse_args()
     x, y = fixed_data(4000, seed=0)
-    backend = choose_backend(args.backend, (x, y), epochs=args.epochs, batch_size=args.batch_size)
+    backend = choose_backend(args.backend, (x, y), units=args.units, epochs=args.epochs, batch_size=args.batch_size)
     print(f"data: {x.shape[0]} sequences x 8 timesteps x 16 features; LSTM({args.units}), batch {args.batch_size}, {args.epochs} epochs, {args.repeats} repeats, {backend} backend")
     steps_ratios, total_ratios, commits, rss = [], [], [], []
     for repeat in range(args.repeats):

@@ -52,7 +52,7 @@ def main() -> None:
     add_backend_option(parser)
     args = parser.parse_args()
     train, test = variable_data(500, seed=0), variable_data(200, seed=1)
-    backend = choose_backend(args.backend, train, epochs=args.epochs, batch_size=args.batch_size)
+    backend = choose_backend(args.backend, train, units=args.units, epochs=args.epochs, batch_size=args.batch_size)
     lengths = np.array([len(s) for s in train[0]])
     print(f"data: {len(lengths)} train sequences, lengths {lengths.min()}..{lengths.max()}, mean {lengths.mean():.0f}; 1 feature, 10 classes")
     print(f"model: LSTM({args.units}), batch {args.batch_size}, {args.epochs} epochs (steady state = median of epochs 2..{args.epochs}), {backend} backend")

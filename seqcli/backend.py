@@ -1,9 +1,9 @@
 """The Keras backend: choosing it, importing Keras quietly, seeding and determinism.
 
 The backend (JAX or TensorFlow) is fixed when Keras is first imported in a process;
-:func:`use_backend` sets it before that. JAX compiles one program per batch shape (about 1.6 s each on 2 CPU cores)
-and then runs an LSTM step 3-4x faster than TensorFlow, which traces once for all
-widths. ``auto`` therefore takes ``KERAS_BACKEND`` when it names one of ours, else
+:func:`use_backend` sets it before that. JAX compiles one program per batch shape
+(about 1.6 s each on 2 CPU cores) and then runs an LSTM step 3-4x faster than
+TensorFlow, which traces once for all widths. ``auto`` therefore takes ``KERAS_BACKEND`` when it names one of ours, else
 JAX when every batch has the same width, and with length bucketing JAX only when
 compiling its batch shapes pays back within the run's epochs (:class:`Workload`;
 numbers in ``benchmarks/README.md``). Compiled programs are kept between runs in
@@ -25,21 +25,24 @@ BACKENDS = ("jax", "tensorflow")
 CACHE_ENV = "SEQCLI_CACHE_DIR"
 
 
-# Measured on the development machine (benchmarks/README.md, LSTM(32), batch 32, 2 cores): JAX spends this long
-# tracing and compiling each batch shape, and then saves this much over TensorFlow per sequential LSTM step of a batch
-# (forward and backward; TensorFlow runs each step as a loop iteration of small ops). Larger models save more.
+# Measured on the development machine (benchmarks/README.md, batch 32, 2 cores): JAX spends this long tracing and
+# compiling each batch shape, and then saves this much over TensorFlow per sequential step of a batch and per 32
+# recurrent units (forward and backward; TensorFlow runs each step as a loop iteration of small ops): an LSTM(32)
+# saved 0.11-0.16 ms per step, an LSTM(128) 0.6-0.8 ms, two stacked LSTM(32) 0.3 ms.
 COMPILE_SECONDS = 1.6
 SAVED_PER_STEP = 1e-4
-FORWARD_STEP_SECONDS = 1.5e-5  # JAX, one forward LSTM step of a batch (prediction)
+FORWARD_STEP_SECONDS = 1.5e-5  # JAX, one forward step of a batch through an LSTM(32) (prediction)
 
 
 @dataclass(frozen=True)
 class Workload:
     """What training asks of the backend, for ``auto``: the distinct batch shapes JAX would compile (training and
-    validation, widths on the grid), the sequential LSTM steps of one training epoch (summed batch widths), the epochs."""
+    validation, widths on the grid), the sequential steps of one training epoch (summed batch widths), the recurrent
+    units per step (all layers, both directions of a bidirectional one), the epochs."""
 
     shapes: int
     steps: int
+    units: int
     epochs: int
 
     @property
@@ -48,7 +51,7 @@ class Workload:
 
     @property
     def saved_per_epoch(self) -> float:
-        return self.steps * SAVED_PER_STEP
+        return self.steps * SAVED_PER_STEP * self.units / 32
 
     def jax_pays(self) -> bool:
         """Whether JAX's compiling pays back within the run's epochs (the most it can run; early stopping may cut it)."""
@@ -69,8 +72,8 @@ def choose_backend(declared: str, workload: Workload | None) -> tuple[str, str]:
         return "jax", "auto: every batch has one width, so JAX compiles once and then runs 3-4x faster than TensorFlow"
     shapes = f"length bucketing gives {workload.shapes} batch shapes to compile for JAX (about {workload.compile_seconds:.0f} s, less from the cache)"
     if workload.jax_pays():
-        return "jax", f"auto: {shapes}, which pays back within the {workload.epochs} epochs: JAX then saves about {workload.saved_per_epoch:.1f} s per epoch"
-    return "tensorflow", f"auto: {shapes}, which would not pay back within {workload.epochs} epochs (JAX saves about {workload.saved_per_epoch:.1f} s per epoch)"
+        return "jax", f"auto: {shapes}, which pays back within the {workload.epochs} epochs: JAX then saves about {workload.saved_per_epoch:.2g} s per epoch"
+    return "tensorflow", f"auto: {shapes}, which would not pay back within {workload.epochs} epochs (JAX saves about {workload.saved_per_epoch:.2g} s per epoch)"
 
 
 def backend_before_fitting(declared: str, input_kind: str, bucketing: bool | None) -> tuple[str, str] | None:

@@ -88,8 +88,8 @@ def eval_plan(lengths: np.ndarray, boundaries: list[int] | None, maxlen: int, ba
 def one_pass_plan(lengths: np.ndarray, prep: Any, batch_size: int) -> Plan:
     """Batches for one pass over the data (final evaluation, prediction): :func:`eval_plan`'s, and on JAX few shapes.
 
-    On JAX, widths are merged upward (:func:`merged_widths`) and every batch gets ``batch_size`` rows, the last
-    row repeated (its outputs are written twice, identically), so a pass compiles only a few programs.
+    On JAX, widths are merged upward (:func:`merged_widths`) and every batch gets ``batch_size`` rows, its last
+    row repeated (the repeats' outputs are dropped), so a pass compiles only a few programs.
     """
     plan = eval_plan(lengths, prep.boundaries, prep.maxlen, batch_size, grid=compiles_each_shape())
     if not compiles_each_shape() or len(plan.batches) == 1:  # one batch: one shape anyway, and no rows to waste
@@ -117,16 +117,21 @@ def merged_widths(widths: list[int], steps_per_compile: int) -> list[int]:
     return [target[width] for width in widths]
 
 
-def workload(prep: Any, train_lengths: np.ndarray, validation_lengths: np.ndarray | None, batch_size: int, seed: int, epochs: int) -> Workload:
-    """What training on JAX would compile and run (for ``backend: auto``): the distinct ``(rows, width)`` batch shapes of
-    training and validation, widths on the grid, and the summed batch widths of one training epoch."""
-    plan = train_plan(train_lengths, prep.boundaries, prep.maxlen, batch_size, seed, 0, shuffle=True, grid=True)
+def workload(prep: Any, train_lengths: np.ndarray, validation_lengths: np.ndarray | None, spec: Any) -> Workload | None:
+    """What training ``spec`` on JAX would compile and run (for ``backend: auto``): the distinct ``(rows, width)`` batch
+    shapes of training and validation, widths on the grid, the summed batch widths of one training epoch, and the
+    recurrent units per step. None without length bucketing: every batch has one width."""
+    if prep.boundaries is None:
+        return None
+    batch_size = spec.training.batch_size
+    plan = train_plan(train_lengths, prep.boundaries, prep.maxlen, batch_size, spec.seed, 0, shuffle=True, grid=True)
     shapes = {(len(rows), width) for rows, width in zip(plan.batches, plan.widths, strict=True)}
     evaluated: set[tuple[int, int]] = set()
     if validation_lengths is not None:
         checks = eval_plan(validation_lengths, prep.boundaries, prep.maxlen, batch_size, grid=True)
         evaluated = {(len(rows), width) for rows, width in zip(checks.batches, checks.widths, strict=True)}
-    return Workload(len(shapes) + len(evaluated), sum(plan.widths), epochs)
+    units = sum(layer.units * (2 if layer.bidirectional else 1) for layer in spec.model.layers)
+    return Workload(len(shapes) + len(evaluated), sum(plan.widths), units, spec.training.epochs)
 
 
 def padded_share(lengths: np.ndarray, plan: Plan) -> float:
@@ -279,7 +284,7 @@ def predict_proba(model: Any, prep: Any, sequences: list[np.ndarray], batch_size
     else:
         out = model.predict(dataset(prep, sequences, None, lambda _: plan, range(1)), verbose=0)
     probs = np.empty((len(sequences), out.shape[-1]), out.dtype)
-    probs[np.concatenate(plan.batches)] = out  # back to input order (a repeated row is written again)
+    probs[np.concatenate(plan.batches)] = out  # back to input order (a repeated row is written again, with its own output)
     if probs.shape[-1] == 1:
         probs = np.concatenate([1.0 - probs, probs], axis=-1)
     return probs

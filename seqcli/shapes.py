@@ -19,7 +19,7 @@ import yaml
 from seqcli import batching, preprocess
 from seqcli import data as data_mod
 from seqcli import text as text_mod
-from seqcli.backend import Workload, backend_before_fitting, choose_backend, compiles_each_shape, use_backend
+from seqcli.backend import backend_before_fitting, choose_backend, compiles_each_shape, use_backend
 from seqcli.data import SequenceData, Step
 from seqcli.errors import DataError, SpecError
 from seqcli.fingerprint import fingerprint
@@ -253,14 +253,6 @@ def channels_first_warning(data: SequenceData, layout: str) -> str | None:
     return None
 
 
-def _workload(spec: Spec, prep: Preprocessor, train: SequenceData, validation: SequenceData | None) -> Workload | None:
-    """What training would ask of the backend (as ``train`` computes it); None when every batch has one width."""
-    if prep.boundaries is None:
-        return None
-    lengths = [np.array([len(s) for s in part.sequences]) for part in (train, validation) if part is not None]
-    return batching.workload(prep, lengths[0], lengths[1] if validation is not None else None, spec.training.batch_size, spec.seed, spec.training.epochs)
-
-
 def layer_rows(model: Any) -> list[LayerRow]:
     """Every layer's output shape in named axes, parameter count and mask."""
     rows = []
@@ -323,7 +315,11 @@ def trace(spec: Spec, train: SequenceData, others: dict[str, SequenceData], *, b
         notes.append(f"Integer data with one value per timestep is read as token codes ({prep.num_tokens + 1} codes, 0 padding). If these are measurements, set `preprocessing.input: float`.")
     if prep.input == "tokens":
         notes.append(encoding_note(prep, spec.model.embedding_dim))
-    backend, reason = early or choose_backend(spec.backend, _workload(spec, prep, train, others.get("validation")))
+    if early is not None:
+        backend, reason = early
+    else:
+        lengths = {role: np.array([len(s) for s in part.sequences]) for role, part in {"train": train, **others}.items() if role != "test"}
+        backend, reason = choose_backend(spec.backend, batching.workload(prep, lengths["train"], lengths.get("validation"), spec))
     notes.append(f"Keras backend: {backend}" + (f" ({reason})" if spec.backend == "auto" else "") + ".")
     steps, pad_warnings = preprocessing_steps(train, prep, spec.training.batch_size, spec.model.embedding_dim, grid=compiles_each_shape(backend))
     warnings += pad_warnings

@@ -27,7 +27,7 @@ import numpy as np
 
 from seqcli import batching, multi, preprocess, shapes
 from seqcli import data as data_mod
-from seqcli.backend import Workload, backend_before_fitting, choose_backend, compiles_each_shape, import_keras, seed_everything, use_backend, versions
+from seqcli.backend import backend_before_fitting, choose_backend, compiles_each_shape, import_keras, seed_everything, use_backend, versions
 from seqcli.data import SequenceData
 from seqcli.errors import DataError, RunError, SeqcliError, SpecError
 from seqcli.fingerprint import file_key, spec_files, spec_fingerprints
@@ -145,7 +145,9 @@ def prepare(spec: Spec, backend: str | None = None) -> Prepared:
     for role, part in loaded.items():
         sequences = prep.prepare(part.sequences, [f"{part.source}, {w}" for w in part.where])
         splits[role] = Split(part, sequences, prep.encode_tags(part) if spec.task == "tag" else prep.encode_labels(part))
-    backend = backend or choose_backend(spec.backend, _workload(spec, prep, splits))[0]
+    if backend is None:
+        validation = splits["validation"].lengths if "validation" in splits else None
+        backend, _ = choose_backend(spec.backend, batching.workload(prep, splits["train"].lengths, validation, spec))
     warnings = shapes.spec_warnings(spec, loaded["train"]) + shapes.preprocessing_steps(loaded["train"], prep, spec.training.batch_size, grid=compiles_each_shape(backend))[1]
     for role, part in loaded.items():
         truncated = shapes.truncation_warning(part, prep, role) if role != "train" else None
@@ -156,14 +158,6 @@ def prepare(spec: Spec, backend: str | None = None) -> Prepared:
     seed_everything(spec.seed)
     model = build_model(spec, prep)
     return Prepared(spec, prep, splits, model, warnings, spec_fingerprints(spec), backend, weights)
-
-
-def _workload(spec: Spec, prep: Preprocessor, splits: dict[str, Split]) -> Workload | None:
-    """What training asks of the backend; None when every batch has one width (no bucketing)."""
-    if prep.boundaries is None:
-        return None
-    validation = splits["validation"].lengths if "validation" in splits else None
-    return batching.workload(prep, splits["train"].lengths, validation, spec.training.batch_size, spec.seed, spec.training.epochs)
 
 
 def _prepare_multi(spec: Spec, backend: str | None) -> Prepared:

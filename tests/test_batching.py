@@ -8,7 +8,7 @@ import types
 import numpy as np
 import pytest
 
-from seqcli import batching, preprocess
+from seqcli import backend, batching, preprocess
 from seqcli.data import SequenceData
 from seqcli.model import build_model
 from seqcli.spec import PreprocessingSpec, spec_from_dict
@@ -151,11 +151,13 @@ def test_bucketed_predictions_equal_fully_padded_ones_in_input_order(monkeypatch
 
 def test_workload_counts_jax_batch_shapes_and_steps_by_hand() -> None:
     """Training lengths 3 3 5 9 9 12 in batches of 2 -> (3 3) (5 9) (9 12), on the grid widths 8, 10 and 12 (the cap);
-    validation 4 11 2 -> (2 4) (11): widths 8 and 12, the second batch of one row."""
+    validation 4 11 2 -> (2 4) (11): widths 8 and 12, the second batch of one row. Units: LSTM(8) + bidirectional GRU(4)."""
     prep = types.SimpleNamespace(boundaries=[12], maxlen=12)  # what the plans read of a Preprocessor
-    work = batching.workload(prep, np.array([9, 3, 12, 5, 3, 9]), np.array([4, 11, 2]), batch_size=2, seed=0, epochs=7)
-    assert (work.shapes, work.steps, work.epochs) == (3 + 2, 8 + 10 + 12, 7)
-    assert batching.workload(prep, np.array([9, 3, 12, 5, 3, 9]), None, batch_size=2, seed=0, epochs=7).shapes == 3
+    spec = spec_from_dict({"data": {"train": "x.npy"}, "model": {"layers": [{"units": 8}, {"units": 4, "cell": "gru", "bidirectional": True}]}, "training": {"batch_size": 2, "epochs": 7}})
+    work = batching.workload(prep, np.array([9, 3, 12, 5, 3, 9]), np.array([4, 11, 2]), spec)
+    assert work == backend.Workload(shapes=3 + 2, steps=8 + 10 + 12, units=8 + 2 * 4, epochs=7)
+    assert batching.workload(prep, np.array([9, 3, 12, 5, 3, 9]), None, spec).shapes == 3
+    assert batching.workload(types.SimpleNamespace(boundaries=None, maxlen=12), np.array([3, 12]), None, spec) is None  # one width
 
 
 def test_one_pass_plan_on_jax_has_few_shapes_and_full_batches(monkeypatch: pytest.MonkeyPatch) -> None:
