@@ -123,15 +123,14 @@ def add_backend_option(parser: argparse.ArgumentParser) -> None:
 
 def choose_backend(choice: str, train: Labelled, *, units: int, epochs: int, batch_size: int) -> str:
     """Fix this process's Keras backend before Keras is imported; ``auto`` resolves as seqcli's ``backend: auto`` does for this training."""
-    from seqcli import backend, batching, preprocess
+    from seqcli import backend, batching, preprocess, shapes
     from seqcli.train import load_splits
 
     with tempfile.TemporaryDirectory() as folder:
         spec = _spec(folder, {"train": train}, units=units, batch_size=batch_size, epochs=epochs, lr=0.001, run_dir=None)
         data = load_splits(spec)["train"]
     prep = preprocess.fit(data, spec.preprocessing)
-    lengths = np.array([len(s) for s in data.sequences])
-    chosen, _ = backend.choose_backend(choice, batching.workload(prep, lengths, None, spec))
+    chosen, _ = backend.choose_backend(choice, batching.workload(prep, shapes.real_lengths(data, prep), None, spec))
     os.environ["KERAS_BACKEND"] = chosen
     return chosen
 

@@ -92,22 +92,26 @@ def summarize(data: SequenceData, role: str) -> ArraySummary:
     )
 
 
+def real_lengths(data: SequenceData, prep: Preprocessor) -> np.ndarray:
+    """Each sequence's timesteps as training sees them: token codes without the data's own padding code."""
+    if prep.input == "tokens" and prep.vocabulary is None:
+        return np.asarray(preprocess.token_codes(data.sequences, prep.pad_code)[1], dtype=int)
+    return np.array([len(s) for s in data.sequences])
+
+
 def preprocessing_steps(data: SequenceData, prep: Preprocessor, batch_size: int = 32, embedding_dim: int = 32, grid: bool = False) -> tuple[list[Step], list[str]]:
     """The steps after loading (scale, pad/truncate, mask) with shapes, and warnings about them; ``grid``: widths as under JAX."""
     warnings: list[str] = []
     n = len(data.sequences)
-    sequences = data.sequences
     steps: list[Step] = []
     if prep.input == "tokens" and prep.vocabulary is None:
         assert prep.num_tokens is not None
-        _, token_lengths = preprocess.token_codes(sequences, prep.pad_code)
-        sequences = [np.zeros((int(length), 1)) for length in token_lengths]  # only the lengths matter below
         stripped = "no padding in the data" if prep.pad_code is None else f"padding code {prep.pad_code} stripped from both ends"
         shifted = "" if prep.pad_code == 0 else "; codes shifted by 1 to keep 0 for padding"
         steps.append(Step("token codes", f"{n} x (timesteps,)", f"{stripped}{shifted}; codes 1..{prep.num_tokens - 1}, codes unseen in training -> {prep.num_tokens}"))
     elif prep.mean is not None:
         steps.append(Step("standardize", f"{n} x (timesteps, {prep.n_features})", "per-feature mean/std fitted on the real timesteps of the training data"))
-    lengths = np.array([len(s) for s in sequences])
+    lengths = real_lengths(data, prep)
     truncated = int((lengths > prep.maxlen).sum())
     share = 1.0 - int(np.minimum(lengths, prep.maxlen).sum()) / (n * prep.maxlen)
     shape = f"(samples={n}, timesteps={prep.maxlen})" if prep.input == "tokens" else f"(samples={n}, timesteps={prep.maxlen}, features={prep.n_features})"
@@ -143,7 +147,7 @@ def preprocessing_steps(data: SequenceData, prep: Preprocessor, batch_size: int 
             f"{share:.0%} of all timesteps are padding (median length {np.median(lengths):.0f}, maxlen {prep.maxlen}): most compute goes to padding. "
             "Consider `preprocessing.maxlen: p95`" + (" or `preprocessing.bucketing: true`." if not prep.boundaries else ".")
         )
-    collisions = prep.masked_collisions(sequences)
+    collisions = prep.masked_collisions(data.sequences)
     if collisions:
         what = "code 0" if prep.input == "tokens" else f"the pad value {prep.pad_value} in every feature"
         fix = "Shift the codes so that 0 is unused (e.g. add 1)." if prep.input == "tokens" else "Set `preprocessing.pad_value` to a value that never occurs, e.g. -999.0."
@@ -318,7 +322,7 @@ def trace(spec: Spec, train: SequenceData, others: dict[str, SequenceData], *, b
     if early is not None:
         backend, reason = early
     else:
-        lengths = {role: np.array([len(s) for s in part.sequences]) for role, part in {"train": train, **others}.items() if role != "test"}
+        lengths = {role: real_lengths(part, prep) for role, part in {"train": train, **others}.items() if role != "test"}
         backend, reason = choose_backend(spec.backend, batching.workload(prep, lengths["train"], lengths.get("validation"), spec))
     notes.append(f"Keras backend: {backend}" + (f" ({reason})" if spec.backend == "auto" else "") + ".")
     steps, pad_warnings = preprocessing_steps(train, prep, spec.training.batch_size, spec.model.embedding_dim, grid=compiles_each_shape(backend))

@@ -208,3 +208,11 @@ def test_trace_explains_the_encoding_choice() -> None:
     note = next(n for n in result.notes if n.startswith("Token codes"))
     assert "embedding: (batch, timesteps=4, 32) learned vectors" in note and "* one_hot: (batch, timesteps=4, 5)" in note and "float: (batch, timesteps=4, 1)" in note
     assert result.input_shape == "(batch, timesteps=4)"
+
+
+def test_inspect_shapes_counts_the_lengths_training_sees() -> None:
+    """Token codes 0-padded to one width in the file: the real lengths (what bucketing and `backend: auto` weigh) are 1, 3 and 2."""
+    codes = [np.array([[4], [0], [0]]), np.array([[1], [2], [3]]), np.array([[5], [5], [0]])]
+    data = SequenceData(codes, np.array(["a", "b", "a"]), "mem", "npy", "-", ["0", "1", "2"])
+    prep = preprocess.fit(data, PreprocessingSpec(input="tokens"))
+    assert shapes.real_lengths(data, prep).tolist() == [len(s) for s in prep.prepare(data.sequences, data.where)] == [1, 3, 2]
