@@ -163,7 +163,7 @@ def main() -> None:
         "fixed": (fixed_data(4000, seed=0), fixed_data(1000, seed=1), 8, 0.001),
     }
     print(f"LSTM({args.units}), batch {args.batch_size}; PyTorch with {threads} threads; {args.repeats} alternating repeats")
-    results: dict[str, list[dict[str, float]]] = {name: [] for name in datasets}
+    results: dict[str, list[dict[str, Any]]] = {name: [] for name in datasets}  # ratios and times, and the backend seqcli ran on
     with tempfile.TemporaryDirectory() as folder:
         os.environ["SEQCLI_CACHE_DIR"] = folder  # an empty JAX compilation cache: repeat 1 compiles, later repeats load from it
         for repeat in range(args.repeats):

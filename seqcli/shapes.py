@@ -99,8 +99,13 @@ def real_lengths(data: SequenceData, prep: Preprocessor) -> np.ndarray:
     return np.array([len(s) for s in data.sequences])
 
 
-def preprocessing_steps(data: SequenceData, prep: Preprocessor, batch_size: int = 32, embedding_dim: int = 32, grid: bool = False) -> tuple[list[Step], list[str]]:
-    """The steps after loading (scale, pad/truncate, mask) with shapes, and warnings about them; ``grid``: widths as under JAX."""
+def preprocessing_steps(
+    data: SequenceData, prep: Preprocessor, batch_size: int = 32, embedding_dim: int = 32, grid: bool = False, lengths: np.ndarray | None = None
+) -> tuple[list[Step], list[str]]:
+    """The steps after loading (scale, pad/truncate, mask) with shapes, and warnings about them; ``grid``: widths as under JAX.
+
+    ``lengths``: :func:`real_lengths` of ``data``, when the caller has them already.
+    """
     warnings: list[str] = []
     n = len(data.sequences)
     steps: list[Step] = []
@@ -111,7 +116,7 @@ def preprocessing_steps(data: SequenceData, prep: Preprocessor, batch_size: int 
         steps.append(Step("token codes", f"{n} x (timesteps,)", f"{stripped}{shifted}; codes 1..{prep.num_tokens - 1}, codes unseen in training -> {prep.num_tokens}"))
     elif prep.mean is not None:
         steps.append(Step("standardize", f"{n} x (timesteps, {prep.n_features})", "per-feature mean/std fitted on the real timesteps of the training data"))
-    lengths = real_lengths(data, prep)
+    lengths = real_lengths(data, prep) if lengths is None else lengths
     truncated = int((lengths > prep.maxlen).sum())
     share = 1.0 - int(np.minimum(lengths, prep.maxlen).sum()) / (n * prep.maxlen)
     shape = f"(samples={n}, timesteps={prep.maxlen})" if prep.input == "tokens" else f"(samples={n}, timesteps={prep.maxlen}, features={prep.n_features})"
@@ -319,13 +324,15 @@ def trace(spec: Spec, train: SequenceData, others: dict[str, SequenceData], *, b
         notes.append(f"Integer data with one value per timestep is read as token codes ({prep.num_tokens + 1} codes, 0 padding). If these are measurements, set `preprocessing.input: float`.")
     if prep.input == "tokens":
         notes.append(encoding_note(prep, spec.model.embedding_dim))
+    lengths = real_lengths(train, prep)
     if early is not None:
         backend, reason = early
     else:
-        lengths = {role: real_lengths(part, prep) for role, part in {"train": train, **others}.items() if role != "test"}
-        backend, reason = choose_backend(spec.backend, batching.workload(prep, lengths["train"], lengths.get("validation"), spec))
+        validation = others.get("validation")
+        work = batching.workload(prep, lengths, real_lengths(validation, prep) if validation is not None else None, spec)
+        backend, reason = choose_backend(spec.backend, work)
     notes.append(f"Keras backend: {backend}" + (f" ({reason})" if spec.backend == "auto" else "") + ".")
-    steps, pad_warnings = preprocessing_steps(train, prep, spec.training.batch_size, spec.model.embedding_dim, grid=compiles_each_shape(backend))
+    steps, pad_warnings = preprocessing_steps(train, prep, spec.training.batch_size, spec.model.embedding_dim, grid=compiles_each_shape(backend), lengths=lengths)
     warnings += pad_warnings
     for role, part in others.items():
         truncated = truncation_warning(part, prep, role)
