@@ -95,7 +95,7 @@ class EpochClock:
         pass
 
     def on_epoch_end(self, epoch: int, logs: dict[str, float], best: bool) -> None:
-        self.end()  # includes seqcli's epoch commit (checkpoint, history, run.json)
+        self.end()  # includes handing the epoch to seqcli's commit thread
         self.begin()
 
     def on_train_end(self) -> None:
@@ -104,17 +104,13 @@ class EpochClock:
 
 @dataclass
 class SeqcliTiming:
-    """Steady-state seconds per epoch of seqcli's training steps and of its epoch commit; test accuracy if a test set was given."""
+    """Steady-state seconds per epoch, and of the epoch commit that runs in the background meanwhile; test accuracy if a test set was given."""
 
-    steps: float
-    commit: float
+    epoch: float  # as the user waits for it: training steps, evaluation, handing the epoch to the commit thread
+    commit: float  # writing the checkpoint, history and run.json, on the commit thread while the next epoch trains
     accuracy: float | None
     peak_rss_mib: float
-    times: list[float]  # every epoch, steps and commit
-
-    @property
-    def epoch(self) -> float:
-        return self.steps + self.commit
+    times: list[float]  # every epoch
 
 
 def add_backend_option(parser: argparse.ArgumentParser) -> None:
@@ -155,8 +151,8 @@ def _spec(folder: str, files: dict[str, Labelled], *, units: int, batch_size: in
 def seqcli_train(train: Labelled, test: Labelled | None, *, units: int, batch_size: int, epochs: int, lr: float, run_dir: Path | None = None) -> SeqcliTiming:
     """Train seqcli's model (Masking -> LSTM(units) -> softmax) through the core API, as `seqcli train` would.
 
-    The epoch commit (checkpoint with optimizer state, history, run.json) is timed apart from the
-    training steps. The run directory goes to a temporary folder, or under ``run_dir`` if given.
+    The epoch commit (checkpoint with optimizer state, history, run.json), which runs on a background
+    thread, is timed too. The run directory goes to a temporary folder, or under ``run_dir`` if given.
     Peak RSS is the process's during this call (TensorFlow's runtime included).
     """
     from seqcli import rundir
@@ -180,9 +176,8 @@ def seqcli_train(train: Labelled, test: Labelled | None, *, units: int, batch_si
             result = core.fit(core.prepare(spec), clock)
     finally:
         rundir.RunDir.commit_epoch = original  # type: ignore[method-assign]
-    steps = [epoch - commit for epoch, commit in zip(clock.times, commits, strict=True)]  # clock.times include the commit
     accuracy = float(result.metrics["test"]["accuracy"]) if test is not None else None
-    return SeqcliTiming(steady(steps), steady(commits), accuracy, peak_rss_mib(), clock.times)
+    return SeqcliTiming(steady(clock.times), steady(commits), accuracy, peak_rss_mib(), clock.times)
 
 
 def reset_peak_rss() -> None:

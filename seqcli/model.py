@@ -183,6 +183,32 @@ def _metrics(spec: Spec) -> list[Any]:
     return metrics
 
 
+def training_state(model: Any) -> dict[str, np.ndarray]:
+    """What training continues from, as NumPy arrays: ``model.<i>`` the model's weights, ``optimizer.<i>`` the optimizer's
+    variables (step count, learning rate, moments) once it has taken a step."""
+    keras = import_keras()
+    state = {f"model.{i}": keras.ops.convert_to_numpy(v.value) for i, v in enumerate(model.weights)}
+    if model.optimizer is not None and model.optimizer.built:
+        state.update({f"optimizer.{i}": keras.ops.convert_to_numpy(v.value) for i, v in enumerate(model.optimizer.variables)})
+    return state
+
+
+def restore_training_state(model: Any, state: dict[str, np.ndarray], source: Any, *, optimizer: bool = True) -> None:
+    """Load :func:`training_state` ``state`` (read from ``source``) into ``model``, a model built from the same spec; with ``optimizer``,
+    its optimizer's variables too. Raises :class:`RunError` when the arrays do not fit the model."""
+    def arrays(part: str) -> list[np.ndarray]:
+        return [state.get(f"{part}.{i}") for i in range(sum(name.startswith(f"{part}.") for name in state))]
+
+    values = arrays("model") + (arrays("optimizer") if optimizer else [])
+    if optimizer and len(values) > len(model.weights) and not model.optimizer.built:
+        model.optimizer.build(model.trainable_variables)
+    targets = [*model.weights, *(model.optimizer.variables if len(values) > len(model.weights) else [])]
+    if len(targets) != len(values) or any(a is None or tuple(t.shape) != a.shape for t, a in zip(targets, values, strict=True)):
+        raise RunError(f"Checkpoint {source} does not fit the model built from the run's spec.yaml; the run is corrupt or from another seqcli version. Train again.")
+    for target, array in zip(targets, values, strict=True):
+        target.assign(array)
+
+
 def load_checkpoint(path: Any, *, compile: bool) -> Any:
     """Load a saved ``.keras`` model in Keras' safe mode (no code from the file runs)."""
     keras = import_keras()

@@ -24,7 +24,7 @@ from seqcli.backend import use_backend
 from seqcli.batching import predict_proba, predict_tags
 from seqcli.data import SequenceData
 from seqcli.errors import DataError, RunError
-from seqcli.model import load_checkpoint
+from seqcli.model import build_model, load_checkpoint, restore_training_state
 from seqcli.preprocess import Preprocessor
 from seqcli.rundir import CHECKPOINTS, RunDir
 from seqcli.shapes import truncation_warning
@@ -85,17 +85,19 @@ def load_run(path: str | Path, checkpoint: str = "best", backend: str | None = N
     except (TypeError, KeyError, AttributeError) as exc:
         raise RunError(f"{run.path / 'preprocessing.json'} is corrupt ({exc}). Train again.") from None
     notes = []
-    file = run.checkpoint_path(checkpoint)
-    if not file.is_file():
-        raise RunError(
-            f"Run {run.path} (status: {info['status']}) has no {checkpoint} checkpoint: it stopped before completing an epoch. "
-            "Train it again."
-        )
-    if info["status"] != "completed":
-        epoch = info.get("best_epoch") if checkpoint == "best" else info.get("epochs_completed")
-        notes.append(f"The run is {info['status']}; predicting with its {checkpoint} checkpoint (epoch {epoch}).")
     use_backend(backend or info.get("versions", {}).get("backend", "tensorflow"))
-    model = load_checkpoint(file, compile=False)
+    if info["status"] == "completed":
+        model = load_checkpoint(run.checkpoint_path(checkpoint), compile=False)
+    else:  # no .keras model yet: the run's own architecture with the committed epoch's weights
+        epoch = info.get("best_epoch" if checkpoint == "best" else "epochs_completed", 0)
+        if not epoch:
+            raise RunError(
+                f"Run {run.path} (status: {info['status']}) has no {checkpoint} checkpoint: it stopped before completing an epoch. "
+                "Train it again."
+            )
+        notes.append(f"The run is {info['status']}; predicting with its {checkpoint} checkpoint (epoch {epoch}).")
+        model = build_model(spec, prep, preps)
+        restore_training_state(model, run.read_state(epoch), run.state_path(epoch), optimizer=False)
     return LoadedRun(run, spec, prep, model, checkpoint, notes, preps)
 
 

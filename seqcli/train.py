@@ -32,9 +32,9 @@ from seqcli.data import SequenceData
 from seqcli.errors import DataError, RunError, SeqcliError, SpecError
 from seqcli.fingerprint import file_key, spec_files, spec_fingerprints
 from seqcli.metrics import classification_report, log_loss
-from seqcli.model import build_model, class_weights, learning_rate, load_checkpoint, one_hot_targets
+from seqcli.model import build_model, class_weights, learning_rate, one_hot_targets, restore_training_state, training_state
 from seqcli.preprocess import Preprocessor
-from seqcli.rundir import RunDir
+from seqcli.rundir import EpochWriter, RunDir
 from seqcli.spec import Spec, spec_from_dict, to_dict, to_yaml
 
 
@@ -226,7 +226,7 @@ def prepare_resume(run_path: str | Path, spec_path: str | Path | None = None, ov
         raise RunError(f"{run.path / 'history.json'} has {len(history)} epochs but run.json says {epochs} were completed; the run is corrupt. Start a new run.")
     if epochs:
         run.settle_checkpoints()
-        prepared.model = load_checkpoint(run.checkpoint_epoch(epochs), compile=True)
+        restore_training_state(prepared.model, run.read_state(epochs), run.state_path(epochs))
     return prepared, Resume(run, epochs, history)
 
 
@@ -247,7 +247,8 @@ def fit(prepared: Prepared, progress: Progress | None = None, resume: Resume | N
     run = resume.run if resume else RunDir.create(spec.output.dir, spec.output.name or "run")
     history = list(resume.history) if resume else []
     per_batch = progress is not None and getattr(progress, "batch_updates", True)
-    recorder = (_batch_recorder_class() if per_batch else _recorder_class())(run, spec, progress, history)
+    writer = EpochWriter(run)
+    recorder = (_batch_recorder_class() if per_batch else _recorder_class())(writer, spec, progress, history)
     started = time.perf_counter()
     try:
         if resume is None:
@@ -260,7 +261,7 @@ def fit(prepared: Prepared, progress: Progress | None = None, resume: Resume | N
         else:
             run.mark_running(resumed=_now())
             if recorder.best_epoch:
-                recorder.best_weights = load_checkpoint(run.checkpoint_path("best"), compile=False).get_weights()
+                recorder.best_state = run.read_state(recorder.best_epoch)
         train, validation = prepared.splits["train"], prepared.splits.get("validation")
         first = len(history)
         if first < spec.training.epochs and not recorder.stop:
@@ -277,9 +278,12 @@ def fit(prepared: Prepared, progress: Progress | None = None, resume: Resume | N
                 verbose=0,
                 callbacks=[recorder],
             )
+        writer.close()
         if progress is not None:
             progress.on_train_end()
-        model.set_weights(recorder.best_weights)
+        run.save_model(model, "last")  # the model holds the last epoch's state
+        restore_training_state(model, recorder.best_state, run.state_path(recorder.best_epoch))
+        run.save_model(model, "best")
         metrics = {"checkpoint": "best", "best_epoch": recorder.best_epoch, "monitor": spec.training.monitor}
         for role in ("validation", "test"):
             if role in prepared.splits:
@@ -289,7 +293,9 @@ def fit(prepared: Prepared, progress: Progress | None = None, resume: Resume | N
         run.set_status("completed", train_seconds=round(seconds, 2))
         return TrainResult(run, recorder.history, metrics, recorder.best_epoch, seconds, recorder.stop, prepared.warnings, prepared.class_weights)
     except BaseException as exc:  # mark the run, then let the CLI report (or the traceback show) the cause
-        with contextlib.suppress(SeqcliError):  # on a full disk this write fails too; the original error matters more
+        with contextlib.suppress(SeqcliError):  # on a full disk these writes fail too; the original error matters more
+            writer.close()  # the epoch committing in the background is kept
+        with contextlib.suppress(SeqcliError):
             if isinstance(exc, KeyboardInterrupt):
                 run.set_status("interrupted")
             else:
@@ -386,14 +392,14 @@ def _recorder_class() -> type:
         Early stopping and the learning-rate schedule are functions of the history, so replaying the committed epochs restores them on resume.
         """
 
-        def __init__(self, run: RunDir, spec: Spec, progress: Progress | None, history: list[dict[str, float]]) -> None:
+        def __init__(self, writer: EpochWriter, spec: Spec, progress: Progress | None, history: list[dict[str, float]]) -> None:
             super().__init__()
-            self.run, self.spec, self.progress = run, spec, progress
+            self.writer, self.spec, self.progress = writer, spec, progress
             self.monitor = spec.training.monitor
             self.history: list[dict[str, float]] = []
             self.best: float | None = None
             self.best_epoch = 0
-            self.best_weights: list[Any] = []
+            self.best_state: dict[str, np.ndarray] = {}  # the best epoch's training state
             self.patience_best: float | None = None
             self.wait = 0
             self.stop = False
@@ -454,9 +460,10 @@ def _recorder_class() -> type:
             if self.schedule is not None:
                 row["learning_rate"] = self.learning_rate  # the rate this epoch trained with
             improved = self._observe(row)
+            state = training_state(self.model)
             if improved:
-                self.best_weights = self.model.get_weights()
-            self.run.commit_epoch(self.model, epoch + 1, self.best_epoch, self.history)
+                self.best_state = state
+            self.writer.commit(state, epoch + 1, self.best_epoch, self.history)  # written while the next epoch trains
             if self.progress is not None:
                 self.progress.on_epoch_end(epoch + 1, {k: v for k, v in row.items() if k != "epoch"}, improved)
             if self.stop:

@@ -547,6 +547,14 @@ def predict_checkpoint_corrupt(env: Env) -> list[str]:
     return ["predict", str(run), str(SMOKE_TEST)]
 
 
+def predict_interrupted_state_corrupt(env: Env) -> list[str]:
+    run = env.run_copy()
+    info = json.loads((run / "run.json").read_text())
+    (run / "run.json").write_text(json.dumps({**info, "status": "interrupted"}))
+    (run / "checkpoints" / f"epoch-{info['best_epoch']:04d}.npz").write_bytes(b"PK\x03\x04 truncated")
+    return ["predict", str(run), str(SMOKE_TEST)]
+
+
 def predict_input_missing(env: Env) -> list[str]:
     return ["predict", str(env.smoke_run()), str(env.tmp / "new.csv")]
 
@@ -684,6 +692,7 @@ CASES = [
     Case("predict-run-incomplete", predict_run_incomplete, r"run is not a complete seqcli run: preprocessing\.json is missing\. Give a directory created by `seqcli train`"),
     Case("predict-run-json-corrupt", predict_run_json_corrupt, r"run/run\.json is corrupt .*Train again"),
     Case("predict-checkpoint-corrupt", predict_checkpoint_corrupt, r"Cannot load checkpoint .*run/checkpoints/best\.keras: .*train again"),
+    Case("predict-interrupted-checkpoint-corrupt", predict_interrupted_state_corrupt, r"Cannot read checkpoint .*run/checkpoints/epoch-000\d\.npz: .*damaged; train again"),
     Case(
         "predict-input-missing",
         predict_input_missing,

@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 from seqcli import __version__
 from seqcli.cli import app
 from seqcli.fingerprint import fingerprint
+from seqcli.model import load_checkpoint
 from tests.conftest import ROOT, SMOKE_SPEC, SMOKE_TEST
 
 runner = CliRunner()
@@ -76,9 +77,14 @@ def test_smoke_run_directory_describes_itself(smoke_run: Path) -> None:
     info = json.loads((smoke_run / "run.json").read_text())
     assert info["status"] == "completed" and info["epochs_completed"] == 2 and info["seed"] == 0
     checkpoints = smoke_run / "checkpoints"
-    best, last = checkpoints / f"epoch-{info['best_epoch']:04d}.keras", checkpoints / "epoch-0002.keras"
+    best, last = checkpoints / f"epoch-{info['best_epoch']:04d}.npz", checkpoints / "epoch-0002.npz"
     assert {p.name for p in checkpoints.iterdir()} == {"best.keras", "last.keras", best.name, last.name}
-    assert (checkpoints / "best.keras").samefile(best) and (checkpoints / "last.keras").samefile(last)
+    for model, state in (("best.keras", best), ("last.keras", last)):  # each .keras model holds its epoch's committed weights and optimizer state
+        keras_model = load_checkpoint(checkpoints / model, compile=True)
+        arrays = np.load(state)
+        assert len(arrays.files) == len(keras_model.weights) + len(keras_model.optimizer.variables)
+        assert all(np.array_equal(arrays[f"model.{i}"], w) for i, w in enumerate(keras_model.get_weights()))
+        assert all(np.array_equal(arrays[f"optimizer.{i}"], v) for i, v in enumerate(keras_model.optimizer.variables))
     assert {"keras", "numpy", "python", "seqcli", "tensorflow"} <= set(info["versions"])
     assert info["data_fingerprints"]["train"].startswith("sha256:")
     with open(smoke_run / "history.csv") as handle:

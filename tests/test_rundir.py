@@ -80,3 +80,27 @@ def test_classification_report_by_hand() -> None:
     assert report["per_class"]["b"]["precision"] == pytest.approx(2 / 3) and report["per_class"]["b"]["recall"] == 1.0
     assert report["per_class"]["c"] == {"precision": 0.0, "recall": 0.0, "f1": 0.0, "support": 1}
     assert report["confusion_matrix"]["rows_true_columns_predicted"] == [[1, 1, 0], [0, 2, 0], [1, 0, 0]]
+
+
+def test_epoch_writer_commits_in_the_background_and_reports_failures(tmp_path: Path) -> None:
+    import numpy as np
+
+    run = RunDir.create(tmp_path, "exp")
+    run.mark_running()
+    writer = rundir.EpochWriter(run)
+    state = {"model.0": np.arange(6, dtype=np.float32).reshape(2, 3), "optimizer.0": np.array(1)}
+    history = [{"epoch": 1, "loss": 0.5}]
+    writer.commit(state, 1, 1, history)
+    history.append({"epoch": 2, "loss": 0.25})  # the commit took a copy of the rows
+    writer.commit(state, 2, 1, history)
+    writer.wait()
+    assert (run.info()["epochs_completed"], run.info()["best_epoch"]) == (2, 1)
+    assert sorted(p.name for p in (run.path / "checkpoints").iterdir()) == ["epoch-0001.npz", "epoch-0002.npz"]
+    assert {k: v.tolist() for k, v in run.read_state(2).items()} == {k: v.tolist() for k, v in state.items()}
+    assert json.loads((run.path / "history.json").read_text()) == history
+
+    (run.path / "checkpoints").rename(run.path / "moved")  # the next checkpoint cannot be written
+    writer.commit(state, 3, 1, history)
+    with pytest.raises(RunError, match="Cannot write .*epoch-0003.npz"):
+        writer.close()
+    assert run.info()["epochs_completed"] == 2  # run.json still names the last epoch that was committed

@@ -53,6 +53,10 @@ def test_ctrl_c_marks_run_interrupted_and_keeps_epoch_one(tmp_path: Path) -> Non
     assert not (run / "metrics.json").exists()
     loaded = predict.load_run(run, "best")
     assert any("interrupted" in n for n in loaded.notes)
+    assert not list((run / "checkpoints").glob("*.keras"))  # the .keras models come with completion; predict rebuilds the model
+    one_epoch = predict.load_run(train.fit(train.prepare(smoke_spec(tmp_path / "one", epochs=1))).run.path, "best")
+    test = prepared.splits["test"].data
+    np.testing.assert_array_equal(predict.predict(loaded, test).probabilities, predict.predict(one_epoch, test).probabilities)
 
 
 def write_npz(path: Path, x: np.ndarray, y: np.ndarray, **extra: np.ndarray) -> Path:
