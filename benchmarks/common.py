@@ -68,7 +68,8 @@ def real_timesteps(x: Sequences) -> int:
 
 
 class EpochClock:
-    """Epoch durations: a seqcli progress hook (``fit(prepared, clock)``), or ``begin``/``end`` from a Keras callback."""
+    """Epoch durations, each from the end of the previous epoch (or the start of training) to the end of this one, so that
+    the work between epochs counts: a seqcli progress hook (``fit(prepared, clock)``), or a Keras callback for ``model.fit``."""
 
     batch_updates = False  # like model.fit(verbose=0): no per-batch logs
 
@@ -85,7 +86,7 @@ class EpochClock:
     def keras_callback(self) -> object:
         import keras
 
-        return keras.callbacks.LambdaCallback(on_epoch_begin=lambda *_: self.begin(), on_epoch_end=lambda *_: self.end())
+        return keras.callbacks.LambdaCallback(on_train_begin=lambda *_: self.begin(), on_epoch_end=lambda *_: (self.end(), self.begin()))
 
     # seqcli's train.Progress
     def on_train_begin(self, epochs: int, steps: int, first_epoch: int) -> None:

@@ -5,8 +5,10 @@ Same data (4,000 sequences of 8 timesteps x 16 features, 10 classes), same model
 `model.fit` on one padded array. seqcli's epoch also commits a checkpoint
 (weights and optimizer state), the history and run.json, which the hand-written
 script does not do; that commit runs on a background thread while the next epoch
-trains, and its duration is printed apart. Steady state is the median of the
-epochs after the first. Epochs are short (about a tenth of a second), and this
+trains, and its duration is printed apart. Both sides' epochs are timed from
+one epoch's end to the next one's, so whatever runs between epochs counts.
+Steady state is the median of the epochs after the first. Epochs are short
+(about a tenth of a second), and this
 shared machine's speed drifts, so the two sides run alternately ``--repeats``
 times; the median ratio, its range and the ratio of the fastest epochs (the ones
 least disturbed by other processes) are printed, with each side's peak RSS: the
@@ -15,7 +17,7 @@ over the repeats.
 
 Both sides run on the backend seqcli's ``backend: auto`` picks for this data (JAX), or ``--backend``.
 
-    uv run python benchmarks/fixed_length.py [--epochs 8] [--repeats 5] [--backend auto|jax|tensorflow]
+    uv run python benchmarks/fixed_length.py [--epochs 20] [--repeats 5] [--backend auto|jax|tensorflow]
 """
 
 from __future__ import annotations
@@ -47,7 +49,7 @@ def hand_written(x: np.ndarray, y: np.ndarray, args: argparse.Namespace) -> tupl
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--epochs", type=int, default=8)
+    parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--units", type=int, default=32)
     parser.add_argument("--batch-size", type=int, default=32)

@@ -26,7 +26,7 @@ PyTorch is not a project dependency (the build PyPI serves by default is a
 multi-GB CUDA one), so it runs in its own interpreter in a child process:
 
     python3 -m venv benchmarks/.venv-torch && benchmarks/.venv-torch/bin/pip install torch==2.13.0 numpy
-    uv run python benchmarks/pytorch_peer.py [--repeats 3] [--torch-python PATH]
+    uv run python benchmarks/pytorch_peer.py [--repeats 5] [--torch-python PATH]
 
 Each side runs in a fresh child process; its peak RSS is that process's
 (TensorFlow's or PyTorch's runtime included).
@@ -138,7 +138,7 @@ def torch_ready(python: Path) -> bool:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--units", type=int, default=32)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--variable-epochs", type=int, default=30, help="Epochs on the variable-length data (default 30).")
