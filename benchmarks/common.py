@@ -109,6 +109,7 @@ class SeqcliTiming:
 
     epoch: float  # as the user waits for it: training steps, evaluation, handing the epoch to the commit thread
     commit: float  # writing the checkpoint, history and run.json, on the commit thread while the next epoch trains
+    commits: int  # epochs committed (epochs under a second are committed about once a second)
     accuracy: float | None
     peak_rss_mib: float
     times: list[float]  # every epoch
@@ -178,7 +179,7 @@ def seqcli_train(train: Labelled, test: Labelled | None, *, units: int, batch_si
     finally:
         rundir.RunDir.commit_epoch = original  # type: ignore[method-assign]
     accuracy = float(result.metrics["test"]["accuracy"]) if test is not None else None
-    return SeqcliTiming(steady(clock.times), steady(commits), accuracy, peak_rss_mib(), clock.times)
+    return SeqcliTiming(steady(clock.times), statistics.median(commits), len(commits), accuracy, peak_rss_mib(), clock.times)
 
 
 def reset_peak_rss() -> None:

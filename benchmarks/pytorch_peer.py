@@ -109,7 +109,7 @@ def seqcli_side(file: Path, units: int, batch_size: int, epochs: int, lr: float)
     timing = seqcli_train(train, test, units=units, batch_size=batch_size, epochs=epochs, lr=lr)
     from seqcli.backend import current_backend
 
-    return {"epoch": timing.epoch, "times": timing.times, "commit": timing.commit, "accuracy": timing.accuracy, "backend": current_backend()}
+    return {"epoch": timing.epoch, "times": timing.times, "commit": timing.commit, "commits": timing.commits, "accuracy": timing.accuracy, "backend": current_backend()}
 
 
 def write_split(path: Path, train: Labelled, test: Labelled) -> None:
@@ -184,7 +184,8 @@ def main() -> None:
                 measured |= {"seqcli_acc": ours["accuracy"], "torch_acc": theirs["accuracy"], "seqcli_rss": ours["rss"], "torch_rss": theirs["rss"]}
                 results[name].append(measured)
                 print(
-                    f"repeat {repeat + 1} {name:8}: seqcli ({ours['backend']}) {ours['epoch']:.3f} s/epoch (its commit thread wrote for {ours['commit']:.3f} s meanwhile), "
+                    f"repeat {repeat + 1} {name:8}: seqcli ({ours['backend']}) {ours['epoch']:.3f} s/epoch "
+                    f"({ours['commits']} commits, each written in {ours['commit']:.3f} s on the commit thread meanwhile), "
                     f"PyTorch {theirs['epoch']:.3f} s/epoch -> {measured['ratio']:.2f}x; whole run {sum(ours['times']):.1f} vs {sum(theirs['times']):.1f} s "
                     f"({measured['run_ratio']:.2f}x; seqcli's first epoch {ours['times'][0]:.1f} s); "
                     f"test accuracy {ours['accuracy']:.3f} vs {theirs['accuracy']:.3f}; peak RSS {ours['rss']:.0f} vs {theirs['rss']:.0f} MiB"

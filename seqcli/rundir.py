@@ -152,9 +152,12 @@ class RunDir:
         atomic_write(target, lambda tmp: model.save(tmp))
         return target
 
-    def commit_epoch(self, state: dict[str, np.ndarray], epoch: int, best_epoch: int, history: list[dict[str, float]]) -> None:
-        """Commit a completed epoch (numbered from 1): its training state, the history, then run.json; then prune."""
+    def commit_epoch(self, state: dict[str, np.ndarray], epoch: int, best_epoch: int, best_state: dict[str, np.ndarray], history: list[dict[str, float]]) -> None:
+        """Commit a completed epoch (numbered from 1): its training state, the best epoch's if not on disk yet, the history,
+        then run.json; then prune."""
         atomic_write(self.state_path(epoch), lambda tmp: _save_arrays(tmp, state))
+        if not self.state_path(best_epoch).exists():  # the best epoch ended between two commits
+            atomic_write(self.state_path(best_epoch), lambda tmp: _save_arrays(tmp, best_state))
         self.write_history(history)
         self.set_status("running", epochs_completed=epoch, best_epoch=best_epoch)
         self.settle_checkpoints()
@@ -268,10 +271,10 @@ class EpochWriter:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="seqcli-commit")
         self._pending: Future[None] | None = None
 
-    def commit(self, state: dict[str, np.ndarray], epoch: int, best_epoch: int, history: list[dict[str, float]]) -> None:
+    def commit(self, state: dict[str, np.ndarray], epoch: int, best_epoch: int, best_state: dict[str, np.ndarray], history: list[dict[str, float]]) -> None:
         """Start :meth:`RunDir.commit_epoch` of these (no longer changing) arrays and rows."""
         self.wait()
-        self._pending = self._executor.submit(self.run.commit_epoch, state, epoch, best_epoch, list(history))
+        self._pending = self._executor.submit(self.run.commit_epoch, state, epoch, best_epoch, best_state, list(history))
 
     def wait(self) -> None:
         pending, self._pending = self._pending, None

@@ -8,8 +8,9 @@ module never prints.
 
 Every epoch is a function of (seed, epoch) alone: the batch order and the dropout
 masks are reseeded at each epoch start, and weights and optimizer state are
-checkpointed after it. A resumed run therefore continues exactly where the
-interrupted one stopped.
+committed after it (epochs shorter than :data:`COMMIT_INTERVAL` at most that
+often, and always the last one). A resumed run therefore continues exactly where
+the interrupted one's last commit left it.
 """
 
 from __future__ import annotations
@@ -36,6 +37,8 @@ from seqcli.model import build_model, class_weights, learning_rate, one_hot_targ
 from seqcli.preprocess import Preprocessor
 from seqcli.rundir import EpochWriter, RunDir
 from seqcli.spec import Spec, spec_from_dict, to_dict, to_yaml
+
+COMMIT_INTERVAL = 1.0  # seconds: an epoch is committed when this long has passed since the last commit (always the last epoch and on stops)
 
 
 class Progress(Protocol):
@@ -278,6 +281,7 @@ def fit(prepared: Prepared, progress: Progress | None = None, resume: Resume | N
                 verbose=0,
                 callbacks=[recorder],
             )
+        recorder.commit()  # the last epoch, if it ended within COMMIT_INTERVAL of the previous commit
         writer.close()
         if progress is not None:
             progress.on_train_end()
@@ -294,7 +298,8 @@ def fit(prepared: Prepared, progress: Progress | None = None, resume: Resume | N
         return TrainResult(run, recorder.history, metrics, recorder.best_epoch, seconds, recorder.stop, prepared.warnings, prepared.class_weights)
     except BaseException as exc:  # mark the run, then let the CLI report (or the traceback show) the cause
         with contextlib.suppress(SeqcliError):  # on a full disk these writes fail too; the original error matters more
-            writer.close()  # the epoch committing in the background is kept
+            recorder.commit()  # every completed epoch is kept
+            writer.close()
         with contextlib.suppress(SeqcliError):
             if isinstance(exc, KeyboardInterrupt):
                 run.set_status("interrupted")
@@ -408,6 +413,8 @@ def _recorder_class() -> type:
             self.learning_rate = spec.training.learning_rate  # the rate of the next epoch
             self.plateau_best: float | None = None
             self.plateau_wait = 0
+            self.uncommitted: tuple[dict[str, np.ndarray], int] | None = None  # the last completed epoch's state and number, until committed
+            self.committed_at = time.monotonic()
             for row in history:  # replay committed epochs: best epoch, early-stopping and learning-rate state
                 self._observe(row)
 
@@ -440,6 +447,13 @@ def _recorder_class() -> type:
             if self.plateau_wait >= schedule.patience and self.learning_rate > schedule.min_lr:
                 self.learning_rate, self.plateau_wait = max(self.learning_rate * schedule.factor, schedule.min_lr), 0
 
+        def commit(self) -> None:
+            """Commit the last completed epoch, if not done yet; it is written while the next epoch trains."""
+            if self.uncommitted is not None:
+                state, epoch = self.uncommitted
+                self.writer.commit(state, epoch, self.best_epoch, self.best_state, self.history)
+                self.uncommitted, self.committed_at = None, time.monotonic()
+
         def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
             if self.progress is not None:
                 self.progress.on_train_begin(self.params["epochs"], self.params["steps"] or 0, len(self.history) + 1)
@@ -463,7 +477,9 @@ def _recorder_class() -> type:
             state = training_state(self.model)
             if improved:
                 self.best_state = state
-            self.writer.commit(state, epoch + 1, self.best_epoch, self.history)  # written while the next epoch trains
+            self.uncommitted = (state, epoch + 1)
+            if time.monotonic() - self.committed_at >= COMMIT_INTERVAL or self.stop or epoch + 1 == self.params["epochs"]:
+                self.commit()
             if self.progress is not None:
                 self.progress.on_epoch_end(epoch + 1, {k: v for k, v in row.items() if k != "epoch"}, improved)
             if self.stop:

@@ -88,19 +88,31 @@ def test_epoch_writer_commits_in_the_background_and_reports_failures(tmp_path: P
     run = RunDir.create(tmp_path, "exp")
     run.mark_running()
     writer = rundir.EpochWriter(run)
-    state = {"model.0": np.arange(6, dtype=np.float32).reshape(2, 3), "optimizer.0": np.array(1)}
+    first = {"model.0": np.arange(6, dtype=np.float32).reshape(2, 3), "optimizer.0": np.array(1)}
+    third = {"model.0": -first["model.0"], "optimizer.0": np.array(3)}
     history = [{"epoch": 1, "loss": 0.5}]
-    writer.commit(state, 1, 1, history)
-    history.append({"epoch": 2, "loss": 0.25})  # the commit took a copy of the rows
-    writer.commit(state, 2, 1, history)
+    writer.commit(first, 1, 1, first, history)
+    history += [{"epoch": 2, "loss": 0.75}, {"epoch": 3, "loss": 0.25}]
+    writer.commit(third, 3, 3, third, history)  # epoch 2 was never committed
     writer.wait()
-    assert (run.info()["epochs_completed"], run.info()["best_epoch"]) == (2, 1)
-    assert sorted(p.name for p in (run.path / "checkpoints").iterdir()) == ["epoch-0001.npz", "epoch-0002.npz"]
-    assert {k: v.tolist() for k, v in run.read_state(2).items()} == {k: v.tolist() for k, v in state.items()}
+    assert (run.info()["epochs_completed"], run.info()["best_epoch"]) == (3, 3)
+    assert sorted(p.name for p in (run.path / "checkpoints").iterdir()) == ["epoch-0003.npz"]  # epoch 1 is neither last nor best now
+    assert {k: v.tolist() for k, v in run.read_state(3).items()} == {k: v.tolist() for k, v in third.items()}
     assert json.loads((run.path / "history.json").read_text()) == history
 
     (run.path / "checkpoints").rename(run.path / "moved")  # the next checkpoint cannot be written
-    writer.commit(state, 3, 1, history)
-    with pytest.raises(RunError, match="Cannot write .*epoch-0003.npz"):
+    writer.commit(third, 4, 3, third, history)
+    with pytest.raises(RunError, match="Cannot write .*epoch-0004.npz"):
         writer.close()
-    assert run.info()["epochs_completed"] == 2  # run.json still names the last epoch that was committed
+    assert run.info()["epochs_completed"] == 3  # run.json still names the last epoch that was committed
+
+
+def test_a_commit_writes_the_best_epoch_when_it_ended_between_commits(tmp_path: Path) -> None:
+    import numpy as np
+
+    run = RunDir.create(tmp_path, "exp")
+    run.mark_running()
+    best, last = {"model.0": np.zeros(2)}, {"model.0": np.ones(2)}
+    run.commit_epoch(last, 4, 2, best, [{"epoch": e, "loss": 1.0} for e in range(1, 5)])
+    assert sorted(p.name for p in (run.path / "checkpoints").iterdir()) == ["epoch-0002.npz", "epoch-0004.npz"]
+    assert run.read_state(2)["model.0"].tolist() == [0, 0] and run.read_state(4)["model.0"].tolist() == [1, 1]
