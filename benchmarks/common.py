@@ -243,6 +243,15 @@ def lstm_train_flops(timesteps: int, features: int, units: int) -> float:
     return 3 * 2 * 4 * units * (features + units) * timesteps
 
 
+def verdict(median: float, fastest: float, target: float) -> str:
+    """A ratio target's verdict from the median ratio and the ratio of each side's fastest epochs: both must agree."""
+    if max(median, fastest) <= target:
+        return "met"
+    if min(median, fastest) > target:
+        return "not met"
+    return "unclear (the median and the fastest epochs disagree: a busy machine)"
+
+
 def row(script: str, comparison: str, result: str, target: str) -> str:
     """One row of benchmarks/README.md's results table, printed last by each script (run_all.py collects them)."""
     return f"| `{script}` | {comparison} | {result} | {target} |"

@@ -46,7 +46,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from common import Labelled, fixed_data, row, run_child, seqcli_train, steady, variable_data
+from common import Labelled, fixed_data, row, run_child, seqcli_train, steady, variable_data, verdict
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
@@ -197,7 +197,7 @@ def main() -> None:
         mid, low, high = statistics.median(ratios), min(ratios), max(ratios)
         seqcli_rss, torch_rss = max(r["seqcli_rss"] for r in runs), max(r["torch_rss"] for r in runs)
         best = min(r["seqcli_fastest"] for r in runs) / min(r["torch_fastest"] for r in runs)  # the epochs least disturbed by other processes
-        verdicts.append("met" if max(mid, best) <= 1.25 else "not met" if min(mid, best) > 1.25 else "unclear")
+        verdicts.append(verdict(mid, best, 1.25))
         accuracy = f"accuracy {statistics.median(r['seqcli_acc'] for r in runs):.3f} vs {statistics.median(r['torch_acc'] for r in runs):.3f}"
         whole = f"whole run {statistics.median(r['run_ratio'] for r in runs):.2f}x (seqcli's first epoch {statistics.median(r['seqcli_first'] for r in runs):.1f} s)"
         backends = "/".join(sorted({r["backend"] for r in runs}))
@@ -209,14 +209,14 @@ def main() -> None:
             f"{name}-length data, {epochs_of[name]} epochs, seqcli on {backends}: **{mid:.2f}x** (range {low:.2f}-{high:.2f}, fastest epochs {best:.2f}x; "
             f"{statistics.median(r['seqcli'] for r in runs):.2f} vs {statistics.median(r['torch'] for r in runs):.2f} s/epoch), {whole}, {accuracy}, peak RSS {seqcli_rss:.0f} vs {torch_rss:.0f} MiB"
         )
-    verdict = "not met" if "not met" in verdicts else "unclear (the median and the fastest epochs disagree: a busy machine)" if "unclear" in verdicts else "met"
+    overall = "not met" if "not met" in verdicts else next((v for v in verdicts if v != "met"), "met")
     print(
         row(
             "pytorch_peer.py",
             f"benchmark 1's and 2's data, LSTM({args.units}), batch {args.batch_size}, same epochs and learning rate, {args.repeats} alternating repeats; "
             f"seqcli vs PyTorch `nn.LSTM` on padded length-sorted batches ({threads} threads)",
             "seqcli / PyTorch per steady-state epoch: " + "; ".join(summary),
-            f"at most 1.25x: **{verdict}**",
+            f"at most 1.25x: **{overall}**",
         )
     )
 

@@ -6,7 +6,7 @@ Layout of ``<output.dir>/<output.name>/<YYYYmmdd-HHMMSS>-<id>/``::
     spec.yaml            the resolved spec (every default filled in, absolute data paths)
     preprocessing.json   fitted state: input kind, maxlen, padding, pad value, scaler, classes, token range
     model_summary.txt    Keras' summary; layers.json: every layer's output shape in named axes
-    history.csv/.json    one row per completed epoch
+    history.csv/.json    one row per committed epoch
     metrics.json         loss, accuracy, per-class precision/recall/F1, confusion matrix (validation, test)
     checkpoints/epoch-NNNN.npz     training state of the last and the best epoch (weights, optimizer state)
     checkpoints/last.keras, best.keras   the completed run's models, loadable by Keras alone
@@ -15,8 +15,9 @@ Every file is written atomically (temporary file in the same directory, fsync,
 rename), so a crash never leaves a truncated file behind. An epoch is committed
 by :meth:`RunDir.commit_epoch`: its training state, then the history, then run.json,
 the commit point. Whatever run.json says is a consistent state to resume from.
-The state is plain NumPy arrays, written in about a millisecond (a ``.keras``
-file takes 20 ms or more); the ``.keras`` models are written once, when the run completes.
+The state is plain NumPy arrays, written in about 2 ms (a ``.keras`` file takes
+20 ms or more); the ``.keras`` models are written once, when the run completes.
+:class:`EpochWriter` runs the commits on a background thread.
 """
 
 from __future__ import annotations
