@@ -69,7 +69,8 @@ class Prediction:
 
 
 def load_run(path: str | Path, checkpoint: str = "best", backend: str | None = None) -> LoadedRun:
-    """Open a run directory and load its spec, preprocessing and checkpoint (Keras safe mode).
+    """Open a run directory and load its spec, preprocessing and checkpoint: a completed run's ``.keras`` model (Keras safe
+    mode), or for a run that has not completed, the model built from its spec with the epoch's ``.npz`` weights.
 
     ``backend`` None: the backend the run trained with. Either backend gives the same predictions.
     """

@@ -160,15 +160,15 @@ class RunDir:
         if not self.state_path(best_epoch).exists():  # the best epoch ended between two commits
             atomic_write(self.state_path(best_epoch), lambda tmp: _save_arrays(tmp, best_state))
         self.write_history(history)
-        self.set_status("running", epochs_completed=epoch, best_epoch=best_epoch)
-        self.settle_checkpoints()
+        self.settle_checkpoints(self.set_status("running", epochs_completed=epoch, best_epoch=best_epoch))
 
-    def settle_checkpoints(self) -> None:
+    def settle_checkpoints(self, info: dict[str, Any] | None = None) -> None:
         """Delete the epoch states run.json does not name, models of a run that is not completed, and temporary files.
 
         Idempotent: after a crash at any point of :meth:`commit_epoch`, this restores the committed state.
+        ``info``: run.json's content, if the caller has just written it.
         """
-        info = self.info()
+        info = info or self.info()
         last, best = info.get("epochs_completed", 0), info.get("best_epoch", 0)
         keep = {self.state_path(last).name, self.state_path(best).name} if last else set()
         if info["status"] == "completed":
@@ -196,12 +196,13 @@ class RunDir:
             return True
         return info["pid"] != os.getpid()
 
-    def set_status(self, status: str, **fields: Any) -> None:
-        """Update run.json's status (and any other fields)."""
+    def set_status(self, status: str, **fields: Any) -> dict[str, Any]:
+        """Update run.json's status (and any other fields); returns what it now holds."""
         assert status in STATUSES
         info = self.info() if (self.path / "run.json").exists() else {}
         info.update(fields, status=status, updated=datetime.now(UTC).isoformat(timespec="seconds"))
         self.write_json("run.json", info)
+        return info
 
     # ----------------------------------------------------------------- reading
 
