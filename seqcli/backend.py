@@ -37,7 +37,7 @@ FORWARD_STEP_SECONDS = 1.5e-5  # JAX, one forward step of a batch through an LST
 @dataclass(frozen=True)
 class Workload:
     """What training asks of the backend, for ``auto``: the distinct batch shapes JAX would compile (training and
-    validation, widths on the grid), the sequential steps of one training epoch (summed batch widths), the recurrent
+    validation, shared widths), the sequential steps of one training epoch (summed batch widths), the recurrent
     units per step (all layers, both directions of a bidirectional one), the epochs."""
 
     shapes: int
@@ -104,7 +104,7 @@ def use_backend(name: str) -> None:
 
 
 def compiles_each_shape(backend: str | None = None) -> bool:
-    """Whether ``backend`` (default: this process's) compiles one program per batch shape, so bucketed widths go on a grid."""
+    """Whether ``backend`` (default: this process's) compiles one program per batch shape, so bucketed batches share a few widths."""
     return (backend or current_backend()) == "jax"
 
 

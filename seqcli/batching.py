@@ -7,16 +7,18 @@ bucketing, batches are random and padded to ``maxlen``. A training epoch's plan
 depends on (seed, epoch) alone, which keeps runs reproducible and resumes exact.
 Evaluation and prediction batch by length too and return results in input order.
 
-JAX compiles one program per batch shape, so under JAX (``grid=True``) a bucketed
-batch's width is rounded up to the width grid 8, 10, 13, 17, 22, 28, ... (steps of
-about 25%), which bounds the number of distinct widths at the cost of a little padding.
-A single pass (final evaluation, prediction) runs each shape only a few times, so
+JAX compiles one program per batch shape, so under JAX (``few_widths=True``) bucketed
+batches share a few widths chosen from the data (:func:`shared_widths`): the fewest
+that keep the padded steps within 3% of those at each batch's exact width. Batches
+are cut from the sorted lengths, so their widths, and with them the shared widths,
+are the same in every epoch. A single pass (final evaluation, prediction) runs each shape only a few times, so
 there (:func:`one_pass_plan`) narrow batches are padded further, up to a wider
 batch's width, while that costs less than compiling another shape.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -26,21 +28,45 @@ import numpy as np
 
 from seqcli.backend import COMPILE_SECONDS, FORWARD_STEP_SECONDS, Workload, compiles_each_shape, current_backend, import_keras
 
-GRID_START, GRID_STEP = 8, 1.25
+PADDING_BUDGET, WIDTH_GROWTH = 0.03, 1.25
 
 
-def grid_width(longest: int, cap: int) -> int:
-    """``longest`` rounded up to the width grid (8, then steps of about 25%), at most ``cap``.
+def shared_widths(widths: tuple[int, ...], budget: float = PADDING_BUDGET) -> dict[int, int]:
+    """Each of the batch ``widths`` -> the width it is padded to: the fewest distinct widths, chosen among ``widths``, whose
+    padded steps (summed widths) exceed the exact ones' by at most ``budget``, but no more widths than a grid with steps of
+    25% (``WIDTH_GROWTH``) needs to span them (the fewest padded steps with that many, then). The widest is always kept.
 
-    >>> [grid_width(n, 1000) for n in (1, 8, 9, 11, 100)]
-    [8, 8, 10, 13, 109]
-    >>> grid_width(100, 90)
-    90
+    A dynamic program over the sorted distinct widths, one more kept width per round (rounds times distinct widths squared).
+
+    >>> shared_widths((10, 11, 12, 30, 31, 100), budget=0.05)  # 198 steps instead of 194
+    {10: 12, 11: 12, 12: 12, 30: 31, 31: 31, 100: 100}
     """
-    width = GRID_START
-    while width < longest:
-        width = math.ceil(width * GRID_STEP)
-    return min(width, cap)
+    return dict(sorted(_shared_widths(tuple(sorted(widths)), budget)))
+
+
+@functools.lru_cache(maxsize=32)
+def _shared_widths(widths: tuple[int, ...], budget: float) -> tuple[tuple[int, int], ...]:
+    distinct, counts = np.unique(np.array(widths, dtype=np.int64), return_counts=True)
+    k = len(distinct)
+    before = np.concatenate([[0], np.cumsum(counts)])  # before[i]: batches narrower than distinct[i]
+    limit = (1 + budget) * int(counts @ distinct)
+    most = 1 + math.ceil(math.log(distinct[-1] / distinct[0]) / math.log(WIDTH_GROWTH))
+    j, i = np.arange(k)[:, None], np.arange(k)[None, :]
+    padded = np.where(i <= j, distinct[:, None] * (before[1:, None] - before[None, :-1]), np.inf)  # [j, i]: distinct[i..j] padded to distinct[j]
+    steps = padded[:, 0]  # steps[j]: fewest steps for distinct[..j] with distinct[j] kept, using as many kept widths as rounds so far
+    choices = [np.zeros(k, np.int64)]  # per round: the first distinct index padded to the width kept at j
+    while steps[-1] > limit and len(choices) < most:
+        options = np.full((k, k), np.inf)
+        options[:, 1:] = steps[None, :-1] + padded[:, 1:]  # distinct[..i-1] as before, distinct[i..j] padded to distinct[j]
+        choices.append(options.argmin(axis=1))
+        steps = options.min(axis=1)
+    target: list[tuple[int, int]] = []
+    end = k - 1
+    for choice in reversed(choices):
+        start = int(choice[end])
+        target += [(int(width), int(distinct[end])) for width in distinct[start : end + 1]]
+        end = start - 1
+    return tuple(target)
 
 
 @dataclass(frozen=True)
@@ -51,12 +77,12 @@ class Plan:
     widths: list[int]
 
 
-def train_plan(lengths: np.ndarray, boundaries: list[int] | None, maxlen: int, batch_size: int, seed: int, epoch: int, shuffle: bool, grid: bool = False) -> Plan:
+def train_plan(lengths: np.ndarray, boundaries: list[int] | None, maxlen: int, batch_size: int, seed: int, epoch: int, shuffle: bool, few_widths: bool = False) -> Plan:
     """One training epoch's batches, seeded by (seed, epoch).
 
     ``boundaries`` None: random batches padded to ``maxlen``. Otherwise, within each group of lengths up to a
     boundary: sorted by length (ties in random order) and cut, each batch padded to its longest sequence
-    (with ``grid``, to the next grid width within the group's boundary).
+    (with ``few_widths``, to the group's :func:`shared_widths`).
     """
     rng = np.random.default_rng([seed, epoch])
     batches: list[np.ndarray] = []
@@ -71,18 +97,18 @@ def train_plan(lengths: np.ndarray, boundaries: list[int] | None, maxlen: int, b
             members = np.flatnonzero(group == g)
             ties = rng.random(len(members)) if shuffle else np.arange(len(members))
             members = members[np.lexsort((ties, lengths[members]))]  # by length; ties random (or in input order)
-            for start in range(0, len(members), batch_size):
-                rows = members[start : start + batch_size]
-                longest = int(min(lengths[rows].max(), maxlen))
-                batches.append(rows)
-                widths.append(grid_width(longest, boundaries[g]) if grid else longest)
+            cuts = [members[start : start + batch_size] for start in range(0, len(members), batch_size)]
+            longest = [int(min(lengths[rows].max(), maxlen)) for rows in cuts]
+            target = shared_widths(tuple(longest)) if few_widths and cuts else {width: width for width in longest}
+            batches += cuts
+            widths += [target[width] for width in longest]
     order = rng.permutation(len(batches)) if shuffle and boundaries is not None else np.arange(len(batches))
     return Plan([batches[i] for i in order], [widths[i] for i in order])
 
 
-def eval_plan(lengths: np.ndarray, boundaries: list[int] | None, maxlen: int, batch_size: int, grid: bool = False) -> Plan:
+def eval_plan(lengths: np.ndarray, boundaries: list[int] | None, maxlen: int, batch_size: int, few_widths: bool = False) -> Plan:
     """Deterministic batches for evaluation and prediction (by length when bucketing, else input order)."""
-    return train_plan(lengths, boundaries, maxlen, batch_size, seed=0, epoch=0, shuffle=False, grid=grid)
+    return train_plan(lengths, boundaries, maxlen, batch_size, seed=0, epoch=0, shuffle=False, few_widths=few_widths)
 
 
 def one_pass_plan(lengths: np.ndarray, prep: Any, batch_size: int) -> Plan:
@@ -91,7 +117,7 @@ def one_pass_plan(lengths: np.ndarray, prep: Any, batch_size: int) -> Plan:
     On JAX, widths are merged upward (:func:`merged_widths`) and every batch gets ``batch_size`` rows, its last
     row repeated (the repeats' outputs are dropped), so a pass compiles only a few programs.
     """
-    plan = eval_plan(lengths, prep.boundaries, prep.maxlen, batch_size, grid=compiles_each_shape())
+    plan = eval_plan(lengths, prep.boundaries, prep.maxlen, batch_size, few_widths=compiles_each_shape())
     if not compiles_each_shape() or len(plan.batches) == 1:  # one batch: one shape anyway, and no rows to waste
         return plan
     full = [np.concatenate([rows, np.repeat(rows[-1:], batch_size - len(rows))]) for rows in plan.batches]
@@ -119,16 +145,16 @@ def merged_widths(widths: list[int], steps_per_compile: int) -> list[int]:
 
 def workload(prep: Any, train_lengths: np.ndarray, validation_lengths: np.ndarray | None, spec: Any) -> Workload | None:
     """What training ``spec`` on JAX would compile and run (for ``backend: auto``): the distinct ``(rows, width)`` batch
-    shapes of training and validation, widths on the grid, the summed batch widths of one training epoch, and the
+    shapes of training and validation (shared widths), the summed batch widths of one training epoch, and the
     recurrent units per step. None without length bucketing: every batch has one width."""
     if prep.boundaries is None:
         return None
     batch_size = spec.training.batch_size
-    plan = train_plan(train_lengths, prep.boundaries, prep.maxlen, batch_size, spec.seed, 0, shuffle=True, grid=True)
+    plan = train_plan(train_lengths, prep.boundaries, prep.maxlen, batch_size, spec.seed, 0, shuffle=True, few_widths=True)
     shapes = {(len(rows), width) for rows, width in zip(plan.batches, plan.widths, strict=True)}
     evaluated: set[tuple[int, int]] = set()
     if validation_lengths is not None:
-        checks = eval_plan(validation_lengths, prep.boundaries, prep.maxlen, batch_size, grid=True)
+        checks = eval_plan(validation_lengths, prep.boundaries, prep.maxlen, batch_size, few_widths=True)
         evaluated = {(len(rows), width) for rows, width in zip(checks.batches, checks.widths, strict=True)}
     units = sum(layer.units * (2 if layer.bidirectional else 1) for layer in spec.model.layers)
     return Workload(len(shapes) + len(evaluated), sum(plan.widths), units, spec.training.epochs)

@@ -100,9 +100,9 @@ def real_lengths(data: SequenceData, prep: Preprocessor) -> np.ndarray:
 
 
 def preprocessing_steps(
-    data: SequenceData, prep: Preprocessor, batch_size: int = 32, embedding_dim: int = 32, grid: bool = False, lengths: np.ndarray | None = None
+    data: SequenceData, prep: Preprocessor, batch_size: int = 32, embedding_dim: int = 32, few_widths: bool = False, lengths: np.ndarray | None = None
 ) -> tuple[list[Step], list[str]]:
-    """The steps after loading (scale, pad/truncate, mask) with shapes, and warnings about them; ``grid``: widths as under JAX.
+    """The steps after loading (scale, pad/truncate, mask) with shapes, and warnings about them; ``few_widths``: widths as under JAX.
 
     ``lengths``: :func:`real_lengths` of ``data``, when the caller has them already.
     """
@@ -122,13 +122,13 @@ def preprocessing_steps(
     shape = f"(samples={n}, timesteps={prep.maxlen})" if prep.input == "tokens" else f"(samples={n}, timesteps={prep.maxlen}, features={prep.n_features})"
     pad_with = 0 if prep.input == "tokens" else prep.pad_value
     if prep.boundaries:
-        plan = batching.train_plan(np.minimum(lengths, prep.maxlen), prep.boundaries, prep.maxlen, batch_size, 0, 0, shuffle=True, grid=grid)
+        plan = batching.train_plan(np.minimum(lengths, prep.maxlen), prep.boundaries, prep.maxlen, batch_size, 0, 0, shuffle=True, few_widths=few_widths)
         bucketed = batching.padded_share(lengths, plan)
         steps.append(Step("truncate", f"{n} x (timesteps<={prep.maxlen}, {prep.n_features})", f"{truncated} of {n} sequences longer than maxlen={prep.maxlen} cut ({prep.truncating})"))
-        width = "grid width >= longest in batch" if grid else "longest in batch"
+        width = "shared width >= longest in batch" if few_widths else "longest in batch"
         batch_shape = f"(batch, timesteps={width})" if prep.input == "tokens" else f"(batch, timesteps={width}, features={prep.n_features})"
         groups = f" within the groups up to {', '.join(map(str, prep.boundaries))}" if len(prep.boundaries) > 1 else ""
-        to = f"its longest sequence rounded up to the width grid ({len(set(plan.widths))} distinct widths, one JAX compilation each)" if grid else "its longest sequence"
+        to = f"its longest sequence, rounded up to one of {len(set(plan.widths))} shared widths (one JAX compilation each)" if few_widths else "its longest sequence"
         detail = (
             f"batches of {batch_size} sorted by length{groups}, each {prep.padding}-padded with {pad_with} to {to}: "
             f"{bucketed:.1%} of timesteps are padding (padding all to maxlen: {share:.1%})"
@@ -332,7 +332,7 @@ def trace(spec: Spec, train: SequenceData, others: dict[str, SequenceData], *, b
         work = batching.workload(prep, lengths, real_lengths(validation, prep) if validation is not None else None, spec)
         backend, reason = choose_backend(spec.backend, work)
     notes.append(f"Keras backend: {backend}" + (f" ({reason})" if spec.backend == "auto" else "") + ".")
-    steps, pad_warnings = preprocessing_steps(train, prep, spec.training.batch_size, spec.model.embedding_dim, grid=compiles_each_shape(backend), lengths=lengths)
+    steps, pad_warnings = preprocessing_steps(train, prep, spec.training.batch_size, spec.model.embedding_dim, few_widths=compiles_each_shape(backend), lengths=lengths)
     warnings += pad_warnings
     for role, part in others.items():
         truncated = truncation_warning(part, prep, role)

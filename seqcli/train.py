@@ -151,7 +151,7 @@ def prepare(spec: Spec, backend: str | None = None) -> Prepared:
     if backend is None:
         validation = splits["validation"].lengths if "validation" in splits else None
         backend, _ = choose_backend(spec.backend, batching.workload(prep, splits["train"].lengths, validation, spec))
-    warnings = shapes.spec_warnings(spec, loaded["train"]) + shapes.preprocessing_steps(loaded["train"], prep, spec.training.batch_size, grid=compiles_each_shape(backend))[1]
+    warnings = shapes.spec_warnings(spec, loaded["train"]) + shapes.preprocessing_steps(loaded["train"], prep, spec.training.batch_size, few_widths=compiles_each_shape(backend))[1]
     for role, part in loaded.items():
         truncated = shapes.truncation_warning(part, prep, role) if role != "train" else None
         if truncated:
@@ -367,10 +367,10 @@ def _train_batches(spec: Spec, prep: Preprocessor, split: Split, first_epoch: in
         rows = functools.partial(multi.plan, len(lengths), size, spec.seed, shuffle=spec.training.shuffle)
         return multi.dataset(preps, split.inputs, targets, lambda epoch: rows(epoch=epoch), epochs), len(rows(epoch=first_epoch).batches)
 
-    grid = compiles_each_shape()
+    few_widths = compiles_each_shape()
 
     def plan(epoch: int) -> batching.Plan:
-        return batching.train_plan(lengths, prep.boundaries, prep.maxlen, size, spec.seed, epoch, spec.training.shuffle, grid)
+        return batching.train_plan(lengths, prep.boundaries, prep.maxlen, size, spec.seed, epoch, spec.training.shuffle, few_widths)
 
     steps = len(plan(first_epoch).batches)
     return batching.dataset(prep, split.sequences, _targets(spec, prep, split.y), plan, range(first_epoch, spec.training.epochs)), steps

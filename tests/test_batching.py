@@ -113,15 +113,25 @@ def test_token_batches_pad_with_code_0_on_both_paths(padding: str) -> None:
     assert batching.Packed(prep, prep.prepare(seqs)).batch(plan.batches[0], 4).tolist() == expected
 
 
-def test_grid_rounds_bucketed_widths_up_within_their_group() -> None:
-    lengths = np.arange(1, 41)
-    plan = batching.train_plan(lengths, [20, 40], 40, batch_size=4, seed=0, epoch=0, shuffle=True, grid=True)
-    for rows, width in zip(plan.batches, plan.widths, strict=True):
-        longest = lengths[rows].max()
-        assert width == batching.grid_width(longest, 20 if longest <= 20 else 40) >= longest
-    # longest per batch 4, 8, 12, 16, 20 | 24, 28, 32, 36, 40 -> grid 8, 8, 13, 17, 20 (capped) | 28, 28, 35, 40, 40 (capped)
-    assert sorted(plan.widths) == [8, 8, 13, 17, 20, 28, 28, 35, 40, 40]
-    assert batching.train_plan(lengths, None, 40, 4, 0, 0, True, grid=True).widths == [40] * 10  # no bucketing: maxlen
+def test_shared_widths_are_the_fewest_within_the_padding_budget_and_stay_in_their_group() -> None:
+    """Batches of 2 of lengths 9 10 | 11 12 | 12 13 | 29 30 | 30 31 | 99 100: longest 10, 12, 13, 30, 31, 100 (196 steps).
+
+    One group: 10 and 12 padded to 13, 30 to 31 (201 steps, within 3%; two widths would take 255). Groups up to 13 and
+    up to 100: the first pads 12 to 13 (36 steps for 35; padding 10 too would take 39), the second 30 to 31 (162 for 161).
+    """
+    lengths = np.array([9, 10, 11, 12, 12, 13, 29, 30, 30, 31, 99, 100])
+    for boundaries, expected in [([100], [13, 13, 13, 31, 31, 100]), ([13, 100], [10, 13, 13, 31, 31, 100])]:
+        for epoch in range(3):  # the same widths in every epoch, whatever the batch order
+            plan = batching.train_plan(lengths, boundaries, 100, batch_size=2, seed=0, epoch=epoch, shuffle=True, few_widths=True)
+            assert [width for _, width in sorted(zip([lengths[rows].max() for rows in plan.batches], plan.widths, strict=True))] == expected
+    assert batching.train_plan(lengths, None, 100, 2, 0, 0, True, few_widths=True).widths == [100] * 6  # no bucketing: maxlen
+
+
+def test_shared_widths_are_no_more_than_a_25_percent_grid_needs() -> None:
+    """Widths 8..15 span 3 steps of 25% (8 -> 10 -> 13 -> 17), so 4 widths at most even with no padding allowed; the
+    fewest steps with 4: pairs (96 steps; e.g. 8 | 9 10 11 | 12 13 | 14 15 takes 97)."""
+    assert batching.shared_widths(tuple(range(8, 16)), budget=0.0) == {8: 9, 9: 9, 10: 11, 11: 11, 12: 13, 13: 13, 14: 15, 15: 15}
+    assert batching.shared_widths((5, 7, 7), budget=0.0) == {5: 5, 7: 7}
 
 
 def test_dataset_streams_every_epoch_in_order() -> None:
@@ -134,7 +144,7 @@ def test_dataset_streams_every_epoch_in_order() -> None:
 
 @pytest.mark.parametrize("jax_plans", [False, True])
 def test_bucketed_predictions_equal_fully_padded_ones_in_input_order(monkeypatch: pytest.MonkeyPatch, jax_plans: bool) -> None:
-    """Also with JAX's one-pass plan (grid widths, merged, every batch of full rows), whichever backend runs the test."""
+    """Also with JAX's one-pass plan (shared widths, merged, every batch of full rows), whichever backend runs the test."""
     monkeypatch.setattr(batching, "compiles_each_shape", lambda: jax_plans)
     rng = np.random.default_rng(0)
     seqs = [rng.normal(size=(n, 3)) for n in [7, 2, 12, 3, 9, 1, 12, 4]]
@@ -150,18 +160,19 @@ def test_bucketed_predictions_equal_fully_padded_ones_in_input_order(monkeypatch
 
 
 def test_workload_counts_jax_batch_shapes_and_steps_by_hand() -> None:
-    """Training lengths 3 3 5 9 9 12 in batches of 2 -> (3 3) (5 9) (9 12), on the grid widths 8, 10 and 12 (the cap);
-    validation 4 11 2 -> (2 4) (11): widths 8 and 12, the second batch of one row. Units: LSTM(8) + bidirectional GRU(4)."""
+    """Training lengths 3 3 5 9 9 12 in batches of 2 -> (3 3) (5 9) (9 12): widths 3, 9 and 12 (sharing one would pad
+    more than 3%); validation 4 11 2 -> (2 4) (11): widths 4 and 11, the second batch of one row. Units: LSTM(8) +
+    bidirectional GRU(4)."""
     prep = types.SimpleNamespace(boundaries=[12], maxlen=12)  # what the plans read of a Preprocessor
     spec = spec_from_dict({"data": {"train": "x.npy"}, "model": {"layers": [{"units": 8}, {"units": 4, "cell": "gru", "bidirectional": True}]}, "training": {"batch_size": 2, "epochs": 7}})
     work = batching.workload(prep, np.array([9, 3, 12, 5, 3, 9]), np.array([4, 11, 2]), spec)
-    assert work == backend.Workload(shapes=3 + 2, steps=8 + 10 + 12, units=8 + 2 * 4, epochs=7)
+    assert work == backend.Workload(shapes=3 + 2, steps=3 + 9 + 12, units=8 + 2 * 4, epochs=7)
     assert batching.workload(prep, np.array([9, 3, 12, 5, 3, 9]), None, spec).shapes == 3
     assert batching.workload(types.SimpleNamespace(boundaries=None, maxlen=12), np.array([3, 12]), None, spec) is None  # one width
 
 
 def test_one_pass_plan_on_jax_has_few_shapes_and_full_batches(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Lengths 1..10 in batches of 4 -> (1-4) (5-8) (9 10): grid widths 8, 8, 10; merged (3 padded steps < 100,000) to 10;
+    """Lengths 1..10 in batches of 4 -> (1-4) (5-8) (9 10): widths 4, 8, 10; merged (8 padded steps < 100,000) to 10;
     the last batch's 2 rows filled up with its last row."""
     monkeypatch.setattr(batching, "compiles_each_shape", lambda: True)
     prep = types.SimpleNamespace(boundaries=[10], maxlen=10)
