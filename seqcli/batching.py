@@ -9,9 +9,10 @@ Evaluation and prediction batch by length too and return results in input order.
 
 JAX compiles one program per batch shape, so under JAX (``few_widths=True``) bucketed
 batches share a few widths chosen from the data (:func:`shared_widths`): the fewest
-that keep the padded steps within 3% of those at each batch's exact width. Batches
-are cut from the sorted lengths, so their widths, and with them the shared widths,
-are the same in every epoch. A single pass (final evaluation, prediction) runs each shape only a few times, so
+that keep the padded steps within 3% of those at each batch's exact width, and no
+more than a grid with steps of 25% needs. Batches are cut from the sorted lengths,
+so their widths, and with them the shared widths, are the same in every epoch.
+A single pass (final evaluation, prediction) runs each shape only a few times, so
 there (:func:`one_pass_plan`) narrow batches are padded further, up to a wider
 batch's width, while that costs less than compiling another shape.
 """
@@ -29,6 +30,7 @@ import numpy as np
 from seqcli.backend import COMPILE_SECONDS, FORWARD_STEP_SECONDS, Workload, compiles_each_shape, current_backend, import_keras
 
 PADDING_BUDGET, WIDTH_GROWTH = 0.03, 1.25
+CANDIDATES, CANDIDATE_STEP = 1000, 1.002  # more distinct widths than this: first rounded up by at most 0.2%
 
 
 def shared_widths(widths: tuple[int, ...], budget: float = PADDING_BUDGET) -> dict[int, int]:
@@ -36,11 +38,18 @@ def shared_widths(widths: tuple[int, ...], budget: float = PADDING_BUDGET) -> di
     padded steps (summed widths) exceed the exact ones' by at most ``budget``, but no more widths than a grid with steps of
     25% (``WIDTH_GROWTH``) needs to span them (the fewest padded steps with that many, then). The widest is always kept.
 
-    A dynamic program over the sorted distinct widths, one more kept width per round (rounds times distinct widths squared).
+    A dynamic program over the sorted distinct widths, one more kept width per round (rounds times distinct widths squared;
+    beyond ``CANDIDATES`` distinct widths, each is first rounded up by at most 0.2%, which bounds their number).
 
     >>> shared_widths((10, 11, 12, 30, 31, 100), budget=0.05)  # 198 steps instead of 194
     {10: 12, 11: 12, 12: 12, 30: 31, 31: 31, 100: 100}
     """
+    values = np.array(widths, dtype=np.int64)
+    if len(np.unique(values)) > CANDIDATES:
+        grid = np.ceil(CANDIDATE_STEP ** np.ceil(np.log(values) / np.log(CANDIDATE_STEP) - 1e-9)).astype(np.int64)
+        rounded = np.minimum(np.maximum(grid, values), values.max())
+        target = dict(_shared_widths(tuple(sorted(rounded.tolist())), budget))
+        return dict(sorted({int(w): target[int(r)] for w, r in zip(values, rounded, strict=True)}.items()))
     return dict(sorted(_shared_widths(tuple(sorted(widths)), budget)))
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 
 import numpy as np
@@ -132,6 +133,17 @@ def test_shared_widths_are_no_more_than_a_25_percent_grid_needs() -> None:
     fewest steps with 4: pairs (96 steps; e.g. 8 | 9 10 11 | 12 13 | 14 15 takes 97)."""
     assert batching.shared_widths(tuple(range(8, 16)), budget=0.0) == {8: 9, 9: 9, 10: 11, 11: 11, 12: 13, 13: 13, 14: 15, 15: 15}
     assert batching.shared_widths((5, 7, 7), budget=0.0) == {5: 5, 7: 7}
+
+
+def test_shared_widths_of_many_distinct_widths_stay_within_the_budget_after_rounding() -> None:
+    """3,000 distinct widths (above ``CANDIDATES``): rounded up by at most 0.2% first, so the padded steps stay within
+    1.03 x 1.002 of exact; every batch is padded to at least its own width, and the widest is kept."""
+    widths = np.arange(1, 3001)
+    target = batching.shared_widths(tuple(widths.tolist()))
+    padded = np.array([target[w] for w in widths])
+    assert (padded >= widths).all() and padded.max() == 3000
+    assert widths.sum() < padded.sum() <= 1.03 * 1.002 * widths.sum()
+    assert len(set(target.values())) <= 1 + math.ceil(math.log(3000) / math.log(1.25))
 
 
 def test_dataset_streams_every_epoch_in_order() -> None:
