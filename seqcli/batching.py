@@ -45,12 +45,12 @@ def shared_widths(widths: tuple[int, ...], budget: float = PADDING_BUDGET) -> di
     {10: 12, 11: 12, 12: 12, 30: 31, 31: 31, 100: 100}
     """
     values = np.array(widths, dtype=np.int64)
+    rounded = values
     if len(np.unique(values)) > CANDIDATES:
-        grid = np.ceil(CANDIDATE_STEP ** np.ceil(np.log(values) / np.log(CANDIDATE_STEP) - 1e-9)).astype(np.int64)
-        rounded = np.minimum(np.maximum(grid, values), values.max())
-        target = dict(_shared_widths(tuple(sorted(rounded.tolist())), budget))
-        return dict(sorted({int(w): target[int(r)] for w, r in zip(values, rounded, strict=True)}.items()))
-    return dict(sorted(_shared_widths(tuple(sorted(widths)), budget)))
+        steps_up = np.ceil(np.log(values) / np.log(CANDIDATE_STEP) - 1e-9)
+        rounded = np.minimum(np.maximum(np.ceil(CANDIDATE_STEP**steps_up).astype(np.int64), values), values.max())
+    target = dict(_shared_widths(tuple(sorted(rounded.tolist())), budget))
+    return {int(width): target[int(r)] for width, r in sorted(zip(values, rounded, strict=True))}
 
 
 @functools.lru_cache(maxsize=32)
