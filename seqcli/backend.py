@@ -103,14 +103,9 @@ def use_backend(name: str) -> None:
     os.environ["KERAS_BACKEND"] = name
 
 
-def compiles_each_shape(backend: str | None = None) -> bool:
-    """Whether ``backend`` (default: this process's) compiles one program per batch shape, so bucketed batches share a few widths."""
-    return (backend or current_backend()) == "jax"
-
-
-def current_backend() -> str:
-    """The backend Keras runs on in this process (importing Keras if needed)."""
-    return str(import_keras().backend.backend())
+def compiles_each_shape(backend: str) -> bool:
+    """Whether ``backend`` compiles one program per batch shape, so bucketed batches share a few widths."""
+    return backend == "jax"
 
 
 def import_keras() -> Any:

@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from seqcli.backend import COMPILE_SECONDS, FORWARD_STEP_SECONDS, Workload, compiles_each_shape, current_backend, import_keras
+from seqcli.backend import COMPILE_SECONDS, FORWARD_STEP_SECONDS, Workload, compiles_each_shape, import_keras
 
 PADDING_BUDGET, WIDTH_GROWTH = 0.03, 1.25
 CANDIDATES, CANDIDATE_STEP = 1000, 1.002  # more distinct widths than this: first rounded up by at most 0.2%
@@ -120,14 +120,15 @@ def eval_plan(lengths: np.ndarray, boundaries: list[int] | None, maxlen: int, ba
     return train_plan(lengths, boundaries, maxlen, batch_size, seed=0, epoch=0, shuffle=False, few_widths=few_widths)
 
 
-def one_pass_plan(lengths: np.ndarray, prep: Any, batch_size: int) -> Plan:
-    """Batches for one pass over the data (final evaluation, prediction): :func:`eval_plan`'s, and on JAX few shapes.
+def one_pass_plan(lengths: np.ndarray, prep: Any, batch_size: int, *, few_widths: bool) -> Plan:
+    """Batches for one pass over the data (final evaluation, prediction): :func:`eval_plan`'s, and with ``few_widths``
+    (JAX, see :func:`seqcli.backend.compiles_each_shape`) few shapes.
 
-    On JAX, widths are merged upward (:func:`merged_widths`) and every batch gets ``batch_size`` rows, its last
+    With ``few_widths``, widths are merged upward (:func:`merged_widths`) and every batch gets ``batch_size`` rows, its last
     row repeated (the repeats' outputs are dropped), so a pass compiles only a few programs.
     """
-    plan = eval_plan(lengths, prep.boundaries, prep.maxlen, batch_size, few_widths=compiles_each_shape())
-    if not compiles_each_shape() or len(plan.batches) == 1:  # one batch: one shape anyway, and no rows to waste
+    plan = eval_plan(lengths, prep.boundaries, prep.maxlen, batch_size, few_widths=few_widths)
+    if not few_widths or len(plan.batches) == 1:  # one batch: one shape anyway, and no rows to waste
         return plan
     full = [np.concatenate([rows, np.repeat(rows[-1:], batch_size - len(rows))]) for rows in plan.batches]
     return Plan(full, merged_widths(plan.widths, round(COMPILE_SECONDS / FORWARD_STEP_SECONDS)))
@@ -175,26 +176,28 @@ def padded_share(lengths: np.ndarray, plan: Plan) -> float:
     return 1.0 - float(np.minimum(lengths, max(plan.widths)).sum()) / cells if cells else 0.0
 
 
-def dataset(prep: Any, sequences: list[np.ndarray], targets: np.ndarray | list[np.ndarray] | None, plan_for_epoch: Callable[[int], Plan], epochs: range) -> Any:
-    """The batches of ``plan_for_epoch(e)`` for every epoch ``e`` in ``epochs``, for ``model.fit``/``predict``.
+def dataset(
+    prep: Any, sequences: list[np.ndarray], targets: np.ndarray | list[np.ndarray] | None, plan_for_epoch: Callable[[int], Plan], epochs: range, *, backend: str
+) -> Any:
+    """The batches of ``plan_for_epoch(e)`` for every epoch ``e`` in ``epochs``, for ``model.fit``/``predict`` on ``backend``.
 
-    ``targets``: one row per sequence, or (tagging) a list of per-timestep class indices ``(timesteps_i,)``, which are
-    gathered and padded exactly like the sequences to ``(batch, width)`` (padded cells 0; the model's mask drops them).
+    ``targets``: one row per sequence, or (per-timestep tasks) a list of per-timestep targets ``(timesteps_i[, targets])``, which are
+    gathered and padded exactly like the sequences to ``(batch, width[, targets])`` (padded cells 0; the model's mask drops them).
 
     The sequences are stored once, concatenated (no padded copy); each batch is gathered and padded to its
     width when it is drawn: ``(batch, width, features)`` floats or ``(batch, width)`` token codes. On
     TensorFlow this is a prefetched ``tf.data`` pipeline that pads in the graph; on JAX, where each batch goes
     to the compiled step as a NumPy array anyway, a ``keras.utils.PyDataset`` that pads with one NumPy gather.
     """
-    if current_backend() == "jax":
+    if backend == "jax":
         return _py_dataset(prep, sequences, targets, plan_for_epoch, epochs)
     import tensorflow as tf
 
     packed = Packed(prep, sequences)
     values = tf.constant(packed.flat)  # (total_timesteps[, features])
     starts, lengths = tf.constant(packed.starts), tf.constant(packed.lengths)
-    tagged = isinstance(targets, list)
-    y = tf.constant(packed_tags(targets) if tagged else targets) if targets is not None else None  # tagging: (total_timesteps,)
+    per_timestep = isinstance(targets, list)
+    y = tf.constant(packed_targets(targets) if per_timestep else targets) if targets is not None else None  # per timestep: (total_timesteps[, targets])
 
     def plan_arrays(epoch: np.int64) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         plan = plan_for_epoch(int(epoch))
@@ -218,7 +221,9 @@ def dataset(prep: Any, sequences: list[np.ndarray], targets: np.ndarray | list[n
         x = tf.where(real if values.shape.rank == 1 else real[..., None], x, tf.cast(packed.pad_value, values.dtype))  # (batch, width[, features])
         if y is None:
             return x
-        return x, (tf.where(real, tf.gather(y, cells), 0) if tagged else tf.gather(y, rows))  # tagging: (batch, width)
+        if not per_timestep:
+            return x, tf.gather(y, rows)
+        return x, tf.where(real if y.shape.rank == 1 else real[..., None], tf.gather(y, cells), tf.zeros((), y.dtype))  # (batch, width[, targets])
 
     epochs_ds = tf.data.Dataset.from_tensor_slices(np.array(list(epochs), dtype=np.int64))
     per_epoch = len(plan_for_epoch(epochs[0]).batches) if len(epochs) else 0  # the same in every epoch
@@ -226,9 +231,9 @@ def dataset(prep: Any, sequences: list[np.ndarray], targets: np.ndarray | list[n
     return batches.map(make, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
 
 
-def packed_tags(targets: list[np.ndarray]) -> np.ndarray:
-    """Per-timestep class indices, concatenated like :class:`Packed` stores the sequences: ``(total_timesteps,)`` int32."""
-    return np.concatenate(targets).astype(np.int32) if targets else np.zeros(0, np.int32)
+def packed_targets(targets: list[np.ndarray]) -> np.ndarray:
+    """Per-timestep targets, concatenated like :class:`Packed` stores the sequences: ``(total_timesteps[, targets])``, their dtype kept."""
+    return np.concatenate(targets) if targets else np.zeros(0, np.int32)
 
 
 class Packed:
@@ -274,13 +279,13 @@ class Packed:
 def _py_dataset(prep: Any, sequences: list[np.ndarray], targets: np.ndarray | None, plan_for_epoch: Callable[[int], Plan], epochs: range) -> Any:
     """The JAX path of :func:`dataset`: batches padded in NumPy by :class:`Packed`."""
     packed = Packed(prep, sequences)
-    tags = packed_tags(targets) if isinstance(targets, list) else None
+    step_targets = packed_targets(targets) if isinstance(targets, list) else None
 
     def make(rows: np.ndarray, width: int) -> Any:
         x = packed.batch(rows, width)
-        if tags is not None:
+        if step_targets is not None:
             cells, real = packed.cells(rows, width)
-            return x, np.where(real, tags[cells], 0)  # (batch, width)
+            return x, np.where(real if step_targets.ndim == 1 else real[..., None], step_targets[cells], 0).astype(step_targets.dtype)  # (batch, width[, targets])
         return x if targets is None else (x, targets[rows])
 
     return planned(plan_for_epoch, epochs, make)
@@ -311,28 +316,23 @@ def planned(plan_for_epoch: Callable[[int], Plan], epochs: range, make: Callable
     return Batches()
 
 
-def predict_proba(model: Any, prep: Any, sequences: list[np.ndarray], batch_size: int) -> np.ndarray:
-    """Class probabilities ``(samples, classes)`` in input order; a sigmoid output becomes two columns."""
-    plan = one_pass_plan(np.array([len(s) for s in sequences]), prep, batch_size)
-    if len(plan.batches) == 1:  # e.g. one sample: no input pipeline to build and trace
-        out = np.asarray(model.predict_on_batch(Packed(prep, sequences).batch(plan.batches[0], plan.widths[0])))
-    else:
-        out = model.predict(dataset(prep, sequences, None, lambda _: plan, range(1)), verbose=0)
-    probs = np.empty((len(sequences), out.shape[-1]), out.dtype)
-    probs[np.concatenate(plan.batches)] = out  # back to input order (a repeated row is written again, with its own output)
-    if probs.shape[-1] == 1:
-        probs = np.concatenate([1.0 - probs, probs], axis=-1)
-    return probs
-
-
-def predict_tags(model: Any, prep: Any, sequences: list[np.ndarray], batch_size: int) -> list[np.ndarray]:
-    """Per-timestep class probabilities for tagging: one ``(timesteps_i, classes)`` array per sequence, real timesteps only, in input order."""
-    plan = one_pass_plan(np.array([len(s) for s in sequences]), prep, batch_size)
+def predict_outputs(model: Any, prep: Any, sequences: list[np.ndarray], batch_size: int, *, backend: str, per_timestep: bool) -> np.ndarray | list[np.ndarray]:
+    """The model's outputs in input order: ``(samples, units)``, or with ``per_timestep`` one ``(timesteps_i, units)`` array per
+    sequence, real timesteps only."""
+    plan = one_pass_plan(np.array([len(s) for s in sequences]), prep, batch_size, few_widths=compiles_each_shape(backend))
     packed = Packed(prep, sequences)
-    out: list[np.ndarray] = [np.zeros((0, len(prep.classes)))] * len(sequences)
-    for rows, width in zip(plan.batches, plan.widths, strict=True):
-        probs = np.asarray(model.predict_on_batch(packed.batch(rows, width)))  # (batch, width, classes)
-        _, real = packed.cells(rows, width)
-        for row, p, keep in zip(rows, probs, real, strict=True):
-            out[row] = p[keep]
-    return out
+    if per_timestep:
+        steps: list[np.ndarray] = [np.zeros((0, 0))] * len(sequences)
+        for rows, width in zip(plan.batches, plan.widths, strict=True):
+            out = np.asarray(model.predict_on_batch(packed.batch(rows, width)))  # (batch, width, units)
+            _, real = packed.cells(rows, width)
+            for row, values, keep in zip(rows, out, real, strict=True):
+                steps[row] = values[keep]
+        return steps
+    if len(plan.batches) == 1:  # e.g. one sample: no input pipeline to build and trace
+        out = np.asarray(model.predict_on_batch(packed.batch(plan.batches[0], plan.widths[0])))
+    else:
+        out = model.predict(dataset(prep, sequences, None, lambda _: plan, range(1), backend=backend), verbose=0)
+    outputs = np.empty((len(sequences), out.shape[-1]), out.dtype)
+    outputs[np.concatenate(plan.batches)] = out  # back to input order (a repeated row is written again, with its own output)
+    return outputs

@@ -210,8 +210,9 @@ def predict(
         return
     write_output(output, text, force=force)
     summary = f"wrote {len(result.ids)} {'per-timestep ' if result.timesteps is not None else ''}predictions to {output}"
-    if result.accuracy is not None:
-        summary += f"; accuracy {result.accuracy:.4f}"
+    scores = ", ".join(f"{name} {value:.4f}" for name, value in result.scores.items() if value is not None)
+    if scores:
+        summary += f"; {scores}"
     render.out.print(summary, highlight=False)
 
 

@@ -17,7 +17,7 @@ import json
 import math
 import zipfile
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from seqcli.errors import DataError
-from seqcli.spec import DataFile, DataSpec
+from seqcli.spec import TASK_KINDS, DataFile, DataSpec, TaskKind
 
 FORMATS = {".npy": "npy", ".npz": "npz", ".ts": "ts", ".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".txt": "txt"}
 TEXT_FORMATS = ("csv", "jsonl", "txt")
@@ -40,6 +40,9 @@ class Step:
     detail: str = ""
 
 
+LABELS = TASK_KINDS["classify"]  # one class label per sequence
+
+
 @dataclass
 class SequenceData:
     """Sequences as loaded from one file.
@@ -49,8 +52,12 @@ class SequenceData:
     sequences until the fitted vocabulary turns them into token codes
     (:meth:`seqcli.preprocess.Preprocessor.tokenize`). ``ids[i]`` identifies sequence ``i`` in outputs (its
     index, or its CSV/JSON id); ``where[i]`` says where it is in the file for error
-    messages (``"index 3"``, ``"line 12"``, ``"id 'a7' (lines 4-9)"``). With per-timestep labels
-    (``task: tag``) ``labels`` is None and ``tags[i]`` holds sequence ``i``'s labels, shape ``(timesteps_i,)``.
+    messages (``"index 3"``, ``"line 12"``, ``"id 'a7' (lines 4-9)"``).
+
+    Targets, as the task's :class:`~seqcli.spec.TaskKind` asked the loader to read them: ``labels`` holds one per sequence, class labels
+    ``(samples,)`` or numbers ``(samples, targets)`` float64; with per-timestep targets ``labels`` is None and
+    ``step_targets[i]`` holds sequence ``i``'s, ``(timesteps_i,)`` labels or ``(timesteps_i, targets)`` numbers.
+    ``target_names`` names numeric targets when the file does (CSV columns).
     """
 
     sequences: list[np.ndarray]
@@ -62,7 +69,10 @@ class SequenceData:
     steps: list[Step] = field(default_factory=list)
     ids: list[str] = field(default_factory=list)
     texts: list[str] | None = None
-    tags: list[np.ndarray] | None = None
+    step_targets: list[np.ndarray] | None = None
+    target_names: list[str] | None = None
+    raw_ndim: int = 0  # NumPy formats: the dimensions of the stored array (2 or 3), 0 otherwise
+    is_flat: bool = False  # .npz: sequences stored concatenated and cut by `lengths`
 
     def __post_init__(self) -> None:
         if not self.ids:
@@ -87,11 +97,16 @@ class SequenceData:
 
     def subset(self, index: np.ndarray) -> SequenceData:
         """The sequences at ``index`` (a split), same file and steps."""
-        labels = None if self.labels is None else self.labels[index]
-        sequences = [self.sequences[i] for i in index] if self.sequences else []
-        texts = None if self.texts is None else [self.texts[i] for i in index]
-        tags = None if self.tags is None else [self.tags[i] for i in index]
-        return SequenceData(sequences, labels, self.source, self.format, self.raw_shape, [self.where[i] for i in index], list(self.steps), [self.ids[i] for i in index], texts, tags)
+        return dataclasses.replace(
+            self,
+            sequences=[self.sequences[i] for i in index] if self.sequences else [],
+            labels=None if self.labels is None else self.labels[index],
+            where=[self.where[i] for i in index],
+            steps=list(self.steps),
+            ids=[self.ids[i] for i in index],
+            texts=None if self.texts is None else [self.texts[i] for i in index],
+            step_targets=None if self.step_targets is None else [self.step_targets[i] for i in index],
+        )
 
 
 def detect_format(path: Path, declared: str = "auto") -> str:
@@ -107,8 +122,9 @@ def detect_format(path: Path, declared: str = "auto") -> str:
     return fmt
 
 
-def load(data_file: DataFile, options: DataSpec, *, need_labels: bool = True, text: bool = False, tag: bool = False) -> SequenceData:
-    """Load one data file as described by the spec's ``data`` section; ``text``: raw texts (``preprocessing.input: text``); ``tag``: one label per timestep."""
+def load(data_file: DataFile, options: DataSpec, *, need_labels: bool = True, text: bool = False, targets: TaskKind = LABELS) -> SequenceData:
+    """Load one data file as described by the spec's ``data`` section; ``text``: raw texts (``preprocessing.input: text``);
+    ``targets``: what the task reads as targets (per sequence or per timestep; labels or numbers)."""
     path = Path(data_file.path)
     _check_readable(path)
     fmt = detect_format(path, options.format)
@@ -129,26 +145,28 @@ def load(data_file: DataFile, options: DataSpec, *, need_labels: bool = True, te
         )
     if data_file.labels is not None and fmt != "npy":
         raise DataError(f"A separate `labels:` file is read for .npy data only, but {path.name} is a .{fmt} file that carries its own labels ({_label_hint(fmt)}). Remove `labels:`.")
-    if tag and (text or fmt == "ts"):
+    if targets.per_timestep and (text or fmt == "ts"):
         what = "raw text" if text else "a .ts file"
-        raise DataError(f"`task: tag` reads one label per timestep of numeric sequences from .csv, .jsonl, .npy or .npz files, but {path.name} holds {what}. Convert the data.")
+        raise DataError(
+            f"`task: {targets.name}` reads one target per timestep of numeric sequences from .csv, .jsonl, .npy or .npz files, but {path.name} holds {what}. Convert the data."
+        )
     if fmt == "npy":
         data = _load_npy(path, data_file.labels, options.layout)
     elif fmt == "npz":
         data = _load_npz(path, options)
     elif fmt == "ts":
-        data = _load_ts(path)
+        data = _load_ts(path, targets)
     elif fmt == "jsonl":
-        data = _load_jsonl(path, options, text=text, need_labels=need_labels, tag=tag)
+        data = _load_jsonl(path, options, text=text, need_labels=need_labels, targets=targets)
     elif fmt == "txt":
         data = _load_txt(path)
     elif text:
         data = _load_text_csv(path, options, need_labels=need_labels)
     else:
-        data = _load_csv(path, options, tag=tag)
-    if tag and fmt in ("npy", "npz"):
-        data = _array_tags(data)
-    validate(data, need_labels=need_labels, tag=tag)
+        data = _load_csv(path, options, targets)
+    if fmt in ("npy", "npz"):
+        data = _array_targets(data, targets)
+    validate(data, need_labels=need_labels, targets=targets)
     return data
 
 
@@ -233,7 +251,7 @@ def _load_npz(path: Path, options: DataSpec) -> SequenceData:
 def _from_array(x: np.ndarray, labels: np.ndarray | None, path: Path, fmt: str, layout: str) -> SequenceData:
     """Split a dense array into sequences of shape (timesteps, features)."""
     _check_dtype(x, path)
-    raw_shape = _shape_text(x.shape, x.ndim, layout)
+    raw_shape, raw_ndim = _shape_text(x.shape, x.ndim, layout), x.ndim
     steps: list[Step] = []
     if x.ndim == 2:
         # (samples, timesteps) -> (samples, timesteps, features=1)
@@ -250,7 +268,7 @@ def _from_array(x: np.ndarray, labels: np.ndarray | None, path: Path, fmt: str, 
     if x.shape[0] == 0 or x.shape[1] == 0:
         raise DataError(f"{path} holds no data: shape {raw_shape}. Save at least one sequence with at least one timestep.")
     sequences = [x[i] for i in range(x.shape[0])]
-    return SequenceData(sequences, labels, str(path), fmt, raw_shape, [f"index {i}" for i in range(len(sequences))], steps)
+    return SequenceData(sequences, labels, str(path), fmt, raw_shape, [f"index {i}" for i in range(len(sequences))], steps, raw_ndim=raw_ndim)
 
 
 def _from_flat(values: np.ndarray, lengths: np.ndarray, labels: np.ndarray | None, path: Path, x_key: str, len_key: str) -> SequenceData:
@@ -270,31 +288,58 @@ def _from_flat(values: np.ndarray, lengths: np.ndarray, labels: np.ndarray | Non
     sequences = np.split(values, np.cumsum(lengths)[:-1])
     raw_shape = f"{x_key} {_axes(values.shape, ('total_timesteps', 'features'))}, {len_key} ({len(lengths)},)"
     steps = [Step("split by lengths", f"{len(lengths)} sequences of (timesteps, {values.shape[1]})", f"{len_key} cut {x_key} into sequences")]
-    return SequenceData(list(sequences), labels, str(path), "npz", raw_shape, [f"index {i}" for i in range(len(sequences))], steps)
+    return SequenceData(list(sequences), labels, str(path), "npz", raw_shape, [f"index {i}" for i in range(len(sequences))], steps, raw_ndim=values.ndim, is_flat=True)
 
 
-def _array_tags(data: SequenceData) -> SequenceData:
-    """Per-timestep labels from an array: ``(samples, timesteps)`` aligned with dense x, or ``(total_timesteps,)`` cut by ``lengths`` like x."""
+def _array_targets(data: SequenceData, targets: TaskKind) -> SequenceData:
+    """Targets from an array, as the task reads them.
+
+    Per sequence: labels ``(samples,)``, or numbers ``(samples,)``/``(samples, targets)``. Per timestep: ``(samples, timesteps[, targets])``
+    aligned with dense x, or ``(total_timesteps[, targets])`` cut by ``lengths`` like x.
+    """
     labels = data.labels
     if labels is None:
         return data
+    if targets.numeric:
+        labels = _numeric_array(labels, data.source, targets)
+    if not targets.per_timestep:
+        if targets.numeric and labels.ndim == 1:
+            labels = labels[:, np.newaxis]
+        return dataclasses.replace(data, labels=labels)
     lengths = data.lengths
-    what = "`y` must hold one label per timestep"
-    if any(step.name == "split by lengths" for step in data.steps):
-        if labels.ndim != 1 or len(labels) != int(lengths.sum()):
+    what = f"`y` must hold one {'value (or vector)' if targets.numeric else 'label'} per timestep"
+    extra = labels.ndim - (1 if data.is_flat else 2)
+    trailing = " (one more axis for several targets)" if targets.numeric else ""
+    if extra not in ((0, 1) if targets.numeric else (0,)):
+        extra = -1
+    if data.is_flat:
+        if extra < 0 or len(labels) != int(lengths.sum()):
             raise DataError(
-                f"{data.source}: with `task: tag` and `lengths`, {what}, all sequences concatenated: shape ({int(lengths.sum())},); got shape {labels.shape}. "
-                "Store the labels like `x`, cut by the same `lengths`."
+                f"{data.source}: with `task: {targets.name}` and `lengths`, {what}, all sequences concatenated: shape ({int(lengths.sum())},){trailing}; got shape {labels.shape}. "
+                "Store the targets like `x`, cut by the same `lengths`."
             )
-        tags = np.split(labels, np.cumsum(lengths)[:-1])
+        step_targets = np.split(labels, np.cumsum(lengths)[:-1])
     else:
-        if labels.ndim != 2 or labels.shape != (len(lengths), int(lengths[0])):
+        if extra < 0 or labels.shape[:2] != (len(lengths), int(lengths[0])):
             raise DataError(
-                f"{data.source}: with `task: tag`, {what}, aligned with the sequences: shape (samples={len(lengths)}, timesteps={int(lengths[0])}); got shape {labels.shape}. "
-                "For one label per sequence set `task: classify`."
+                f"{data.source}: with `task: {targets.name}`, {what}, aligned with the sequences: shape (samples={len(lengths)}, timesteps={int(lengths[0])}){trailing}; "
+                f"got shape {labels.shape}. For one {'target' if targets.numeric else 'label'} per sequence set `task: {'regress' if targets.numeric else 'classify'}`."
             )
-        tags = list(labels)
-    return dataclasses.replace(data, labels=None, tags=tags)
+        step_targets = list(labels)
+    if targets.numeric:
+        step_targets = [t if t.ndim == 2 else t[:, np.newaxis] for t in step_targets]
+    return dataclasses.replace(data, labels=None, step_targets=step_targets)
+
+
+def _numeric_array(values: np.ndarray, source: str, targets: TaskKind) -> np.ndarray:
+    """Regression targets from an array as float64; strings or other non-numbers are an error that names the task."""
+    if values.dtype.kind not in "iufb":
+        example = values.reshape(-1)[0] if values.size else ""
+        raise DataError(
+            f"{source}: `task: {targets.name}` needs numeric targets, but `y` holds {values.dtype} values such as {str(example)!r}. "
+            "For class labels set `task: classify` (or `tag` per timestep); otherwise store the targets as numbers."
+        )
+    return values.astype(np.float64)
 
 
 def _check_dtype(x: np.ndarray, path: Path) -> None:
@@ -305,17 +350,19 @@ def _check_dtype(x: np.ndarray, path: Path) -> None:
 # --------------------------------------------------------------------------- UEA/UCR .ts
 
 
-def _load_ts(path: Path) -> SequenceData:
-    """Read a .ts file: one sequence per line, channels separated by ':', label last."""
+def _load_ts(path: Path, targets: TaskKind = LABELS) -> SequenceData:
+    """Read a .ts file: one sequence per line, channels separated by ':', then the class label (``@classLabel true``)
+    or the regression target (``@targetLabel true``, the UEA/UCR/TSER regression archives)."""
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError:
         raise DataError(f"{path} is not a UTF-8 text file; is it really in the .ts format?") from None
     header: dict[str, str] = {}
     sequences: list[np.ndarray] = []
-    labels: list[str] = []
+    labels: list[Any] = []
     where: list[str] = []
     in_data = False
+    has_label = False
     for number, line in enumerate(text.splitlines(), start=1):
         line = line.strip()
         if not line or line.startswith("#"):
@@ -325,14 +372,21 @@ def _load_ts(path: Path) -> SequenceData:
                 name, _, value = line[1:].partition(" ")
                 if name.lower() == "data":
                     in_data = True
+                    has_label = _ts_target_kind(header, path, targets)
                 else:
                     header[name.lower()] = value.strip()
                 continue
             raise DataError(f"{path}, line {number}: expected a header line starting with '@' before '@data'; got {line[:40]!r}.")
-        has_label = header.get("classlabel", "false").split(" ")[0].lower() == "true"
         parts = line.split(":")
         if has_label:
-            labels.append(parts.pop().strip())
+            label = parts.pop().strip()
+            if targets.numeric:
+                try:
+                    labels.append([float(label) if label != "?" else math.nan])
+                except ValueError:
+                    raise DataError(f"{path}, line {number}: the target {label[:40]!r} is not a number; `task: {targets.name}` needs a real value at the end of each line.") from None
+            else:
+                labels.append(label)
         if header.get("timestamps", "false").lower() == "true":
             raise DataError(f"{path} uses @timeStamps true, which seqcli does not read yet; export the data without timestamps.")
         channels = []
@@ -360,7 +414,26 @@ def _load_ts(path: Path) -> SequenceData:
         raise DataError(f"{path} declares @dimensions {declared} but its sequences have {sequences[0].shape[1]} channels.")
     raw_shape = f"({len(sequences)}, channels={sequences[0].shape[1]}, timesteps={_range_text([len(s) for s in sequences])})"
     steps = [Step("transpose", f"{len(sequences)} x (timesteps, {sequences[0].shape[1]})", ".ts is channels-first (samples, channels, timesteps) -> (samples, timesteps, features)")]
-    return SequenceData(sequences, np.array(labels) if labels else None, str(path), "ts", raw_shape, where, steps)
+    label_array = np.array(labels, dtype=np.float64 if targets.numeric else None) if labels else None
+    return SequenceData(sequences, label_array, str(path), "ts", raw_shape, where, steps)
+
+
+def _ts_target_kind(header: dict[str, str], path: Path, targets: TaskKind) -> bool:
+    """Whether each line of a .ts file ends with a target, checked against what the task reads: class labels
+    (``@classLabel true``) or real values (``@targetLabel true``)."""
+    classes = header.get("classlabel", "false").split(" ")[0].lower() == "true"
+    values = header.get("targetlabel", "false").split(" ")[0].lower() == "true"
+    if targets.numeric and classes:
+        raise DataError(
+            f"{path} holds class labels (@classLabel true), but `task: {targets.name}` predicts real values. "
+            "Set `task: classify`, or give a regression file (@targetLabel true)."
+        )
+    if values and not targets.numeric:
+        raise DataError(
+            f"{path} holds regression targets (@targetLabel true: a real value per sequence), but `task: {targets.name}` predicts classes. "
+            "Set `task: regress`."
+        )
+    return classes or values
 
 
 # --------------------------------------------------------------------------- long CSV
@@ -382,17 +455,25 @@ def _read_csv(path: Path, example: str) -> tuple[list[str], list[tuple[int, list
     return header, rows
 
 
-def _load_csv(path: Path, options: DataSpec, *, tag: bool = False) -> SequenceData:
-    """Read long-format CSV: one row per timestep, grouped by id, ordered by time; ``tag``: each row's label is its timestep's."""
+def _load_csv(path: Path, options: DataSpec, targets: TaskKind = LABELS) -> SequenceData:
+    """Read long-format CSV: one row per timestep, grouped by id, ordered by time.
+
+    The targets are in ``label_column`` (or, for regression, ``target_columns``): the same on every row of a
+    sequence, or with per-timestep targets each row's own; numbers for regression.
+    """
     opts = options.csv
     header, numbered = _read_csv(path, "")
     rows = [row for _, row in numbered]
-    wanted = {"data.csv.id_column": opts.id_column, "data.csv.time_column": opts.time_column, "data.csv.label_column": opts.label_column}
-    for key, column in wanted.items():
-        if column is not None and column not in header:
-            text_hint = f" If {opts.text_column!r} holds one raw text per row, set `preprocessing.input: text`." if opts.text_column in header else ""
-            raise DataError(f"{path} has no column {column!r} (columns: {', '.join(header)}). Set `{key}` to the right column name{' or null' if key != 'data.csv.id_column' else ''}.{text_hint}")
-    reserved = {c for c in wanted.values() if c is not None}
+    target_key = "data.csv.target_columns" if opts.target_columns is not None else "data.csv.label_column"
+    target_columns = opts.target_columns if opts.target_columns is not None else [opts.label_column] if opts.label_column is not None else []
+    wanted = {"data.csv.id_column": [opts.id_column], "data.csv.time_column": [opts.time_column] if opts.time_column is not None else [], target_key: target_columns}
+    for key, columns in wanted.items():
+        for column in columns:
+            if column not in header:
+                text_hint = f" If {opts.text_column!r} holds one raw text per row, set `preprocessing.input: text`." if opts.text_column in header else ""
+                or_null = " or null" if key != "data.csv.id_column" else ""
+                raise DataError(f"{path} has no column {column!r} (columns: {', '.join(header)}). Set `{key}` to the right column name{or_null}.{text_hint}")
+    reserved = {c for columns in wanted.values() for c in columns}
     features = opts.feature_columns if opts.feature_columns is not None else [h for h in header if h not in reserved]
     missing = [f for f in features if f not in header]
     if missing:
@@ -402,7 +483,7 @@ def _load_csv(path: Path, options: DataSpec, *, tag: bool = False) -> SequenceDa
     if not any(any(cell.strip() for cell in row) for row in rows):
         raise DataError(f"{path} has a header but no data rows. Add one row per timestep below the header.")
     index = {h: i for i, h in enumerate(header)}
-    groups: dict[str, list[tuple[float, int, list[float], str | None]]] = {}
+    groups: dict[str, list[tuple[float, int, list[float], tuple[Any, ...]]]] = {}
     for number, row in enumerate(rows, start=2):
         if not any(cell.strip() for cell in row):
             continue  # blank line
@@ -426,29 +507,47 @@ def _load_csv(path: Path, options: DataSpec, *, tag: bool = False) -> SequenceDa
                     f"{path}, line {number}, column {opts.time_column!r} (the time column): {cell!r} is not a number. "
                     "Fix the cell, or set `data.csv.time_column: null` to keep the rows in file order."
                 ) from None
-        label = row[index[opts.label_column]].strip() if opts.label_column is not None else None
-        groups.setdefault(row[index[opts.id_column]].strip(), []).append((order, number, values, label))
-    sequences, labels, where, ids, tags = [], [], [], [], []
+        cells = tuple(row[index[column]].strip() for column in target_columns)
+        target = tuple(_csv_number(cell, f"{path}, line {number}, column {column!r}", targets) for cell, column in zip(cells, target_columns, strict=True)) if targets.numeric else cells
+        groups.setdefault(row[index[opts.id_column]].strip(), []).append((order, number, values, target))
+    sequences, labels, where, ids, step_targets = [], [], [], [], []
     for seq_id, items in groups.items():
         items.sort(key=lambda item: item[0])
         lines = [item[1] for item in items]
         place = f"id {seq_id!r} (lines {min(lines)}-{max(lines)})"
         seen = {item[3] for item in items}
-        if len(seen) > 1 and not tag:
+        if len(seen) > 1 and not targets.per_timestep:
+            values = ", ".join(sorted(", ".join(map(str, t)) for t in seen)[:5])
+            if targets.numeric:
+                columns = ", ".join(map(repr, target_columns))
+                raise DataError(f"{path}, {place}: the target column(s) {columns} change within the sequence ({values}). One target per sequence; for one per timestep set `task: regress_timesteps`.")
             raise DataError(
-                f"{path}, {place}: the label column {opts.label_column!r} changes within the sequence ({', '.join(sorted(map(str, seen)))}). "
-                "One label per sequence; for one label per timestep set `task: tag`."
+                f"{path}, {place}: the label column {target_columns[0]!r} changes within the sequence ({values}). One label per sequence; for one label per timestep set `task: tag`."
             )
         sequences.append(np.array([item[2] for item in items], dtype=np.float64))
-        labels.append(items[0][3])
-        tags.append(np.array([item[3] for item in items]))
+        labels.append(items[0][3] if targets.numeric else items[0][3][0] if target_columns else None)
+        step_targets.append(np.array([item[3] if targets.numeric else item[3][0] for item in items if target_columns]))
         where.append(place)
         ids.append(seq_id)
     raw_shape = f"{len(rows)} rows x {len(header)} columns"
     steps = [Step("group rows", f"{len(sequences)} x (timesteps, {len(features)})", f"rows grouped by {opts.id_column!r}" + (f", ordered by {opts.time_column!r}" if opts.time_column else ""))]
-    if tag:
-        return SequenceData(sequences, None, str(path), "csv", raw_shape, where, steps, ids, tags=tags if opts.label_column is not None else None)
-    return SequenceData(sequences, np.array(labels) if opts.label_column is not None else None, str(path), "csv", raw_shape, where, steps, ids)
+    names = list(target_columns) if targets.numeric and target_columns else None
+    if not target_columns:
+        return SequenceData(sequences, None, str(path), "csv", raw_shape, where, steps, ids, target_names=names)
+    if targets.per_timestep:
+        return SequenceData(sequences, None, str(path), "csv", raw_shape, where, steps, ids, step_targets=step_targets, target_names=names)
+    return SequenceData(sequences, np.array(labels, dtype=np.float64 if targets.numeric else None), str(path), "csv", raw_shape, where, steps, ids, target_names=names)
+
+
+def _csv_number(cell: str, place: str, targets: TaskKind) -> float:
+    """A regression target cell as a number; a class-like value is an error that names the task to use."""
+    try:
+        return float(cell)
+    except ValueError:
+        raise DataError(
+            f"{place}: the target {cell!r} is not a number, but `task: {targets.name}` predicts real values. "
+            "Fix the cell (missing values are not allowed), or for class labels set `task: classify` (`tag` per timestep)."
+        ) from None
 
 
 # --------------------------------------------------------------------------- text CSV, JSON Lines, .txt
@@ -459,6 +558,20 @@ def _read_text(path: Path) -> str:
         return path.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError as exc:
         raise DataError(f"{path} is not a UTF-8 text file (byte {exc.start} is {exc.object[exc.start:exc.start + 1]!r}). Save it as UTF-8.") from None
+
+
+def has_regression_targets(path: Path) -> bool:
+    """True for a .ts file whose header says ``@targetLabel true`` (real-valued targets, read by ``task: regress``)."""
+    if FORMATS.get(path.suffix.lower()) != "ts" or not path.is_file():
+        return False
+    with contextlib.suppress(OSError, UnicodeDecodeError), open(path, encoding="utf-8") as handle:
+        for line in handle:
+            words = line.strip().lower().split()
+            if words[:1] == ["@data"]:
+                break
+            if words[:2] == ["@targetlabel", "true"]:
+                return True
+    return False
 
 
 def looks_like_text(path: Path, options: DataSpec) -> bool:
@@ -509,8 +622,9 @@ def _load_txt(path: Path) -> SequenceData:
     return SequenceData([], None, str(path), "txt", f"{len(texts)} lines", [f"line {n}" for n, _ in numbered], steps, [str(n) for n, _ in numbered], texts)
 
 
-def _load_jsonl(path: Path, options: DataSpec, *, text: bool, need_labels: bool, tag: bool = False) -> SequenceData:
-    """Read JSON Lines: one object per line with an id, the sequence (or text) and a label (``tag``: a list of labels, one per timestep)."""
+def _load_jsonl(path: Path, options: DataSpec, *, text: bool, need_labels: bool, targets: TaskKind = LABELS) -> SequenceData:
+    """Read JSON Lines: one object per line with an id, the sequence (or text) and its target under ``label_key``: a label, or
+    per timestep a list of labels; for regression a number or a list of numbers, per timestep a list of them (or of lists)."""
     keys = options.jsonl
     key, field_name = (keys.text_key, "text_key") if text else (keys.sequence_key, "sequence_key")
     values: list[Any] = []
@@ -541,7 +655,7 @@ def _load_jsonl(path: Path, options: DataSpec, *, text: bool, need_labels: bool,
             if keys.label_key in record:
                 if unlabelled is not None:
                     raise DataError(f"{path}, line {unlabelled} has no key {keys.label_key!r}, but line {number} has one. Give every record a label, or none (for prediction).")
-                labels.append((_json_tags if tag else _json_label)(record[keys.label_key], f"{place}, key {keys.label_key!r}"))
+                labels.append(_json_target(record[keys.label_key], f"{place}, key {keys.label_key!r}", targets))
             elif labels or need_labels:
                 raise DataError(f"{place} has no key {keys.label_key!r} (keys: {', '.join(map(repr, record))}). Give every record its label, or set `data.jsonl.label_key` to the key that holds it.")
             elif unlabelled is None:
@@ -561,7 +675,7 @@ def _load_jsonl(path: Path, options: DataSpec, *, text: bool, need_labels: bool,
         where.append(f"line {number}")
     if not values:
         raise DataError(f"{path} has no records: every line is blank. Write one JSON object per line.")
-    label_array = np.array(labels) if labels and not tag else None
+    label_array = np.array(labels, dtype=np.float64 if targets.numeric else None) if labels and not targets.per_timestep else None
     if text:
         steps = [Step("read texts", f"{len(values)} texts", f"one text per record under {key!r}")]
         return SequenceData([], label_array, str(path), "jsonl", f"{len(values)} records", where, steps, ids, values)
@@ -573,7 +687,7 @@ def _load_jsonl(path: Path, options: DataSpec, *, text: bool, need_labels: bool,
         values = [v.astype(np.float64, copy=False) for v in values]
     raw_shape = f"{len(values)} records x (timesteps={_range_text([len(v) for v in values])}, features={widths[0]})"
     steps = [Step("read records", f"{len(values)} x (timesteps, {widths[0]})", f"one sequence per record under {key!r}" + ("; a flat list is one feature per timestep" if widths[0] == 1 else ""))]
-    return SequenceData(values, label_array, str(path), "jsonl", raw_shape, where, steps, ids, tags=labels if tag and labels else None)
+    return SequenceData(values, label_array, str(path), "jsonl", raw_shape, where, steps, ids, step_targets=labels if targets.per_timestep and labels else None)
 
 
 def _example(text: bool) -> str:
@@ -619,6 +733,30 @@ def _json_sequence(value: Any, place: str, key: str, *, strict: bool) -> np.ndar
     return array if nested else array[:, np.newaxis]
 
 
+def _json_target(value: Any, place: str, targets: TaskKind) -> Any:
+    """A record's target as the task reads it (see :func:`_load_jsonl`)."""
+    if not targets.numeric:
+        return _json_tags(value, place) if targets.per_timestep else _json_label(value, place)
+    example = "[0.5, 1.2, 0.9] (one value per timestep) or [[0.5, 1.0], ...]" if targets.per_timestep else "0.52, or [0.52, 1.3] for several targets"
+    if targets.per_timestep and not isinstance(value, list):
+        raise DataError(f"{place}: `task: {targets.name}` needs one target per timestep, a list such as {example}; got {json.dumps(value)}.")
+    items = value if isinstance(value, list) else [value]
+    flat = [v for item in items for v in (item if isinstance(item, list) and targets.per_timestep else [item])]
+    bad = next((v for v in flat if isinstance(v, bool) or not isinstance(v, (int, float))), None) if flat else None
+    if bad is not None or not flat:
+        raise DataError(
+            f"{place}: `task: {targets.name}` needs numeric targets, e.g. {example}; got {json.dumps(bad if bad is not None else value)}. "
+            "For class labels set `task: classify` (`tag` per timestep)."
+        )
+    try:
+        array = np.array(items, dtype=np.float64)
+    except ValueError:
+        raise DataError(f"{place}: the targets are ragged ({json.dumps(value)[:60]}); every timestep needs the same number of targets.") from None
+    if targets.per_timestep:
+        return array if array.ndim == 2 else array[:, np.newaxis]
+    return array
+
+
 def _json_label(value: Any, place: str) -> Any:
     if isinstance(value, list):
         raise DataError(f"{place}: the label must be a string or a number; got a list. For one label per timestep set `task: tag`.")
@@ -648,8 +786,9 @@ def _json_id(value: Any, number: int, place: str) -> str:
 # --------------------------------------------------------------------------- checks shared by all formats
 
 
-def validate(data: SequenceData, *, need_labels: bool, tag: bool = False) -> None:
-    """Reject empty sequences or texts, NaN/inf values and label counts that do not match (``tag``: one label per timestep)."""
+def validate(data: SequenceData, *, need_labels: bool, targets: TaskKind = LABELS) -> None:
+    """Reject empty sequences or texts, NaN/inf values, and targets that do not match the sequences: their count, one per
+    timestep for per-timestep tasks, the same number of finite values for every sequence (or timestep) for regression."""
     for i, text in enumerate(data.texts or []):
         if not text.strip():
             raise DataError(f"{data.source}, {data.where[i]}: the text is empty. Remove it or write the text.")
@@ -662,34 +801,56 @@ def validate(data: SequenceData, *, need_labels: bool, tag: bool = False) -> Non
                 f"{data.source}, {data.where[i]}: {seq[t, f]} at timestep {t}, feature {f}. Replace missing or infinite values "
                 "(e.g. interpolate or drop the sequence) before training."
             )
-    if tag:
-        _validate_tags(data, need_labels)
+    if targets.per_timestep:
+        _validate_step_targets(data, need_labels, targets)
         return
+    what = "target" if targets.numeric else "label"
     if data.labels is None:
         if need_labels:
-            raise DataError(f"{data.source} has no labels. Training and test data need one label per sequence ({_label_hint(data.format)}).")
+            raise DataError(f"{data.source} has no {what}s. Training and test data need one {what} per sequence ({_label_hint(data.format)}).")
         return
-    if data.labels.ndim != 1:
+    if targets.numeric:
+        if data.labels.ndim != 2:
+            raise DataError(f"Targets for {data.source} must be (samples,) or (samples, targets); got shape {data.labels.shape}. For one target per timestep set `task: regress_timesteps`.")
+        _check_finite_targets(data.labels, data, lambda i: data.where[i])
+    elif data.labels.ndim != 1:
         raise DataError(
             f"Labels for {data.source} must be 1-D (one label per sequence); got shape {data.labels.shape}. For one-hot labels use `argmax(axis=1)`; "
-            "for one label per timestep set `task: tag`."
+            "for one label per timestep set `task: tag`; for real values set `task: regress`."
         )
     if len(data.labels) != len(data):
-        raise DataError(f"{data.source}: {len(data.labels)} labels for {len(data)} sequences. There must be exactly one label per sequence.")
+        raise DataError(f"{data.source}: {len(data.labels)} {what}s for {len(data)} sequences. There must be exactly one {what} per sequence.")
 
 
-def _validate_tags(data: SequenceData, need_labels: bool) -> None:
-    """Per-timestep labels: present when needed, and exactly as many as each sequence has timesteps."""
-    if data.tags is None:
+def _validate_step_targets(data: SequenceData, need_labels: bool, targets: TaskKind) -> None:
+    """Per-timestep targets: present when needed, exactly as many as each sequence has timesteps, and (numbers) finite, as many per timestep everywhere."""
+    what = "target" if targets.numeric else "label"
+    if data.step_targets is None:
         if need_labels:
-            raise DataError(f"{data.source} has no labels. With `task: tag`, training and test data need one label per timestep ({_label_hint(data.format)}).")
+            raise DataError(f"{data.source} has no {what}s. With `task: {targets.name}`, training and test data need one {what} per timestep ({_label_hint(data.format)}).")
         return
-    for i, (seq, tags) in enumerate(zip(data.sequences, data.tags, strict=True)):
-        if len(tags) != len(seq):
+    for i, (seq, step_targets) in enumerate(zip(data.sequences, data.step_targets, strict=True)):
+        if len(step_targets) != len(seq):
             raise DataError(
-                f"{data.source}, {data.where[i]}: {len(tags)} labels for a sequence of {len(seq)} timesteps. "
-                "With `task: tag` every timestep needs exactly one label; fix the label list or the sequence."
+                f"{data.source}, {data.where[i]}: {len(step_targets)} {what}s for a sequence of {len(seq)} timesteps. "
+                f"With `task: {targets.name}` every timestep needs exactly one {what}; fix the {what}s or the sequence."
             )
+    if targets.numeric:
+        widths = [t.shape[1] for t in data.step_targets]
+        odd = next((i for i, w in enumerate(widths) if w != widths[0]), None)
+        if odd is not None:
+            raise DataError(f"{data.source}, {data.where[odd]}: {widths[odd]} targets per timestep, but {data.where[0]} has {widths[0]}. Every timestep needs the same targets.")
+        for i, step_targets in enumerate(data.step_targets):
+            _check_finite_targets(step_targets, data, lambda t, i=i: f"{data.where[i]}, timestep {t}")
+
+
+def _check_finite_targets(values: np.ndarray, data: SequenceData, place: Callable[[int], str]) -> None:
+    """An error naming the first NaN or infinite target of ``values`` ``(rows, targets)``; ``place(row)`` says where the row is."""
+    bad = np.argwhere(~np.isfinite(values))
+    if bad.size:
+        row, column = (int(v) for v in bad[0])
+        which = f" (target {column})" if values.shape[1] > 1 else ""
+        raise DataError(f"{data.source}, {place(row)}: the target{which} is {values[row, column]}. Regression targets must be finite numbers; fill or drop it.")
 
 
 def _label_hint(fmt: str) -> str:

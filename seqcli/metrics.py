@@ -1,4 +1,4 @@
-"""Classification metrics from class indices (pure NumPy, no TensorFlow)."""
+"""Evaluation metrics (pure NumPy, no TensorFlow): classification from class indices, regression from values."""
 
 from __future__ import annotations
 
@@ -52,3 +52,52 @@ def classification_report(y_true: np.ndarray, y_pred: np.ndarray, classes: list[
         "per_class": per_class,
         "confusion_matrix": {"classes": list(classes), "rows_true_columns_predicted": matrix.tolist()},
     }
+
+
+def regression_report(y_true: np.ndarray, y_pred: np.ndarray, baseline: np.ndarray, names: list[str]) -> dict[str, Any]:
+    """RMSE, MAE and R² of ``(rows, targets)`` predictions in the targets' own units, per target and averaged over the
+    targets, next to what predicting ``baseline`` ``(targets,)`` (the training mean) for every row scores.
+
+    R² is ``1 - SS_res / SS_tot`` around the rows' own mean (0 for a constant target predicted exactly, else -inf-safe).
+
+    >>> report = regression_report(np.array([[1.0], [3.0]]), np.array([[1.5], [2.5]]), np.array([2.0]), ["y"])
+    >>> report["rmse"], report["mae"], report["r2"], report["mean_predictor_rmse"]
+    (0.5, 0.5, 0.75, 1.0)
+    """
+    error = y_pred - y_true
+    rmse = np.sqrt(np.mean(error**2, axis=0))
+    mae = np.mean(np.abs(error), axis=0)
+    total = np.sum((y_true - y_true.mean(axis=0)) ** 2, axis=0)
+    residual = np.sum(error**2, axis=0)
+    r2 = np.where(total > 0, 1.0 - residual / np.where(total > 0, total, 1.0), 0.0)
+    base_error = baseline[None, :] - y_true
+    base_rmse = np.sqrt(np.mean(base_error**2, axis=0))
+    base_mae = np.mean(np.abs(base_error), axis=0)
+    per_target = {
+        name: {"rmse": float(rmse[j]), "mae": float(mae[j]), "r2": float(r2[j]), "mean_predictor_rmse": float(base_rmse[j]), "mean_predictor_mae": float(base_mae[j])}
+        for j, name in enumerate(names)
+    }
+    return {
+        "rmse": float(rmse.mean()),
+        "mae": float(mae.mean()),
+        "r2": float(r2.mean()),
+        "mean_predictor_rmse": float(base_rmse.mean()),
+        "mean_predictor_mae": float(base_mae.mean()),
+        "samples": len(y_true),
+        "per_target": per_target,
+    }
+
+
+def regression_loss(name: str, y_true: np.ndarray, y_pred: np.ndarray) -> float:
+    """The training loss on standardized targets, as Keras computes it: ``mse``, ``mae`` or ``huber`` (delta 1).
+
+    >>> regression_loss("huber", np.array([[0.0], [0.0]]), np.array([[0.5], [2.0]]))
+    0.8125
+    """
+    error = y_pred - y_true
+    if name == "mae":
+        return float(np.mean(np.abs(error)))
+    if name == "huber":
+        absolute = np.abs(error)
+        return float(np.mean(np.where(absolute <= 1.0, 0.5 * error**2, absolute - 0.5)))
+    return float(np.mean(error**2))

@@ -4,40 +4,39 @@ Input ``(batch, timesteps, features)`` -> ``Masking(pad_value)`` (float input) o
 input ``(batch, timesteps)`` -> ``Embedding(mask_zero=True)`` (tokens and text:
 learned, or frozen one-hot/code-value tables) -> stacked LSTM or GRU layers, each
 optionally bidirectional (every one but the last returns sequences) -> optional
-dense layers -> softmax over the classes (or one sigmoid unit for two classes).
-The mask reaches every recurrent layer, both directions included. For ``task: tag``
-the last recurrent layer returns sequences too, the dense layers and the softmax
-apply per timestep ``(batch, timesteps, classes)``, and the mask they carry keeps
-padded timesteps out of the loss and the accuracy.
+dense layers -> the task's head (:meth:`seqcli.tasks.base.Task.head`): a softmax over
+the classes, one sigmoid unit for two classes, or a linear layer for regression.
+The mask reaches every recurrent layer, both directions included. For a per-timestep
+task (``tag``, ``regress_timesteps``) the last recurrent layer returns sequences too,
+the dense layers and the head apply per timestep ``(batch, timesteps, units)``, and the
+mask they carry keeps padded timesteps out of the loss and the metrics.
 """
 
 from __future__ import annotations
 
-import difflib
 import math
 from typing import Any
 
 import numpy as np
 
 from seqcli.backend import import_keras
-from seqcli.errors import RunError, SpecError
+from seqcli.errors import RunError
 from seqcli.preprocess import Preprocessor
-from seqcli.spec import RecurrentLayer, Spec
+from seqcli.spec import TASK_KINDS, RecurrentLayer, Spec
+from seqcli.tasks import get as get_task
 
 
 def return_sequences(spec: Spec) -> list[bool]:
-    """Per recurrent layer: the spec's explicit value, else true for all but the last (for `task: tag` for all)."""
+    """Per recurrent layer: the spec's explicit value, else true for all but the last (for a per-timestep task for all)."""
     layers = spec.model.layers
-    tag = spec.task == "tag"
-    return [layer.return_sequences if layer.return_sequences is not None else tag or i < len(layers) - 1 for i, layer in enumerate(layers)]
+    per_timestep = TASK_KINDS[spec.task].per_timestep
+    return [layer.return_sequences if layer.return_sequences is not None else per_timestep or i < len(layers) - 1 for i, layer in enumerate(layers)]
 
 
 def build_model(spec: Spec, prep: Preprocessor, preps: dict[str, Preprocessor] | None = None) -> Any:
     """Build and compile the network (imports Keras); ``preps`` (one per input, by name) builds a multi-input model."""
     keras = import_keras()
-    n_classes = len(prep.classes)
-    if spec.model.output == "sigmoid" and n_classes != 2:
-        raise SpecError(f"`model.output: sigmoid` needs exactly two classes, but the training data has {n_classes}. Use `model.output: softmax`.")
+    task = get_task(spec.task)
     if preps is not None:
         inputs, x = _branches(spec, preps)
     else:
@@ -48,10 +47,9 @@ def build_model(spec: Spec, prep: Preprocessor, preps: dict[str, Preprocessor] |
         x = keras.layers.Dense(dense.units, activation=dense.activation, name=f"dense_{i}")(x)
         if dense.dropout > 0:
             x = keras.layers.Dropout(dense.dropout, name=f"dropout_{i}")(x)
-    units, activation = (1, "sigmoid") if spec.model.output == "sigmoid" else (n_classes, "softmax")
-    outputs = keras.layers.Dense(units, activation=activation, name="output")(x)
+    outputs = task.head(x, spec=spec, prep=prep)
     model = keras.Model(inputs, outputs, name=spec.output.name or "seqcli")
-    model.compile(optimizer=_optimizer(spec), loss=loss(spec), metrics=_metrics(spec))
+    model.compile(optimizer=_optimizer(spec), loss=task.loss(spec), metrics=task.metrics(spec))
     return model
 
 
@@ -107,51 +105,6 @@ def _input_layers(spec: Spec, prep: Preprocessor, name: str | None = None) -> tu
     return inputs, x
 
 
-def loss_name(spec: Spec) -> str:
-    if spec.training.loss != "auto":
-        return spec.training.loss
-    return "binary_crossentropy" if spec.model.output == "sigmoid" else "sparse_categorical_crossentropy"
-
-
-def one_hot_targets(spec: Spec) -> bool:
-    """True when training targets are one-hot ``(batch, classes)`` rows: label smoothing with a softmax output."""
-    return spec.training.label_smoothing > 0 and spec.model.output == "softmax"
-
-
-def loss(spec: Spec) -> Any:
-    """The loss name, or with label smoothing a loss object (categorical cross-entropy on one-hot targets for softmax)."""
-    smoothing = spec.training.label_smoothing
-    if not smoothing:
-        return loss_name(spec)
-    keras = import_keras()
-    if spec.model.output == "sigmoid":
-        return keras.losses.BinaryCrossentropy(label_smoothing=smoothing)
-    return keras.losses.CategoricalCrossentropy(label_smoothing=smoothing)
-
-
-def class_weights(spec: Spec, classes: list[str], y: np.ndarray) -> dict[str, float] | None:
-    """The weight of every class in the training loss, or None without ``training.class_weight``.
-
-    ``balanced`` gives class c the weight ``samples / (classes * count_c)`` over the training labels ``y`` (class indices,
-    ``(samples,)``), as scikit-learn does: labels [a, a, a, b] give a 4/6 and b 4/2. A mapping must name training classes.
-    """
-    setting = spec.training.class_weight
-    if setting is None:
-        return None
-    if setting == "balanced":
-        counts = np.bincount(y, minlength=len(classes))
-        return {name: len(y) / (len(classes) * int(count)) for name, count in zip(classes, counts, strict=True)}
-    for name in setting:
-        if name not in classes:
-            close = difflib.get_close_matches(name, classes, n=1)
-            hint = f" Did you mean {close[0]!r}?" if close else ""
-            raise SpecError(
-                f"`training.class_weight` names the class {name!r}, which is not in the training data (classes: {', '.join(classes)}).{hint} "
-                "Use the class names as they appear in the labels."
-            )
-    return {name: float(setting.get(name, 1.0)) for name in classes}
-
-
 def learning_rate(spec: Spec, epoch: int) -> float:
     """The rate of epoch ``epoch`` (from 0) for the schedules that depend on the epoch alone (cosine, exponential)."""
     schedule = spec.training.lr_schedule
@@ -166,21 +119,6 @@ def _optimizer(spec: Spec) -> Any:
     keras = import_keras()
     classes = {"adam": keras.optimizers.Adam, "adamw": keras.optimizers.AdamW, "rmsprop": keras.optimizers.RMSprop, "sgd": keras.optimizers.SGD}
     return classes[spec.training.optimizer](learning_rate=spec.training.learning_rate)
-
-
-def _metrics(spec: Spec) -> list[Any]:
-    keras = import_keras()
-    metrics: list[Any] = []
-    for name in spec.training.metrics:
-        if name == "auc":
-            metrics.append(keras.metrics.AUC(name="auc"))
-        elif spec.model.output == "sigmoid":
-            metrics.append(keras.metrics.BinaryAccuracy(name="accuracy"))
-        elif one_hot_targets(spec):
-            metrics.append(keras.metrics.CategoricalAccuracy(name="accuracy"))
-        else:
-            metrics.append(keras.metrics.SparseCategoricalAccuracy(name="accuracy"))
-    return metrics
 
 
 def training_state(model: Any) -> dict[str, np.ndarray]:

@@ -22,6 +22,7 @@ from seqcli.data import SequenceData
 from seqcli.errors import DataError
 from seqcli.preprocess import Preprocessor
 from seqcli.spec import DataSpec, PreprocessingSpec, RecurrentLayer, Spec
+from seqcli.tasks import Task
 
 
 def sections(spec: Spec) -> dict[str, tuple[DataSpec, PreprocessingSpec, list[RecurrentLayer]]]:
@@ -53,31 +54,33 @@ def match(first: SequenceData, other: SequenceData, name: str, first_name: str) 
     return other.subset(np.array([position[i] for i in first.ids]))
 
 
-def load_splits(spec: Spec, *, need_labels: bool = True) -> dict[str, dict[str, SequenceData]]:
-    """``{role: {input name: data}}`` for train, validation (a file or the stratified split of the labelled input) and test; rows matched by id."""
+def load_splits(spec: Spec, task: Task, *, need_labels: bool = True) -> dict[str, dict[str, SequenceData]]:
+    """``{role: {input name: data}}`` for train, validation (a file or the task's split of the labelled input) and test; rows matched by id."""
     by_name = sections(spec)
     first_name = spec.input_name
     roles = ["train"] + [role for role in ("validation", "test") if getattr(spec.data, role) is not None]
     splits: dict[str, dict[str, SequenceData]] = {}
     for role in roles:
-        loaded = {name: data_mod.load(getattr(options, role), options, need_labels=need_labels and name == first_name) for name, (options, _, _) in by_name.items()}
+        loaded = {
+            name: data_mod.load(getattr(options, role), options, need_labels=need_labels and name == first_name, targets=task.kind) for name, (options, _, _) in by_name.items()
+        }
         first = loaded[first_name]
         splits[role] = {name: part if name == first_name else match(first, part, name, first_name) for name, part in loaded.items()}
-    if spec.data.validation is None and spec.data.validation_split > 0 and splits["train"][first_name].labels is not None:
-        train_idx, val_idx = preprocess.stratified_split(splits["train"][first_name].labels, spec.data.validation_split, spec.seed)
+    if spec.data.validation is None and spec.data.validation_split > 0 and task.has_targets(splits["train"][first_name]):
+        train_idx, val_idx = task.split(splits["train"][first_name], spec.data.validation_split, spec.seed)
         train = splits["train"]
         splits = {"train": {n: d.subset(train_idx) for n, d in train.items()}, "validation": {n: d.subset(val_idx) for n, d in train.items()}} | {r: s for r, s in splits.items() if r != "train"}
     return splits
 
 
-def fit(spec: Spec, train: dict[str, SequenceData], classes: list[str] | None = None) -> dict[str, Preprocessor]:
-    """One preprocessor per input, fitted on that input's training data (no bucketing); the classes are the labelled input's."""
-    by_name = sections(spec)
-    preps = {spec.input_name: preprocess.fit(train[spec.input_name], dataclasses.replace(spec.preprocessing, bucketing=False), classes=classes)}
-    for name, (_, pp, _) in by_name.items():
-        if name != spec.input_name:
-            preps[name] = preprocess.fit(train[name], dataclasses.replace(pp, bucketing=False), classes=preps[spec.input_name].classes)
-    return preps
+def fit(spec: Spec, train: dict[str, SequenceData]) -> dict[str, Preprocessor]:
+    """One preprocessor per input, fitted on that input's training data (no bucketing); the task fits the targets on the labelled input's."""
+    return {name: preprocess.fit(train[name], dataclasses.replace(pp, bucketing=False)) for name, (_, pp, _) in sections(spec).items()}
+
+
+def buildable(spec: Spec) -> bool:
+    """Whether every branch has recurrent layers whose last one returns a vector (else the spec's warnings say why not)."""
+    return all(layers and not layers[-1].return_sequences and all(x.return_sequences is not False for x in layers[:-1]) for _, _, layers in sections(spec).values())
 
 
 def prepare_inputs(preps: dict[str, Preprocessor], parts: dict[str, SequenceData]) -> dict[str, list[np.ndarray]]:
@@ -108,11 +111,8 @@ def plan(samples: int, batch_size: int, seed: int = 0, epoch: int = 0, shuffle: 
     return batching.train_plan(np.zeros(samples, np.int64), None, 0, batch_size, seed, epoch, shuffle)
 
 
-def predict_proba(model: Any, preps: dict[str, Preprocessor], inputs: dict[str, list[np.ndarray]], batch_size: int) -> np.ndarray:
-    """Class probabilities ``(samples, classes)`` in input order; a sigmoid output becomes two columns."""
+def predict_outputs(model: Any, preps: dict[str, Preprocessor], inputs: dict[str, list[np.ndarray]], batch_size: int) -> np.ndarray:
+    """The model's outputs ``(samples, units)`` in input order."""
     samples = len(next(iter(inputs.values())))
     order = plan(samples, batch_size)
-    out = np.asarray(model.predict(dataset(preps, inputs, None, lambda _: order, range(1)), verbose=0))
-    if out.shape[-1] == 1:
-        out = np.concatenate([1.0 - out, out], axis=-1)
-    return out
+    return np.asarray(model.predict(dataset(preps, inputs, None, lambda _: order, range(1)), verbose=0))

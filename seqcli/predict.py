@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import csv
 import dataclasses
-import functools
 import io
 import json
 from dataclasses import dataclass, field
@@ -19,53 +18,62 @@ from typing import Any
 import numpy as np
 
 from seqcli import data as data_mod
-from seqcli import multi
-from seqcli.backend import use_backend
-from seqcli.batching import predict_proba, predict_tags
+from seqcli import multi, pipeline
 from seqcli.data import SequenceData
 from seqcli.errors import DataError, RunError
 from seqcli.model import build_model, load_checkpoint, restore_training_state
+from seqcli.pipeline import Pipeline, Split
 from seqcli.preprocess import Preprocessor
 from seqcli.rundir import CHECKPOINTS, RunDir
-from seqcli.shapes import truncation_warning
-from seqcli.spec import DataFile, Spec, spec_from_dict
+from seqcli.spec import TASK_KINDS, DataFile, Spec, spec_from_dict
+from seqcli.tasks.base import Outputs
 
 
 @dataclass
 class LoadedRun:
+    """A run opened for prediction: its pipeline rebuilt from the saved spec and preprocessing, and the checkpoint's model."""
+
     run: RunDir
-    spec: Spec
-    prep: Preprocessor
+    pipeline: Pipeline
     model: Any
     checkpoint: str
     notes: list[str] = field(default_factory=list)
-    preps: dict[str, Preprocessor] | None = None  # multi-input runs: one preprocessor per input by name (``prep`` is the labelled input's)
+
+    @property
+    def spec(self) -> Spec:
+        return self.pipeline.spec
+
+    @property
+    def prep(self) -> Preprocessor:
+        return self.pipeline.prep
 
 
 @dataclass
 class Prediction:
-    """Predictions for ``len(ids)`` rows; ``probabilities`` is ``(rows, classes)``.
+    """Predictions for ``len(ids)`` rows, in the task's terms (:meth:`seqcli.tasks.base.Task.rows`).
 
-    A row is a sequence, or for tagging (``timesteps`` not None) one real timestep: ``ids[r]`` names its
-    sequence and ``timesteps[r]`` its index within the sequence (after truncation), in order.
+    A row is a sequence, or for a per-timestep task (``timesteps`` not None) one real timestep: ``ids[r]`` names its
+    sequence and ``timesteps[r]`` its index within the sequence (after truncation), in order. ``values`` is
+    ``(rows, columns)``: class probabilities, or predicted values in the targets' units. ``scores``: accuracy, or
+    RMSE and MAE, when the input had targets (else None).
     """
 
+    task: str
     ids: list[str]
-    classes: list[str]
-    probabilities: np.ndarray
-    true: list[str] | None
+    columns: list[str]
+    values: np.ndarray
+    rows: list[dict[str, Any]]
+    scores: dict[str, float | None]
     notes: list[str]
     timesteps: list[int] | None = None
 
-    @functools.cached_property
-    def predicted(self) -> list[str]:
-        return [self.classes[i] for i in self.probabilities.argmax(axis=1)]
-
     @property
     def accuracy(self) -> float | None:
-        if self.true is None:
-            return None
-        return float(np.mean([p == t for p, t in zip(self.predicted, self.true, strict=True)]))
+        return self.scores.get("accuracy")
+
+    @property
+    def labelled(self) -> bool:
+        return any(value is not None for value in self.scores.values())
 
 
 def load_run(path: str | Path, checkpoint: str = "best", backend: str | None = None) -> LoadedRun:
@@ -79,14 +87,11 @@ def load_run(path: str | Path, checkpoint: str = "best", backend: str | None = N
     run = RunDir.open(path)
     info = run.info()
     spec = spec_from_dict(run.read_yaml("spec.yaml"))
-    state = run.read_json("preprocessing.json")
     try:
-        preps = {name: Preprocessor.from_dict(s) for name, s in state.items()} if spec.inputs is not None else None
-        prep = preps[spec.input_name] if preps is not None else Preprocessor.from_dict(state)
+        pipe = pipeline.from_state(spec, run.read_json("preprocessing.json"), backend=backend or info.get("versions", {}).get("backend", "tensorflow"))
     except (TypeError, KeyError, AttributeError) as exc:
         raise RunError(f"{run.path / 'preprocessing.json'} is corrupt ({exc}). Train again.") from None
     notes = []
-    use_backend(backend or info.get("versions", {}).get("backend", "tensorflow"))
     if info["status"] == "completed":
         model = load_checkpoint(run.checkpoint_path(checkpoint), compile=False)
     else:  # no .keras model yet: the run's own architecture with the committed epoch's weights
@@ -97,9 +102,9 @@ def load_run(path: str | Path, checkpoint: str = "best", backend: str | None = N
                 "Train it again."
             )
         notes.append(f"The run is {info['status']}; predicting with its {checkpoint} checkpoint (epoch {epoch}).")
-        model = build_model(spec, prep, preps)
+        model = build_model(spec, pipe.prep, pipe.preps)
         restore_training_state(model, run.read_state(epoch), run.state_path(epoch), optimizer=False)
-    return LoadedRun(run, spec, prep, model, checkpoint, notes, preps)
+    return LoadedRun(run, pipe, model, checkpoint, notes)
 
 
 def read_input(loaded: LoadedRun, path: str | Path) -> tuple[SequenceData, list[str]]:
@@ -126,7 +131,7 @@ def read_input(loaded: LoadedRun, path: str | Path) -> tuple[SequenceData, list[
             data = SequenceData([single], None, str(file), "npy", str(array.shape), ["the sequence"])
             data_mod.validate(data, need_labels=False)
             return data, notes
-    return data_mod.load(DataFile(path=str(file)), options, need_labels=False, tag=loaded.prep.task == "tag"), notes
+    return data_mod.load(DataFile(path=str(file)), options, need_labels=False, targets=loaded.pipeline.task.kind), notes
 
 
 def _single_sample(array: np.ndarray, prep: Preprocessor, file: Path) -> np.ndarray | None:
@@ -153,42 +158,27 @@ def _single_sample(array: np.ndarray, prep: Preprocessor, file: Path) -> np.ndar
 
 def predict(loaded: LoadedRun, data: SequenceData, notes: list[str] | None = None) -> Prediction:
     """Apply the run's preprocessing (for text: its vocabulary) and model to loaded sequences or texts."""
-    data = loaded.prep.tokenize(data)
-    sequences = loaded.prep.prepare(data.sequences, [f"{data.source}, {w}" for w in data.where])
-    if loaded.prep.task == "tag":
-        return _predict_tags(loaded, data, sequences, notes)
-    probs = predict_proba(loaded.model, loaded.prep, sequences, loaded.spec.training.batch_size)
-    notes = list(loaded.notes) + list(notes or [])
-    truncated = truncation_warning(data, loaded.prep, "input")
-    if truncated:
-        notes.append(truncated)
-    true = None
-    if data.labels is not None:
-        true = [loaded.prep.classes[i] for i in loaded.prep.encode_labels(data)]
-    return Prediction(list(data.ids), list(loaded.prep.classes), probs, true, notes)
+    split = loaded.pipeline.prepare(data)
+    return _prediction(loaded, split, loaded.pipeline.outputs(loaded.model, split), notes or [])
 
 
-def _predict_tags(loaded: LoadedRun, data: SequenceData, sequences: list[np.ndarray], notes: list[str] | None) -> Prediction:
-    """One prediction row per real timestep of every sequence (truncated sequences: per kept timestep)."""
-    prep = loaded.prep
-    per_sequence = predict_tags(loaded.model, prep, sequences, loaded.spec.training.batch_size)  # (timesteps_i, classes) each
-    notes = list(loaded.notes) + list(notes or [])
-    truncated = truncation_warning(data, prep, "input")
-    if truncated:
-        notes.append(truncated)
-    ids = [seq_id for seq_id, p in zip(data.ids, per_sequence, strict=True) for _ in range(len(p))]
-    timesteps = [t for p in per_sequence for t in range(len(p))]
-    true = None
-    if data.tags is not None:
-        true = [prep.classes[i] for i in np.concatenate(prep.encode_tags(data))]
-    probs = np.concatenate(per_sequence) if per_sequence else np.zeros((0, len(prep.classes)))
-    return Prediction(ids, list(prep.classes), probs, true, notes, timesteps)
+def _prediction(loaded: LoadedRun, split: Split, outputs: Outputs, notes: list[str]) -> Prediction:
+    """The task's rows for ``outputs``: one per sequence, or one per real timestep of every sequence (truncated sequences: per kept timestep)."""
+    pipe = loaded.pipeline
+    task, prep = pipe.task, pipe.prep
+    rows, scores = task.rows(outputs, prep, split.y)
+    ids, timesteps = list(split.data.ids), None
+    if isinstance(outputs, list):  # per timestep
+        ids = [seq_id for seq_id, steps in zip(split.data.ids, outputs, strict=True) for _ in range(len(steps))]
+        timesteps = [t for steps in outputs for t in range(len(steps))]
+    return Prediction(task.name, ids, task.columns(prep), task.predictions(outputs, prep), rows, scores, [*loaded.notes, *notes, *split.notes], timesteps)
 
 
 def predict_file(loaded: LoadedRun, path: str | Path) -> Prediction:
     """Read INPUT with the run's loaders and predict every sequence in it."""
-    if loaded.preps is not None:
-        raise DataError(f"Run {loaded.run.path} is a multi-input model: give every input by name, {' '.join(f'--input {n}=FILE' for n in loaded.preps)}, instead of INPUT.")
+    if loaded.pipeline.preps is not None:
+        preps = loaded.pipeline.preps
+        raise DataError(f"Run {loaded.run.path} is a multi-input model: give every input by name, {' '.join(f'--input {n}=FILE' for n in preps)}, instead of INPUT.")
     data, notes = read_input(loaded, path)
     return predict(loaded, data, notes)
 
@@ -198,7 +188,7 @@ def predict_inputs(loaded: LoadedRun, files: dict[str, Path]) -> Prediction:
 
     The ids, and the true labels when present, come from the file of the input that carries the labels in training.
     """
-    preps, spec = loaded.preps, loaded.spec
+    preps, spec = loaded.pipeline.preps, loaded.spec
     if preps is None:
         raise DataError(f"--input NAME=FILE is for multi-input runs; {loaded.run.path} has one input. Give the data file as INPUT.")
     unknown = [name for name in files if name not in preps]
@@ -214,18 +204,9 @@ def predict_inputs(loaded: LoadedRun, files: dict[str, Path]) -> Prediction:
             raise DataError(f"--input {name}={file}: the file does not exist. Check the path.")
         data_options = options[name][0]
         fmt = data_mod.FORMATS.get(file.suffix.lower()) or data_mod.detect_format(file, data_options.format)
-        parts[name] = data_mod.load(DataFile(path=str(file)), dataclasses.replace(data_options, format=fmt), need_labels=False)
-    first = parts[spec.input_name]
-    parts = {name: part if name == spec.input_name else multi.match(first, part, name, spec.input_name) for name, part in parts.items()}
-    inputs = multi.prepare_inputs(preps, parts)
-    probs = multi.predict_proba(loaded.model, preps, inputs, spec.training.batch_size)
-    notes = list(loaded.notes)
-    for name, prep in preps.items():
-        truncated = truncation_warning(parts[name], prep, f"input {name!r}")
-        if truncated:
-            notes.append(truncated)
-    true = [loaded.prep.classes[i] for i in loaded.prep.encode_labels(first)] if first.labels is not None else None
-    return Prediction(list(first.ids), list(loaded.prep.classes), probs, true, notes)
+        parts[name] = data_mod.load(DataFile(path=str(file)), dataclasses.replace(data_options, format=fmt), need_labels=False, targets=loaded.pipeline.task.kind)
+    split = loaded.pipeline.prepare_inputs(parts)
+    return _prediction(loaded, split, loaded.pipeline.outputs(loaded.model, split), [])
 
 
 def predict_texts(loaded: LoadedRun, texts: list[str]) -> Prediction:
@@ -239,17 +220,13 @@ def predict_texts(loaded: LoadedRun, texts: list[str]) -> Prediction:
 
 
 def to_rows(prediction: Prediction) -> list[dict[str, Any]]:
-    """One row per sequence (tagging: per real timestep, with its index): id, (timestep), predicted label, (true label), probability of every class."""
+    """One row per sequence (per-timestep tasks: per real timestep, with its index): id, (timestep), then the task's columns."""
     rows = []
-    for i, where in enumerate(prediction.ids):
-        row: dict[str, Any] = {"id": where}
+    for i, row in enumerate(prediction.rows):
+        lead: dict[str, Any] = {"id": prediction.ids[i]}
         if prediction.timesteps is not None:
-            row["timestep"] = prediction.timesteps[i]
-        row["predicted"] = prediction.predicted[i]
-        if prediction.true is not None:
-            row["label"] = prediction.true[i]
-        row.update({f"p_{name}": round(float(p), 6) for name, p in zip(prediction.classes, prediction.probabilities[i], strict=True)})
-        rows.append(row)
+            lead["timestep"] = prediction.timesteps[i]
+        rows.append(lead | row)
     return rows
 
 
@@ -263,5 +240,7 @@ def to_csv(prediction: Prediction) -> str:
 
 
 def to_json(prediction: Prediction) -> str:
-    payload = {"classes": prediction.classes, "accuracy": prediction.accuracy, "notes": prediction.notes, "predictions": to_rows(prediction)}
+    """The task, what the columns hold (``classes`` or ``targets``), the scores, the notes and every row."""
+    columns = "targets" if TASK_KINDS[prediction.task].numeric else "classes"
+    payload = {"task": prediction.task, columns: prediction.columns, **prediction.scores, "notes": prediction.notes, "predictions": to_rows(prediction)}
     return json.dumps(payload, indent=2) + "\n"

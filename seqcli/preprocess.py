@@ -1,4 +1,4 @@
-"""Fitted, saved transforms: label encoding, scaling, token codes, text vocabulary, padding/truncation.
+"""Fitted, saved transforms of the inputs: scaling, token codes, text vocabulary, padding/truncation, buckets.
 
 :func:`fit` learns everything from the training data only; the resulting
 :class:`Preprocessor` is plain data (saved as JSON in the run) and turns any list
@@ -34,8 +34,10 @@ class Preprocessor:
     shifted by 1 to keep 0 free). Text is tokens too: ``text`` holds the tokenizer
     options and ``vocabulary`` the fitted vocabulary (code 1: out of vocabulary).
     With length bucketing, ``boundaries`` are the bucket widths (the last is
-    ``maxlen``) and a batch is padded only to its bucket's width. ``task`` ``"tag"``: one class per
-    timestep, the targets truncated like the sequences.
+    ``maxlen``) and a batch is padded only to its bucket's width.
+
+    The task's target state (fitted by :meth:`seqcli.tasks.base.Task.fit`) is saved with it: ``task`` names the
+    task, ``classes`` the classes of a classification task, ``targets`` the names, mean and std of regression targets.
     """
 
     input: str
@@ -54,6 +56,7 @@ class Preprocessor:
     text: dict[str, Any] | None = None
     vocabulary: list[str] | None = None
     task: str = "classify"
+    targets: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -113,45 +116,6 @@ class Preprocessor:
                     f"Give data with the same {self.n_features} features, in the same order as in training."
                 )
 
-    def encode_labels(self, data: SequenceData) -> np.ndarray:
-        """Class indices ``(samples,)`` for the data's labels; unseen labels are an error."""
-        assert data.labels is not None
-        index = {name: i for i, name in enumerate(self.classes)}
-        names = label_names(data.labels)
-        unknown = np.flatnonzero(~np.isin(names, self.classes))
-        if unknown.size:
-            i = int(unknown[0])
-            raise DataError(
-                f"{data.source}, {data.where[i]}: label {str(names[i])!r} was not among the training classes "
-                f"({', '.join(self.classes)}). Remove those sequences or add the class to the training data."
-            )
-        unique, inverse = np.unique(names, return_inverse=True)
-        return np.array([index[n] for n in unique], dtype=np.int64)[inverse]
-
-    def encode_tags(self, data: SequenceData) -> list[np.ndarray]:
-        """Per-timestep class indices ``(timesteps_i,)`` for ``task: tag``, truncated like the sequences; unseen labels are an error."""
-        assert data.tags is not None
-        lengths = np.array([len(t) for t in data.tags])
-        names = label_names(np.concatenate(data.tags)) if len(data.tags) else np.zeros(0, str)
-        unknown = np.flatnonzero(~np.isin(names, self.classes))
-        if unknown.size:
-            i = int(np.searchsorted(np.cumsum(lengths), unknown[0], side="right"))
-            t = int(unknown[0] - (np.cumsum(lengths)[i - 1] if i else 0))
-            raise DataError(
-                f"{data.source}, {data.where[i]}, timestep {t}: label {str(names[unknown[0]])!r} was not among the training classes "
-                f"({', '.join(self.classes)}). Fix the label or add the class to the training data."
-            )
-        index = {name: i for i, name in enumerate(self.classes)}
-        unique, inverse = np.unique(names, return_inverse=True)
-        codes = np.array([index[n] for n in unique], dtype=np.int32)[inverse.reshape(-1)]
-        for i, seq in enumerate(data.sequences if self.input == "tokens" and self.pad_code is not None else []):
-            if seq[0, 0] == self.pad_code or seq[-1, 0] == self.pad_code:  # stripped by token_codes: the labels would shift
-                raise DataError(
-                    f"{data.source}, {data.where[i]}: the sequence starts or ends with the padding code {self.pad_code} (`preprocessing.pad_code`), which is stripped, "
-                    "so its labels no longer line up with its timesteps. With `task: tag` give unpadded sequences, or set `preprocessing.pad_code: null`."
-                )
-        return [self.truncate(t) for t in np.split(codes, np.cumsum(lengths)[:-1])]
-
     def masked_collisions(self, sequences: list[np.ndarray]) -> int:
         """Real float timesteps whose every feature equals the pad value (they would be masked); token codes never collide (checked)."""
         if self.input == "tokens":
@@ -159,11 +123,10 @@ class Preprocessor:
         return sum(int(np.all(s == self.pad_value, axis=1).sum()) for s in self.scale(sequences))
 
 
-def fit(train: SequenceData, spec: PreprocessingSpec, classes: list[str] | None = None, task: str = "classify") -> Preprocessor:
-    """Learn input kind, maxlen, scaling, token range, bucket boundaries and classes from training data.
+def fit(train: SequenceData, spec: PreprocessingSpec) -> Preprocessor:
+    """Learn input kind, maxlen, scaling, token range and bucket boundaries from training data.
 
-    ``classes`` replaces the class names learnt from the labels (for unlabelled data in ``inspect-shapes``);
-    with ``task: tag`` the classes are those of all real timesteps.
+    The targets are the task's to fit (:meth:`seqcli.tasks.base.Task.fit`): this leaves no classes and the task ``classify``.
     """
     kind = resolve_input(train, spec.input)
     if kind == "float" and spec.encoding != "embedding":
@@ -200,11 +163,9 @@ def fit(train: SequenceData, spec: PreprocessingSpec, classes: list[str] | None 
     if kind == "tokens":
         # The highest code: for text the last vocabulary entry; for integer codes one more than seen, for unseen codes.
         num_tokens = len(vocabulary) - 1 if vocabulary is not None else int(values.max()) + 1
-    classes = classes if classes is not None else class_names(train)
     boundaries = resolve_boundaries(spec, np.minimum(lengths, maxlen), maxlen)
     return Preprocessor(
-        kind, train.n_features, maxlen, spec.padding, spec.truncating, spec.pad_value, classes, mean, std, num_tokens, boundaries,
-        spec.encoding, pad_code, options, vocabulary, task,
+        kind, train.n_features, maxlen, spec.padding, spec.truncating, spec.pad_value, [], mean, std, num_tokens, boundaries, spec.encoding, pad_code, options, vocabulary,
     )
 
 
@@ -323,72 +284,3 @@ def resolve_maxlen(maxlen: int | str | None, lengths: np.ndarray) -> int:
     if percentile is not None:
         return max(1, math.ceil(np.percentile(lengths, percentile)))
     return int(maxlen)
-
-
-def class_names(data: SequenceData) -> list[str]:
-    """Sorted class names (numerically when every label is a number); per-timestep labels: over all timesteps."""
-    if data.tags is not None:
-        names = sorted(set(label_names(np.concatenate(data.tags)).tolist()), key=_numeric_first)
-        if len(names) < 2:
-            raise DataError(f"The training data in {data.source} has a single class ({names[0]!r}) over all timesteps; a tagger needs at least two. Check the labels.")
-        return names
-    if data.labels is None:
-        raise DataError(f"{data.source} has no labels; training data needs one label per sequence.")
-    names = sorted(set(label_names(data.labels).tolist()), key=_numeric_first)
-    if len(names) < 2:
-        raise DataError(f"The training data in {data.source} has a single class ({names[0]!r}); a classifier needs at least two. Check the label column or file.")
-    return names
-
-
-def _numeric_first(name: str) -> tuple[int, float, str]:
-    try:
-        return (0, float(name), name)
-    except ValueError:
-        return (1, 0.0, name)
-
-
-def _label_name(value: Any) -> str:
-    if isinstance(value, (float, np.floating)) and float(value).is_integer():
-        return str(int(value))
-    return str(value.item() if isinstance(value, np.generic) else value)
-
-
-def label_names(labels: np.ndarray) -> np.ndarray:
-    """Every label's class name, ``(samples,)`` strings (named once per distinct value: fast for a million labels)."""
-    try:
-        unique, inverse = np.unique(labels, return_inverse=True)
-    except TypeError:  # values NumPy cannot order
-        return np.array([_label_name(v) for v in labels], dtype=str)
-    return np.array([_label_name(v) for v in unique], dtype=str)[inverse.reshape(-1)]
-
-
-def random_split(samples: int, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Indices ``(train, validation)`` holding out ``fraction`` of the sequences (seeded; for per-timestep labels, which have no class per sequence)."""
-    order = np.random.default_rng(seed).permutation(samples)
-    count = min(round(samples * fraction), samples - 1)
-    if count < 1:
-        raise DataError(
-            f"`data.validation_split: {fraction}` of {samples} training sequences leaves an empty validation set. "
-            "Raise the fraction, give `data.validation`, or set `validation_split: 0` and `training.monitor: loss`."
-        )
-    return np.sort(order[count:]), np.sort(order[:count])
-
-
-def stratified_split(labels: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Indices ``(train, validation)`` holding out ``fraction`` of every class (seeded)."""
-    rng = np.random.default_rng(seed)
-    names = label_names(labels)
-    held: list[int] = []
-    for name in sorted(set(names)):
-        members = np.flatnonzero(names == name)
-        rng.shuffle(members)
-        count = round(len(members) * fraction)
-        held.extend(members[: min(count, len(members) - 1)])
-    validation = np.sort(np.array(held, dtype=np.int64))
-    train = np.setdiff1d(np.arange(len(labels)), validation)
-    if validation.size == 0:
-        raise DataError(
-            f"`data.validation_split: {fraction}` of {len(labels)} training sequences leaves an empty validation set. "
-            "Raise the fraction, give `data.validation`, or set `validation_split: 0` and `training.monitor: loss`."
-        )
-    return train, validation

@@ -64,9 +64,13 @@ def trace(result: Trace) -> Group:
         "features": [str(a.features) for a in result.arrays],
         "length min/median/p95/max": [f"{a.length_min} / {a.length_median:g} / {a.length_p95:g} / {a.length_max}" for a in result.arrays],
         "classes": [_counts(a.class_counts) for a in result.arrays],
+        "targets": [a.targets or "-" for a in result.arrays],
         "fingerprint": [a.fingerprint[:19] + "..." if a.fingerprint else "-" for a in result.arrays],
     }
+    regression = any(a.targets for a in result.arrays)
     for name, values in rows.items():
+        if name == ("classes" if regression else "targets"):
+            continue  # regression data has targets, classification data classes
         arrays.add_row(name, *values)
     steps = Table(title="Transformations", title_justify="left")
     for column in ("step", "shape after", "detail"):
@@ -94,14 +98,24 @@ def trace(result: Trace) -> Group:
 
 
 def metrics_table(metrics: dict[str, Any]) -> Table:
+    """The task's headline metrics (:attr:`seqcli.tasks.base.Task.headline`) of validation and test."""
+    from seqcli.tasks import get as get_task
+
+    headline = get_task(metrics.get("task", "classify")).headline  # runs before seqcli 0.2 were all classify or tag, which share the headline
     table = Table(title=f"Metrics (best checkpoint, epoch {metrics.get('best_epoch', '?')})", title_justify="left")
-    for column in ("split", "loss", "accuracy", "macro F1", "samples"):
-        table.add_column(column, justify="right" if column != "split" else "left")
+    table.add_column("split")
+    for title, _ in headline:
+        table.add_column(title, justify="right")
     for role in ("validation", "test"):
         if role in metrics:
-            m = metrics[role]
-            table.add_row(role, _fmt(m["loss"]), _fmt(m["accuracy"]), _fmt(m["macro_f1"]), str(m["samples"]))
+            table.add_row(role, *(_cell(metrics[role].get(key)) for _, key in headline))
     return table
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, float):
+        return _fmt(value)
+    return "-" if value is None else str(value)
 
 
 def train_result(result: TrainResult) -> Group:
@@ -114,50 +128,80 @@ def train_result(result: TrainResult) -> Group:
 
 
 def prediction(result: Prediction, limit: int = 50) -> Group:
+    """The first ``limit`` predictions as a table (per-timestep tasks: one line per sequence), and the scores."""
     if result.timesteps is not None:
-        return tag_prediction(result, limit)
+        return timestep_prediction(result, limit)
     table = Table(title="Predictions", title_justify="left")
+    keys = list(result.rows[0]) if result.rows else []
     table.add_column("id")
-    table.add_column("predicted")
-    if result.true is not None:
-        table.add_column("label")
-    for name in result.classes:
-        table.add_column(f"p({name})", justify="right")
-    predicted = result.predicted
+    for key in keys:
+        table.add_column(_heading(key), justify="right" if isinstance(result.rows[0][key], float) else "left")
     for i in range(min(limit, len(result.ids))):
-        row = [result.ids[i], predicted[i]] + ([result.true[i]] if result.true is not None else [])
-        table.add_row(*row, *(f"{p:.3f}" for p in result.probabilities[i]))
+        table.add_row(result.ids[i], *(_value(key, result.rows[i][key]) for key in keys))
     parts: list[Any] = [table]
     if len(result.ids) > limit:
         parts.append(Text(f"... {len(result.ids) - limit} more rows; use --output FILE (.csv or .json) for all of them."))
-    if result.accuracy is not None:
-        parts.append(Text(f"accuracy: {result.accuracy:.4f} on {len(result.ids)} labelled sequences", style="bold"))
+    if result.labelled:
+        parts.append(Text(f"{_scores(result)} on {len(result.ids)} labelled sequences", style="bold"))
     return Group(*parts)
 
 
-def tag_prediction(result: Prediction, limit: int = 50) -> Group:
-    """Tagging: one line per sequence with its predicted labels run-length coded ("rest x12 walk x8"), and the true ones when known."""
-    table = Table(title="Predictions (one label per timestep)", title_justify="left")
+def _heading(key: str) -> str:
+    """``p_walk`` -> ``p(walk)``; other columns as they are."""
+    return f"p({key[2:]})" if key.startswith("p_") else key
+
+
+def _value(key: str, value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.3f}" if key.startswith("p_") else f"{value:.4g}"
+    return str(value)
+
+
+def _scores(result: Prediction) -> str:
+    """``accuracy: 0.9730`` or ``RMSE 0.0412, MAE 0.0301``."""
+    names = {"accuracy": "accuracy", "rmse": "RMSE", "mae": "MAE"}
+    return ", ".join(f"{names.get(k, k)}: {v:.4f}" for k, v in result.scores.items() if v is not None)
+
+
+def timestep_prediction(result: Prediction, limit: int = 50) -> Group:
+    """Per-timestep tasks: one line per sequence. Class labels run-length coded ("rest x12 walk x8"), with the true ones
+    and the accuracy when known; values as the first few per timestep, with the RMSE when known."""
+    import numpy as np
+
+    keys = list(result.rows[0]) if result.rows else []
+    labels = "predicted" in keys and isinstance(result.rows[0]["predicted"], str)
+    table = Table(title=f"Predictions (one {'label' if labels else 'value'} per timestep)", title_justify="left")
     table.add_column("id")
     table.add_column("timesteps", justify="right")
-    table.add_column("predicted")
-    if result.true is not None:
-        table.add_column("label")
-        table.add_column("accuracy", justify="right")
-    predicted = result.predicted
+    predicted = [k for k in keys if k.startswith("predicted")]
+    true = [k for k in keys if k == "label" or k.startswith("target")]
+    for key in predicted + true:
+        table.add_column(key)
+    if true:
+        table.add_column("accuracy" if labels else "RMSE", justify="right")
     starts = [i for i in range(len(result.ids)) if i == 0 or result.ids[i] != result.ids[i - 1]]
     for start, end in list(zip(starts, [*starts[1:], len(result.ids)], strict=True))[:limit]:
-        row = [result.ids[start], str(end - start), _runs(predicted[start:end])]
-        if result.true is not None:
-            true = result.true[start:end]
-            row += [_runs(true), f"{sum(p == t for p, t in zip(predicted[start:end], true, strict=True)) / (end - start):.3f}"]
-        table.add_row(*row)
+        rows = result.rows[start:end]
+        cells = [result.ids[start], str(end - start)]
+        cells += [_runs([r[k] for r in rows]) if labels else _first([r[k] for r in rows]) for k in predicted + true]
+        if true and labels:
+            cells.append(f"{sum(r['predicted'] == r['label'] for r in rows) / len(rows):.3f}")
+        elif true:
+            errors = np.array([[r[p] - r[t] for p, t in zip(predicted, true, strict=True)] for r in rows])
+            cells.append(f"{float(np.sqrt(np.mean(errors**2, axis=0)).mean()):.4g}")
+        table.add_row(*cells)
     parts: list[Any] = [table]
     if len(starts) > limit:
-        parts.append(Text(f"... {len(starts) - limit} more sequences; use --output FILE (.csv or .json) for every timestep with its probabilities."))
-    if result.accuracy is not None:
-        parts.append(Text(f"accuracy: {result.accuracy:.4f} on {len(result.ids)} labelled timesteps of {len(starts)} sequences", style="bold"))
+        parts.append(Text(f"... {len(starts) - limit} more sequences; use --output FILE (.csv or .json) for every timestep."))
+    if result.labelled:
+        parts.append(Text(f"{_scores(result)} on {len(result.ids)} labelled timesteps of {len(starts)} sequences", style="bold"))
     return Group(*parts)
+
+
+def _first(values: list[float], count: int = 4) -> str:
+    """``0.12 0.4 0.33 ... (480)``: the first few values of a sequence."""
+    shown = " ".join(f"{v:.3g}" for v in values[:count])
+    return shown + (f" ... ({len(values)})" if len(values) > count else "")
 
 
 def _runs(labels: list[str]) -> str:

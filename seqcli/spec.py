@@ -65,6 +65,35 @@ def opt(default: Any, doc: str, check: Check | None = None) -> Any:
     return field(default=default, metadata=meta)
 
 
+# --------------------------------------------------------------------------- tasks
+
+
+@dataclass(frozen=True)
+class TaskKind:
+    """What a task predicts, which decides how targets are read and checked: one target per sequence or one per
+    timestep; class labels or real values (regression). Each has its implementation in :mod:`seqcli.tasks`."""
+
+    name: str
+    per_timestep: bool
+    numeric: bool
+    doc: str
+
+
+TASK_KINDS = {
+    kind.name: kind
+    for kind in (
+        TaskKind("classify", False, False, "one class label per sequence (softmax over the classes, or one sigmoid unit for two)"),
+        TaskKind("tag", True, False, "one class label per timestep (a softmax at every timestep; padded timesteps count in neither loss nor metrics)"),
+        TaskKind("regress", False, True, "one real value, or a vector of them, per sequence (standardized on the training split; loss mse, mae or huber)"),
+        TaskKind(
+            "regress_timesteps", True, True,
+            "one real value, or a vector of them, per timestep (the loss and the metrics cover real timesteps only)",
+        ),
+    )
+}
+TaskName = Literal["classify", "tag", "regress", "regress_timesteps"]
+
+
 # --------------------------------------------------------------------------- schema
 
 
@@ -87,7 +116,8 @@ class NpzKeys:
 class CsvOptions:
     id_column: str = opt("id", "Column that groups rows (timesteps) into sequences.")
     time_column: str | None = opt("time", "Column that orders the rows of a sequence; null keeps file order.")
-    label_column: str | None = opt("label", "Column with the sequence's label (the same on every row of a sequence; `task: tag`: each row's own); null for unlabelled data.")
+    label_column: str | None = opt("label", "Column with the sequence's label or target (the same on every row of a sequence; per-timestep tasks: each row's own); null for unlabelled data.")
+    target_columns: list[str] | None = opt(None, "Regression with several targets: the target columns, in order (read like `label_column`); null: `label_column` alone.")
     feature_columns: list[str] | None = opt(None, "Feature columns in order; null means every other column.")
     text_column: str = opt("text", "With `preprocessing.input: text`: the column with each sequence's raw text, one row per sequence (`id_column`, if present, names it).")
 
@@ -178,7 +208,10 @@ class EarlyStoppingSpec:
     min_delta: float = opt(0.0, "Smallest change that counts as an improvement.")
 
 
-Monitor = Literal["val_loss", "val_accuracy", "loss", "accuracy"]
+Monitor = Literal["val_loss", "val_accuracy", "val_mae", "val_rmse", "loss", "accuracy", "mae", "rmse"]
+Metric = Literal["accuracy", "auc", "mae", "rmse"]
+CLASSIFICATION_METRICS, REGRESSION_METRICS = ("accuracy", "auc"), ("mae", "rmse")
+CLASSIFICATION_LOSSES, REGRESSION_LOSSES = ("sparse_categorical_crossentropy", "binary_crossentropy"), ("mse", "mae", "huber")
 
 
 @dataclass
@@ -202,8 +235,14 @@ class TrainingSpec:
     optimizer: Literal["adam", "adamw", "rmsprop", "sgd"] = opt("adam", "Optimizer.")
     learning_rate: float = opt(0.001, "Learning rate (the initial one with `lr_schedule`).", POSITIVE_FLOAT)
     lr_schedule: LRScheduleSpec | None = opt(None, "Learning-rate schedule, applied at the start of each epoch; null keeps `learning_rate` constant.")
-    loss: Literal["auto", "sparse_categorical_crossentropy", "binary_crossentropy"] = opt("auto", "auto: sparse categorical cross-entropy for softmax, binary cross-entropy for sigmoid.")
-    metrics: list[Literal["accuracy", "auc"]] = opt(["accuracy"], "Metrics logged every epoch (auc needs model.output: sigmoid).")
+    loss: Literal["auto", "sparse_categorical_crossentropy", "binary_crossentropy", "mse", "mae", "huber"] = opt(
+        "auto", "auto: sparse categorical cross-entropy for softmax, binary cross-entropy for sigmoid, mse for the regression tasks. mse, mae, huber: regression only."
+    )
+    metrics: list[Metric] | None = opt(
+        None,
+        "Metrics logged every epoch. null: accuracy for classify and tag, mae for the regression tasks (on the standardized targets; "
+        "metrics.json reports the original units). auc needs model.output: sigmoid; mae and rmse are for regression.",
+    )
     monitor: Monitor = opt("val_loss", "Quantity that picks the best checkpoint and drives early stopping.")
     early_stopping: EarlyStoppingSpec | None = opt(EarlyStoppingSpec(), "Early stopping; null trains for all epochs.")
     shuffle: bool = opt(True, "Shuffle training sequences every epoch (seeded).")
@@ -242,10 +281,9 @@ class Spec:
     backend: Literal["auto", "jax", "tensorflow"] = opt(
         "auto", "Keras backend. auto: $KERAS_BACKEND if it is jax or tensorflow, else jax when all batches have one width, tensorflow with length bucketing."
     )
-    task: Literal["classify", "tag"] = opt(
+    task: TaskName = opt(
         "classify",
-        "classify: one label per sequence; tag: one label per timestep (the last recurrent layer returns sequences, a softmax per timestep; "
-        "padded timesteps count in neither loss nor metrics).",
+        "; ".join(f"{kind.name}: {kind.doc}" for kind in TASK_KINDS.values()) + ". Per-timestep tasks make the last recurrent layer return sequences.",
     )
     inputs: dict[str, InputSpec] | None = opt(
         None,
@@ -491,6 +529,13 @@ def _matches(tp: Any, value: Any) -> bool:
 # --------------------------------------------------------------------------- cross-field checks
 
 
+def metric_names(spec: Spec) -> list[str]:
+    """The metrics logged every epoch: ``training.metrics``, or the task's default."""
+    if spec.training.metrics is not None:
+        return list(spec.training.metrics)
+    return ["mae"] if TASK_KINDS[spec.task].numeric else ["accuracy"]
+
+
 def cross_field_problems(spec: Spec) -> list[str]:
     """Rules that involve several fields; empty when the spec is consistent."""
     problems = []
@@ -503,22 +548,23 @@ def cross_field_problems(spec: Spec) -> list[str]:
                 f"`model.layers[{i}].return_sequences` is false, but `model.layers[{i + 1}]` is another {layers[i + 1].cell.upper()}, which needs "
                 f"the full sequence (batch, timesteps, units) as input. Remove the key (seqcli sets it) or set it to true."
             )
-    tag = spec.task == "tag"
-    if tag and layers and layers[-1].return_sequences is False:
+    kind = TASK_KINDS[spec.task]
+    per_timestep = kind.per_timestep
+    if per_timestep and layers and layers[-1].return_sequences is False:
         problems.append(
-            f"`model.layers[{len(layers) - 1}].return_sequences` is false, but `task: tag` predicts one label per timestep, so the last recurrent layer "
+            f"`model.layers[{len(layers) - 1}].return_sequences` is false, but `task: {spec.task}` predicts one {_target_word(kind)} per timestep, so the last recurrent layer "
             "returns the whole sequence. Remove the key (seqcli sets it to true)."
         )
-    if tag:
-        problems += _tagging_problems(spec)
+    problems += _task_problems(spec, kind)
     if spec.inputs is not None:
         problems += _input_problems(spec)
-    if not tag and layers and layers[-1].return_sequences:
+    if not per_timestep and layers and layers[-1].return_sequences:
         last, cell = len(layers) - 1, layers[-1].cell.upper()
+        per_step, verb, model = ("regress_timesteps", "predict", "the regressor") if kind.numeric else ("tag", "label", "the classifier")
         problems.append(
             f"`model.layers[{last}].return_sequences` is true for the last {cell}: its output is per timestep "
-            f"(batch, timesteps, {layers[-1].units * (2 if layers[-1].bidirectional else 1)}), so the classifier would predict one label per timestep instead of "
-            f"one per sequence. Remove the key (seqcli sets it to false for the last {cell}), or set `task: tag` to label every timestep."
+            f"(batch, timesteps, {layers[-1].units * (2 if layers[-1].bidirectional else 1)}), so {model} would predict one {_target_word(kind)} per timestep instead of "
+            f"one per sequence. Remove the key (seqcli sets it to false for the last {cell}), or set `task: {per_step}` to {verb} every timestep."
         )
     has_validation = spec.data.validation is not None or spec.data.validation_split > 0
     schedule = spec.training.lr_schedule
@@ -532,14 +578,24 @@ def cross_field_problems(spec: Spec) -> list[str]:
                 f"`data.validation_split` is 0). Set `{key}: loss`, or hold out data with `data.validation_split: 0.2`."
             )
         metric = monitor.removeprefix("val_")
-        if metric != "loss" and metric not in spec.training.metrics:
-            problems.append(f"`{key}` is {monitor!r} but {metric!r} is not in `training.metrics`. Add it there.")
+        foreign = REGRESSION_METRICS if not kind.numeric else CLASSIFICATION_METRICS
+        if metric in foreign:
+            problems.append(
+                f"`{key}` is {monitor!r}, but {metric!r} is a {'classification' if kind.numeric else 'regression'} metric and `task: {spec.task}` predicts "
+                f"{'real values' if kind.numeric else 'classes'}. Monitor `{'val_' if monitor.startswith('val_') else ''}loss` or one of {', '.join(metric_names(spec))}."
+            )
+        elif metric != "loss" and metric not in metric_names(spec):
+            if spec.training.metrics is not None:
+                problems.append(f"`{key}` is {monitor!r} but {metric!r} is not in `training.metrics`. Add it there.")
+            else:
+                logged = ", ".join(metric_names(spec))
+                problems.append(f"`{key}` is {monitor!r} but {metric!r} is not logged (`task: {spec.task}` logs {logged} by default). Add it to `training.metrics`, or monitor {logged}.")
     if schedule is not None and schedule.min_lr >= spec.training.learning_rate:
         problems.append(
             f"`training.lr_schedule.min_lr` ({schedule.min_lr:g}) is not below `training.learning_rate` ({spec.training.learning_rate:g}), "
             "so the schedule could never lower the rate. Lower `min_lr` (e.g. 0)."
         )
-    if "auc" in spec.training.metrics and spec.model.output != "sigmoid":
+    if "auc" in metric_names(spec) and spec.model.output != "sigmoid" and not kind.numeric:
         problems.append("`training.metrics` has 'auc', which needs a two-class model with `model.output: sigmoid`. Remove 'auc' or set `model.output: sigmoid`.")
     bounds = spec.preprocessing.bucket_boundaries
     if bounds is not None and (any(b < 1 for b in bounds) or bounds != sorted(set(bounds))):
@@ -555,7 +611,7 @@ def cross_field_problems(spec: Spec) -> list[str]:
     if pp.input == "text" and spec.data.format in ("npy", "npz", "ts"):
         problems.append(f"`preprocessing.input: text` reads raw text from .csv, .jsonl or .txt files, but `data.format` is {spec.data.format!r}. Set `data.format: auto` (or csv/jsonl).")
     loss = spec.training.loss
-    if (loss == "binary_crossentropy") != (spec.model.output == "sigmoid") and loss != "auto":
+    if (loss == "binary_crossentropy") != (spec.model.output == "sigmoid") and loss in CLASSIFICATION_LOSSES:
         problems.append(f"`training.loss` {loss!r} does not fit `model.output` {spec.model.output!r}. Use `loss: auto`.")
     if loss == "sparse_categorical_crossentropy" and spec.training.label_smoothing > 0:
         problems.append(
@@ -574,8 +630,11 @@ def _input_problems(spec: Spec) -> list[str]:
     problems = []
     if not spec.inputs:
         problems.append("`inputs` is an empty mapping. Give at least one more named input, or remove `inputs` for a one-input model.")
-    if spec.task == "tag":
-        problems.append("`inputs` (multi-input models) is supported with `task: classify` only: per-timestep labels would need every input to have the same timesteps. Remove `inputs` or `task: tag`.")
+    if TASK_KINDS[spec.task].per_timestep:
+        problems.append(
+            f"`inputs` (multi-input models) is not supported with `task: {spec.task}`: per-timestep targets would need every input to have the same timesteps. "
+            f"Remove `inputs` or use a per-sequence task (classify, regress)."
+        )
     names = [spec.input_name, *spec.inputs]
     for name in names:
         if not INPUT_NAME.fullmatch(name):
@@ -605,6 +664,26 @@ def _input_problems(spec: Spec) -> list[str]:
     return problems
 
 
+def _target_word(kind: TaskKind) -> str:
+    return "target" if kind.numeric else "label"
+
+
+def _task_problems(spec: Spec, kind: TaskKind) -> list[str]:
+    """The rules of the spec's task (:data:`TASK_RULES`)."""
+    return [problem for rule in TASK_RULES[kind.name] for problem in rule(spec)]
+
+
+def _classification_problems(spec: Spec) -> list[str]:
+    """Class labels: regression losses and metrics do not apply."""
+    problems = []
+    if spec.training.loss in REGRESSION_LOSSES:
+        problems.append(f"`training.loss: {spec.training.loss}` is a regression loss, but `task: {spec.task}` predicts classes. Use `loss: auto`, or set `task: regress`.")
+    wrong = [m for m in spec.training.metrics or [] if m in REGRESSION_METRICS]
+    if wrong:
+        problems.append(f"`training.metrics` has {', '.join(map(repr, wrong))}, a regression metric, but `task: {spec.task}` predicts classes. Use accuracy (or auc), or set `task: regress`.")
+    return problems
+
+
 def _tagging_problems(spec: Spec) -> list[str]:
     """Options that `task: tag` does not support."""
     problems = []
@@ -612,16 +691,60 @@ def _tagging_problems(spec: Spec) -> list[str]:
         problems.append("`task: tag` predicts a softmax over the classes at every timestep, but `model.output` is 'sigmoid'. Set `model.output: softmax` (it handles two classes too).")
     if spec.training.label_smoothing > 0:
         problems.append("`training.label_smoothing` is not supported with `task: tag`. Remove it (or set 0).")
-    if spec.training.class_weight is not None:
+    return problems
+
+
+def _per_timestep_problems(spec: Spec) -> list[str]:
+    """One target per timestep: of numeric sequences (not tokenized text, not .ts files), and no per-sequence class weights."""
+    problems = []
+    word = _target_word(TASK_KINDS[spec.task])
+    if spec.training.class_weight is not None and spec.task == "tag":
         problems.append("`training.class_weight` is not supported with `task: tag` (Keras weighs whole sequences, not timesteps). Remove it.")
     if spec.preprocessing.input == "text":
         problems.append(
-            "`task: tag` needs one label per timestep of numeric sequences, but `preprocessing.input: text` tokenizes raw text (tokens and labels would not line up). "
+            f"`task: {spec.task}` needs one {word} per timestep of numeric sequences, but `preprocessing.input: text` tokenizes raw text (tokens and {word}s would not line up). "
             "Give token codes as sequences instead."
         )
     if spec.data.format == "ts":
-        problems.append("`task: tag` reads per-timestep labels from .csv, .jsonl, .npy or .npz files; .ts files hold one label per sequence. Convert the data.")
+        problems.append(f"`task: {spec.task}` reads per-timestep targets from .csv, .jsonl, .npy or .npz files; .ts files hold one target per sequence. Convert the data.")
     return problems
+
+
+def _regression_problems(spec: Spec) -> list[str]:
+    """Real-valued targets: no classifier options."""
+    problems = []
+    task = spec.task
+    if spec.model.output == "sigmoid":
+        problems.append(f"`model.output: sigmoid` is a two-class output, but `task: {task}` predicts real values with a linear output. Remove `model.output`.")
+    if spec.training.loss in CLASSIFICATION_LOSSES:
+        problems.append(f"`training.loss: {spec.training.loss}` is a classification loss, but `task: {task}` predicts real values. Use mse, mae or huber (auto: mse).")
+    wrong = [m for m in spec.training.metrics or [] if m in CLASSIFICATION_METRICS]
+    if wrong:
+        problems.append(f"`training.metrics` has {', '.join(map(repr, wrong))}, a classification metric, but `task: {task}` predicts real values. Use mae or rmse (or null).")
+    if spec.training.class_weight is not None:
+        problems.append(f"`training.class_weight` weighs classes, but `task: {task}` has none. Remove it.")
+    if spec.training.label_smoothing > 0:
+        problems.append(f"`training.label_smoothing` softens class targets, but `task: {task}` has none. Remove it.")
+    return problems
+
+
+def _targets_problems(spec: Spec) -> list[str]:
+    """`data.csv.target_columns` names regression targets."""
+    if any(section.csv.target_columns is not None for section in _data_sections(spec)) and not TASK_KINDS[spec.task].numeric:
+        return [f"`data.csv.target_columns` names regression targets, but `task: {spec.task}` predicts classes from `data.csv.label_column`. Remove it, or set `task: regress`."]
+    return []
+
+
+def _data_sections(spec: Spec) -> list[DataSpec]:
+    return [spec.data, *(i.data for i in (spec.inputs or {}).values())]
+
+
+TASK_RULES: dict[str, tuple[Callable[[Spec], list[str]], ...]] = {
+    "classify": (_classification_problems, _targets_problems),
+    "tag": (_classification_problems, _tagging_problems, _per_timestep_problems, _targets_problems),
+    "regress": (_regression_problems,),
+    "regress_timesteps": (_regression_problems, _per_timestep_problems),
+}
 
 
 # --------------------------------------------------------------------------- public API

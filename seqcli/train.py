@@ -1,7 +1,7 @@
-"""Training: load and check everything, then fit, checkpoint, log and evaluate; resume.
+"""Training: run the pipeline, then fit, checkpoint, log and evaluate; resume.
 
-:func:`prepare` does all the work that can fail on bad input (loading, splitting,
-fitting the preprocessing, building the model) before any run directory exists;
+:func:`prepare` runs the pipeline (:mod:`seqcli.pipeline`), which does all the work that can fail on bad
+input (loading, splitting, fitting the preprocessing, building the model) before any run directory exists;
 :func:`fit` creates the run directory and trains. :func:`prepare_resume` reopens
 an interrupted run. Progress goes to an optional :class:`Progress` hook; this
 module never prints.
@@ -26,17 +26,15 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from seqcli import batching, multi, preprocess, shapes
-from seqcli import data as data_mod
-from seqcli.backend import backend_before_fitting, choose_backend, compiles_each_shape, import_keras, seed_everything, use_backend, versions
-from seqcli.data import SequenceData
+from seqcli import pipeline
+from seqcli.backend import import_keras, versions
 from seqcli.errors import DataError, RunError, SeqcliError, SpecError
 from seqcli.fingerprint import file_key, spec_files, spec_fingerprints
-from seqcli.metrics import classification_report, log_loss
-from seqcli.model import build_model, class_weights, learning_rate, one_hot_targets, restore_training_state, training_state
-from seqcli.preprocess import Preprocessor
+from seqcli.layers import layer_rows
+from seqcli.model import learning_rate, restore_training_state, training_state
+from seqcli.pipeline import Pipeline
 from seqcli.rundir import EpochWriter, RunDir
-from seqcli.spec import Spec, spec_from_dict, to_dict, to_yaml
+from seqcli.spec import TASK_KINDS, Spec, spec_from_dict, to_dict, to_yaml
 
 COMMIT_INTERVAL = 1.0  # seconds: an epoch is committed when this long has passed since the last commit (always the last epoch and on stops)
 
@@ -52,41 +50,6 @@ class Progress(Protocol):
     def on_batch_end(self, step: int, logs: dict[str, float]) -> None: ...
     def on_epoch_end(self, epoch: int, logs: dict[str, float], best: bool) -> None: ...
     def on_train_end(self) -> None: ...
-
-
-@dataclass
-class Split:
-    """One split, loaded and prepared: ``sequences[i]`` scaled and truncated ``(timesteps_i, features)``, ``y`` class indices ``(samples,)``
-    (``task: tag``: a list of per-timestep class indices ``(timesteps_i,)``, truncated like the sequences).
-
-    Batches are padded when they are drawn (see :mod:`seqcli.batching`); no padded copy of the whole split exists.
-    """
-
-    data: SequenceData
-    sequences: list[np.ndarray]
-    y: np.ndarray | list[np.ndarray]
-    inputs: dict[str, list[np.ndarray]] | None = None  # multi-input: every input's prepared sequences by name (the labelled one included)
-
-    @property
-    def lengths(self) -> np.ndarray:
-        return np.array([len(s) for s in self.sequences])
-
-
-@dataclass
-class Prepared:
-    spec: Spec
-    prep: Preprocessor
-    splits: dict[str, Split]
-    model: Any
-    warnings: list[str]
-    fingerprints: dict[str, str]
-    backend: str
-    class_weights: dict[str, float] | None = None
-    preps: dict[str, Preprocessor] | None = None  # multi-input: one preprocessor per input by name; ``prep`` is the labelled input's
-
-    def preprocessing_state(self) -> dict[str, Any]:
-        """What ``preprocessing.json`` holds: the preprocessor's state, or for a multi-input run ``{name: state}``."""
-        return {name: p.to_dict() for name, p in self.preps.items()} if self.preps else self.prep.to_dict()
 
 
 @dataclass
@@ -110,85 +73,16 @@ class TrainResult:
     class_weights: dict[str, float] | None = None
 
 
-def load_splits(spec: Spec) -> dict[str, SequenceData]:
-    """Load train, validation (file or stratified split) and test data as sequences (raw texts for text input)."""
-    text, tag = spec.preprocessing.input == "text", spec.task == "tag"
-    train = data_mod.load(spec.data.train, spec.data, text=text, tag=tag)
-    splits = {"train": train}
-    if spec.data.validation is not None:
-        splits["validation"] = data_mod.load(spec.data.validation, spec.data, text=text, tag=tag)
-    elif spec.data.validation_split > 0:
-        if tag:
-            train_idx, val_idx = preprocess.random_split(len(train), spec.data.validation_split, spec.seed)
-        else:
-            assert train.labels is not None
-            train_idx, val_idx = preprocess.stratified_split(train.labels, spec.data.validation_split, spec.seed)
-        splits = {"train": train.subset(train_idx), "validation": train.subset(val_idx)}
-    if spec.data.test is not None:
-        splits["test"] = data_mod.load(spec.data.test, spec.data, text=text, tag=tag)
-    return splits
-
-
-def prepare(spec: Spec, backend: str | None = None) -> Prepared:
-    """Everything before training: data, preprocessing fitted on train only, the Keras backend, the model.
+def prepare(spec: Spec, backend: str | None = None) -> Pipeline:
+    """Everything before training (:func:`seqcli.pipeline.run`): data, preprocessing fitted on train only, the Keras backend, the model.
 
     ``backend`` overrides ``spec.backend`` (a resumed run keeps the one it started with).
     Raises :class:`~seqcli.errors.SeqcliError` on bad input; creates no files.
     """
-    if spec.inputs is not None:
-        return _prepare_multi(spec, backend)
-    early = backend_before_fitting(spec.backend, spec.preprocessing.input, spec.preprocessing.bucketing)
-    backend = backend or (early[0] if early else None)
-    if backend is not None:
-        use_backend(backend)
-    loaded = load_splits(spec)
-    prep = preprocess.fit(loaded["train"], spec.preprocessing, task=spec.task)
-    loaded = {role: prep.tokenize(part) for role, part in loaded.items()}  # text -> token codes; numeric data as it is
-    splits = {}
-    for role, part in loaded.items():
-        sequences = prep.prepare(part.sequences, [f"{part.source}, {w}" for w in part.where])
-        splits[role] = Split(part, sequences, prep.encode_tags(part) if spec.task == "tag" else prep.encode_labels(part))
-    if backend is None:
-        validation = splits["validation"].lengths if "validation" in splits else None
-        backend, _ = choose_backend(spec.backend, batching.workload(prep, splits["train"].lengths, validation, spec))
-    warnings = shapes.spec_warnings(spec, loaded["train"]) + shapes.preprocessing_steps(loaded["train"], prep, spec.training.batch_size, few_widths=compiles_each_shape(backend))[1]
-    for role, part in loaded.items():
-        truncated = shapes.truncation_warning(part, prep, role) if role != "train" else None
-        if truncated:
-            warnings.append(truncated)
-    weights = class_weights(spec, prep.classes, splits["train"].y) if spec.task == "classify" else None
-    use_backend(backend)
-    seed_everything(spec.seed)
-    model = build_model(spec, prep)
-    return Prepared(spec, prep, splits, model, warnings, spec_fingerprints(spec), backend, weights)
+    return pipeline.run(spec, backend=backend)
 
 
-def _prepare_multi(spec: Spec, backend: str | None) -> Prepared:
-    """:func:`prepare` for a multi-input spec: inputs matched by id, one preprocessor per input, a branch per input."""
-    loaded = multi.load_splits(spec)
-    preps = multi.fit(spec, loaded["train"])
-    prep = preps[spec.input_name]
-    splits = {}
-    for role, parts in loaded.items():
-        inputs = multi.prepare_inputs(preps, parts)
-        first = parts[spec.input_name]
-        splits[role] = Split(first, inputs[spec.input_name], prep.encode_labels(first), inputs)
-    backend = backend or choose_backend(spec.backend, None)[0]
-    warnings = shapes.spec_warnings(spec, loaded["train"][spec.input_name])
-    for name, p in preps.items():
-        warnings += [f"Input {name!r}: {w}" for w in shapes.preprocessing_steps(loaded["train"][name], p, spec.training.batch_size)[1]]
-        for role, parts in loaded.items():
-            truncated = shapes.truncation_warning(parts[name], p, role) if role != "train" else None
-            if truncated:
-                warnings.append(f"Input {name!r}: {truncated}")
-    weights = class_weights(spec, prep.classes, splits["train"].y) if isinstance(splits["train"].y, np.ndarray) else None
-    use_backend(backend)
-    seed_everything(spec.seed)
-    model = build_model(spec, prep, preps)
-    return Prepared(spec, prep, splits, model, warnings, spec_fingerprints(spec), backend, weights, preps)
-
-
-def prepare_resume(run_path: str | Path, spec_path: str | Path | None = None, overrides: list[str] | None = None) -> tuple[Prepared, Resume]:
+def prepare_resume(run_path: str | Path, spec_path: str | Path | None = None, overrides: list[str] | None = None) -> tuple[Pipeline, Resume]:
     """Reopen an interrupted, failed or crashed run to continue it from its last committed epoch.
 
     Refuses completed or still-running runs, and a spec or data that changed since the run started.
@@ -244,9 +138,9 @@ def spec_changes(old: Any, new: Any, path: str = "") -> list[str]:
     return [] if old == new else [f"`{path}` was {old!r}, now {new!r}"]
 
 
-def fit(prepared: Prepared, progress: Progress | None = None, resume: Resume | None = None) -> TrainResult:
+def fit(prepared: Pipeline, progress: Progress | None = None, resume: Resume | None = None) -> TrainResult:
     """Train (a new run directory, or the resumed one), commit every epoch, evaluate the best checkpoint."""
-    spec, prep, model = prepared.spec, prepared.prep, prepared.model
+    spec, model = prepared.spec, prepared.model
     run = resume.run if resume else RunDir.create(spec.output.dir, spec.output.name or "run")
     history = list(resume.history) if resume else []
     per_batch = progress is not None and getattr(progress, "batch_updates", True)
@@ -258,21 +152,21 @@ def fit(prepared: Prepared, progress: Progress | None = None, resume: Resume | N
             run.write_text("spec.yaml", to_yaml(spec))
             run.write_json("preprocessing.json", prepared.preprocessing_state())
             run.write_text("model_summary.txt", _summary(model))
-            run.write_json("layers.json", [row.__dict__ for row in shapes.layer_rows(model)])
+            run.write_json("layers.json", [row.__dict__ for row in layer_rows(model, output_axis=output_axis(spec))])
             weights = {"class_weights": prepared.class_weights} if prepared.class_weights else {}
             run.mark_running(created=_now(), name=spec.output.name, seed=spec.seed, versions=versions(), data_fingerprints=prepared.fingerprints, **weights)
         else:
             run.mark_running(resumed=_now())
             if recorder.best_epoch:
                 recorder.best_state = run.read_state(recorder.best_epoch)
-        train, validation = prepared.splits["train"], prepared.splits.get("validation")
+        validation = prepared.splits.get("validation")
         first = len(history)
         if first < spec.training.epochs and not recorder.stop:
-            batches, steps = _train_batches(spec, prep, train, first, prepared.preps)
+            batches, steps = prepared.train_batches(first)
             recorder.start_epoch = getattr(batches, "start_epoch", None)  # a PyDataset follows the fit loop's epoch
             model.fit(
                 batches,
-                validation_data=_eval_batches(spec, prep, validation, prepared.preps) if validation else None,
+                validation_data=prepared.eval_batches(validation) if validation else None,
                 epochs=spec.training.epochs,
                 initial_epoch=first,
                 steps_per_epoch=steps,  # one stream of all epochs' batches, each epoch planned from (seed, epoch)
@@ -288,10 +182,10 @@ def fit(prepared: Prepared, progress: Progress | None = None, resume: Resume | N
         run.save_model(model, "last")  # the model holds the last epoch's state
         restore_training_state(model, recorder.best_state, run.state_path(recorder.best_epoch))
         run.save_model(model, "best")
-        metrics = {"checkpoint": "best", "best_epoch": recorder.best_epoch, "monitor": spec.training.monitor}
+        metrics = {"task": spec.task, "checkpoint": "best", "best_epoch": recorder.best_epoch, "monitor": spec.training.monitor}
         for role in ("validation", "test"):
             if role in prepared.splits:
-                metrics[role] = evaluate(model, prepared.splits[role], prep, spec, prepared.preps)
+                metrics[role] = prepared.evaluate(model, prepared.splits[role])
         run.write_json("metrics.json", metrics)
         seconds = time.perf_counter() - started
         run.set_status("completed", train_seconds=round(seconds, 2))
@@ -308,32 +202,9 @@ def fit(prepared: Prepared, progress: Progress | None = None, resume: Resume | N
         raise
 
 
-def evaluate(model: Any, split: Split, prep: Preprocessor, spec: Spec, preps: dict[str, Preprocessor] | None = None) -> dict[str, Any]:
-    """Loss and the classification report of ``model`` on one split (one pass over the data); tagging: over all real timesteps.
-
-    ``preps``: a multi-input model, fed ``split.inputs``.
-    """
-    if prep.task == "tag":
-        per_sequence = batching.predict_tags(model, prep, split.sequences, spec.training.batch_size)
-        probs, y = np.concatenate(per_sequence), np.concatenate(split.y)  # (real timesteps, classes), (real timesteps,)
-        return {"loss": log_loss(probs, y), **classification_report(y, probs.argmax(axis=1), prep.classes), "sequences": len(per_sequence)}
-    if preps is not None and split.inputs is not None:
-        probs = multi.predict_proba(model, preps, split.inputs, spec.training.batch_size)
-    else:
-        probs = batching.predict_proba(model, prep, split.sequences, spec.training.batch_size)
-    return {"loss": log_loss(probs, split.y), **classification_report(split.y, probs.argmax(axis=1), prep.classes)}
-
-
-def _targets(spec: Spec, prep: Preprocessor, y: np.ndarray | list[np.ndarray]) -> np.ndarray | list[np.ndarray]:
-    """Sparse class indices ``(samples,)``; ``(samples, 1)`` floats for a sigmoid output; one-hot ``(samples, classes)`` with label smoothing.
-
-    Tagging: the per-sequence index arrays ``(timesteps_i,)`` as they are (batches pad them like the sequences).
-    """
-    if isinstance(y, list):
-        return y
-    if spec.model.output == "sigmoid":
-        return y.astype(np.float32)[:, None]
-    return np.eye(len(prep.classes), dtype=np.float32)[y] if one_hot_targets(spec) else y
+def output_axis(spec: Spec) -> str:
+    """What the output layer's last axis holds, for the layer table: classes, or regression targets."""
+    return "targets" if TASK_KINDS[spec.task].numeric else "classes"
 
 
 def _mode(monitor: str) -> str:
@@ -355,35 +226,6 @@ def _summary(model: Any) -> str:
     lines: list[str] = []
     model.summary(print_fn=lambda line, **_: lines.append(line), line_length=100)
     return "\n".join(lines) + "\n"
-
-
-def _train_batches(spec: Spec, prep: Preprocessor, split: Split, first_epoch: int, preps: dict[str, Preprocessor] | None = None) -> tuple[Any, int]:
-    """Batches of epochs ``first_epoch..`` (each planned from (seed, epoch), so a resumed run sees the same ones) and steps per epoch."""
-    lengths, size = split.lengths, spec.training.batch_size
-    if preps is not None and split.inputs is not None:
-        epochs = range(first_epoch, spec.training.epochs)
-        targets = _targets(spec, prep, split.y)
-        assert isinstance(targets, np.ndarray)
-        rows = functools.partial(multi.plan, len(lengths), size, spec.seed, shuffle=spec.training.shuffle)
-        return multi.dataset(preps, split.inputs, targets, lambda epoch: rows(epoch=epoch), epochs), len(rows(epoch=first_epoch).batches)
-
-    few_widths = compiles_each_shape()
-
-    def plan(epoch: int) -> batching.Plan:
-        return batching.train_plan(lengths, prep.boundaries, prep.maxlen, size, spec.seed, epoch, spec.training.shuffle, few_widths)
-
-    steps = len(plan(first_epoch).batches)
-    return batching.dataset(prep, split.sequences, _targets(spec, prep, split.y), plan, range(first_epoch, spec.training.epochs)), steps
-
-
-def _eval_batches(spec: Spec, prep: Preprocessor, split: Split, preps: dict[str, Preprocessor] | None = None) -> Any:
-    if preps is not None and split.inputs is not None:
-        rows = multi.plan(len(split.sequences), spec.training.batch_size)
-        targets = _targets(spec, prep, split.y)
-        assert isinstance(targets, np.ndarray)
-        return multi.dataset(preps, split.inputs, targets, lambda _: rows, range(1))
-    plan = batching.eval_plan(split.lengths, prep.boundaries, prep.maxlen, spec.training.batch_size, compiles_each_shape())
-    return batching.dataset(prep, split.sequences, _targets(spec, prep, split.y), lambda _: plan, range(1))
 
 
 @functools.cache

@@ -15,6 +15,7 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 # No JAX compilation cache (seqcli/backend.py) unless a test asks for one: tests leave nothing in ~/.cache.
 os.environ["SEQCLI_CACHE_DIR"] = ""
 
+BACKEND = os.environ["KERAS_BACKEND"]  # the backend of the in-process tests
 ROOT = Path(__file__).resolve().parent.parent
 SMOKE_SPEC = ROOT / "experiments" / "smoke.yaml"
 SMOKE_TEST = ROOT / "data" / "smoke" / "test.csv"
@@ -62,4 +63,19 @@ def padded(prep: object, sequences: list, width: int | None = None) -> object:
 
     prepared = prep.prepare(sequences)  # type: ignore[attr-defined]
     plan = batching.Plan([np.arange(len(prepared))], [width or prep.maxlen])  # type: ignore[attr-defined]
-    return next(batching.dataset(prep, prepared, None, lambda _: plan, range(1)).as_numpy_iterator())
+    return numpy_batches(batching.dataset(prep, prepared, None, lambda _: plan, range(1), backend=BACKEND))[0]
+
+
+def fitted(data: object, spec: object, task: str = "classify") -> object:
+    """The input preprocessing fitted on ``data`` with ``spec`` (a PreprocessingSpec), then the task's targets, as the pipeline does."""
+    from seqcli import preprocess
+    from seqcli.tasks import get
+
+    return get(task).fit(preprocess.fit(data, spec), data)  # type: ignore[arg-type]
+
+
+def numpy_batches(batches: object) -> list:
+    """Every batch of a :func:`seqcli.batching.dataset` as NumPy arrays: a ``tf.data`` pipeline (TensorFlow) or a PyDataset (JAX)."""
+    if hasattr(batches, "as_numpy_iterator"):
+        return list(batches.as_numpy_iterator())
+    return [batches[i] for i in range(len(batches))]  # type: ignore[index, arg-type]

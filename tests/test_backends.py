@@ -16,7 +16,7 @@ import pytest
 from typer.testing import CliRunner
 
 from seqcli import backend, predict, train
-from seqcli.backend import BACKENDS
+from seqcli.backend import BACKENDS, import_keras
 from seqcli.cli import app
 from seqcli.errors import RunError
 from seqcli.spec import load_spec
@@ -138,7 +138,7 @@ def test_a_run_predicts_the_same_on_either_backend(tmp_path: Path) -> None:
 
 def test_predict_backend_defaults_to_the_runs(smoke_run: Path) -> None:
     loaded = predict.load_run(smoke_run)
-    assert backend.current_backend() == json.loads((smoke_run / "run.json").read_text())["versions"]["backend"] == SESSION
+    assert loaded.pipeline.backend == import_keras().backend.backend() == json.loads((smoke_run / "run.json").read_text())["versions"]["backend"] == SESSION
     assert loaded.model is not None
 
 

@@ -13,6 +13,7 @@ from seqcli import backend, batching, preprocess
 from seqcli.data import SequenceData
 from seqcli.model import build_model
 from seqcli.spec import PreprocessingSpec, spec_from_dict
+from tests.conftest import BACKEND, fitted, numpy_batches
 from tests.conftest import padded as pad_all
 
 LENGTHS = np.array([3, 9, 4, 10, 2, 8, 5, 1, 7, 6])
@@ -84,7 +85,7 @@ def test_dataset_pads_each_batch_to_its_width(padding: str) -> None:
     data = data_of([3, 1, 4, 2])
     prep = preprocess.fit(data, PreprocessingSpec(standardize=False, padding=padding))
     plan = batching.eval_plan(np.array([3, 1, 4, 2]), prep.boundaries, prep.maxlen, batch_size=2)  # [1, 3] width 2, [0, 2] width 4
-    (x0, y0), (x1, y1) = batching.dataset(prep, data.sequences, np.arange(4), lambda _: plan, range(1)).as_numpy_iterator()
+    (x0, y0), (x1, y1) = numpy_batches(batching.dataset(prep, data.sequences, np.arange(4), lambda _: plan, range(1), backend=BACKEND))
     assert x0.shape == (2, 2, 2) and x1.shape == (2, 4, 2) and y0.tolist() == [1, 3] and y1.tolist() == [0, 2]
     def by_hand(rows: list[int], width: int) -> np.ndarray:
         out = np.zeros((len(rows), width, 2), dtype=np.float32)
@@ -109,7 +110,7 @@ def test_token_batches_pad_with_code_0_on_both_paths(padding: str) -> None:
     prep = preprocess.fit(data, PreprocessingSpec(input="tokens", padding=padding))
     plan = batching.Plan([np.array([1, 0])], [4])
     expected = [[8, 0, 0, 0], [5, 6, 7, 0]] if padding == "post" else [[0, 0, 0, 8], [0, 5, 6, 7]]
-    (x,) = batching.dataset(prep, prep.prepare(seqs), None, lambda _: plan, range(1)).as_numpy_iterator()
+    (x,) = numpy_batches(batching.dataset(prep, prep.prepare(seqs), None, lambda _: plan, range(1), backend=BACKEND))
     assert x.tolist() == expected and x.dtype == np.int32
     assert batching.Packed(prep, prep.prepare(seqs)).batch(plan.batches[0], 4).tolist() == expected
 
@@ -150,24 +151,23 @@ def test_dataset_streams_every_epoch_in_order() -> None:
     data = data_of([1, 2, 3, 4])
     prep = preprocess.fit(data, PreprocessingSpec(standardize=False, bucketing=False))
     plans = [batching.train_plan(np.array([1, 2, 3, 4]), None, 4, 2, seed=0, epoch=e, shuffle=True) for e in range(3)]
-    stream = [y.tolist() for _, y in batching.dataset(prep, data.sequences, np.arange(4), lambda e: plans[e], range(1, 3)).as_numpy_iterator()]
+    stream = [y.tolist() for _, y in numpy_batches(batching.dataset(prep, data.sequences, np.arange(4), lambda e: plans[e], range(1, 3), backend=BACKEND))]
     assert stream == [b.tolist() for e in (1, 2) for b in plans[e].batches]
 
 
 @pytest.mark.parametrize("jax_plans", [False, True])
-def test_bucketed_predictions_equal_fully_padded_ones_in_input_order(monkeypatch: pytest.MonkeyPatch, jax_plans: bool) -> None:
+def test_bucketed_predictions_equal_fully_padded_ones_in_input_order(jax_plans: bool) -> None:
     """Also with JAX's one-pass plan (shared widths, merged, every batch of full rows), whichever backend runs the test."""
-    monkeypatch.setattr(batching, "compiles_each_shape", lambda: jax_plans)
     rng = np.random.default_rng(0)
     seqs = [rng.normal(size=(n, 3)) for n in [7, 2, 12, 3, 9, 1, 12, 4]]
     data = SequenceData(seqs, np.array(["a", "b"] * 4), "mem", "npy", "-", [str(i) for i in range(8)])
     spec = spec_from_dict({"data": {"train": "x.npy"}, "model": {"layers": [{"units": 5}, {"units": 4}]}})
-    padded = preprocess.fit(data, PreprocessingSpec(bucketing=False))
+    padded = fitted(data, PreprocessingSpec(bucketing=False))
     bucketed = dataclasses.replace(padded, boundaries=[12])
     model_padded, model_bucketed = build_model(spec, padded), build_model(spec, bucketed)
     model_bucketed.set_weights(model_padded.get_weights())
     expected = model_padded.predict(pad_all(padded, seqs), verbose=0)  # (batch=8, classes=2), one padded array
-    got = batching.predict_proba(model_bucketed, bucketed, bucketed.prepare(seqs), batch_size=3)
+    got = batching.predict_outputs(model_bucketed, bucketed, bucketed.prepare(seqs), batch_size=3, backend="jax" if jax_plans else "tensorflow", per_timestep=False)
     np.testing.assert_allclose(got, expected, atol=1e-6)
 
 
@@ -183,14 +183,12 @@ def test_workload_counts_jax_batch_shapes_and_steps_by_hand() -> None:
     assert batching.workload(types.SimpleNamespace(boundaries=None, maxlen=12), np.array([3, 12]), None, spec) is None  # one width
 
 
-def test_one_pass_plan_on_jax_has_few_shapes_and_full_batches(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_one_pass_plan_on_jax_has_few_shapes_and_full_batches() -> None:
     """Lengths 1..10 in batches of 4 -> (1-4) (5-8) (9 10): widths 4, 8, 10; merged (8 padded steps < 100,000) to 10;
     the last batch's 2 rows filled up with its last row."""
-    monkeypatch.setattr(batching, "compiles_each_shape", lambda: True)
     prep = types.SimpleNamespace(boundaries=[10], maxlen=10)
-    plan = batching.one_pass_plan(np.arange(1, 11), prep, batch_size=4)
+    plan = batching.one_pass_plan(np.arange(1, 11), prep, batch_size=4, few_widths=True)
     assert [rows.tolist() for rows in plan.batches] == [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9, 9, 9]]
     assert plan.widths == [10, 10, 10]
-    monkeypatch.setattr(batching, "compiles_each_shape", lambda: False)  # TensorFlow: each batch as long as its longest
-    plan = batching.one_pass_plan(np.arange(1, 11), prep, batch_size=4)
+    plan = batching.one_pass_plan(np.arange(1, 11), prep, batch_size=4, few_widths=False)  # TensorFlow: each batch as long as its longest
     assert ([rows.tolist() for rows in plan.batches], plan.widths) == ([[0, 1, 2, 3], [4, 5, 6, 7], [8, 9]], [4, 8, 10])

@@ -12,7 +12,7 @@ import pytest
 from seqcli.data import SequenceData, detect_format, load
 from seqcli.errors import DataError
 from seqcli.fingerprint import fingerprint
-from seqcli.spec import DataFile, spec_from_dict
+from seqcli.spec import TASK_KINDS, DataFile, spec_from_dict
 
 BASE = spec_from_dict({"data": {"train": "unused.npy"}}).data
 
@@ -642,26 +642,26 @@ def test_subset_of_csv_keeps_ids(tmp_path):
 
 def test_tag_csv_reads_each_rows_label_in_time_order(tmp_path):
     path = write_text(tmp_path, "d.csv", "id,time,label,f1\na,1,O,2\nb,0,B,5\na,0,B,1\na,2,I,3\n")
-    data = load(DataFile(path=str(path)), BASE, tag=True)
+    data = load(DataFile(path=str(path)), BASE, targets=TASK_KINDS["tag"])
     assert data.labels is None
-    assert [t.tolist() for t in data.tags] == [["B", "O", "I"], ["B"]]
+    assert [t.tolist() for t in data.step_targets] == [["B", "O", "I"], ["B"]]
     assert data.sequences[0][:, 0].tolist() == [1.0, 2.0, 3.0]
 
 
 def test_tag_jsonl_label_lists(tmp_path):
     path = write_text(tmp_path, "d.jsonl", '{"id": "a", "sequence": [1.5, 2, 3], "label": ["x", "y", "x"]}\n{"id": "b", "sequence": [[4]], "label": [7]}\n')
-    data = load(DataFile(path=str(path)), BASE, tag=True)
-    assert [t.tolist() for t in data.tags] == [["x", "y", "x"], [7]]
+    data = load(DataFile(path=str(path)), BASE, targets=TASK_KINDS["tag"])
+    assert [t.tolist() for t in data.step_targets] == [["x", "y", "x"], [7]]
     assert data.ids == ["a", "b"]
 
 
 def test_tag_npz_dense_and_ragged(tmp_path):
     dense = tmp_path / "dense.npz"
     np.savez(dense, x=np.zeros((2, 3, 1)), y=np.array([[0, 1, 1], [2, 2, 0]]))
-    assert [t.tolist() for t in load(DataFile(path=str(dense)), BASE, tag=True).tags] == [[0, 1, 1], [2, 2, 0]]
+    assert [t.tolist() for t in load(DataFile(path=str(dense)), BASE, targets=TASK_KINDS["tag"]).step_targets] == [[0, 1, 1], [2, 2, 0]]
     ragged = tmp_path / "ragged.npz"
     np.savez(ragged, x=np.arange(5.0), lengths=np.array([2, 3]), y=np.array([0, 1, 1, 1, 0]))
-    assert [t.tolist() for t in load(DataFile(path=str(ragged)), BASE, tag=True).tags] == [[0, 1], [1, 1, 0]]
+    assert [t.tolist() for t in load(DataFile(path=str(ragged)), BASE, targets=TASK_KINDS["tag"]).step_targets] == [[0, 1], [1, 1, 0]]
 
 
 @pytest.mark.parametrize(
@@ -676,21 +676,21 @@ def test_tag_npz_dense_and_ragged(tmp_path):
 def test_tag_label_errors_name_the_line(tmp_path, name, content, message):
     path = write_text(tmp_path, name, content)
     if message is None:  # an empty CSV label cell is a label ('') like any other: not an error
-        assert load(DataFile(path=str(path)), csv_options(time_column=None), tag=True).tags[0].tolist() == ["x", ""]
+        assert load(DataFile(path=str(path)), csv_options(time_column=None), targets=TASK_KINDS["tag"]).step_targets[0].tolist() == ["x", ""]
         return
     with pytest.raises(DataError, match=message):
-        load(DataFile(path=str(path)), BASE, tag=True)
+        load(DataFile(path=str(path)), BASE, targets=TASK_KINDS["tag"])
 
 
 def test_tag_npz_label_shape_errors(tmp_path):
     dense = tmp_path / "dense.npz"
     np.savez(dense, x=np.zeros((2, 3, 1)), y=np.array([0, 1]))
     with pytest.raises(DataError, match=r"`y` must hold one label per timestep, aligned with the sequences: shape \(samples=2, timesteps=3\); got shape \(2,\)\. For one label per sequence set `task"):
-        load(DataFile(path=str(dense)), BASE, tag=True)
+        load(DataFile(path=str(dense)), BASE, targets=TASK_KINDS["tag"])
     ragged = tmp_path / "ragged.npz"
     np.savez(ragged, x=np.arange(5.0), lengths=np.array([2, 3]), y=np.array([0, 1, 1]))
     with pytest.raises(DataError, match=r"with `task: tag` and `lengths`, `y` must hold one label per timestep, all sequences concatenated: shape \(5,\); got shape \(3,\)"):
-        load(DataFile(path=str(ragged)), BASE, tag=True)
+        load(DataFile(path=str(ragged)), BASE, targets=TASK_KINDS["tag"])
     with pytest.raises(DataError, match=r"must be 1-D \(one label per sequence\); got shape \(2, 3\)\..*for one label per timestep set `task: tag`"):
         np.savez(dense, x=np.zeros((2, 3, 1)), y=np.zeros((2, 3)))
         load(DataFile(path=str(dense)), BASE)

@@ -9,12 +9,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from seqcli import preprocess, shapes
+from seqcli import shapes
 from seqcli.data import SequenceData
+from seqcli.diagnostics import channels_first_warning
 from seqcli.errors import SpecError
+from seqcli.layers import layer_rows
 from seqcli.model import build_model, return_sequences
 from seqcli.spec import PreprocessingSpec, spec_from_dict
-from tests.conftest import padded
+from seqcli.steps import real_lengths
+from tests.conftest import fitted, padded
 
 GOLDEN = Path(__file__).parent / "golden"
 
@@ -36,8 +39,8 @@ def test_return_sequences_auto_for_all_but_last() -> None:
 
 def test_layer_shapes_and_masks_float() -> None:
     spec = make_spec(dense=[{"units": 5, "dropout": 0.5}])
-    prep = preprocess.fit(float_data(), PreprocessingSpec(bucketing=False))
-    rows = shapes.layer_rows(build_model(spec, prep))
+    prep = fitted(float_data(), PreprocessingSpec(bucketing=False))
+    rows = layer_rows(build_model(spec, prep))
     table = [(r.name, r.kind, r.output_shape, r.params, r.mask) for r in rows]
     assert table == [
         ("sequence", "InputLayer", "(batch, timesteps=4, features=2)", 0, False),
@@ -52,8 +55,8 @@ def test_layer_shapes_and_masks_float() -> None:
 
 def test_gru_bidirectional_and_head_shapes() -> None:
     spec = make_spec(layers=[{"units": 4, "cell": "gru", "bidirectional": True}, {"units": 3, "cell": "gru"}, {"units": 2, "bidirectional": True}], dense=[{"units": 5}])
-    prep = preprocess.fit(float_data(), PreprocessingSpec(bucketing=False))
-    rows = shapes.layer_rows(build_model(spec, prep))
+    prep = fitted(float_data(), PreprocessingSpec(bucketing=False))
+    rows = layer_rows(build_model(spec, prep))
     table = [(r.name, r.kind, r.output_shape, r.params, r.mask) for r in rows]
     gru = lambda units, inputs: 3 * units * (inputs + units + 2)  # noqa: E731 - 3 gates, reset_after: two biases per gate
     lstm = lambda units, inputs: 4 * units * (inputs + units + 1)  # noqa: E731
@@ -71,13 +74,13 @@ def test_gru_bidirectional_and_head_shapes() -> None:
 def test_layer_shapes_tokens_golden() -> None:
     codes = [np.array([[1], [2], [3]]), np.array([[4], [1]]), np.array([[2], [2], [2], [5]])]
     data = SequenceData(codes, np.array([0, 1, 2]), "mem", "npy", "-", ["0", "1", "2"])
-    prep = preprocess.fit(data, PreprocessingSpec(bucketing=False))
-    rows = [dataclasses.asdict(r) for r in shapes.layer_rows(build_model(make_spec(embedding_dim=6), prep))]
+    prep = fitted(data, PreprocessingSpec(bucketing=False))
+    rows = [dataclasses.asdict(r) for r in layer_rows(build_model(make_spec(embedding_dim=6), prep))]
     assert rows == json.loads((GOLDEN / "token_model_layers.json").read_text())
 
 
 def test_sigmoid_needs_two_classes() -> None:
-    prep = preprocess.fit(dataclasses.replace(float_data(), labels=np.array(["a", "b", "c"])), PreprocessingSpec())
+    prep = fitted(dataclasses.replace(float_data(), labels=np.array(["a", "b", "c"])), PreprocessingSpec())
     with pytest.raises(SpecError, match="`model.output: sigmoid` needs exactly two classes, but the training data has 3"):
         build_model(make_spec(output="sigmoid"), prep)
 
@@ -90,7 +93,7 @@ def test_extra_padding_does_not_change_predictions(padding: str, layers: list | 
     """The mask must hide padding completely, in both directions of a bidirectional layer: maxlen 4 and maxlen 9 give the same outputs."""
     data = float_data()
     spec = make_spec(layers=layers) if layers else make_spec()
-    short = preprocess.fit(data, PreprocessingSpec(padding=padding, bucketing=False))
+    short = fitted(data, PreprocessingSpec(padding=padding, bucketing=False))
     long = dataclasses.replace(short, maxlen=9)
     model_short = build_model(spec, short)
     model_long = build_model(spec, long)
@@ -113,7 +116,7 @@ def test_trace_warns_about_classic_mistakes() -> None:
             "model": {"layers": [{"units": 4, "recurrent_dropout": 0.1}, {"units": 3, "return_sequences": True}]},
         }
     )
-    result = shapes.trace(spec, float_data(), {})
+    result = shapes.trace(spec, train=float_data())
     text = "\n".join(result.warnings)
     assert "`model.layers[1].return_sequences` is true for the last LSTM" in text
     assert "recurrent_dropout` > 0 disables the fast cuDNN kernel of LSTM and GRU layers on a GPU" in text
@@ -127,17 +130,17 @@ def test_trace_warns_about_classic_mistakes() -> None:
 
 def test_trace_shows_class_weights_and_schedule_patience() -> None:
     spec = spec_from_dict({"data": {"train": "x.npy"}, "training": {"class_weight": "balanced", "lr_schedule": {"patience": 10}}})
-    result = shapes.trace(spec, float_data(), {}, build=False)  # labels a, b, a
+    result = shapes.trace(spec, train=float_data(), build=False)  # labels a, b, a
     assert "Class weights in the training loss (balanced over the training split): a 0.75, b 1.5." in result.notes
     assert any("`training.lr_schedule.patience` (10) is not below `training.early_stopping.patience` (10)" in w for w in result.warnings)
     unknown = spec_from_dict({"data": {"train": "x.npy"}, "training": {"class_weight": {"c": 2}}})
-    assert any("`training.class_weight` names the class 'c', which is not in the training data (classes: a, b)" in w for w in shapes.trace(unknown, float_data(), {}, build=False).warnings)
+    assert any("`training.class_weight` names the class 'c', which is not in the training data (classes: a, b)" in w for w in shapes.trace(unknown, train=float_data(), build=False).warnings)
 
 
 def test_trace_warns_when_pad_value_occurs_in_data() -> None:
     data = dataclasses.replace(float_data(), sequences=[np.zeros((2, 2)), np.ones((3, 2)), np.arange(4.0).reshape(2, 2)])
     spec = spec_from_dict({"data": {"train": "x.npy"}, "preprocessing": {"standardize": False}})
-    warnings = shapes.trace(spec, data, {}, build=False).warnings
+    warnings = shapes.trace(spec, train=data, build=False).warnings
     assert any("2 real timesteps hold the pad value 0.0 in every feature" in w and "pad_value" in w for w in warnings)
 
 
@@ -146,15 +149,15 @@ def test_channels_first_heuristic() -> None:
     smooth = np.stack([np.stack([np.sin(t * (k + 1) + i) * (k + 1) for k in range(5)]) for i in range(6)])  # (samples, features=5, timesteps=40)
     swapped = SequenceData(list(smooth), None, "x.npy", "npy", "-", ["-"] * 6)  # read as (timesteps=5, features=40)
     right = SequenceData(list(smooth.transpose(0, 2, 1)), None, "x.npy", "npy", "-", ["-"] * 6)
-    assert "looks channels-first" in (shapes.channels_first_warning(swapped, "channels_last") or "")
-    assert shapes.channels_first_warning(right, "channels_last") is None
-    assert shapes.channels_first_warning(swapped, "channels_first") is None
+    assert "looks channels-first" in (channels_first_warning(swapped, "channels_last") or "")
+    assert channels_first_warning(right, "channels_last") is None
+    assert channels_first_warning(swapped, "channels_first") is None
 
 
 def test_trace_warns_when_fractional_data_would_become_tokens() -> None:
     spec = spec_from_dict({"data": {"train": "x.npy"}, "preprocessing": {"input": "tokens"}})
     data = dataclasses.replace(float_data(), sequences=[np.array([[0.5], [1.0]]), np.array([[2.0]]), np.array([[3.25]])])
-    result = shapes.trace(spec, data, {}, build=False)
+    result = shapes.trace(spec, train=data, build=False)
     assert any("pad_sequences(dtype='int32')" in w and "input: float" in w for w in result.warnings)
     assert result.steps[0].name == "standardize"  # traced as float, the way it should be read
 
@@ -174,9 +177,9 @@ def token_data() -> SequenceData:
     ],
 )
 def test_encoding_choice_shapes(encoding: str, name: str, shape: str, params: int) -> None:
-    prep = preprocess.fit(token_data(), PreprocessingSpec(encoding=encoding, bucketing=False))
+    prep = fitted(token_data(), PreprocessingSpec(encoding=encoding, bucketing=False))
     model = build_model(make_spec(embedding_dim=3), prep)
-    rows = shapes.layer_rows(model)
+    rows = layer_rows(model)
     assert [(r.name, r.output_shape, r.params, r.mask) for r in rows[:2]] == [("tokens", "(batch, timesteps=4)", 0, False), (name, shape, params, True)]
     layer = model.get_layer(name)
     table = layer.get_weights()[0]
@@ -190,7 +193,7 @@ def test_encoding_choice_shapes(encoding: str, name: str, shape: str, params: in
 @pytest.mark.parametrize("encoding", ["embedding", "one_hot", "float"])
 def test_token_padding_is_masked_for_every_encoding(encoding: str) -> None:
     """Padding the codes further (maxlen 4 -> 9) must not change any output."""
-    short = preprocess.fit(token_data(), PreprocessingSpec(encoding=encoding, bucketing=False))
+    short = fitted(token_data(), PreprocessingSpec(encoding=encoding, bucketing=False))
     long = dataclasses.replace(short, maxlen=9)
     model_short, model_long = build_model(make_spec(), short), build_model(make_spec(), long)
     model_long.set_weights(model_short.get_weights())
@@ -201,7 +204,7 @@ def test_token_padding_is_masked_for_every_encoding(encoding: str) -> None:
 
 def test_trace_explains_the_encoding_choice() -> None:
     spec = spec_from_dict({"data": {"train": "x.npy"}, "preprocessing": {"encoding": "one_hot", "bucketing": False}, "model": {"layers": [{"units": 4}]}})
-    result = shapes.trace(spec, token_data(), {})
+    result = shapes.trace(spec, train=token_data())
     step = result.steps[-1]
     assert (step.name, step.shape) == ("encode (one_hot) + mask", "(samples=3, timesteps=4, features=5)")
     assert "code c -> unit vector c of 5, padding -> zeros; computed per batch inside the model" in step.detail
@@ -214,5 +217,5 @@ def test_inspect_shapes_counts_the_lengths_training_sees() -> None:
     """Token codes 0-padded to one width in the file: the real lengths (what bucketing and `backend: auto` weigh) are 1, 3 and 2."""
     codes = [np.array([[4], [0], [0]]), np.array([[1], [2], [3]]), np.array([[5], [5], [0]])]
     data = SequenceData(codes, np.array(["a", "b", "a"]), "mem", "npy", "-", ["0", "1", "2"])
-    prep = preprocess.fit(data, PreprocessingSpec(input="tokens"))
-    assert shapes.real_lengths(data, prep).tolist() == [len(s) for s in prep.prepare(data.sequences, data.where)] == [1, 3, 2]
+    prep = fitted(data, PreprocessingSpec(input="tokens"))
+    assert real_lengths(data, prep).tolist() == [len(s) for s in prep.prepare(data.sequences, data.where)] == [1, 3, 2]

@@ -84,7 +84,7 @@ def test_default_spec_has_no_inputs(tmp_path: Path) -> None:
         ("inputs.temp.layerz=[]", r"Unknown key `inputs\.temp\.layerz`.*Did you mean `inputs\.temp\.layers`\?"),
         ("input_name=temp", r"`inputs\.temp` has the name of the input that `data` describes"),
         ("input_name=2nd", r"Input name '2nd' must start with a letter"),
-        ("task=tag", r"supported with `task: classify` only"),
+        ("task=tag", r"`inputs` \(multi-input models\) is not supported with `task: tag`"),
         ("inputs.temp.data.test=null", r"`data` has a `test` file, so `inputs\.temp\.data\.test` must be given too"),
         ("inputs.temp.preprocessing.bucketing=true", r"`inputs\.temp\.preprocessing\.bucketing` and `bucket_boundaries` are not supported in multi-input models"),
         ("inputs.temp.layers[0].return_sequences=true", r"`inputs\.temp\.layers\[0\]\.return_sequences` is true for the branch's last layer"),
@@ -141,7 +141,7 @@ def test_run_saves_one_preprocessing_per_input(multi_run: Path) -> None:
     state = json.loads((multi_run / "preprocessing.json").read_text())
     assert list(state) == ["motion", "temp"]
     assert (state["motion"]["n_features"], state["motion"]["maxlen"]) == (2, 5)
-    assert (state["temp"]["n_features"], state["temp"]["maxlen"], state["temp"]["classes"]) == (1, 2, ["down", "up"])
+    assert (state["temp"]["n_features"], state["temp"]["maxlen"], state["temp"]["classes"]) == (1, 2, [])  # the classes are the labelled input's
     layers = {row["name"]: row for row in json.loads((multi_run / "layers.json").read_text())}
     assert layers["motion"]["output_shape"] == "(batch, timesteps=5, features=2)"
     assert layers["temp"]["output_shape"] == "(batch, timesteps=2, features=1)"

@@ -74,28 +74,10 @@ def test_maxlen_resolution(maxlen: int | str | None, expected: int) -> None:
 def test_fit_records_state_and_round_trips() -> None:
     data = data_of(sequences_of([3, 5, 2]), ["b", "a", "b"])
     prep = preprocess.fit(data, PreprocessingSpec(maxlen=4, padding="pre"))
-    assert (prep.input, prep.n_features, prep.maxlen, prep.padding, prep.classes, prep.boundaries) == ("float", 2, 4, "pre", ["a", "b"], [4])
+    assert (prep.input, prep.n_features, prep.maxlen, prep.padding, prep.classes, prep.boundaries) == ("float", 2, 4, "pre", [], [4])  # classes: the task's to fit
     assert prep.input_shape == (None, 2)  # lengths vary: bucketing, variable timesteps
     again = preprocess.Preprocessor.from_dict(prep.to_dict())
     assert all(np.array_equal(a, b) for a, b in zip(again.prepare(data.sequences), prep.prepare(data.sequences), strict=True))
-
-
-def test_numeric_class_names_sort_numerically() -> None:
-    data = data_of(sequences_of([1, 1, 1]), [10, 9, 2.0])
-    prep = preprocess.fit(data, PreprocessingSpec())
-    assert prep.classes == ["2", "9", "10"]
-    assert prep.encode_labels(data).tolist() == [2, 1, 0]
-
-
-def test_unseen_label_names_sequence_and_classes() -> None:
-    prep = preprocess.fit(data_of(sequences_of([1, 1]), ["a", "b"]), PreprocessingSpec())
-    with pytest.raises(DataError, match=r"index 1: label 'c' was not among the training classes \(a, b\)"):
-        prep.encode_labels(data_of(sequences_of([1, 1]), ["a", "c"]))
-
-
-def test_single_class_is_rejected() -> None:
-    with pytest.raises(DataError, match="single class \\('a'\\).*at least two"):
-        preprocess.fit(data_of(sequences_of([1, 2]), ["a", "a"]), PreprocessingSpec())
 
 
 def test_wrong_feature_count_names_expected_and_received() -> None:
@@ -131,20 +113,6 @@ def test_masked_collisions_counts_real_steps_equal_to_pad_value() -> None:
     prep = preprocess.fit(data_of(seqs, ["a", "b"]), PreprocessingSpec(standardize=False))
     assert prep.masked_collisions(seqs) == 1  # only the all-zero timestep, not the half-zero one
     assert dataclasses.replace(prep, pad_value=-999.0).masked_collisions(seqs) == 0
-
-
-def test_stratified_split_is_per_class_seeded_and_disjoint() -> None:
-    labels = np.array(["a"] * 10 + ["b"] * 5)
-    train, val = preprocess.stratified_split(labels, 0.2, seed=3)
-    assert sorted(labels[val].tolist()) == ["a", "a", "b"]
-    assert set(train).isdisjoint(val) and len(train) + len(val) == 15
-    assert np.array_equal(val, preprocess.stratified_split(labels, 0.2, seed=3)[1])
-    assert not np.array_equal(val, preprocess.stratified_split(labels, 0.2, seed=4)[1])
-
-
-def test_empty_validation_split_is_an_error() -> None:
-    with pytest.raises(DataError, match="leaves an empty validation set"):
-        preprocess.stratified_split(np.array(["a", "a", "b", "b"]), 0.1, seed=0)
 
 
 def test_pad_code_between_real_codes_is_an_error_with_the_fixes() -> None:

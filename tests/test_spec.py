@@ -61,7 +61,7 @@ def test_minimal_spec_resolves_with_defaults(tmp_path, monkeypatch):
     assert spec.training.batch_size == 32
     assert spec.training.optimizer == "adam"
     assert spec.training.learning_rate == 0.001
-    assert spec.training.metrics == ["accuracy"]
+    assert spec.training.metrics is None  # the task's: accuracy for classify
     assert spec.training.monitor == "val_loss"
     assert spec.training.early_stopping == EarlyStoppingSpec(patience=10, min_delta=0.0)
     assert (spec.training.lr_schedule, spec.training.class_weight, spec.training.label_smoothing) == (None, None, 0.0)
@@ -211,7 +211,8 @@ BAD_OPTIONS = {
     "schedule-min-lr": ("training:\n  lr_schedule: {min_lr: -0.1}\n", r"`training\.lr_schedule\.min_lr` must be a non-negative number\. Received: -0\.1"),
     "schedule-monitor": (
         "training:\n  lr_schedule: {monitor: val_auc}\n",
-        r"`training\.lr_schedule\.monitor` must be one of 'val_loss', 'val_accuracy', 'loss', 'accuracy'\. Received: 'val_auc' \(.*line 3\)\. Use one of the listed values",
+        r"`training\.lr_schedule\.monitor` must be one of 'val_loss', 'val_accuracy', 'val_mae', 'val_rmse', 'loss', 'accuracy', 'mae', 'rmse'\. "
+        r"Received: 'val_auc' \(.*line 3\)\. Use one of the listed values",
     ),
     "schedule-not-mapping": ("training:\n  lr_schedule: cosine\n", r"`training\.lr_schedule` must be a mapping of keys to values\. Received: 'cosine' \(.*line 3\)\. Write it as `key: value` lines"),
 }
@@ -507,7 +508,7 @@ def test_spec_from_dict_validates(tmp_path):
 EXPECTED_REFERENCE_KEYS = [
     "data.train", "data.validation", "data.test", "data.validation_split", "data.format", "data.layout",
     "data.npz.x", "data.npz.y", "data.npz.lengths",
-    "data.csv.id_column", "data.csv.time_column", "data.csv.label_column", "data.csv.feature_columns", "data.csv.text_column",
+    "data.csv.id_column", "data.csv.time_column", "data.csv.label_column", "data.csv.target_columns", "data.csv.feature_columns", "data.csv.text_column",
     "data.jsonl.id_key", "data.jsonl.sequence_key", "data.jsonl.text_key", "data.jsonl.label_key",
     "preprocessing.input", "preprocessing.encoding", "preprocessing.pad_code",
     "preprocessing.text.level", "preprocessing.text.max_tokens", "preprocessing.text.lowercase", "preprocessing.text.strip_punctuation", "preprocessing.text.oov_token",
@@ -541,7 +542,7 @@ def test_reference_markdown_has_one_row_per_leaf_field():
     assert rows["training.early_stopping"].startswith("| `training.early_stopping` | a mapping or null | a mapping | ")
     assert "| required |" in rows["data.train"]
     assert "| required |" in rows["model.dense[].units"]
-    assert "| `[accuracy]` |" in rows["training.metrics"]
+    assert "| `null` |" in rows["training.metrics"]
 
 
 def test_tag_task_implies_sequences_from_every_layer(tmp_path):

@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 from seqcli import batching, train
 from seqcli.cli import app
 from seqcli.spec import load_spec
+from tests.conftest import numpy_batches
 
 # Two tiny labelled sequences of 3 and 1 timesteps (one feature), tags a/b; two unlabelled ones to predict.
 TRAIN = [
@@ -59,11 +60,11 @@ def test_padding_changes_neither_loss_nor_accuracy(tmp_path: Path, padding: str)
     results = []
     for width in (3, 9):
         plan = batching.Plan([np.array([0, 1])], [width])
-        x, y = next(iter(batching.dataset(prep, split.sequences, split.y, lambda _, plan=plan: plan, range(1))))
+        x, y = numpy_batches(batching.dataset(prep, split.sequences, split.y, lambda _, plan=plan: plan, range(1), backend=prepared.backend))[0]
         assert tuple(y.shape) == (2, width)
         if width == 3:  # padded target cells are 0 and sit where the padded input cells are
             assert np.asarray(y).tolist() == ([[0, 1, 0], [1, 0, 0]] if padding == "post" else [[0, 1, 0], [0, 0, 1]])
-        results.append(model.evaluate(batching.dataset(prep, split.sequences, split.y, lambda _, plan=plan: plan, range(1)), verbose=0, return_dict=True))
+        results.append(model.evaluate(batching.dataset(prep, split.sequences, split.y, lambda _, plan=plan: plan, range(1), backend=prepared.backend), verbose=0, return_dict=True))
         if width == 3:
             probs = np.asarray(model.predict_on_batch(np.asarray(x)))  # (batch=2, timesteps=3, classes=2)
             real = [probs[0, 0, 0], probs[0, 1, 1], probs[0, 2, 0], probs[1, 0 if padding == "post" else 2, 1]]  # true class of each real timestep
@@ -73,7 +74,7 @@ def test_padding_changes_neither_loss_nor_accuracy(tmp_path: Path, padding: str)
     assert results[0]["accuracy"] == pytest.approx(results[1]["accuracy"])
     assert results[0]["loss"] == pytest.approx(by_hand, rel=1e-5)
     assert results[0]["accuracy"] == pytest.approx(accuracy)
-    evaluated = train.evaluate(model, split, prep, prepared.spec)  # seqcli's own report: over the 4 real timesteps
+    evaluated = prepared.evaluate(model, split)  # seqcli's own report: over the 4 real timesteps
     assert evaluated["loss"] == pytest.approx(by_hand, rel=1e-4)
     assert evaluated["samples"] == 4 and evaluated["sequences"] == 2
 

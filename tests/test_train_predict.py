@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from seqcli import predict, train
-from seqcli.batching import predict_proba
+from seqcli.batching import predict_outputs
 from seqcli.spec import Spec, load_spec
 from tests.conftest import SMOKE_SPEC, StopAfter
 
@@ -23,15 +23,15 @@ def test_saved_run_predicts_like_the_trained_model(tmp_path: Path) -> None:
     prepared = train.prepare(smoke_spec(tmp_path))
     result = train.fit(prepared)
     test = prepared.splits["test"]
-    in_memory = predict_proba(prepared.model, prepared.prep, test.sequences, 8)  # the model holds the best weights after fit
+    in_memory = predict_outputs(prepared.model, prepared.prep, test.sequences, 8, backend=prepared.backend, per_timestep=False)  # the model holds the best weights after fit
     for checkpoint in ("best", "last"):
         loaded = predict.load_run(result.run.path, checkpoint)
         assert loaded.prep == prepared.prep
         from_disk = predict.predict(loaded, test.data)
         if checkpoint == "best":
-            np.testing.assert_allclose(from_disk.probabilities, in_memory, atol=1e-6)
+            np.testing.assert_allclose(from_disk.values, in_memory, atol=1e-6)
             assert from_disk.accuracy == pytest.approx(result.metrics["test"]["accuracy"])
-        assert from_disk.ids == test.data.ids and from_disk.true == [prepared.prep.classes[i] for i in test.y]
+        assert from_disk.ids == test.data.ids and [row["label"] for row in from_disk.rows] == [prepared.prep.classes[i] for i in test.y]
 
 
 def test_same_seed_same_history(tmp_path: Path) -> None:
@@ -56,7 +56,7 @@ def test_ctrl_c_marks_run_interrupted_and_keeps_epoch_one(tmp_path: Path) -> Non
     assert not list((run / "checkpoints").glob("*.keras"))  # the .keras models come with completion; predict rebuilds the model
     one_epoch = predict.load_run(train.fit(train.prepare(smoke_spec(tmp_path / "one", epochs=1))).run.path, "best")
     test = prepared.splits["test"].data
-    np.testing.assert_array_equal(predict.predict(loaded, test).probabilities, predict.predict(one_epoch, test).probabilities)
+    np.testing.assert_array_equal(predict.predict(loaded, test).values, predict.predict(one_epoch, test).values)
 
 
 def write_npz(path: Path, x: np.ndarray, y: np.ndarray, **extra: np.ndarray) -> Path:
@@ -83,8 +83,8 @@ def test_two_classes_with_sigmoid_and_auc(tmp_path: Path) -> None:
     assert {"loss", "accuracy", "auc", "val_auc"} <= set(result.history[-1])
     loaded = predict.load_run(result.run.path)
     prediction = predict.predict(loaded, prepared.splits["test"].data)
-    assert prediction.classes == ["no", "yes"] and prediction.probabilities.shape == (24, 2)
-    np.testing.assert_allclose(prediction.probabilities.sum(axis=1), 1.0, atol=1e-6)
+    assert prediction.columns == ["no", "yes"] and prediction.values.shape == (24, 2)
+    np.testing.assert_allclose(prediction.values.sum(axis=1), 1.0, atol=1e-6)
     assert prediction.accuracy == pytest.approx(result.metrics["test"]["accuracy"])
 
 
@@ -104,5 +104,5 @@ def test_token_sequences_train_and_predict_one_raw_sequence(tmp_path: Path) -> N
     assert (loaded.prep.input, loaded.prep.num_tokens, loaded.prep.maxlen) == ("tokens", 5, 6)
     np.save(tmp_path / "one.npy", np.array([3, 4, 9]))  # one raw 1-D sequence; 9 was never seen in training
     prediction = predict.predict_file(loaded, tmp_path / "one.npy")
-    assert prediction.probabilities.shape == (1, 2)
+    assert prediction.values.shape == (1, 2)
     assert any("batch of one: (1, 3)" in n for n in prediction.notes)  # bucketing: padded only to its own length

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import math
+import types
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from seqcli import predict, train
-from seqcli.batching import predict_proba
+from seqcli.batching import predict_outputs
 from seqcli.errors import SpecError
-from seqcli.model import class_weights, learning_rate, load_checkpoint, loss
+from seqcli.model import learning_rate, load_checkpoint
 from seqcli.spec import Spec, load_spec, spec_from_dict
+from seqcli.tasks.classify import Classify
 from tests.conftest import SMOKE_SPEC
 
 
@@ -21,6 +23,10 @@ def spec_with(**training: object) -> Spec:
 
 
 # --------------------------------------------------------------------------- class weights
+
+
+def class_weights(spec: Spec, classes: list[str], y: np.ndarray) -> dict[str, float] | None:
+    return Classify().class_weights(spec, types.SimpleNamespace(classes=classes), y)  # type: ignore[arg-type]
 
 
 def test_balanced_class_weights_are_samples_over_classes_times_count() -> None:
@@ -41,14 +47,14 @@ def test_class_weight_mapping_fills_unnamed_classes_and_rejects_unknown_ones() -
 
 def test_label_smoothing_loss_values() -> None:
     # Softmax, 3 classes, x = 0.3: the target [1, 0, 0] becomes [0.7 + 0.1, 0.1, 0.1].
-    softmax = loss(spec_from_dict({"data": {"train": "x.npy"}, "training": {"label_smoothing": 0.3}}))
+    softmax = Classify().loss(spec_from_dict({"data": {"train": "x.npy"}, "training": {"label_smoothing": 0.3}}))
     expected = -(0.8 * math.log(0.5) + 0.1 * math.log(0.3) + 0.1 * math.log(0.2))  # 0.835859
     assert float(softmax(np.array([[1.0, 0.0, 0.0]]), np.array([[0.5, 0.3, 0.2]]))) == pytest.approx(expected, rel=1e-5)
     # Sigmoid, x = 0.2: the target 1 becomes 0.8 + 0.1.
-    sigmoid = loss(spec_from_dict({"data": {"train": "x.npy"}, "model": {"output": "sigmoid"}, "training": {"label_smoothing": 0.2}}))
+    sigmoid = Classify().loss(spec_from_dict({"data": {"train": "x.npy"}, "model": {"output": "sigmoid"}, "training": {"label_smoothing": 0.2}}))
     expected = -(0.9 * math.log(0.8) + 0.1 * math.log(0.2))  # 0.361773
     assert float(sigmoid(np.array([[1.0]]), np.array([[0.8]]))) == pytest.approx(expected, rel=1e-5)
-    assert loss(spec_with()) == "sparse_categorical_crossentropy"  # unchanged without smoothing
+    assert Classify().loss(spec_with()) == "sparse_categorical_crossentropy"  # unchanged without smoothing
 
 
 def write_imbalanced(tmp_path: Path, classes: tuple[str, ...]) -> Path:
@@ -76,7 +82,7 @@ def test_weighted_and_smoothed_loss_reach_the_training_loop(tmp_path: Path, outp
     prepared = train.prepare(load_spec(spec_file, [f"output.dir={tmp_path / 'runs'}"]))
     result = train.fit(prepared)
     split = prepared.splits["train"]
-    probs = predict_proba(prepared.model, prepared.prep, split.sequences, 4).astype(np.float64)  # (samples, classes)
+    probs = Classify().probabilities(predict_outputs(prepared.model, prepared.prep, split.sequences, 4, backend=prepared.backend, per_timestep=False)).astype(np.float64)  # (samples, classes)
     if output == "softmax":
         targets = (1 - smoothing) * np.eye(3)[split.y] + smoothing / 3
         per_sample = -(targets * np.log(probs)).sum(axis=1)
@@ -93,7 +99,7 @@ def test_weighted_and_smoothed_loss_reach_the_training_loop(tmp_path: Path, outp
     assert float(correct.mean()) != pytest.approx(float((weights * correct).sum() / weights.sum()))  # (and weighting would show)
     assert "learning_rate" not in row  # only with a schedule
     # The run reloads: for predict (the same probabilities) and, compiled with the smoothed loss, for --resume.
-    np.testing.assert_allclose(predict.predict(predict.load_run(result.run.path), split.data).probabilities, probs, atol=1e-6)
+    np.testing.assert_allclose(predict.predict(predict.load_run(result.run.path), split.data).values, probs, atol=1e-6)
     assert load_checkpoint(result.run.path / "checkpoints" / "last.keras", compile=True).loss.get_config()["label_smoothing"] == pytest.approx(smoothing)
 
 

@@ -1,0 +1,65 @@
+"""``task: regress_timesteps``: one real value, or a vector of them, per timestep.
+
+Targets ``(timesteps_i, targets)`` per sequence: ``y`` of shape ``(samples, timesteps[, targets])`` (or, with
+``lengths``, ``(total_timesteps[, targets])``), per-row CSV target columns, or a JSON Lines list per record. They are
+standardized over the real training timesteps. The last recurrent layer returns sequences and a linear Dense applies
+at every timestep, ``(batch, timesteps, targets)``: e.g. ``LSTM(32, return_sequences=True)`` into ``Dense(16)``, so
+that one sample ``(1, 480, 16)`` gives ``(1, 480, 16)``. The mask the output carries keeps padded timesteps out of the
+loss and the metrics; evaluation and prediction rows cover every real timestep.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from seqcli.spec import TASK_KINDS
+from seqcli.tasks.base import Outputs, Targets, flat, random_split
+from seqcli.tasks.regress import Regress, check_target_count
+from seqcli.tasks.tag import check_unpadded_codes
+
+if TYPE_CHECKING:
+    from seqcli.data import SequenceData
+    from seqcli.preprocess import Preprocessor
+    from seqcli.spec import Spec
+
+
+class RegressTimesteps(Regress):
+    kind = TASK_KINDS["regress_timesteps"]
+
+    def raw_targets(self, data: SequenceData) -> np.ndarray:
+        """The raw targets of every real timestep, ``(total_timesteps, targets)``."""
+        assert data.step_targets is not None
+        return np.concatenate(data.step_targets)
+
+    def encode(self, prep: Preprocessor, data: SequenceData) -> Targets:
+        """Standardized targets ``(timesteps_i, targets)`` float32 per sequence, truncated like the sequences."""
+        assert data.step_targets is not None
+        check_target_count(prep, data.step_targets[0].shape[1] if data.step_targets else 0, data.source)
+        check_unpadded_codes(prep, data)
+        return [prep.truncate(self.standardize(prep, t).astype(np.float32)) for t in data.step_targets]
+
+    def split(self, train: SequenceData, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+        return random_split(len(train), fraction, seed)
+
+    def describe(self, prep: Preprocessor) -> str:
+        assert prep.targets is not None
+        names = prep.targets["names"]
+        return (
+            f"Task: regress_timesteps (real values per timestep). Targets (samples, timesteps, targets={len(names)}), standardized over the real training timesteps; "
+            f"the last recurrent layer returns sequences and a linear Dense applies per timestep (batch, timesteps, targets={len(names)}); "
+            "the mask it carries keeps padded timesteps out of the loss and the metrics."
+        )
+
+    def evaluate(self, outputs: Outputs, y: Targets, prep: Preprocessor, *, spec: Spec) -> dict[str, Any]:
+        """Over all real timesteps; ``sequences`` counts the sequences."""
+        assert isinstance(y, list)
+        return {**super().evaluate(flat(outputs), flat(y), prep, spec=spec), "sequences": len(y)}
+
+    def predictions(self, outputs: Outputs, prep: Preprocessor) -> np.ndarray:
+        return super().predictions(flat(outputs), prep)
+
+    def rows(self, outputs: Outputs, prep: Preprocessor, y: Targets | None = None) -> tuple[list[dict[str, Any]], dict[str, float | None]]:
+        """One row per real timestep."""
+        return super().rows(flat(outputs), prep, None if y is None else flat(y))

@@ -1,0 +1,93 @@
+"""``task: tag``: one class label per timestep.
+
+The classes are those of all real training timesteps. The last recurrent layer returns sequences and the
+softmax applies at every timestep, ``(batch, timesteps, classes)``; the mask it carries keeps padded timesteps
+out of the loss and the accuracy. The validation split is random (a sequence has no single class). Evaluation
+and prediction rows cover every real timestep.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from seqcli.errors import DataError
+from seqcli.spec import TASK_KINDS
+from seqcli.tasks.base import Outputs, Targets, flat, random_split
+from seqcli.tasks.classify import Classify, class_indices, label_names, numeric_first
+
+if TYPE_CHECKING:
+    from seqcli.data import SequenceData
+    from seqcli.preprocess import Preprocessor
+    from seqcli.spec import Spec
+
+
+class Tag(Classify):
+    kind = TASK_KINDS["tag"]
+
+    def class_names(self, data: SequenceData) -> list[str]:
+        """Sorted class names over all real training timesteps; at least two."""
+        if data.step_targets is None:
+            raise DataError(f"{data.source} has no labels; with `task: tag` training data needs one label per timestep.")
+        names = sorted(set(label_names(np.concatenate(data.step_targets)).tolist()), key=numeric_first)
+        if len(names) < 2:
+            raise DataError(f"The training data in {data.source} has a single class ({names[0]!r}) over all timesteps; a tagger needs at least two. Check the labels.")
+        return names
+
+    def encode(self, prep: Preprocessor, data: SequenceData) -> list[np.ndarray]:
+        """Per-timestep class indices ``(timesteps_i,)``, truncated like the sequences; an unseen label is an error naming the timestep."""
+        assert data.step_targets is not None
+        lengths = np.array([len(t) for t in data.step_targets])
+        ends = np.cumsum(lengths)
+        names = label_names(np.concatenate(data.step_targets)) if len(data.step_targets) else np.zeros(0, str)
+        unknown = np.flatnonzero(~np.isin(names, prep.classes))
+        if unknown.size:
+            i = int(np.searchsorted(ends, unknown[0], side="right"))
+            t = int(unknown[0] - (ends[i - 1] if i else 0))
+            raise DataError(
+                f"{data.source}, {data.where[i]}, timestep {t}: label {str(names[unknown[0]])!r} was not among the training classes "
+                f"({', '.join(prep.classes)}). Fix the label or add the class to the training data."
+            )
+        codes = class_indices(names, prep.classes).astype(np.int32)
+        check_unpadded_codes(prep, data)
+        return [prep.truncate(t) for t in np.split(codes, ends[:-1])]
+
+    def split(self, train: SequenceData, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+        return random_split(len(train), fraction, seed)
+
+    def model_targets(self, spec: Spec, prep: Preprocessor, y: Targets) -> Targets:
+        return y
+
+    def class_weights(self, spec: Spec, prep: Preprocessor, y: Targets) -> dict[str, float] | None:
+        return None
+
+    def describe(self, prep: Preprocessor) -> str:
+        return (
+            f"Task: tag (one label per timestep). Targets (samples, timesteps) class indices of {len(prep.classes)} classes; the last recurrent layer returns sequences "
+            f"and the softmax applies per timestep (batch, timesteps, classes={len(prep.classes)}); the mask it carries keeps padded timesteps out of the loss and the accuracy."
+        )
+
+    def evaluate(self, outputs: Outputs, y: Targets, prep: Preprocessor, *, spec: Spec) -> dict[str, Any]:
+        """Over all real timesteps; ``sequences`` counts the sequences."""
+        assert isinstance(y, list)
+        return {**super().evaluate(flat(outputs), flat(y), prep, spec=spec), "sequences": len(y)}
+
+    def predictions(self, outputs: Outputs, prep: Preprocessor) -> np.ndarray:
+        return super().predictions(flat(outputs), prep)
+
+    def rows(self, outputs: Outputs, prep: Preprocessor, y: Targets | None = None) -> tuple[list[dict[str, Any]], dict[str, float | None]]:
+        """One row per real timestep."""
+        return super().rows(flat(outputs), prep, None if y is None else flat(y))
+
+
+def check_unpadded_codes(prep: Preprocessor, data: SequenceData) -> None:
+    """Per-timestep targets of token codes: no sequence may start or end with the padding code, which is stripped (the targets would shift)."""
+    if prep.input != "tokens" or prep.pad_code is None:
+        return
+    for i, seq in enumerate(data.sequences):
+        if seq[0, 0] == prep.pad_code or seq[-1, 0] == prep.pad_code:
+            raise DataError(
+                f"{data.source}, {data.where[i]}: the sequence starts or ends with the padding code {prep.pad_code} (`preprocessing.pad_code`), which is stripped, "
+                "so its targets no longer line up with its timesteps. Give unpadded sequences, or set `preprocessing.pad_code: null`."
+            )
