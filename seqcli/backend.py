@@ -12,9 +12,11 @@ JAX's persistent cache (:func:`compile_cache_dir`).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import platform
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -109,11 +111,21 @@ def compiles_each_shape(backend: str) -> bool:
 
 
 def import_keras() -> Any:
-    """Import Keras with TensorFlow's start-up log noise silenced (JAX unless :func:`use_backend` chose otherwise)."""
+    """Import Keras with TensorFlow's start-up log noise silenced (JAX unless :func:`use_backend` chose otherwise).
+
+    TensorFlow is loaded here too, on either backend (Keras loads it anyway: ``set_random_seed``, ``tf.data``),
+    so that the lines its libraries print as they load can be held back (:func:`_without_load_noise`).
+    """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     os.environ.setdefault("KERAS_BACKEND", "jax")
     import logging
 
+    if "tensorflow" not in sys.modules and os.environ["TF_CPP_MIN_LOG_LEVEL"] not in ("", "0"):  # 0: the user asked for TensorFlow's INFO lines
+        with _without_load_noise():
+            import keras
+
+            with contextlib.suppress(ImportError):  # TensorFlow is a dependency on every platform
+                import tensorflow  # noqa: F401
     import keras
 
     logging.getLogger("tensorflow").setLevel(logging.ERROR)
@@ -126,6 +138,41 @@ def import_keras() -> Any:
     except ImportError:  # pragma: no cover - absl ships with TensorFlow
         pass
     return keras
+
+
+# Printed by TensorFlow 2.21 as its shared libraries load, whatever TF_CPP_MIN_LOG_LEVEL says: libtensorflow_framework.so.2
+# and _pywrap_profiler_plugin.so each link their own copy of Abseil and log oneDNN's notice (TF_ENABLE_ONEDNN_OPTS
+# unset or 1) from a static initializer, before TensorFlow reads TF_CPP_MIN_LOG_LEVEL and before absl::InitializeLog,
+# so each copy first warns that logs go to stderr. Only TF_ENABLE_ONEDNN_OPTS=0 stops them at the source, and it
+# switches oneDNN's kernels off.
+LOAD_NOISE = (b"All log messages before absl::InitializeLog() is called", b"oneDNN custom operations are on")
+
+
+@contextlib.contextmanager
+def _without_load_noise() -> Iterator[None]:
+    """Hold back what is written to file descriptor 2 meanwhile (C++ and Python alike), then pass on every line but :data:`LOAD_NOISE`."""
+    import tempfile
+
+    if sys.stderr is not None:
+        sys.stderr.flush()
+    try:
+        saved = os.dup(2)
+    except OSError:  # no stderr to hold back
+        yield
+        return
+    with tempfile.TemporaryFile() as held:
+        os.dup2(held.fileno(), 2)
+        try:
+            yield
+        finally:
+            if sys.stderr is not None:
+                sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            held.seek(0)
+            kept = b"".join(line for line in held.read().splitlines(keepends=True) if not any(noise in line for noise in LOAD_NOISE))
+            if kept:
+                os.write(2, kept)
 
 
 def compile_cache_dir() -> Path | None:
