@@ -1,0 +1,98 @@
+"""The regression examples against their peers, in one run.
+
+1. ``experiments/covid_regression.yaml`` (``task: regress``, Covid3Month from the TSER archive): seqcli's test RMSE
+   (median over ``--seeds``) vs predicting the training mean and vs aeon's ``MiniRocketRegressor`` (random_state 0), which
+   leads the TSER bake-offs at a tiny fraction of the training time.
+2. ``experiments/memory_signals.yaml`` (``task: regress_timesteps``, generated): seqcli's test R² per target vs a model
+   without memory, a least-squares linear map from each timestep's inputs to its targets, fitted on the training split.
+
+aeon is in the ``bench`` dependency group: ``uv run --group bench python benchmarks/regression.py``. Without it the
+MiniRocket row says how to install it. Each seqcli training runs through the CLI in a fresh process, as a user runs it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def train(spec: str, out: Path, seed: int) -> dict:
+    """Train ``spec`` with ``seed`` through the CLI; the run's metrics.json and its training seconds."""
+    started = time.perf_counter()
+    done = subprocess.run(
+        [sys.executable, "-m", "seqcli", "train", spec, "--quiet", "--set", f"seed={seed}", "--set", f"output.dir={out}"], cwd=ROOT, capture_output=True, text=True
+    )
+    if done.returncode != 0:
+        sys.exit(f"seqcli train {spec} failed:\n{done.stderr}")
+    (run,) = next(out.iterdir()).iterdir()
+    return {"metrics": json.loads((run / "metrics.json").read_text()), "seconds": time.perf_counter() - started}
+
+
+def minirocket_rmse() -> tuple[float, float] | str:
+    """aeon's MiniRocketRegressor on Covid3Month: test RMSE and fit seconds (the first fit in a process compiles numba code; timed separately)."""
+    try:
+        from aeon.regression.convolution_based import MiniRocketRegressor
+    except ImportError:
+        return "aeon is not installed: run `uv run --group bench python benchmarks/regression.py`"
+    from seqcli.data import load
+    from seqcli.spec import TASK_KINDS, DataFile, spec_from_dict
+
+    options = spec_from_dict({"data": {"train": "x.ts"}}).data
+    split = {role: load(DataFile(path=str(ROOT / f"data/covid3month/Covid3Month_{role.upper()}.ts")), options, targets=TASK_KINDS["regress"]) for role in ("train", "test")}
+    x = {role: np.stack(d.sequences).transpose(0, 2, 1) for role, d in split.items()}  # (samples, channels, timesteps), aeon's layout
+    y = {role: d.labels[:, 0] for role, d in split.items()}  # type: ignore[index]
+    MiniRocketRegressor(random_state=0).fit(x["train"][:8], y["train"][:8])  # numba compilation, not counted
+    started = time.perf_counter()
+    model = MiniRocketRegressor(random_state=0).fit(x["train"], y["train"])
+    seconds = time.perf_counter() - started
+    return float(np.sqrt(np.mean((model.predict(x["test"]) - y["test"]) ** 2))), seconds
+
+
+def memoryless_r2() -> list[float]:
+    """Per target, the test R² of the best linear map from a timestep's own inputs to its targets (no memory)."""
+    def arrays(name: str) -> tuple[np.ndarray, np.ndarray]:
+        with np.load(ROOT / f"data/memory_signals/{name}.npz") as f:
+            return np.c_[f["x"], np.ones(len(f["x"]))], f["y"]
+
+    (x, y), (x_test, y_test) = arrays("train"), arrays("test")
+    weights = np.linalg.lstsq(x, y, rcond=None)[0]
+    residual = ((x_test @ weights - y_test) ** 2).sum(axis=0)
+    return (1 - residual / ((y_test - y_test.mean(axis=0)) ** 2).sum(axis=0)).tolist()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seeds", type=int, default=3, help="seqcli trainings per example (seeds 0..N-1); the median is reported")
+    args = parser.parse_args()
+    seeds = range(args.seeds)
+    with tempfile.TemporaryDirectory() as tmp:
+        covid = [train("experiments/covid_regression.yaml", Path(tmp) / f"covid-{s}", s) for s in seeds]
+        memory = [train("experiments/memory_signals.yaml", Path(tmp) / f"memory-{s}", s) for s in seeds]
+    rmse = [c["metrics"]["test"]["rmse"] for c in covid]
+    mean_rmse = covid[0]["metrics"]["test"]["mean_predictor_rmse"]
+    print(f"Covid3Month test RMSE: seqcli {statistics.median(rmse):.4f} (median of {len(rmse)}: {', '.join(f'{v:.4f}' for v in rmse)}; "
+          f"{statistics.median(c['seconds'] for c in covid):.0f} s per training, process start included)")
+    print(f"  predicting the training mean: {mean_rmse:.4f}")
+    rocket = minirocket_rmse()
+    print(f"  aeon MiniRocketRegressor: {rocket[0]:.4f} (fit {rocket[1]:.1f} s)" if isinstance(rocket, tuple) else f"  aeon MiniRocketRegressor: {rocket}")
+    names = list(memory[0]["metrics"]["test"]["per_target"])
+    r2 = {name: [m["metrics"]["test"]["per_target"][name]["r2"] for m in memory] for name in names}
+    baseline = memoryless_r2()
+    for name, base in zip(names, baseline, strict=True):
+        print(f"memory_signals test R² of {name!r}: seqcli {statistics.median(r2[name]):.3f} (median of {len(r2[name])}: {', '.join(f'{v:.3f}' for v in r2[name])}); "
+              f"a model without memory (linear, per timestep) {base:.3f}")
+    print(f"  ({statistics.median(m['seconds'] for m in memory):.0f} s per training)")
+
+
+if __name__ == "__main__":
+    main()
