@@ -17,8 +17,8 @@ from typing import Any
 
 import numpy as np
 
+from seqcli import __version__, multi, pipeline
 from seqcli import data as data_mod
-from seqcli import multi, pipeline
 from seqcli.data import SequenceData
 from seqcli.errors import DataError, RunError
 from seqcli.model import build_model, load_checkpoint, restore_training_state
@@ -87,10 +87,14 @@ def load_run(path: str | Path, checkpoint: str = "best", backend: str | None = N
     run = RunDir.open(path)
     info = run.info()
     spec = spec_from_dict(run.read_yaml("spec.yaml"))
+    written = info.get("versions", {}).get("seqcli", "an unknown version")
     try:
         pipe = pipeline.from_state(spec, run.read_json("preprocessing.json"), backend=backend or info.get("versions", {}).get("backend", "tensorflow"))
     except (TypeError, KeyError, AttributeError) as exc:
-        raise RunError(f"{run.path / 'preprocessing.json'} is corrupt ({exc}). Train again.") from None
+        raise RunError(
+            f"{run.path / 'preprocessing.json'} does not describe a preprocessing this seqcli ({__version__}) can rebuild ({type(exc).__name__}: {exc}); "
+            f"the run was written by seqcli {written}. Predict with that version, or train again."
+        ) from None
     notes = []
     if info["status"] == "completed":
         model = load_checkpoint(run.checkpoint_path(checkpoint), compile=False)

@@ -163,9 +163,10 @@ def _scores(result: Prediction) -> str:
     return ", ".join(f"{names.get(k, k)}: {v:.4f}" for k, v in result.scores.items() if v is not None)
 
 
-def timestep_prediction(result: Prediction, limit: int = 50) -> Group:
+def timestep_prediction(result: Prediction, limit: int = 50, targets_shown: int = 4) -> Group:
     """Per-timestep tasks: one line per sequence. Class labels run-length coded ("rest x12 walk x8"), with the true ones
-    and the accuracy when known; values as the first few per timestep, with the RMSE when known."""
+    and the accuracy when known; values as the first few predicted per target (at most ``targets_shown`` targets), with
+    the RMSE over the sequence's timesteps when the targets are known."""
     import numpy as np
 
     keys = list(result.rows[0]) if result.rows else []
@@ -175,7 +176,8 @@ def timestep_prediction(result: Prediction, limit: int = 50) -> Group:
     table.add_column("timesteps", justify="right")
     predicted = [k for k in keys if k.startswith("predicted")]
     true = [k for k in keys if k == "label" or k.startswith("target")]
-    for key in predicted + true:
+    shown = (predicted + true) if labels else predicted[:targets_shown]
+    for key in shown:
         table.add_column(key)
     if true:
         table.add_column("accuracy" if labels else "RMSE", justify="right")
@@ -183,7 +185,7 @@ def timestep_prediction(result: Prediction, limit: int = 50) -> Group:
     for start, end in list(zip(starts, [*starts[1:], len(result.ids)], strict=True))[:limit]:
         rows = result.rows[start:end]
         cells = [result.ids[start], str(end - start)]
-        cells += [_runs([r[k] for r in rows]) if labels else _first([r[k] for r in rows]) for k in predicted + true]
+        cells += [_runs([r[k] for r in rows]) if labels else _first([r[k] for r in rows]) for k in shown]
         if true and labels:
             cells.append(f"{sum(r['predicted'] == r['label'] for r in rows) / len(rows):.3f}")
         elif true:
@@ -191,6 +193,8 @@ def timestep_prediction(result: Prediction, limit: int = 50) -> Group:
             cells.append(f"{float(np.sqrt(np.mean(errors**2, axis=0)).mean()):.4g}")
         table.add_row(*cells)
     parts: list[Any] = [table]
+    if len(predicted) > len(shown) and not labels:
+        parts.append(Text(f"... {len(predicted) - len(shown)} more targets; use --output FILE (.csv or .json) for every value."))
     if len(starts) > limit:
         parts.append(Text(f"... {len(starts) - limit} more sequences; use --output FILE (.csv or .json) for every timestep."))
     if result.labelled:
@@ -198,10 +202,9 @@ def timestep_prediction(result: Prediction, limit: int = 50) -> Group:
     return Group(*parts)
 
 
-def _first(values: list[float], count: int = 4) -> str:
-    """``0.12 0.4 0.33 ... (480)``: the first few values of a sequence."""
-    shown = " ".join(f"{v:.3g}" for v in values[:count])
-    return shown + (f" ... ({len(values)})" if len(values) > count else "")
+def _first(values: list[float], count: int = 3) -> str:
+    """``0.12 0.4 0.33 ...``: the first few values of a sequence."""
+    return " ".join(f"{v:.3g}" for v in values[:count]) + (" ..." if len(values) > count else "")
 
 
 def _runs(labels: list[str]) -> str:
