@@ -21,7 +21,11 @@ from seqcli.errors import SeqcliError
 
 app = typer.Typer(
     name="seqcli",
-    help="Sequence classification experiments with stacked Keras LSTMs, from a YAML spec.",
+    help=(
+        "Sequence classification and regression experiments with stacked Keras LSTMs, from a YAML spec.\n\n"
+        "The spec's `task` says what the model predicts: classify (one label per sequence), tag (one label per timestep), "
+        "regress (one real value or vector per sequence), regress_timesteps (one real value or vector per timestep)."
+    ),
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -68,7 +72,7 @@ def _version(value: bool) -> None:
 def main(
     version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")] = False,
 ) -> None:
-    """Train, predict and inspect LSTM sequence classifiers from a YAML spec."""
+    """Train, predict and inspect LSTM sequence models from a YAML spec."""
 
 
 @app.command()

@@ -135,7 +135,7 @@ class DataSpec:
     train: DataFile = opt(REQUIRED, "Training data (required).")
     validation: DataFile | None = opt(None, "Separate validation data; when null, `validation_split` of the training data is held out.")
     test: DataFile | None = opt(None, "Test data, evaluated once after training.")
-    validation_split: float = opt(0.2, "Stratified fraction of training data held out for validation when `validation` is null; 0 disables validation.", RATE)
+    validation_split: float = opt(0.2, "Fraction of training data held out for validation when `validation` is null (stratified by class for classify, random otherwise); 0 disables validation.", RATE)
     format: Literal["auto", "npy", "npz", "ts", "csv", "jsonl", "txt"] = opt("auto", "File format; auto picks it from the file extension (.jsonl and .ndjson are jsonl).")
     layout: Literal["channels_last", "channels_first"] = opt(
         "channels_last", "Axis order of 3-D arrays: (samples, timesteps, features) or (samples, features, timesteps); channels_first is transposed. .ts files are always channels-first."
@@ -441,7 +441,7 @@ class _Builder:
                 elif f.default is None:
                     fix = "Use one of those, or remove the key for the default (null)."
                 else:
-                    fix = "See the spec reference in the README."
+                    fix = "See the spec reference in docs/spec-reference.md."
                 raise self.fail(child, check.expected, value, fix)
             values[f.name] = value
         return cls(**values)
@@ -476,7 +476,7 @@ class _Builder:
                     return self.convert(arg, value, path)
                 if (get_origin(arg) is dict and isinstance(value, dict)) or (get_origin(arg) is Literal and isinstance(value, str)):
                     return self.convert(arg, value, path)
-            raise self.fail(path, _type_name(tp), value, "See the spec reference in the README.")
+            raise self.fail(path, _type_name(tp), value, "See the spec reference in docs/spec-reference.md.")
         if origin is Literal:
             choices = get_args(tp)
             if value in choices and not isinstance(value, bool):
@@ -922,7 +922,7 @@ def reference_rows() -> list[tuple[str, str, str, str]]:
 
 
 def reference_markdown() -> str:
-    """The spec reference table for the README."""
+    """The spec reference table of docs/spec-reference.md."""
     lines = ["| key | type | default | meaning |", "|---|---|---|---|"]
     lines += [f"| `{k}` | {t} | {d} | {m} |" for k, t, d, m in reference_rows()]
     return "\n".join(lines)

@@ -33,6 +33,15 @@ def test_help_lists_commands_and_version() -> None:
     assert run("--version").stdout.strip() == f"seqcli {__version__}"
 
 
+def test_help_explains_every_task() -> None:
+    """The help names every task the spec accepts, side by side (the text is written out in cli.py, which must not import the spec module)."""
+    from seqcli.spec import TASK_KINDS
+
+    text = " ".join(run("--help").stdout.split())
+    for name, kind in TASK_KINDS.items():
+        assert f"{name} (one {'real value or vector' if kind.numeric else 'label'} per {'timestep' if kind.per_timestep else 'sequence'})" in text
+
+
 def test_help_and_validate_do_not_import_tensorflow() -> None:
     code = (
         "import sys\n"

@@ -6,7 +6,7 @@ neither (nor does any sequence hold the other class's motif). Classes are balanc
 
 ``python data/motifs/generate.py`` recreates train_x.npy/train_y.npy (3,000 sequences)
 and test_x.npy/test_y.npy (1,000) exactly; ``--samples N --out DIR`` writes N training
-sequences into DIR instead (the README's 1,085,420 x 31 scale run).
+sequences into DIR instead (the 1,085,420 x 31 scale run in benchmarks/README.md).
 """
 
 import argparse
