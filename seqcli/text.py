@@ -17,7 +17,8 @@ import numpy as np
 from seqcli.backend import import_keras
 
 OOV_CODE = 1
-CHUNK = 8192  # texts vectorized at a time
+CHUNK = 8192  # texts vectorized at a time, at most
+CHUNK_CELLS = 2**24  # and at most this many cells of the padded (texts, longest) output: 128 MiB of int64
 
 
 def strips_punctuation(options: dict[str, Any]) -> bool:
@@ -41,8 +42,7 @@ def _vectorizer(options: dict[str, Any], vocabulary: list[str] | None = None) ->
     return keras.layers.TextVectorization(
         max_tokens=options["max_tokens"] if vocabulary is None else None,
         standardize="strip_punctuation" if strips_punctuation(options) else None,
-        split="whitespace" if options["level"] == "word" else "character",
-        ragged=True,
+        split="whitespace" if options["level"] == "word" else "character",  # dense output (ragged needs the TensorFlow backend): 0 pads each chunk
         vocabulary=vocabulary[2:] if vocabulary is not None else None,  # Keras adds padding and OOV itself
     )
 
@@ -69,15 +69,32 @@ def to_codes(texts: list[str], vocabulary: list[str], options: dict[str, Any]) -
 
     layer = _vectorizer(options, vocabulary)
     codes: list[np.ndarray] = []
-    for start in range(0, len(texts), CHUNK):
-        ragged = layer(tf.constant(_standardized(texts[start : start + CHUNK], options), dtype=tf.string))
-        flat, lengths = ragged.flat_values.numpy().astype(np.int64), ragged.row_lengths().numpy()
+    for start, end in _chunks([len(t) for t in texts]):
+        padded = np.asarray(layer(tf.constant(_standardized(texts[start:end], options), dtype=tf.string))).astype(np.int64)  # (texts, longest)
+        real = padded != 0  # code 0 is padding only: every token has a code >= 1
+        flat, lengths = padded[real], real.sum(axis=1)
         if options["oov_token"] is None:
             keep = flat != OOV_CODE
             lengths = np.diff(np.concatenate([[0], np.cumsum(keep)])[np.concatenate([[0], np.cumsum(lengths)])])
             flat = flat[keep]
         codes.extend(np.split(flat[:, np.newaxis], np.cumsum(lengths)[:-1]))  # (tokens_i, 1) each
     return codes
+
+
+def _chunks(characters: list[int]) -> list[tuple[int, int]]:
+    """``(start, end)`` ranges of texts to vectorize together: at most :data:`CHUNK` texts, and their count times the
+    longest one's characters (which bound its tokens) at most :data:`CHUNK_CELLS`.
+
+    >>> _chunks([3, 3, 3])
+    [(0, 3)]
+    """
+    ranges, start, longest = [], 0, 0
+    for i, count in enumerate(characters):
+        longest = max(longest, count + 1)
+        if i > start and ((i - start + 1) * longest > CHUNK_CELLS or i - start == CHUNK):
+            ranges.append((start, i))
+            start, longest = i, count + 1
+    return [*ranges, (start, len(characters))] if characters else []
 
 
 def oov_share(codes: list[np.ndarray]) -> float:
