@@ -62,7 +62,8 @@ def load_splits(spec: Spec, task: Task, *, need_labels: bool = True) -> dict[str
     splits: dict[str, dict[str, SequenceData]] = {}
     for role in roles:
         loaded = {
-            name: data_mod.load(getattr(options, role), options, need_labels=need_labels and name == first_name, targets=task.kind) for name, (options, _, _) in by_name.items()
+            name: data_mod.load(getattr(options, role), options, need_labels=need_labels and name == first_name, text=pp.input == "text", targets=task.kind)
+            for name, (options, pp, _) in by_name.items()
         }
         first = loaded[first_name]
         splits[role] = {name: part if name == first_name else match(first, part, name, first_name) for name, part in loaded.items()}
@@ -84,7 +85,7 @@ def buildable(spec: Spec) -> bool:
 
 
 def prepare_inputs(preps: dict[str, Preprocessor], parts: dict[str, SequenceData]) -> dict[str, list[np.ndarray]]:
-    """Each input's sequences checked, scaled and truncated by its own preprocessor: ``(timesteps_i, features)`` each."""
+    """Each input's sequences (texts: already tokenized) checked, scaled and truncated by its own preprocessor: ``(timesteps_i, features)`` each."""
     missing = [name for name in preps if name not in parts]
     if missing:
         raise DataError(f"Input(s) {', '.join(map(repr, missing))} missing; this model takes {', '.join(map(repr, preps))}.")

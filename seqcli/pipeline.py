@@ -99,7 +99,7 @@ class Pipeline:
         assert self.preps is not None
         first_name = self.spec.input_name
         first = parts[first_name]
-        parts = {name: part if name == first_name else multi.match(first, part, name, first_name) for name, part in parts.items()}
+        parts = {name: self.preps[name].tokenize(part if name == first_name else multi.match(first, part, name, first_name)) for name, part in parts.items()}
         inputs = multi.prepare_inputs(self.preps, parts)
         found = [diagnostics.truncation_warning(parts[name], prep, f"input {name!r}") for name, prep in self.preps.items()]
         y = self.task.encode(self.prep, first) if self.task.has_targets(first) else None
@@ -270,9 +270,12 @@ def _class_weights(spec: Spec, task: Task, prep: Preprocessor, train: Split, war
 def _run_multi(spec: Spec, task: Task, *, backend: str | None, lenient: bool, build: bool) -> Pipeline:
     """:func:`run` for a multi-input spec: inputs matched by id, one preprocessor per input, a branch per input."""
     warnings = diagnostics.spec_warnings(spec)
+    backend, reason = (backend, "") if backend else choose_backend(spec.backend, None)  # no bucketing: one width per input
+    use_backend(backend)  # before fitting: a text input's vocabulary is fitted with Keras
     loaded = multi.load_splits(spec, task, need_labels=not lenient)
     first_name = spec.input_name
     preps = multi.fit(spec, loaded["train"])
+    loaded = {role: {name: preps[name].tokenize(part) for name, part in parts.items()} for role, parts in loaded.items()}
     notes = [f"Multi-input model: inputs {', '.join(map(repr, preps))}, matched by id; the labels come from {first_name!r}. Every batch takes the same samples from each input."]
     classes = None
     if not task.has_targets(loaded["train"][first_name]):
@@ -285,7 +288,6 @@ def _run_multi(spec: Spec, task: Task, *, backend: str | None, lenient: bool, bu
         inputs = multi.prepare_inputs(preps, parts)
         part = parts[first_name]
         splits[role] = Split(part, inputs[first_name], task.encode(prep, part) if task.has_targets(part) else None, inputs, parts=parts)
-    backend, reason = (backend, "") if backend else choose_backend(spec.backend, None)
     recorded: list[Step] = []
     size = spec.training.batch_size
     for name, p in preps.items():

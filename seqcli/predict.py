@@ -208,7 +208,8 @@ def predict_inputs(loaded: LoadedRun, files: dict[str, Path]) -> Prediction:
             raise DataError(f"--input {name}={file}: the file does not exist. Check the path.")
         data_options = options[name][0]
         fmt = data_mod.FORMATS.get(file.suffix.lower()) or data_mod.detect_format(file, data_options.format)
-        parts[name] = data_mod.load(DataFile(path=str(file)), dataclasses.replace(data_options, format=fmt), need_labels=False, targets=loaded.pipeline.task.kind)
+        text = preps[name].vocabulary is not None
+        parts[name] = data_mod.load(DataFile(path=str(file)), dataclasses.replace(data_options, format=fmt), need_labels=False, text=text, targets=loaded.pipeline.task.kind)
     split = loaded.pipeline.prepare_inputs(parts)
     return _prediction(loaded, split, loaded.pipeline.outputs(loaded.model, split), [])
 

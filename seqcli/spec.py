@@ -645,8 +645,6 @@ def _input_problems(spec: Spec) -> list[str]:
     for prefix, (data, pp, layers) in sections.items():
         pp_key = f"{prefix}preprocessing" if prefix else "preprocessing"
         layers_key = f"{prefix}layers" if prefix else "model.layers"
-        if pp.input == "text":
-            problems.append(f"`{pp_key}.input: text` is not supported in multi-input models. Give token codes (`input: tokens`) or float features.")
         if pp.bucketing or pp.bucket_boundaries is not None:
             problems.append(f"`{pp_key}.bucketing` and `bucket_boundaries` are not supported in multi-input models (every input is padded to its own maxlen). Remove them.")
         if prefix:
