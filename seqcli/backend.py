@@ -193,7 +193,7 @@ def _keep_compiled_programs() -> None:
     import jax
 
     folder = compile_cache_dir()
-    if folder is None or jax.config.jax_compilation_cache_dir or not _writable(folder):
+    if folder is None or jax.config.jax_compilation_cache_dir or not _writable(folder):  # type: ignore[attr-defined]  # JAX adds its options as attributes at run time
         return
     jax.config.update("jax_compilation_cache_dir", str(folder))
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)  # every program, so that what is cached does not depend on timing

@@ -197,7 +197,7 @@ def dataset(
     values = tf.constant(packed.flat)  # (total_timesteps[, features])
     starts, lengths = tf.constant(packed.starts), tf.constant(packed.lengths)
     per_timestep = isinstance(targets, list)
-    y = tf.constant(packed_targets(targets) if per_timestep else targets) if targets is not None else None  # per timestep: (total_timesteps[, targets])
+    y = tf.constant(packed_targets(targets) if isinstance(targets, list) else targets) if targets is not None else None  # per timestep: (total_timesteps[, targets])
 
     def plan_arrays(epoch: np.int64) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         plan = plan_for_epoch(int(epoch))
@@ -276,7 +276,7 @@ class Packed:
         return x
 
 
-def _py_dataset(prep: Any, sequences: list[np.ndarray], targets: np.ndarray | None, plan_for_epoch: Callable[[int], Plan], epochs: range) -> Any:
+def _py_dataset(prep: Any, sequences: list[np.ndarray], targets: np.ndarray | list[np.ndarray] | None, plan_for_epoch: Callable[[int], Plan], epochs: range) -> Any:
     """The JAX path of :func:`dataset`: batches padded in NumPy by :class:`Packed`."""
     packed = Packed(prep, sequences)
     step_targets = packed_targets(targets) if isinstance(targets, list) else None
@@ -299,7 +299,7 @@ def planned(plan_for_epoch: Callable[[int], Plan], epochs: range, make: Callable
     """
     keras = import_keras()
 
-    class Batches(keras.utils.PyDataset):
+    class Batches(keras.utils.PyDataset):  # type: ignore[name-defined]  # keras is import_keras()'s untyped (Any) module: a dynamic base class
         def __init__(self) -> None:
             super().__init__()
             self.plan = plan_for_epoch(epochs[0] if len(epochs) else 0)

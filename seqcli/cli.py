@@ -12,7 +12,7 @@ import functools
 from collections.abc import Callable
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, ParamSpec, TypeVar
 
 import typer
 
@@ -32,7 +32,8 @@ app = typer.Typer(
     rich_markup_mode=None,  # plain help: Typer's Rich help imports markdown-it and pygments (+0.3 s)
 )
 
-F = TypeVar("F", bound=Callable[..., Any])
+P = ParamSpec("P")
+R = TypeVar("R")
 
 SetOption = Annotated[
     list[str] | None,
@@ -46,11 +47,11 @@ class Backend(StrEnum):
     tensorflow = "tensorflow"
 
 
-def _reports_errors(command: F) -> F:
+def _reports_errors(command: Callable[P, R]) -> Callable[P, R]:
     """Turn seqcli's own errors into a one-paragraph message and exit status 1."""
 
     @functools.wraps(command)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
             return command(*args, **kwargs)
         except SeqcliError as exc:
@@ -59,7 +60,7 @@ def _reports_errors(command: F) -> F:
             render.error(str(exc))
             raise typer.Exit(1) from None
 
-    return wrapper  # type: ignore[return-value]
+    return wrapper
 
 
 def _version(value: bool) -> None:
@@ -130,6 +131,7 @@ def train(
         if not quiet:
             render.note(f"resuming {state.run.path} after epoch {state.epochs_completed}")
     else:
+        assert spec is not None  # checked above: without --resume there is a SPEC
         prepared, state = core.prepare(load_spec(spec, set_ or [])), None
     for text in prepared.warnings:
         render.warning(text)
@@ -201,18 +203,19 @@ def predict(
     elif text:
         result = core.predict_texts(loaded, text)
     else:
+        assert input_ is not None  # checked above: exactly one of INPUT, --text and --input
         result = core.predict_file(loaded, input_)
     if not quiet:
-        for text in result.notes:
-            render.note(text)
+        for note in result.notes:
+            render.note(note)
     if fmt == "table":
         render.out.print(render.prediction(result))
         return
-    text = core.to_csv(result) if fmt == "csv" else core.to_json(result)
+    content = core.to_csv(result) if fmt == "csv" else core.to_json(result)
     if output is None:
-        render.out.print(text, end="", highlight=False, markup=False, soft_wrap=True)
+        render.out.print(content, end="", highlight=False, markup=False, soft_wrap=True)
         return
-    write_output(output, text, force=force)
+    write_output(output, content, force=force)
     summary = f"wrote {len(result.ids)} {'per-timestep ' if result.timesteps is not None else ''}predictions to {output}"
     scores = ", ".join(f"{name} {value:.4f}" for name, value in result.scores.items() if value is not None)
     if scores:

@@ -20,14 +20,15 @@ import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
 from seqcli.errors import DataError
 from seqcli.spec import TASK_KINDS, DataFile, DataSpec, TaskKind
 
-FORMATS = {".npy": "npy", ".npz": "npz", ".ts": "ts", ".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".txt": "txt"}
+FileFormat = Literal["npy", "npz", "ts", "csv", "jsonl", "txt"]
+FORMATS: dict[str, FileFormat] = {".npy": "npy", ".npz": "npz", ".ts": "ts", ".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".txt": "txt"}
 TEXT_FORMATS = ("csv", "jsonl", "txt")
 
 
@@ -109,7 +110,7 @@ class SequenceData:
         )
 
 
-def detect_format(path: Path, declared: str = "auto") -> str:
+def detect_format(path: Path, declared: FileFormat | Literal["auto"] = "auto") -> FileFormat:
     """The file's format: ``declared`` unless it is ``auto``, else from the extension."""
     if declared != "auto":
         return declared
@@ -517,12 +518,12 @@ def _load_csv(path: Path, options: DataSpec, targets: TaskKind = LABELS) -> Sequ
         place = f"id {seq_id!r} (lines {min(lines)}-{max(lines)})"
         seen = {item[3] for item in items}
         if len(seen) > 1 and not targets.per_timestep:
-            values = ", ".join(sorted(", ".join(map(str, t)) for t in seen)[:5])
+            found = ", ".join(sorted(", ".join(map(str, t)) for t in seen)[:5])
             if targets.numeric:
-                columns = ", ".join(map(repr, target_columns))
-                raise DataError(f"{path}, {place}: the target column(s) {columns} change within the sequence ({values}). One target per sequence; for one per timestep set `task: regress_timesteps`.")
+                listed = ", ".join(map(repr, target_columns))
+                raise DataError(f"{path}, {place}: the target column(s) {listed} change within the sequence ({found}). One target per sequence; for one per timestep set `task: regress_timesteps`.")
             raise DataError(
-                f"{path}, {place}: the label column {target_columns[0]!r} changes within the sequence ({values}). One label per sequence; for one label per timestep set `task: tag`."
+                f"{path}, {place}: the label column {target_columns[0]!r} changes within the sequence ({found}). One label per sequence; for one label per timestep set `task: tag`."
             )
         sequences.append(np.array([item[2] for item in items], dtype=np.float64))
         labels.append(items[0][3] if targets.numeric else items[0][3][0] if target_columns else None)
@@ -841,7 +842,11 @@ def _validate_step_targets(data: SequenceData, need_labels: bool, targets: TaskK
         if odd is not None:
             raise DataError(f"{data.source}, {data.where[odd]}: {widths[odd]} targets per timestep, but {data.where[0]} has {widths[0]}. Every timestep needs the same targets.")
         for i, step_targets in enumerate(data.step_targets):
-            _check_finite_targets(step_targets, data, lambda t, i=i: f"{data.where[i]}, timestep {t}")
+
+            def place(t: int, i: int = i) -> str:
+                return f"{data.where[i]}, timestep {t}"
+
+            _check_finite_targets(step_targets, data, place)
 
 
 def _check_finite_targets(values: np.ndarray, data: SequenceData, place: Callable[[int], str]) -> None:

@@ -134,7 +134,7 @@ def training_state(model: Any) -> dict[str, np.ndarray]:
 def restore_training_state(model: Any, state: dict[str, np.ndarray], source: Any, *, optimizer: bool = True) -> None:
     """Load :func:`training_state` ``state`` (read from ``source``) into ``model``, a model built from the same spec; with ``optimizer``,
     its optimizer's variables too. Raises :class:`RunError` when the arrays do not fit the model."""
-    def arrays(part: str) -> list[np.ndarray]:
+    def arrays(part: str) -> list[np.ndarray | None]:
         return [state.get(f"{part}.{i}") for i in range(sum(name.startswith(f"{part}.") for name in state))]
 
     values = arrays("model") + (arrays("optimizer") if optimizer else [])

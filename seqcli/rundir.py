@@ -44,7 +44,7 @@ STATUSES = ("running", "completed", "failed", "interrupted")
 CHECKPOINTS = ("best", "last")
 
 
-def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
+def atomic_write(path: Path, write: Callable[[Path], object]) -> None:
     """Run ``write(tmp)`` on a temporary sibling of ``path``, then rename it into place."""
     path = Path(path)
     tmp = path  # replaced by the temporary file's path once it exists
@@ -293,4 +293,4 @@ class EpochWriter:
 
 def _save_arrays(path: Path, arrays: dict[str, np.ndarray]) -> None:
     with open(path, "wb") as handle:  # a file object: np.savez would append .npz to a name
-        np.savez(handle, **arrays)
+        np.savez(handle, **arrays)  # type: ignore[arg-type]  # numpy's stub: a **dict could also fill savez's allow_pickle (bool)

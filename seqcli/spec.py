@@ -17,13 +17,17 @@ import types
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
+from typing import TYPE_CHECKING, Any, Final, Literal, TypeVar, Union, get_args, get_origin, get_type_hints
 
 import yaml
 
 from seqcli.errors import SpecError
 
-REQUIRED: Any = dataclasses.MISSING
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
+REQUIRED: Final = dataclasses.MISSING
+_D = TypeVar("_D", bound="DataclassInstance")
 
 
 @dataclass(frozen=True)
@@ -60,7 +64,10 @@ def opt(default: Any, doc: str, check: Check | None = None) -> Any:
     """A spec field with its default, one-line documentation and optional range check."""
     meta = {"doc": doc, "check": check}
     if isinstance(default, list) or dataclasses.is_dataclass(default):
-        factory = (lambda d=default: [dataclasses.replace(x) if dataclasses.is_dataclass(x) else x for x in d]) if isinstance(default, list) else (lambda d=default: dataclasses.replace(d))
+        factory = (
+            (lambda d=default: [dataclasses.replace(x) if dataclasses.is_dataclass(x) and not isinstance(x, type) else x for x in d])
+            if isinstance(default, list) else (lambda d=default: dataclasses.replace(d))
+        )
         return field(default_factory=factory, metadata=meta)
     return field(default=default, metadata=meta)
 
@@ -410,7 +417,7 @@ class _Builder:
     def fail(self, path: str, expected: str, value: Any, fix: str) -> SpecError:
         return SpecError(f"`{path}` must be {expected}. Received: {_describe(value)}{self.source.where(path)}. {fix}")
 
-    def build(self, cls: type, raw: Any, path: str) -> Any:
+    def build(self, cls: type[_D], raw: Any, path: str) -> _D:
         if cls is DataFile and isinstance(raw, str):
             raw = {"path": raw}
         if cls is DataFile and raw is None:
@@ -428,7 +435,7 @@ class _Builder:
         for f in dataclasses.fields(cls):
             child = _join(path, f.name)
             if f.name not in raw:
-                if f.default is REQUIRED and f.default_factory is REQUIRED:  # type: ignore[misc]
+                if f.default is REQUIRED and f.default_factory is REQUIRED:
                     where = self.source.where(path) if path else f" ({self.source.file})"
                     under = f"under `{path}`" if path else "at the top level"
                     raise SpecError(f"`{child}` is required but missing{where}. {f.metadata['doc']} Add `{f.name}:` {under}.")
@@ -491,7 +498,7 @@ class _Builder:
             return [self.convert(item_type, item, _join(path, i)) for i, item in enumerate(value)]
         if origin is dict:
             return self._mapping(tp, value, path)
-        if dataclasses.is_dataclass(tp):
+        if isinstance(tp, type) and dataclasses.is_dataclass(tp):
             return self.build(tp, value, path)
         if not _matches(tp, value):
             raise self.fail(path, _type_name(tp), value, f"Write {_type_name(tp)} without quotes." if tp in (int, float, bool) else "Quote it if YAML reads it as another type.")
@@ -828,14 +835,14 @@ def load_spec(path: str | Path, overrides: Sequence[str] = (), *, strict: bool =
 def resolve(spec: Spec, base_dir: Path, name: str) -> Spec:
     """Make data paths absolute (relative to ``base_dir``) and fill ``output.name``."""
 
-    def absolute(data_file: DataFile | None) -> DataFile | None:
-        if data_file is None:
-            return None
+    def absolute(data_file: DataFile) -> DataFile:
         labels = str((base_dir / data_file.labels).resolve()) if data_file.labels else None
         return DataFile(path=str((base_dir / data_file.path).resolve()), labels=labels)
 
     def files(data: DataSpec) -> DataSpec:
-        return dataclasses.replace(data, train=absolute(data.train), validation=absolute(data.validation), test=absolute(data.test))
+        validation = None if data.validation is None else absolute(data.validation)
+        test = None if data.test is None else absolute(data.test)
+        return dataclasses.replace(data, train=absolute(data.train), validation=validation, test=test)
 
     inputs = None if spec.inputs is None else {n: dataclasses.replace(i, data=files(i.data)) for n, i in spec.inputs.items()}
     output = dataclasses.replace(spec.output, name=spec.output.name or name)
@@ -869,9 +876,12 @@ def default_mapping() -> dict[str, Any]:
         out: dict[str, Any] = {}
         hints = get_type_hints(cls)
         for f in dataclasses.fields(cls):
-            if f.default_factory is not REQUIRED:  # type: ignore[misc]
-                value = f.default_factory()  # type: ignore[misc]
-                out[f.name] = dataclasses.asdict(value) if dataclasses.is_dataclass(value) else [dataclasses.asdict(v) if dataclasses.is_dataclass(v) else v for v in value]
+            if f.default_factory is not REQUIRED:
+                value = f.default_factory()
+                if dataclasses.is_dataclass(value) and not isinstance(value, type):
+                    out[f.name] = dataclasses.asdict(value)
+                else:
+                    out[f.name] = [dataclasses.asdict(v) if dataclasses.is_dataclass(v) and not isinstance(v, type) else v for v in value]
             elif f.default is REQUIRED:
                 out[f.name] = walk(hints[f.name]) if dataclasses.is_dataclass(hints[f.name]) and hints[f.name] is not DataFile else None
             else:
@@ -894,7 +904,7 @@ def reference_rows() -> list[tuple[str, str, str, str]]:
             if get_origin(tp) is list and dataclasses.is_dataclass(get_args(tp)[0]):
                 inner = get_args(tp)[0]
                 key = key + "[]"
-            if dataclasses.is_dataclass(inner) and inner is not DataFile:
+            if isinstance(inner, type) and dataclasses.is_dataclass(inner) and inner is not DataFile:
                 if type(None) in get_args(tp):
                     rows.append((key, "a mapping or null", "`null`" if f.default is None else "a mapping", f.metadata["doc"]))
                 walk(inner, key)
@@ -903,13 +913,13 @@ def reference_rows() -> list[tuple[str, str, str, str]]:
             if mapped is not None:  # `inputs`: NAME -> InputSpec, whose sections are documented where they are defined
                 rows.append((key, "a mapping of names to mappings, or null", "`null`", f.metadata["doc"]))
                 for sub in dataclasses.fields(get_args(mapped)[1]):
-                    sub_default = "required" if sub.default_factory is REQUIRED else "`[{units: 64}]`" if sub.name == "layers" else "the defaults of `preprocessing`"  # type: ignore[misc]
+                    sub_default = "required" if sub.default_factory is REQUIRED else "`[{units: 64}]`" if sub.name == "layers" else "the defaults of `preprocessing`"
                     rows.append((f"{key}.NAME.{sub.name}", "a list" if sub.name == "layers" else "a mapping", sub_default, sub.metadata["doc"]))
                 continue
-            if f.default is REQUIRED and f.default_factory is REQUIRED:  # type: ignore[misc]
+            if f.default is REQUIRED and f.default_factory is REQUIRED:
                 default = "required"
-            elif f.default_factory is not REQUIRED:  # type: ignore[misc]
-                default = "`" + yaml.safe_dump(f.default_factory(), default_flow_style=True).strip() + "`"  # type: ignore[misc]
+            elif f.default_factory is not REQUIRED:
+                default = "`" + yaml.safe_dump(f.default_factory(), default_flow_style=True).strip() + "`"
             else:
                 default = "`" + yaml.safe_dump(f.default, default_flow_style=True).strip().removesuffix("...").strip() + "`"
             type_text = "path or {path, labels}" if inner is DataFile else _type_name(tp)

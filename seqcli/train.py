@@ -233,7 +233,7 @@ def _recorder_class() -> type:
     """The Keras callback class, defined on first use so importing this module stays TensorFlow-free."""
     keras = import_keras()
 
-    class Recorder(keras.callbacks.Callback):
+    class Recorder(keras.callbacks.Callback):  # type: ignore[name-defined]  # keras is import_keras()'s untyped (Any) module: a dynamic base class
         """Reseeds each epoch, sets its learning rate, commits it to the run (checkpoint, history, run.json), tracks the best epoch and early stopping.
 
         Early stopping and the learning-rate schedule are functions of the history, so replaying the committed epochs restores them on resume.
@@ -281,6 +281,7 @@ def _recorder_class() -> type:
         def _plateau(self, row: dict[str, float]) -> None:
             """Keras' ReduceLROnPlateau rule (no cooldown): after `patience` epochs without improvement, multiply the next epochs' rate by `factor`."""
             schedule = self.schedule
+            assert schedule is not None  # only called for a reduce_on_plateau schedule (_observe)
             monitor = schedule.monitor or self.monitor
             if _improves(row[monitor], self.plateau_best, monitor, schedule.min_delta):
                 self.plateau_best, self.plateau_wait = row[monitor], 0
@@ -334,7 +335,7 @@ def _recorder_class() -> type:
 def _batch_recorder_class() -> type:
     """The recorder with a per-batch progress hook; Keras syncs the logs to Python after every batch for it."""
 
-    class BatchRecorder(_recorder_class()):  # type: ignore[misc]
+    class BatchRecorder(_recorder_class()):  # type: ignore[misc]  # its base is the Keras callback class that _recorder_class() defines at run time
         def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
             self.progress.on_batch_end(batch + 1, {k: float(v) for k, v in (logs or {}).items()})
 

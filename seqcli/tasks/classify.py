@@ -44,7 +44,7 @@ class Classify(Task):
             raise DataError(f"The training data in {data.source} has a single class ({names[0]!r}); a classifier needs at least two. Check the label column or file.")
         return names
 
-    def encode(self, prep: Preprocessor, data: SequenceData) -> np.ndarray:
+    def encode(self, prep: Preprocessor, data: SequenceData) -> Targets:
         """Class indices ``(samples,)``; a label the training split lacks is an error naming the sequence."""
         assert data.labels is not None
         names = label_names(data.labels)

@@ -35,7 +35,7 @@ class Tag(Classify):
             raise DataError(f"The training data in {data.source} has a single class ({names[0]!r}) over all timesteps; a tagger needs at least two. Check the labels.")
         return names
 
-    def encode(self, prep: Preprocessor, data: SequenceData) -> list[np.ndarray]:
+    def encode(self, prep: Preprocessor, data: SequenceData) -> Targets:
         """Per-timestep class indices ``(timesteps_i,)``, truncated like the sequences; an unseen label is an error naming the timestep."""
         assert data.step_targets is not None
         lengths = np.array([len(t) for t in data.step_targets])
