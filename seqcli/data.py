@@ -162,13 +162,23 @@ def load(data_file: DataFile, options: DataSpec, *, need_labels: bool = True, te
     elif fmt == "txt":
         data = _load_txt(path)
     elif text:
-        data = _load_text_csv(path, options, need_labels=need_labels)
+        data = _load_text_csv(path, options, need_labels=need_labels, targets=targets)
     else:
         data = _load_csv(path, options, targets)
     if fmt in ("npy", "npz"):
         data = _array_targets(data, targets)
     validate(data, need_labels=need_labels, targets=targets)
-    return data
+    return _named_targets(data, options.target_names)
+
+
+def _named_targets(data: SequenceData, names: list[str] | None) -> SequenceData:
+    """The data with ``data.target_names`` given; a count other than the file's targets is an error."""
+    values = data.step_targets[0] if data.step_targets else data.labels
+    if names is None or values is None or values.ndim != 2 or data.target_names is not None:
+        return data
+    if len(names) != values.shape[1]:
+        raise DataError(f"`data.target_names` names {len(names)} target(s), but {data.source} has {values.shape[1]}. Give one name per target, in order.")
+    return dataclasses.replace(data, target_names=list(names))
 
 
 def _check_readable(path: Path) -> None:
@@ -586,8 +596,8 @@ def looks_like_text(path: Path, options: DataSpec) -> bool:
     return False
 
 
-def _load_text_csv(path: Path, options: DataSpec, *, need_labels: bool) -> SequenceData:
-    """Read CSV with one text per row: ``text_column``, ``label_column`` and, if present, ``id_column``."""
+def _load_text_csv(path: Path, options: DataSpec, *, need_labels: bool, targets: TaskKind = LABELS) -> SequenceData:
+    """Read CSV with one text per row: ``text_column``, ``label_column`` (regression: a number) and, if present, ``id_column``."""
     opts = options.csv
     header, rows = _read_csv(path, " (e.g. `text,label`)")
     if opts.text_column not in header:
@@ -604,13 +614,15 @@ def _load_text_csv(path: Path, options: DataSpec, *, need_labels: bool) -> Seque
             raise DataError(f"{path}, line {number}: {len(row)} cells but the header has {len(header)} columns. Quote texts that contain commas or line breaks.")
         texts.append(row[index[opts.text_column]])
         if label_column is not None:
-            labels.append(row[index[label_column]].strip())
+            cell = row[index[label_column]].strip()
+            labels.append([_csv_number(cell, f"{path}, line {number}, column {label_column!r}", targets)] if targets.numeric else cell)
         where.append(f"line {number}")
         ids.append(row[index[opts.id_column]].strip() if opts.id_column in index else str(number))
     if not texts:
         raise DataError(f"{path} has a header but no data rows. Add one row per text below the header.")
     steps = [Step("read texts", f"{len(texts)} texts", f"one text per row from column {opts.text_column!r}")]
-    return SequenceData([], np.array(labels) if label_column is not None else None, str(path), "csv", f"{len(texts)} rows x {len(header)} columns", where, steps, ids, texts)
+    label_array = np.array(labels, dtype=np.float64 if targets.numeric else None) if label_column is not None else None
+    return SequenceData([], label_array, str(path), "csv", f"{len(texts)} rows x {len(header)} columns", where, steps, ids, texts)
 
 
 def _load_txt(path: Path) -> SequenceData:

@@ -150,6 +150,9 @@ class DataSpec:
     npz: NpzKeys = opt(NpzKeys(), "Array names inside .npz files.")
     csv: CsvOptions = opt(CsvOptions(), "Long-format CSV: one row per timestep (for text: one row per sequence).")
     jsonl: JsonlOptions = opt(JsonlOptions(), "JSON Lines: one JSON object per line and sequence.")
+    target_names: list[str] | None = opt(
+        None, "Regression: names of the targets, in order, for files that do not name them (.ts, .npy/.npz, JSON Lines); CSV target columns name themselves. null: target, or 0, 1, ..."
+    )
 
 
 @dataclass
@@ -734,10 +737,13 @@ def _regression_problems(spec: Spec) -> list[str]:
 
 
 def _targets_problems(spec: Spec) -> list[str]:
-    """`data.csv.target_columns` names regression targets."""
-    if any(section.csv.target_columns is not None for section in _data_sections(spec)) and not TASK_KINDS[spec.task].numeric:
-        return [f"`data.csv.target_columns` names regression targets, but `task: {spec.task}` predicts classes from `data.csv.label_column`. Remove it, or set `task: regress`."]
-    return []
+    """`data.csv.target_columns` and `data.target_names` name regression targets."""
+    problems = []
+    if any(section.csv.target_columns is not None for section in _data_sections(spec)):
+        problems.append(f"`data.csv.target_columns` names regression targets, but `task: {spec.task}` predicts classes from `data.csv.label_column`. Remove it, or set `task: regress`.")
+    if any(section.target_names is not None for section in _data_sections(spec)):
+        problems.append(f"`data.target_names` names regression targets, but `task: {spec.task}` predicts classes. Remove it, or set `task: regress`.")
+    return problems
 
 
 def _data_sections(spec: Spec) -> list[DataSpec]:

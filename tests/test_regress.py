@@ -181,12 +181,12 @@ def test_lstm_into_dense_16_per_timestep_and_one_raw_sample(tmp_path: Path) -> N
     assert load_checkpoint(run / "checkpoints" / "best.keras", compile=False).predict(x[:1], verbose=0).shape == (1, 480, 16)
     test = json.loads((run / "metrics.json").read_text())["test"]
     assert test["samples"] == 4 * 480 and test["sequences"] == 4 and len(test["per_target"]) == 16
-    assert {"rmse", "mae", "r2", "mean_predictor_rmse"} <= set(test["per_target"]["target_0"])
+    assert {"rmse", "mae", "r2", "mean_predictor_rmse"} <= set(test["per_target"]["0"])
     np.save(tmp_path / "one.npy", x[0])
     out = CliRunner().invoke(app, ["predict", str(run), str(tmp_path / "one.npy"), "--format", "csv"])
     assert out.exit_code == 0, out.output
     header, *rows = out.stdout.strip().splitlines()
-    assert len(rows) == 480 and header.split(",")[:3] == ["id", "timestep", "predicted_target_0"] and len(header.split(",")) == 2 + 16
+    assert len(rows) == 480 and header.split(",")[:3] == ["id", "timestep", "predicted_0"] and len(header.split(",")) == 2 + 16
     assert 50 < float(rows[0].split(",")[2]) < 150  # the targets' units (about 100), not standardized ones
 
 
@@ -204,3 +204,23 @@ def test_regress_run_predicts_values_and_scores_them(tmp_path: Path) -> None:
     payload = json.loads(out.stdout)
     assert payload["task"] == "regress" and payload["targets"] == ["target"] and payload["rmse"] == pytest.approx(metrics["test"]["rmse"], rel=1e-5)
     assert set(payload["predictions"][0]) == {"id", "predicted", "target"} and payload["predictions"][3]["target"] == pytest.approx(0.3)
+
+
+def test_text_regression_reads_numeric_targets(tmp_path: Path) -> None:
+    """Raw text with a number per text (`preprocessing.input: text`, `task: regress`), from CSV and JSON Lines."""
+    (tmp_path / "t.csv").write_text("text,label\nsome words,0.5\nmore words here,1.5\n")
+    assert load(DataFile(path=str(tmp_path / "t.csv")), OPTIONS, text=True, targets=REGRESS).labels.tolist() == [[0.5], [1.5]]
+    (tmp_path / "t.jsonl").write_text('{"text": "some words", "label": 0.5}\n{"text": "more", "label": 1.5}\n')
+    assert load(DataFile(path=str(tmp_path / "t.jsonl")), OPTIONS, text=True, targets=REGRESS).labels.tolist() == [[0.5], [1.5]]
+    (tmp_path / "bad.csv").write_text("text,label\nsome words,high\n")
+    with pytest.raises(DataError, match=r"bad.csv, line 2, column 'label': the target 'high' is not a number"):
+        load(DataFile(path=str(tmp_path / "bad.csv")), OPTIONS, text=True, targets=REGRESS)
+
+
+def test_target_names_name_unnamed_targets(tmp_path: Path) -> None:
+    np.savez(tmp_path / "a.npz", x=np.zeros((2, 3, 1)), y=np.array([[1.0, 2.0], [3.0, 4.0]]))
+    options = spec_from_dict({"data": {"train": "x", "target_names": ["rate", "size"]}, "task": "regress"}).data
+    assert load(DataFile(path=str(tmp_path / "a.npz")), options, targets=REGRESS).target_names == ["rate", "size"]
+    three = spec_from_dict({"data": {"train": "x", "target_names": ["a", "b", "c"]}, "task": "regress"}).data
+    with pytest.raises(DataError, match=r"`data.target_names` names 3 target\(s\), but .*a.npz has 2\. Give one name per target"):
+        load(DataFile(path=str(tmp_path / "a.npz")), three, targets=REGRESS)

@@ -509,7 +509,7 @@ EXPECTED_REFERENCE_KEYS = [
     "data.train", "data.validation", "data.test", "data.validation_split", "data.format", "data.layout",
     "data.npz.x", "data.npz.y", "data.npz.lengths",
     "data.csv.id_column", "data.csv.time_column", "data.csv.label_column", "data.csv.target_columns", "data.csv.feature_columns", "data.csv.text_column",
-    "data.jsonl.id_key", "data.jsonl.sequence_key", "data.jsonl.text_key", "data.jsonl.label_key",
+    "data.jsonl.id_key", "data.jsonl.sequence_key", "data.jsonl.text_key", "data.jsonl.label_key", "data.target_names",
     "preprocessing.input", "preprocessing.encoding", "preprocessing.pad_code",
     "preprocessing.text.level", "preprocessing.text.max_tokens", "preprocessing.text.lowercase", "preprocessing.text.strip_punctuation", "preprocessing.text.oov_token",
     "preprocessing.maxlen", "preprocessing.padding", "preprocessing.truncating",

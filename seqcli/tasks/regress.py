@@ -44,7 +44,7 @@ class Regress(Task):
         if not self.has_targets(train):
             return dataclasses.replace(prep, classes=[], task=self.name, targets={"names": ["target"], "mean": [0.0], "std": [1.0]})
         values = self.raw_targets(train)
-        names = train.target_names or (["target"] if values.shape[1] == 1 else [f"target_{j}" for j in range(values.shape[1])])
+        names = train.target_names or (["target"] if values.shape[1] == 1 else [str(j) for j in range(values.shape[1])])
         std = values.std(axis=0)
         std[std == 0] = 1.0
         state = {"names": list(names), "mean": values.mean(axis=0).tolist(), "std": std.tolist()}
