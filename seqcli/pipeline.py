@@ -235,8 +235,8 @@ def run(spec: Spec, *, backend: str | None = None, lenient: bool = False, train:
 
 
 def _placeholder_note(task: Task) -> str:
-    what = "targets" if task.kind.numeric else "classes"
-    return f"The data has no {'targets' if task.kind.numeric else 'labels'}, so the number of {what} (the output size) is a placeholder."
+    given, size = ("targets", "targets") if task.kind.numeric else ("labels", "classes")
+    return f"The data has no {given}, so the number of {size} (the output size) is a placeholder."
 
 
 def _lenient_input(spec: Spec, train: SequenceData, warnings: list[str]) -> Any:

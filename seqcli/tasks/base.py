@@ -89,21 +89,34 @@ class Task(ABC):
 
     # ------------------------------------------------------------------ evaluation and prediction
 
-    @abstractmethod
     def evaluate(self, outputs: Outputs, y: Targets, prep: Preprocessor, *, spec: Spec) -> dict[str, Any]:
-        """The metrics of one split (``metrics.json``), from the model's outputs and the encoded targets."""
+        """The metrics of one split (``metrics.json``), from the model's outputs and the encoded targets; a per-timestep
+        task's over all real timesteps, with ``sequences`` counting the sequences."""
+        report = self._evaluate(flat(outputs), flat(y), prep, spec=spec)
+        return {**report, "sequences": len(y)} if isinstance(y, list) else report
+
+    def predictions(self, outputs: Outputs, prep: Preprocessor) -> np.ndarray:
+        """Per row (a sequence, or a real timestep of one) ``(rows, columns)``: class probabilities, or values in the targets' units."""
+        return self._predictions(flat(outputs), prep)
+
+    def rows(self, outputs: Outputs, prep: Preprocessor, y: Targets | None = None) -> tuple[list[dict[str, Any]], dict[str, float | None]]:
+        """The prediction columns of every row (a sequence, or a real timestep of one), and with known targets ``y`` the scores."""
+        return self._rows(flat(outputs), prep, None if y is None else flat(y))
 
     @abstractmethod
     def columns(self, prep: Preprocessor) -> list[str]:
         """What each column of :meth:`predictions` holds: the classes, or the targets' names."""
 
-    @abstractmethod
-    def predictions(self, outputs: Outputs, prep: Preprocessor) -> np.ndarray:
-        """Per row (a sequence, or a real timestep of one) ``(rows, columns)``: class probabilities, or values in the targets' units."""
+    # One row per sequence, or per real timestep: what the three methods above do once the outputs are flat.
 
     @abstractmethod
-    def rows(self, outputs: Outputs, prep: Preprocessor, y: Targets | None = None) -> tuple[list[dict[str, Any]], dict[str, float | None]]:
-        """The prediction columns of every row (a sequence, or a real timestep of one), and with known targets ``y`` the scores."""
+    def _evaluate(self, outputs: np.ndarray, y: np.ndarray, prep: Preprocessor, *, spec: Spec) -> dict[str, Any]: ...
+
+    @abstractmethod
+    def _predictions(self, outputs: np.ndarray, prep: Preprocessor) -> np.ndarray: ...
+
+    @abstractmethod
+    def _rows(self, outputs: np.ndarray, prep: Preprocessor, y: np.ndarray | None) -> tuple[list[dict[str, Any]], dict[str, float | None]]: ...
 
 
 def flat(values: Outputs) -> np.ndarray:

@@ -130,7 +130,7 @@ class Classify(Task):
     def columns(self, prep: Preprocessor) -> list[str]:
         return list(prep.classes)
 
-    def predictions(self, outputs: Outputs, prep: Preprocessor) -> np.ndarray:
+    def _predictions(self, outputs: np.ndarray, prep: Preprocessor) -> np.ndarray:
         return self.probabilities(outputs)
 
     def probabilities(self, outputs: Outputs) -> np.ndarray:
@@ -138,16 +138,15 @@ class Classify(Task):
         probs = np.asarray(outputs)
         return np.concatenate([1.0 - probs, probs], axis=-1) if probs.shape[-1] == 1 else probs
 
-    def evaluate(self, outputs: Outputs, y: Targets, prep: Preprocessor, *, spec: Spec) -> dict[str, Any]:
+    def _evaluate(self, outputs: np.ndarray, y: np.ndarray, prep: Preprocessor, *, spec: Spec) -> dict[str, Any]:
         probs = self.probabilities(outputs)
-        assert isinstance(y, np.ndarray)
         return {"loss": log_loss(probs, y), **classification_report(y, probs.argmax(axis=1), prep.classes)}
 
-    def rows(self, outputs: Outputs, prep: Preprocessor, y: Targets | None = None) -> tuple[list[dict[str, Any]], dict[str, float | None]]:
+    def _rows(self, outputs: np.ndarray, prep: Preprocessor, y: np.ndarray | None) -> tuple[list[dict[str, Any]], dict[str, float | None]]:
         """``predicted``, ``label`` (known labels) and ``p_<class>`` for every class, per row."""
         probs = self.probabilities(outputs)
         predicted = probs.argmax(axis=1)
-        true = None if y is None else np.asarray(y)
+        true = y
         rows = []
         for i, p in enumerate(probs):
             row: dict[str, Any] = {"predicted": prep.classes[predicted[i]]}

@@ -19,7 +19,7 @@ from seqcli.backend import import_keras
 from seqcli.errors import DataError
 from seqcli.metrics import regression_loss, regression_report
 from seqcli.spec import TASK_KINDS, metric_names
-from seqcli.tasks.base import Outputs, Targets, Task
+from seqcli.tasks.base import Targets, Task
 
 if TYPE_CHECKING:
     from seqcli.data import SequenceData
@@ -73,8 +73,8 @@ class Regress(Task):
         assert prep.targets is not None
         return list(prep.targets["names"])
 
-    def predictions(self, outputs: Outputs, prep: Preprocessor) -> np.ndarray:
-        return self.unstandardize(prep, np.asarray(outputs))
+    def _predictions(self, outputs: np.ndarray, prep: Preprocessor) -> np.ndarray:
+        return self.unstandardize(prep, outputs)
 
     def head(self, x: Any, *, spec: Spec, prep: Preprocessor) -> Any:
         keras = import_keras()
@@ -98,7 +98,7 @@ class Regress(Task):
             f"the head is a linear Dense (batch, targets={len(names)})."
         )
 
-    def evaluate(self, outputs: Outputs, y: Targets, prep: Preprocessor, *, spec: Spec) -> dict[str, Any]:
+    def _evaluate(self, outputs: np.ndarray, y: np.ndarray, prep: Preprocessor, *, spec: Spec) -> dict[str, Any]:
         """The loss on the standardized targets, and RMSE, MAE and R² in the original units (see :func:`~seqcli.metrics.regression_report`)."""
         predicted, true = np.asarray(outputs, dtype=np.float64), np.asarray(y, dtype=np.float64)
         assert prep.targets is not None
@@ -106,7 +106,7 @@ class Regress(Task):
         report = regression_report(self.unstandardize(prep, true), self.unstandardize(prep, predicted), mean, prep.targets["names"])
         return {"loss": regression_loss(loss_name(spec), true, predicted), **report}
 
-    def rows(self, outputs: Outputs, prep: Preprocessor, y: Targets | None = None) -> tuple[list[dict[str, Any]], dict[str, float | None]]:
+    def _rows(self, outputs: np.ndarray, prep: Preprocessor, y: np.ndarray | None) -> tuple[list[dict[str, Any]], dict[str, float | None]]:
         """``predicted`` (and ``target`` when known) per row, in the original units; with several targets ``predicted_<name>`` and ``target_<name>``."""
         assert prep.targets is not None
         names = prep.targets["names"]

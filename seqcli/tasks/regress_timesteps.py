@@ -10,19 +10,18 @@ loss and the metrics; evaluation and prediction rows cover every real timestep.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from seqcli.spec import TASK_KINDS
-from seqcli.tasks.base import Outputs, Targets, flat, random_split
+from seqcli.tasks.base import Targets
 from seqcli.tasks.regress import Regress, check_target_count
 from seqcli.tasks.tag import check_unpadded_codes
 
 if TYPE_CHECKING:
     from seqcli.data import SequenceData
     from seqcli.preprocess import Preprocessor
-    from seqcli.spec import Spec
 
 
 class RegressTimesteps(Regress):
@@ -40,9 +39,6 @@ class RegressTimesteps(Regress):
         check_unpadded_codes(prep, data)
         return [prep.truncate(self.standardize(prep, t).astype(np.float32)) for t in data.step_targets]
 
-    def split(self, train: SequenceData, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-        return random_split(len(train), fraction, seed)
-
     def describe(self, prep: Preprocessor) -> str:
         assert prep.targets is not None
         names = prep.targets["names"]
@@ -51,15 +47,3 @@ class RegressTimesteps(Regress):
             f"the last recurrent layer returns sequences and a linear Dense applies per timestep (batch, timesteps, targets={len(names)}); "
             "the mask it carries keeps padded timesteps out of the loss and the metrics."
         )
-
-    def evaluate(self, outputs: Outputs, y: Targets, prep: Preprocessor, *, spec: Spec) -> dict[str, Any]:
-        """Over all real timesteps; ``sequences`` counts the sequences."""
-        assert isinstance(y, list)
-        return {**super().evaluate(flat(outputs), flat(y), prep, spec=spec), "sequences": len(y)}
-
-    def predictions(self, outputs: Outputs, prep: Preprocessor) -> np.ndarray:
-        return super().predictions(flat(outputs), prep)
-
-    def rows(self, outputs: Outputs, prep: Preprocessor, y: Targets | None = None) -> tuple[list[dict[str, Any]], dict[str, float | None]]:
-        """One row per real timestep."""
-        return super().rows(flat(outputs), prep, None if y is None else flat(y))

@@ -8,13 +8,13 @@ and prediction rows cover every real timestep.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from seqcli.errors import DataError
 from seqcli.spec import TASK_KINDS
-from seqcli.tasks.base import Outputs, Targets, flat, random_split
+from seqcli.tasks.base import Targets, random_split
 from seqcli.tasks.classify import Classify, class_indices, label_names, numeric_first
 
 if TYPE_CHECKING:
@@ -67,18 +67,6 @@ class Tag(Classify):
             f"Task: tag (one label per timestep). Targets (samples, timesteps) class indices of {len(prep.classes)} classes; the last recurrent layer returns sequences "
             f"and the softmax applies per timestep (batch, timesteps, classes={len(prep.classes)}); the mask it carries keeps padded timesteps out of the loss and the accuracy."
         )
-
-    def evaluate(self, outputs: Outputs, y: Targets, prep: Preprocessor, *, spec: Spec) -> dict[str, Any]:
-        """Over all real timesteps; ``sequences`` counts the sequences."""
-        assert isinstance(y, list)
-        return {**super().evaluate(flat(outputs), flat(y), prep, spec=spec), "sequences": len(y)}
-
-    def predictions(self, outputs: Outputs, prep: Preprocessor) -> np.ndarray:
-        return super().predictions(flat(outputs), prep)
-
-    def rows(self, outputs: Outputs, prep: Preprocessor, y: Targets | None = None) -> tuple[list[dict[str, Any]], dict[str, float | None]]:
-        """One row per real timestep."""
-        return super().rows(flat(outputs), prep, None if y is None else flat(y))
 
 
 def check_unpadded_codes(prep: Preprocessor, data: SequenceData) -> None:
