@@ -6,8 +6,14 @@
 2. ``experiments/memory_signals.yaml`` (``task: regress_timesteps``, generated): seqcli's test R² per target vs a model
    without memory, a least-squares linear map from each timestep's inputs to its targets, fitted on the training split.
 
-aeon is in the ``bench`` dependency group: ``uv run --group bench python benchmarks/regression.py``. Without it the
-MiniRocket row says how to install it. Each seqcli training runs through the CLI in a fresh process, as a user runs it.
+aeon runs in its own environment, in a child process: it pins ``numba<0.64``, and no such numba release supports the
+NumPy (2.4) that seqcli's TensorFlow environment uses, so it cannot be a dependency group of this project:
+
+    python3 -m venv benchmarks/.venv-aeon && benchmarks/.venv-aeon/bin/pip install aeon==1.6.0
+    uv run python benchmarks/regression.py [--seeds 3] [--aeon-python PATH]
+
+Without it the MiniRocket row says how to install it. Each seqcli training runs through the CLI in a fresh process,
+as a user runs it.
 """
 
 from __future__ import annotations
@@ -38,24 +44,39 @@ def train(spec: str, out: Path, seed: int) -> dict:
     return {"metrics": json.loads((run / "metrics.json").read_text()), "seconds": time.perf_counter() - started}
 
 
-def minirocket_rmse() -> tuple[float, float] | str:
-    """aeon's MiniRocketRegressor on Covid3Month: test RMSE and fit seconds (the first fit in a process compiles numba code; timed separately)."""
-    try:
-        from aeon.regression.convolution_based import MiniRocketRegressor
-    except ImportError:
-        return "aeon is not installed: run `uv run --group bench python benchmarks/regression.py`"
+MINIROCKET = """
+import json, sys, time
+import numpy as np
+from aeon.regression.convolution_based import MiniRocketRegressor
+data = np.load(sys.argv[1])
+x, y = {r: data[f"x_{r}"] for r in ("train", "test")}, {r: data[f"y_{r}"] for r in ("train", "test")}
+MiniRocketRegressor(random_state=0).fit(x["train"][:8], y["train"][:8])  # numba compilation, not counted
+started = time.perf_counter()
+model = MiniRocketRegressor(random_state=0).fit(x["train"], y["train"])
+seconds = time.perf_counter() - started
+print(json.dumps({"rmse": float(np.sqrt(np.mean((model.predict(x["test"]) - y["test"]) ** 2))), "seconds": seconds}))
+"""
+
+
+def minirocket_rmse(python: Path, tmp: Path) -> tuple[float, float] | str:
+    """aeon's MiniRocketRegressor on Covid3Month, in ``python``: test RMSE and fit seconds (the first fit in a process compiles numba code; not counted)."""
+    if not python.exists():
+        return f"no aeon environment at {python}: python3 -m venv benchmarks/.venv-aeon && benchmarks/.venv-aeon/bin/pip install aeon==1.6.0"
     from seqcli.data import load
     from seqcli.spec import TASK_KINDS, DataFile, spec_from_dict
 
     options = spec_from_dict({"data": {"train": "x.ts"}}).data
-    split = {role: load(DataFile(path=str(ROOT / f"data/covid3month/Covid3Month_{role.upper()}.ts")), options, targets=TASK_KINDS["regress"]) for role in ("train", "test")}
-    x = {role: np.stack(d.sequences).transpose(0, 2, 1) for role, d in split.items()}  # (samples, channels, timesteps), aeon's layout
-    y = {role: d.labels[:, 0] for role, d in split.items()}  # type: ignore[index]
-    MiniRocketRegressor(random_state=0).fit(x["train"][:8], y["train"][:8])  # numba compilation, not counted
-    started = time.perf_counter()
-    model = MiniRocketRegressor(random_state=0).fit(x["train"], y["train"])
-    seconds = time.perf_counter() - started
-    return float(np.sqrt(np.mean((model.predict(x["test"]) - y["test"]) ** 2))), seconds
+    arrays = {}
+    for role in ("train", "test"):
+        data = load(DataFile(path=str(ROOT / f"data/covid3month/Covid3Month_{role.upper()}.ts")), options, targets=TASK_KINDS["regress"])
+        arrays[f"x_{role}"] = np.stack(data.sequences).transpose(0, 2, 1)  # (samples, channels, timesteps), aeon's layout
+        arrays[f"y_{role}"] = data.labels[:, 0]  # type: ignore[index]
+    np.savez(tmp / "covid.npz", **arrays)
+    done = subprocess.run([str(python), "-c", MINIROCKET, str(tmp / "covid.npz")], capture_output=True, text=True)
+    if done.returncode != 0:
+        return f"failed: {done.stderr.strip().splitlines()[-1]}"
+    result = json.loads(done.stdout)
+    return result["rmse"], result["seconds"]
 
 
 def memoryless_r2() -> list[float]:
@@ -73,17 +94,18 @@ def memoryless_r2() -> list[float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seeds", type=int, default=3, help="seqcli trainings per example (seeds 0..N-1); the median is reported")
+    parser.add_argument("--aeon-python", type=Path, default=ROOT / "benchmarks" / ".venv-aeon" / "bin" / "python", help="an interpreter with aeon installed")
     args = parser.parse_args()
     seeds = range(args.seeds)
     with tempfile.TemporaryDirectory() as tmp:
         covid = [train("experiments/covid_regression.yaml", Path(tmp) / f"covid-{s}", s) for s in seeds]
         memory = [train("experiments/memory_signals.yaml", Path(tmp) / f"memory-{s}", s) for s in seeds]
+        rocket = minirocket_rmse(args.aeon_python, Path(tmp))
     rmse = [c["metrics"]["test"]["rmse"] for c in covid]
     mean_rmse = covid[0]["metrics"]["test"]["mean_predictor_rmse"]
     print(f"Covid3Month test RMSE: seqcli {statistics.median(rmse):.4f} (median of {len(rmse)}: {', '.join(f'{v:.4f}' for v in rmse)}; "
           f"{statistics.median(c['seconds'] for c in covid):.0f} s per training, process start included)")
     print(f"  predicting the training mean: {mean_rmse:.4f}")
-    rocket = minirocket_rmse()
     print(f"  aeon MiniRocketRegressor: {rocket[0]:.4f} (fit {rocket[1]:.1f} s)" if isinstance(rocket, tuple) else f"  aeon MiniRocketRegressor: {rocket}")
     names = list(memory[0]["metrics"]["test"]["per_target"])
     r2 = {name: [m["metrics"]["test"]["per_target"][name]["r2"] for m in memory] for name in names}
