@@ -16,7 +16,7 @@ import numpy as np
 from typer.testing import CliRunner
 
 from seqcli.cli import app
-from tests.conftest import ROOT, SMOKE_TEST
+from tests.conftest import BACKEND, ROOT, SMOKE_TEST
 
 FIXTURES = ROOT / "tests" / "fixtures"
 
@@ -26,7 +26,7 @@ def rows(text: str) -> list[dict[str, str]]:
 
 
 def test_a_0_1_0_run_predicts_what_it_predicted_then() -> None:
-    result = CliRunner().invoke(app, ["predict", str(FIXTURES / "run-0.1.0"), str(SMOKE_TEST), "--format", "csv"])
+    result = CliRunner().invoke(app, ["predict", str(FIXTURES / "run-0.1.0"), str(SMOKE_TEST), "--format", "csv", "--backend", BACKEND])  # trained on JAX
     assert result.exit_code == 0, result.output
     got, expected = rows(result.stdout), rows((FIXTURES / "run-0.1.0-predictions.csv").read_text())
     assert [(r["id"], r["predicted"], r["label"]) for r in got] == [(r["id"], r["predicted"], r["label"]) for r in expected]
@@ -43,6 +43,6 @@ def test_an_unknown_task_names_the_version_that_wrote_the_run(tmp_path: Path) ->
     (run / "preprocessing.json").write_text(json.dumps({**state, "task": "forecast"}))
     info = json.loads((run / "run.json").read_text())
     (run / "run.json").write_text(json.dumps({**info, "versions": {**info["versions"], "seqcli": "9.0.0"}}))
-    result = CliRunner().invoke(app, ["predict", str(run), str(SMOKE_TEST)])
+    result = CliRunner().invoke(app, ["predict", str(run), str(SMOKE_TEST), "--backend", BACKEND])
     assert result.exit_code == 1 and "Traceback" not in result.output
     assert "the run was written by seqcli 9.0.0. Predict with that version, or train again." in result.output
