@@ -106,14 +106,13 @@ def suggest(train: SequenceData, task: str = "classify") -> tuple[Spec, str]:
     lengths = np.array([len(t.split()) for t in train.texts]) if train.texts is not None else train.lengths
     maxlen = "p95" if lengths.max() > 2 * np.percentile(lengths, 95) else None
     labelled = train.labels is not None and len(train) >= 20
-    raw: dict[str, Any] = {
+    raw: dict[str, Any] = {} if task == "classify" else {"task": task}
+    raw |= {
         "data": {"train": train.source, "validation_split": 0.2 if labelled else 0.0},
         "preprocessing": {"input": "text" if train.texts is not None else preprocess.resolve_input(train, "auto"), "maxlen": maxlen},
         "model": {"layers": [{"units": 64}]},
         "training": {"epochs": 30, "batch_size": 32, "monitor": "val_loss" if labelled else "loss"},
     }
-    if task != "classify":
-        raw["task"] = task
     return spec_from_dict(raw), yaml.safe_dump(raw, sort_keys=False)
 
 

@@ -224,3 +224,13 @@ def test_target_names_name_unnamed_targets(tmp_path: Path) -> None:
     three = spec_from_dict({"data": {"train": "x", "target_names": ["a", "b", "c"]}, "task": "regress"}).data
     with pytest.raises(DataError, match=r"`data.target_names` names 3 target\(s\), but .*a.npz has 2\. Give one name per target"):
         load(DataFile(path=str(tmp_path / "a.npz")), three, targets=REGRESS)
+
+
+def test_inspect_shapes_suggests_regress_for_a_target_label_file(tmp_path: Path) -> None:
+    ts_file(tmp_path / "values.ts", ["0.5", "1.5", "2.5"])
+    result = CliRunner().invoke(app, ["inspect-shapes", str(tmp_path / "values.ts"), "--json"])
+    assert result.exit_code == 0, result.output
+    trace = json.loads(result.stdout)
+    assert trace["suggested_spec"].startswith("task: regress\n")
+    assert trace["arrays"][0]["targets"] == "1 x 0.5..2.5" and trace["layers"][-1]["output_shape"] == "(batch, targets=1)"
+    assert any(note.startswith("Task: regress (real values per sequence). Targets (samples, targets=1)") for note in trace["notes"])
