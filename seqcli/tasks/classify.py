@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+from abc import abstractmethod
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
@@ -27,13 +28,83 @@ if TYPE_CHECKING:
     from seqcli.spec import Spec
 
 
-class Classify(Task):
-    kind = TASK_KINDS["classify"]
+class ClassLabels(Task):
+    """What the two classification tasks share: classes fitted on the training split, a softmax (or sigmoid) head, cross-entropy, accuracy, probability rows."""
+
     headline: ClassVar[tuple[tuple[str, str], ...]] = (("loss", "loss"), ("accuracy", "accuracy"), ("macro F1", "macro_f1"), ("samples", "samples"))
     scores = ("accuracy",)
 
+    @abstractmethod
+    def class_names(self, data: SequenceData) -> list[str]:
+        """Sorted class names of the training targets; at least two."""
+
     def fit(self, prep: Preprocessor, train: SequenceData, *, classes: list[str] | None = None) -> Preprocessor:
         return dataclasses.replace(prep, classes=classes if classes is not None else self.class_names(train), task=self.name)
+
+    def head(self, x: Any, *, spec: Spec, prep: Preprocessor) -> Any:
+        keras = import_keras()
+        n_classes = len(prep.classes)
+        if spec.model.output == "sigmoid" and n_classes != 2:
+            raise SpecError(f"`model.output: sigmoid` needs exactly two classes, but the training data has {n_classes}. Use `model.output: softmax`.")
+        units, activation = (1, "sigmoid") if spec.model.output == "sigmoid" else (n_classes, "softmax")
+        return keras.layers.Dense(units, activation=activation, name="output")(x)
+
+    def loss(self, spec: Spec) -> Any:
+        """The loss name, or with label smoothing a loss object (categorical cross-entropy on one-hot targets for softmax)."""
+        smoothing = spec.training.label_smoothing
+        if not smoothing:
+            return loss_name(spec)
+        keras = import_keras()
+        if spec.model.output == "sigmoid":
+            return keras.losses.BinaryCrossentropy(label_smoothing=smoothing)
+        return keras.losses.CategoricalCrossentropy(label_smoothing=smoothing)
+
+    def metrics(self, spec: Spec) -> list[Any]:
+        keras = import_keras()
+        metrics: list[Any] = []
+        for name in metric_names(spec):
+            if name == "auc":
+                metrics.append(keras.metrics.AUC(name="auc"))
+            elif spec.model.output == "sigmoid":
+                metrics.append(keras.metrics.BinaryAccuracy(name="accuracy"))
+            elif one_hot_targets(spec):
+                metrics.append(keras.metrics.CategoricalAccuracy(name="accuracy"))
+            else:
+                metrics.append(keras.metrics.SparseCategoricalAccuracy(name="accuracy"))
+        return metrics
+
+    def columns(self, prep: Preprocessor) -> list[str]:
+        return list(prep.classes)
+
+    def _predictions(self, outputs: np.ndarray, prep: Preprocessor) -> np.ndarray:
+        return self.probabilities(outputs)
+
+    def probabilities(self, outputs: Outputs) -> np.ndarray:
+        """Class probabilities ``(rows, classes)``; a sigmoid output ``(rows, 1)`` becomes two columns."""
+        probs = np.asarray(outputs)
+        return np.concatenate([1.0 - probs, probs], axis=-1) if probs.shape[-1] == 1 else probs
+
+    def _evaluate(self, outputs: np.ndarray, y: np.ndarray, prep: Preprocessor, *, spec: Spec) -> dict[str, Any]:
+        probs = self.probabilities(outputs)
+        return {"loss": log_loss(probs, y), **classification_report(y, probs.argmax(axis=1), prep.classes)}
+
+    def _rows(self, outputs: np.ndarray, prep: Preprocessor, y: np.ndarray | None) -> tuple[list[dict[str, Any]], dict[str, float | None]]:
+        """``predicted``, ``label`` (known labels) and ``p_<class>`` for every class, per row."""
+        probs = self.probabilities(outputs)
+        predicted = probs.argmax(axis=1)
+        true = y
+        rows = []
+        for i, p in enumerate(probs):
+            row: dict[str, Any] = {"predicted": prep.classes[predicted[i]]}
+            if true is not None:
+                row["label"] = prep.classes[true[i]]
+            row.update({f"p_{name}": round(float(v), 6) for name, v in zip(prep.classes, p, strict=True)})
+            rows.append(row)
+        return rows, {"accuracy": float(np.mean(predicted == true)) if true is not None and len(true) else None}
+
+
+class Classify(ClassLabels):
+    kind = TASK_KINDS["classify"]
 
     def class_names(self, data: SequenceData) -> list[str]:
         """Sorted class names of the training labels; at least two."""
@@ -92,70 +163,8 @@ class Classify(Task):
                 )
         return {name: float(setting.get(name, 1.0)) for name in classes}
 
-    def head(self, x: Any, *, spec: Spec, prep: Preprocessor) -> Any:
-        keras = import_keras()
-        n_classes = len(prep.classes)
-        if spec.model.output == "sigmoid" and n_classes != 2:
-            raise SpecError(f"`model.output: sigmoid` needs exactly two classes, but the training data has {n_classes}. Use `model.output: softmax`.")
-        units, activation = (1, "sigmoid") if spec.model.output == "sigmoid" else (n_classes, "softmax")
-        return keras.layers.Dense(units, activation=activation, name="output")(x)
-
-    def loss(self, spec: Spec) -> Any:
-        """The loss name, or with label smoothing a loss object (categorical cross-entropy on one-hot targets for softmax)."""
-        smoothing = spec.training.label_smoothing
-        if not smoothing:
-            return loss_name(spec)
-        keras = import_keras()
-        if spec.model.output == "sigmoid":
-            return keras.losses.BinaryCrossentropy(label_smoothing=smoothing)
-        return keras.losses.CategoricalCrossentropy(label_smoothing=smoothing)
-
-    def metrics(self, spec: Spec) -> list[Any]:
-        keras = import_keras()
-        metrics: list[Any] = []
-        for name in metric_names(spec):
-            if name == "auc":
-                metrics.append(keras.metrics.AUC(name="auc"))
-            elif spec.model.output == "sigmoid":
-                metrics.append(keras.metrics.BinaryAccuracy(name="accuracy"))
-            elif one_hot_targets(spec):
-                metrics.append(keras.metrics.CategoricalAccuracy(name="accuracy"))
-            else:
-                metrics.append(keras.metrics.SparseCategoricalAccuracy(name="accuracy"))
-        return metrics
-
     def describe(self, prep: Preprocessor) -> str:
         return f"Task: classify (one label per sequence). Targets (samples,) class indices of {len(prep.classes)} classes; the head is a softmax (batch, classes={len(prep.classes)})."
-
-    def columns(self, prep: Preprocessor) -> list[str]:
-        return list(prep.classes)
-
-    def _predictions(self, outputs: np.ndarray, prep: Preprocessor) -> np.ndarray:
-        return self.probabilities(outputs)
-
-    def probabilities(self, outputs: Outputs) -> np.ndarray:
-        """Class probabilities ``(rows, classes)``; a sigmoid output ``(rows, 1)`` becomes two columns."""
-        probs = np.asarray(outputs)
-        return np.concatenate([1.0 - probs, probs], axis=-1) if probs.shape[-1] == 1 else probs
-
-    def _evaluate(self, outputs: np.ndarray, y: np.ndarray, prep: Preprocessor, *, spec: Spec) -> dict[str, Any]:
-        probs = self.probabilities(outputs)
-        return {"loss": log_loss(probs, y), **classification_report(y, probs.argmax(axis=1), prep.classes)}
-
-    def _rows(self, outputs: np.ndarray, prep: Preprocessor, y: np.ndarray | None) -> tuple[list[dict[str, Any]], dict[str, float | None]]:
-        """``predicted``, ``label`` (known labels) and ``p_<class>`` for every class, per row."""
-        probs = self.probabilities(outputs)
-        predicted = probs.argmax(axis=1)
-        true = y
-        rows = []
-        for i, p in enumerate(probs):
-            row: dict[str, Any] = {"predicted": prep.classes[predicted[i]]}
-            if true is not None:
-                row["label"] = prep.classes[true[i]]
-            row.update({f"p_{name}": round(float(v), 6) for name, v in zip(prep.classes, p, strict=True)})
-            rows.append(row)
-        return rows, {"accuracy": float(np.mean(predicted == true)) if true is not None and len(true) else None}
-
 
 def loss_name(spec: Spec) -> str:
     """``training.loss``, with ``auto`` resolved: sparse categorical cross-entropy for softmax, binary for sigmoid."""

@@ -14,16 +14,15 @@ import numpy as np
 
 from seqcli.errors import DataError
 from seqcli.spec import TASK_KINDS
-from seqcli.tasks.base import Targets, random_split
-from seqcli.tasks.classify import Classify, class_indices, label_names, numeric_first
+from seqcli.tasks.base import Targets
+from seqcli.tasks.classify import ClassLabels, class_indices, label_names, numeric_first
 
 if TYPE_CHECKING:
     from seqcli.data import SequenceData
     from seqcli.preprocess import Preprocessor
-    from seqcli.spec import Spec
 
 
-class Tag(Classify):
+class Tag(ClassLabels):
     kind = TASK_KINDS["tag"]
 
     def class_names(self, data: SequenceData) -> list[str]:
@@ -52,15 +51,6 @@ class Tag(Classify):
         codes = class_indices(names, prep.classes).astype(np.int32)
         check_unpadded_codes(prep, data)
         return [prep.truncate(t) for t in np.split(codes, ends[:-1])]
-
-    def split(self, train: SequenceData, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-        return random_split(len(train), fraction, seed)
-
-    def model_targets(self, spec: Spec, prep: Preprocessor, y: Targets) -> Targets:
-        return y
-
-    def class_weights(self, spec: Spec, prep: Preprocessor, y: Targets) -> dict[str, float] | None:
-        return None
 
     def describe(self, prep: Preprocessor) -> str:
         return (
