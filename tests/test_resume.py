@@ -19,7 +19,7 @@ from seqcli.cli import app
 from seqcli.errors import DataError, RunError, SpecError
 from seqcli.rundir import RunDir
 from seqcli.spec import load_spec
-from tests.conftest import ROOT, SMOKE_SPEC, StopAfter
+from tests.conftest import ROOT, SMOKE_SPEC, Interrupted, StopAfter, copy_run
 
 # Dropout on, so the test also covers the per-epoch reseeding of dropout masks; length buckets for the seeded batch plans.
 SETTINGS = ["training.epochs=4", "training.early_stopping=null", "model.layers[0].dropout=0.2", "preprocessing.bucketing=true", "preprocessing.bucket_boundaries=[6]"]
@@ -111,14 +111,12 @@ def _resume(run: Path) -> tuple[train.Prepared, None, train.Resume]:
 
 
 @pytest.fixture
-def interrupted_run(tmp_path: Path) -> Path:
-    out = tmp_path / "runs"
-    with pytest.raises(KeyboardInterrupt):
-        train.fit(train.prepare(load_spec(SMOKE_SPEC, ["training.epochs=3", f"output.dir={out}"])), StopAfter(1))
-    return only_run(out)
+def interrupted_run(interrupted_smoke: Interrupted) -> Path:
+    """The session's interrupted smoke run (3 epochs, stopped after epoch 1), read only."""
+    return interrupted_smoke.run
 
 
-def test_resume_refuses_a_changed_spec_with_the_difference(interrupted_run: Path, tmp_path: Path) -> None:
+def test_resume_refuses_a_changed_spec_with_the_difference(interrupted_run: Path) -> None:
     with pytest.raises(SpecError, match=r"differs from the one run .* started with: `model\.layers\[0\]\.units` was 8, now 16; `training\.epochs` was 3, now 8\."):
         train.prepare_resume(interrupted_run, SMOKE_SPEC, ["model.layers[0].units=16"])
     # The same spec and settings are accepted (where runs go does not count as a change).
@@ -128,33 +126,35 @@ def test_resume_refuses_a_changed_spec_with_the_difference(interrupted_run: Path
 
 
 def test_resume_refuses_changed_data(interrupted_run: Path, tmp_path: Path) -> None:
+    run = copy_run(interrupted_run, tmp_path)  # its spec is pointed at a copy of the data
     data = tmp_path / "data"
     shutil.copytree(ROOT / "data" / "smoke", data)
-    spec_text = (interrupted_run / "spec.yaml").read_text().replace(str(ROOT / "data" / "smoke"), str(data))
-    (interrupted_run / "spec.yaml").write_text(spec_text)
-    info = json.loads((interrupted_run / "run.json").read_text())
-    train.prepare_resume(interrupted_run)  # a copy with the same bytes is the same data
+    spec_text = (run / "spec.yaml").read_text().replace(str(ROOT / "data" / "smoke"), str(data))
+    (run / "spec.yaml").write_text(spec_text)
+    info = json.loads((run / "run.json").read_text())
+    train.prepare_resume(run)  # a copy with the same bytes is the same data
     with open(data / "test.csv", "a") as handle:
         handle.write("s999,0,1.0,1.0,rise\n")
     with pytest.raises(DataError, match=r"Data changed since run .* started: `data\.test` \(.*test\.csv\) no longer match"):
-        train.prepare_resume(interrupted_run)
-    assert json.loads((interrupted_run / "run.json").read_text()) == info  # refused without touching the run
+        train.prepare_resume(run)
+    assert json.loads((run / "run.json").read_text()) == info  # refused without touching the run
 
 
-def test_resume_refuses_completed_and_live_runs(smoke_run: Path, interrupted_run: Path) -> None:
+def test_resume_refuses_completed_and_live_runs(smoke_run: Path, interrupted_run: Path, tmp_path: Path) -> None:
     with pytest.raises(RunError, match="already completed .*nothing to resume"):
         train.prepare_resume(smoke_run)
+    run = copy_run(interrupted_run, tmp_path)  # marked as running below
     sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     try:
-        info = json.loads((interrupted_run / "run.json").read_text())
+        info = json.loads((run / "run.json").read_text())
         info.update(status="running", pid=sleeper.pid)
-        (interrupted_run / "run.json").write_text(json.dumps(info))
+        (run / "run.json").write_text(json.dumps(info))
         with pytest.raises(RunError, match=f"still training \\(process {sleeper.pid}\\)"):
-            train.prepare_resume(interrupted_run)
+            train.prepare_resume(run)
     finally:
         sleeper.kill()
         sleeper.wait()
-    train.prepare_resume(interrupted_run)  # its process is gone: a crashed run, resumable
+    train.prepare_resume(run)  # its process is gone: a crashed run, resumable
 
 
 def test_cli_resume_needs_spec_or_run() -> None:
