@@ -1,9 +1,16 @@
-"""Shared fixtures: the repository paths and one smoke run trained through the real CLI."""
+"""Shared fixtures: the repository paths, and runs trained once per test session that tests only read.
+
+Training dominates the suite's time (each training traces its model anew), so a run that several tests read is a
+session fixture here, trained once; a test that changes a run works on a copy (:func:`copy_run`).
+"""
 
 from __future__ import annotations
 
 import os
+import shutil
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -33,6 +40,48 @@ def smoke_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     assert result.exit_code == 0, result.output
     (run,) = (out / "smoke").iterdir()
     return run
+
+
+def smoke_spec(out: Path, *settings: str) -> Any:
+    """experiments/smoke.yaml with ``settings`` and its runs under ``out``."""
+    from seqcli.spec import load_spec
+
+    return load_spec(SMOKE_SPEC, [*settings, f"output.dir={out}"])
+
+
+@pytest.fixture(scope="session")
+def smoke_fit(tmp_path_factory: pytest.TempPathFactory) -> tuple[Any, Any]:
+    """``(prepared, result)``: experiments/smoke.yaml (2 epochs, like ``smoke_run``) trained once per session through
+    ``train.prepare`` and ``train.fit``; ``prepared.model`` holds the best weights, as fit leaves it. Tests only read it."""
+    from seqcli import train
+
+    prepared = train.prepare(smoke_spec(tmp_path_factory.mktemp("fit"), "training.epochs=2"))
+    return prepared, train.fit(prepared)
+
+
+@dataclass(frozen=True)
+class Interrupted:
+    run: Path  # the run directory, status interrupted after epoch 1 of 3
+    prepared: Any  # train.prepare's result; its model holds the weights the interruption left: epoch 1's
+
+
+@pytest.fixture(scope="session")
+def interrupted_smoke(tmp_path_factory: pytest.TempPathFactory) -> Interrupted:
+    """experiments/smoke.yaml with 3 epochs, stopped like Ctrl-C at the end of epoch 1; once per session.
+    Tests only read it; one that changes the run works on a :func:`copy_run`."""
+    from seqcli import train
+
+    out = tmp_path_factory.mktemp("interrupted")
+    prepared = train.prepare(smoke_spec(out, "training.epochs=3"))
+    with pytest.raises(KeyboardInterrupt):
+        train.fit(prepared, StopAfter(1))
+    (run,) = (out / "smoke").iterdir()
+    return Interrupted(run, prepared)
+
+
+def copy_run(run: Path, folder: Path) -> Path:
+    """A private copy of ``run`` under ``folder``, to change."""
+    return Path(shutil.copytree(run, folder / run.name))
 
 
 class StopAfter:

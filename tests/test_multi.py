@@ -129,6 +129,7 @@ def test_match_by_position_needs_equal_counts() -> None:
 
 @pytest.fixture(scope="module")
 def multi_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """SPEC (2 epochs) on write_data's files, trained once through the CLI; the files are in ``multi_run.parent.parent.parent``. Tests only read it."""
     folder = tmp_path_factory.mktemp("multi")
     write_data(folder)
     result = runner.invoke(app, ["train", str(write_spec(folder)), "--quiet", "--set", f"output.dir={folder / 'runs'}"])
@@ -198,16 +199,15 @@ def test_inspect_shapes_shows_branches_and_merge(tmp_path: Path) -> None:
     assert {a["role"] for a in trace["arrays"]} == {"train (motion)", "test (motion)", "train (temp)", "test (temp)"}
 
 
-def test_interrupted_multi_input_run_resumes_to_the_same_result(tmp_path: Path) -> None:
+def test_interrupted_multi_input_run_resumes_to_the_same_result(multi_run: Path, tmp_path: Path) -> None:
+    """Stopped after epoch 1 of 2 and resumed: the same history and metrics as ``multi_run``, the same spec trained without a stop."""
     from seqcli import train
     from seqcli.errors import DataError as Changed
     from tests.conftest import StopAfter
 
     write_data(tmp_path)
-    spec_path = write_spec(tmp_path)
-    whole = train.fit(train.prepare(load_spec(spec_path, ["training.epochs=3", f"output.dir={tmp_path / 'whole'}"])))
     with pytest.raises(KeyboardInterrupt):
-        train.fit(train.prepare(load_spec(spec_path, ["training.epochs=3", f"output.dir={tmp_path / 'cut'}"])), StopAfter(1))
+        train.fit(train.prepare(load_spec(write_spec(tmp_path), [f"output.dir={tmp_path / 'cut'}"])), StopAfter(1))
     (run,) = (tmp_path / "cut" / "spec").iterdir()
     write_data(tmp_path, temp_order=list(range(len(IDS))))  # the temp file's bytes change (another order)
     with pytest.raises(Changed, match=r"`inputs\.temp\.data\.train` \(.*temp\.jsonl\)"):
@@ -216,7 +216,9 @@ def test_interrupted_multi_input_run_resumes_to_the_same_result(tmp_path: Path) 
     prepared, state = train.prepare_resume(run)
     assert state.epochs_completed == 1 and list(prepared.preps or {}) == ["motion", "temp"]
     resumed = train.fit(prepared, resume=state)
-    assert resumed.history == whole.history and resumed.metrics == whole.metrics
+    assert [row["epoch"] for row in resumed.history] == [1, 2]
+    assert resumed.history == json.loads((multi_run / "history.json").read_text())
+    assert resumed.metrics == json.loads((multi_run / "metrics.json").read_text())
 
 
 def test_jax_run_predicts_the_same_here(tmp_path: Path) -> None:

@@ -17,12 +17,27 @@ from typer.testing import CliRunner
 from seqcli import train
 from seqcli.cli import app
 from seqcli.errors import DataError, RunError, SpecError
+from seqcli.pipeline import Pipeline
 from seqcli.rundir import RunDir
 from seqcli.spec import load_spec
-from tests.conftest import ROOT, SMOKE_SPEC, StopAfter
+from tests.conftest import ROOT, SMOKE_SPEC, Interrupted, StopAfter, copy_run
 
 # Dropout on, so the test also covers the per-epoch reseeding of dropout masks; length buckets for the seeded batch plans.
 SETTINGS = ["training.epochs=4", "training.early_stopping=null", "model.layers[0].dropout=0.2", "preprocessing.bucketing=true", "preprocessing.bucket_boundaries=[6]"]
+EARLY_STOPPING = ["training.epochs=12", "training.early_stopping.patience=2", "training.learning_rate=0.05"]
+# min_delta 9 makes every epoch after the first one a "plateau": with patience 1 the rate halves after each of them.
+PLATEAU = ["training.epochs=5", "training.early_stopping=null", "training.lr_schedule={patience: 1, min_delta: 9}"]
+
+
+def uninterrupted(out: Path, settings: list[str]) -> train.TrainResult:
+    """The smoke spec with ``settings``, trained without a stop: what an interrupted and resumed run with the same settings must reproduce."""
+    return train.fit(train.prepare(load_spec(SMOKE_SPEC, [*settings, f"output.dir={out}"])))
+
+
+@pytest.fixture(scope="module")
+def whole(tmp_path_factory: pytest.TempPathFactory) -> train.TrainResult:
+    """SETTINGS, uninterrupted: shared by the tests that resume SETTINGS runs."""
+    return uninterrupted(tmp_path_factory.mktemp("whole"), SETTINGS)
 
 
 def only_run(out: Path) -> Path:
@@ -30,11 +45,7 @@ def only_run(out: Path) -> Path:
     return run
 
 
-def uninterrupted(tmp_path: Path, settings: list[str]) -> train.TrainResult:
-    return train.fit(train.prepare(load_spec(SMOKE_SPEC, [*settings, f"output.dir={tmp_path / 'whole'}"])))
-
-
-def test_interrupted_run_resumes_to_the_same_result(tmp_path: Path) -> None:
+def test_interrupted_run_resumes_to_the_same_result(whole: train.TrainResult, tmp_path: Path) -> None:
     out = tmp_path / "runs"
     with pytest.raises(KeyboardInterrupt):
         train.fit(train.prepare(load_spec(SMOKE_SPEC, [*SETTINGS, f"output.dir={out}"])), StopAfter(2))
@@ -45,7 +56,6 @@ def test_interrupted_run_resumes_to_the_same_result(tmp_path: Path) -> None:
     prepared, state = train.prepare_resume(run)
     assert state.epochs_completed == 2 and [r["epoch"] for r in state.history] == [1, 2]
     resumed = train.fit(prepared, resume=state)
-    whole = uninterrupted(tmp_path, SETTINGS)
 
     assert resumed.run.path == run
     assert [r["epoch"] for r in resumed.history] == [1, 2, 3, 4]  # every epoch exactly once
@@ -55,7 +65,7 @@ def test_interrupted_run_resumes_to_the_same_result(tmp_path: Path) -> None:
     assert json.loads((run / "run.json").read_text())["status"] == "completed"
 
 
-def test_short_epochs_commit_less_often_and_an_interruption_still_keeps_every_epoch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_short_epochs_commit_less_often_and_an_interruption_still_keeps_every_epoch(whole: train.TrainResult, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     commits: list[int] = []
     commit_epoch = RunDir.commit_epoch
 
@@ -66,7 +76,7 @@ def test_short_epochs_commit_less_often_and_an_interruption_still_keeps_every_ep
     monkeypatch.setattr(RunDir, "commit_epoch", counted)
     monkeypatch.setattr(train, "COMMIT_INTERVAL", 3600.0)  # no epoch is an hour long: only the last one and stops commit
     finished = train.fit(train.prepare(load_spec(SMOKE_SPEC, [*SETTINGS, f"output.dir={tmp_path / 'finished'}"])))
-    assert commits == [4] and finished.history == uninterrupted(tmp_path, SETTINGS).history
+    assert commits == [4] and finished.history == whole.history  # committing less often changes nothing of the training
 
     commits.clear()
     out = tmp_path / "runs"
@@ -82,43 +92,38 @@ def test_short_epochs_commit_less_often_and_an_interruption_still_keeps_every_ep
 
 
 def test_early_stopping_state_survives_resume(tmp_path: Path) -> None:
-    settings = ["training.epochs=12", "training.early_stopping.patience=2", "training.learning_rate=0.05"]
-    whole = uninterrupted(tmp_path, settings)
+    whole = uninterrupted(tmp_path / "whole", EARLY_STOPPING)
     assert len(whole.history) < 12  # it does stop early
     out = tmp_path / "runs"
     with pytest.raises(KeyboardInterrupt):
-        train.fit(train.prepare(load_spec(SMOKE_SPEC, [*settings, f"output.dir={out}"])), StopAfter(len(whole.history) - 1))
+        train.fit(train.prepare(load_spec(SMOKE_SPEC, [*EARLY_STOPPING, f"output.dir={out}"])), StopAfter(len(whole.history) - 1))
     resumed = train.fit(*_resume(only_run(out)))
     assert resumed.history == whole.history and resumed.stopped_early
 
 
 def test_reduce_on_plateau_state_survives_resume(tmp_path: Path) -> None:
-    # min_delta 9 makes every epoch after the first one a "plateau": with patience 1 the rate halves after each of them.
-    settings = ["training.epochs=5", "training.early_stopping=null", "training.lr_schedule={patience: 1, min_delta: 9}"]
-    whole = uninterrupted(tmp_path, settings)
+    whole = uninterrupted(tmp_path / "whole", PLATEAU)
     assert [row["learning_rate"] for row in whole.history] == [0.02, 0.02, 0.01, 0.005, 0.0025]
     out = tmp_path / "runs"
     with pytest.raises(KeyboardInterrupt):
-        train.fit(train.prepare(load_spec(SMOKE_SPEC, [*settings, f"output.dir={out}"])), StopAfter(3))
+        train.fit(train.prepare(load_spec(SMOKE_SPEC, [*PLATEAU, f"output.dir={out}"])), StopAfter(3))
     resumed = train.fit(*_resume(only_run(out)))
     assert resumed.history == whole.history  # the same rates, and therefore the same losses
     assert resumed.metrics == whole.metrics
 
 
-def _resume(run: Path) -> tuple[train.Prepared, None, train.Resume]:
+def _resume(run: Path) -> tuple[Pipeline, None, train.Resume]:
     prepared, state = train.prepare_resume(run)
     return prepared, None, state
 
 
 @pytest.fixture
-def interrupted_run(tmp_path: Path) -> Path:
-    out = tmp_path / "runs"
-    with pytest.raises(KeyboardInterrupt):
-        train.fit(train.prepare(load_spec(SMOKE_SPEC, ["training.epochs=3", f"output.dir={out}"])), StopAfter(1))
-    return only_run(out)
+def interrupted_run(interrupted_smoke: Interrupted) -> Path:
+    """The session's interrupted smoke run (3 epochs, stopped after epoch 1), read only."""
+    return interrupted_smoke.run
 
 
-def test_resume_refuses_a_changed_spec_with_the_difference(interrupted_run: Path, tmp_path: Path) -> None:
+def test_resume_refuses_a_changed_spec_with_the_difference(interrupted_run: Path) -> None:
     with pytest.raises(SpecError, match=r"differs from the one run .* started with: `model\.layers\[0\]\.units` was 8, now 16; `training\.epochs` was 3, now 8\."):
         train.prepare_resume(interrupted_run, SMOKE_SPEC, ["model.layers[0].units=16"])
     # The same spec and settings are accepted (where runs go does not count as a change).
@@ -128,33 +133,35 @@ def test_resume_refuses_a_changed_spec_with_the_difference(interrupted_run: Path
 
 
 def test_resume_refuses_changed_data(interrupted_run: Path, tmp_path: Path) -> None:
+    run = copy_run(interrupted_run, tmp_path)  # its spec is pointed at a copy of the data
     data = tmp_path / "data"
     shutil.copytree(ROOT / "data" / "smoke", data)
-    spec_text = (interrupted_run / "spec.yaml").read_text().replace(str(ROOT / "data" / "smoke"), str(data))
-    (interrupted_run / "spec.yaml").write_text(spec_text)
-    info = json.loads((interrupted_run / "run.json").read_text())
-    train.prepare_resume(interrupted_run)  # a copy with the same bytes is the same data
+    spec_text = (run / "spec.yaml").read_text().replace(str(ROOT / "data" / "smoke"), str(data))
+    (run / "spec.yaml").write_text(spec_text)
+    info = json.loads((run / "run.json").read_text())
+    train.prepare_resume(run)  # a copy with the same bytes is the same data
     with open(data / "test.csv", "a") as handle:
         handle.write("s999,0,1.0,1.0,rise\n")
     with pytest.raises(DataError, match=r"Data changed since run .* started: `data\.test` \(.*test\.csv\) no longer match"):
-        train.prepare_resume(interrupted_run)
-    assert json.loads((interrupted_run / "run.json").read_text()) == info  # refused without touching the run
+        train.prepare_resume(run)
+    assert json.loads((run / "run.json").read_text()) == info  # refused without touching the run
 
 
-def test_resume_refuses_completed_and_live_runs(smoke_run: Path, interrupted_run: Path) -> None:
+def test_resume_refuses_completed_and_live_runs(smoke_run: Path, interrupted_run: Path, tmp_path: Path) -> None:
     with pytest.raises(RunError, match="already completed .*nothing to resume"):
         train.prepare_resume(smoke_run)
+    run = copy_run(interrupted_run, tmp_path)  # marked as running below
     sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     try:
-        info = json.loads((interrupted_run / "run.json").read_text())
+        info = json.loads((run / "run.json").read_text())
         info.update(status="running", pid=sleeper.pid)
-        (interrupted_run / "run.json").write_text(json.dumps(info))
+        (run / "run.json").write_text(json.dumps(info))
         with pytest.raises(RunError, match=f"still training \\(process {sleeper.pid}\\)"):
-            train.prepare_resume(interrupted_run)
+            train.prepare_resume(run)
     finally:
         sleeper.kill()
         sleeper.wait()
-    train.prepare_resume(interrupted_run)  # its process is gone: a crashed run, resumable
+    train.prepare_resume(run)  # its process is gone: a crashed run, resumable
 
 
 def test_cli_resume_needs_spec_or_run() -> None:

@@ -86,12 +86,19 @@ def test_tag_targets_truncate_like_the_sequences(tmp_path: Path) -> None:
     assert [y.tolist() for y in split.y] == [[1, 0], [1]]  # the last two timesteps' tags b, a
 
 
-def test_train_then_predict_one_row_per_real_timestep(tmp_path: Path) -> None:
-    spec = write_tagging(tmp_path)
-    runner = CliRunner()
-    result = runner.invoke(app, ["train", str(spec), "--quiet", "--set", f"output.dir={tmp_path / 'runs'}"])
+@pytest.fixture(scope="module")
+def tag_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tagging spec (2 epochs) trained once through the CLI; tests only read the run."""
+    folder = tmp_path_factory.mktemp("tag")
+    result = CliRunner().invoke(app, ["train", str(write_tagging(folder)), "--quiet", "--set", f"output.dir={folder / 'runs'}"])
     assert result.exit_code == 0, result.output
-    (run,) = (tmp_path / "runs" / "tag").iterdir()
+    (run,) = (folder / "runs" / "tag").iterdir()
+    return run
+
+
+def test_train_then_predict_one_row_per_real_timestep(tag_run: Path, tmp_path: Path) -> None:
+    run, runner = tag_run, CliRunner()
+    write_tagging(tmp_path)  # train.jsonl and predict.jsonl
     metrics = json.loads((run / "metrics.json").read_text())["test"]
     assert metrics["samples"] == 4 and metrics["sequences"] == 2
 
@@ -153,16 +160,16 @@ def test_tagging_trains_on_the_other_backend_and_predicts_the_same_here(tmp_path
     assert metrics["loss"] == pytest.approx(by_hand, abs=1e-5)
 
 
-def test_interrupted_tagging_run_resumes_to_the_same_result(tmp_path: Path) -> None:
+def test_interrupted_tagging_run_resumes_to_the_same_result(tag_run: Path, tmp_path: Path) -> None:
+    """Stopped after epoch 1 of 2 and resumed: the same history and metrics as ``tag_run``, the same spec trained without a stop."""
     from tests.conftest import StopAfter
 
-    spec = write_tagging(tmp_path)
-    settings = ["training.epochs=3", "training.early_stopping=null"]
     with pytest.raises(KeyboardInterrupt):
-        train.fit(train.prepare(load_spec(spec, [*settings, f"output.dir={tmp_path / 'cut'}"])), StopAfter(1))
+        train.fit(train.prepare(load_spec(write_tagging(tmp_path), [f"output.dir={tmp_path / 'cut'}"])), StopAfter(1))
     (run,) = (tmp_path / "cut" / "tag").iterdir()
     prepared, state = train.prepare_resume(run)
     assert prepared.prep.task == "tag" and state.epochs_completed == 1
     resumed = train.fit(prepared, resume=state)
-    whole = train.fit(train.prepare(load_spec(spec, [*settings, f"output.dir={tmp_path / 'whole'}"])))
-    assert resumed.history == whole.history and resumed.metrics == whole.metrics
+    assert [row["epoch"] for row in resumed.history] == [1, 2]
+    assert resumed.history == json.loads((tag_run / "history.json").read_text())
+    assert resumed.metrics == json.loads((tag_run / "metrics.json").read_text())

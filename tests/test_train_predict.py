@@ -11,17 +11,13 @@ import pytest
 
 from seqcli import predict, train
 from seqcli.batching import predict_outputs
-from seqcli.spec import Spec, load_spec
-from tests.conftest import SMOKE_SPEC, StopAfter
+from seqcli.pipeline import Pipeline
+from seqcli.spec import load_spec
+from tests.conftest import Interrupted
 
 
-def smoke_spec(tmp_path: Path, epochs: int = 2) -> Spec:
-    return load_spec(SMOKE_SPEC, [f"output.dir={tmp_path}", f"training.epochs={epochs}"])
-
-
-def test_saved_run_predicts_like_the_trained_model(tmp_path: Path) -> None:
-    prepared = train.prepare(smoke_spec(tmp_path))
-    result = train.fit(prepared)
+def test_saved_run_predicts_like_the_trained_model(smoke_fit: tuple[Pipeline, train.TrainResult]) -> None:
+    prepared, result = smoke_fit
     test = prepared.splits["test"]
     in_memory = predict_outputs(prepared.model, prepared.prep, test.sequences, 8, backend=prepared.backend, per_timestep=False)  # the model holds the best weights after fit
     for checkpoint in ("best", "last"):
@@ -34,19 +30,15 @@ def test_saved_run_predicts_like_the_trained_model(tmp_path: Path) -> None:
         assert from_disk.ids == test.data.ids and [row["label"] for row in from_disk.rows] == [prepared.prep.classes[i] for i in test.y]
 
 
-def test_same_seed_same_history(tmp_path: Path) -> None:
-    first = train.fit(train.prepare(smoke_spec(tmp_path / "a")))
-    second = train.fit(train.prepare(smoke_spec(tmp_path / "b")))
-    assert first.run.path != second.run.path
-    assert first.history == second.history
-    assert first.metrics == second.metrics
+def test_same_seed_same_history(smoke_fit: tuple[Pipeline, train.TrainResult], smoke_run: Path) -> None:
+    """One spec and seed trained twice in this process, through train.fit and through the CLI (``smoke_run``): the same history and metrics."""
+    _, first = smoke_fit
+    assert first.history == json.loads((smoke_run / "history.json").read_text())
+    assert first.metrics == json.loads((smoke_run / "metrics.json").read_text())
 
 
-def test_ctrl_c_marks_run_interrupted_and_keeps_epoch_one(tmp_path: Path) -> None:
-    prepared = train.prepare(smoke_spec(tmp_path, epochs=5))
-    with pytest.raises(KeyboardInterrupt):
-        train.fit(prepared, StopAfter(1))
-    (run,) = (tmp_path / "smoke").iterdir()
+def test_ctrl_c_marks_run_interrupted_and_keeps_epoch_one(interrupted_smoke: Interrupted) -> None:
+    run, prepared = interrupted_smoke.run, interrupted_smoke.prepared  # 3 epochs, stopped at the end of epoch 1
     info: dict[str, Any] = json.loads((run / "run.json").read_text())
     assert info["status"] == "interrupted" and info["epochs_completed"] == 1
     assert len(json.loads((run / "history.json").read_text())) == 1
@@ -54,9 +46,9 @@ def test_ctrl_c_marks_run_interrupted_and_keeps_epoch_one(tmp_path: Path) -> Non
     loaded = predict.load_run(run, "best")
     assert any("interrupted" in n for n in loaded.notes)
     assert not list((run / "checkpoints").glob("*.keras"))  # the .keras models come with completion; predict rebuilds the model
-    one_epoch = predict.load_run(train.fit(train.prepare(smoke_spec(tmp_path / "one", epochs=1))).run.path, "best")
-    test = prepared.splits["test"].data
-    np.testing.assert_array_equal(predict.predict(loaded, test).values, predict.predict(one_epoch, test).values)
+    test = prepared.splits["test"]
+    epoch_one = predict_outputs(prepared.model, prepared.prep, test.sequences, 8, backend=prepared.backend, per_timestep=False)  # the model as the interruption left it
+    np.testing.assert_array_equal(predict.predict(loaded, test.data).values, epoch_one)
 
 
 def write_npz(path: Path, x: np.ndarray, y: np.ndarray, **extra: np.ndarray) -> Path:
