@@ -6,9 +6,7 @@ This test process runs on one backend (see conftest.py); the other one runs in a
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -22,8 +20,8 @@ from seqcli.cli import app
 from seqcli.errors import RunError
 from seqcli.spec import load_spec
 from tests.background import OTHER, SESSION, FreshProcess, Pending, Training, only_run
-from tests.conftest import ROOT, SMOKE_SPEC, SMOKE_TEST
-from tests.worker import CliResult
+from tests.conftest import SMOKE_SPEC, SMOKE_TEST
+from tests.worker import CliResult, Worker
 
 
 def probabilities(payload: dict) -> np.ndarray:
@@ -87,6 +85,7 @@ def test_compile_cache_is_skipped_where_it_cannot_be_written(tmp_path: Path) -> 
     assert not backend._writable(tmp_path / "a-file" / "jax")
 
 
+@pytest.mark.slow  # a fresh JAX process (about 12 s) after the JAX worker's smoke training
 def test_jax_reuses_compiled_programs_from_its_cache_and_trains_the_same(smoke_on_jax: Training, jax_cache_reuse: tuple[Path, Pending[FreshProcess]]) -> None:
     """Two trainings on JAX with one cache folder: the first (in the JAX worker) fills it, the second, in a fresh process,
     loads every program from it and gets the same history."""
@@ -143,6 +142,7 @@ def test_text_chooses_its_backend_before_tokenizing_and_says_why(text_in_a_fresh
     assert f"Keras backend: tensorflow ({reason})." in json.loads(done.stdout)["notes"]
 
 
+@pytest.mark.slow  # a JAX training of its own in the JAX worker (about 8 s)
 def test_jax_epochs_train_on_their_own_batch_plans(jax_plans: Pending[dict[str, Any]]) -> None:
     """Epoch e trains on plan(seed, e) on JAX too: Keras' PyDataset hooks run around its shape probe, so they cannot count epochs."""
     result = jax_plans.result()
@@ -150,12 +150,12 @@ def test_jax_epochs_train_on_their_own_batch_plans(jax_plans: Pending[dict[str, 
 
 
 TRAIN_FROM_WEIGHTS = """
-import json, sys
+import json
 import numpy as np
 from seqcli import train
 from seqcli.spec import load_spec
 
-spec, weights, out = sys.argv[1:4]
+spec, weights, out = argv
 prepared = train.prepare(load_spec(spec, ["training.epochs=2", "data.test=null", "output.dir=" + out]))
 start = np.load(weights)
 prepared.model.set_weights([start[f"arr_{i}"] for i in range(len(start.files))])
@@ -165,19 +165,17 @@ print(json.dumps(result.history))
 """
 
 
-@pytest.mark.slow  # two trainings in fresh processes, about 30 s
-def test_both_backends_train_the_same_from_the_same_weights(tmp_path: Path) -> None:
+@pytest.mark.slow  # two trainings at once, one in each backend's worker: about 20 s
+def test_both_backends_train_the_same_from_the_same_weights(worker: Callable[[str], Worker], tmp_path: Path) -> None:
     """Bucketed batches on JAX (shared widths, a NumPy PyDataset) and on TensorFlow (exact widths, tf.data) are
     the same training: from the same initial weights, the same histories and weights. Only the seeded initial weights differ."""
     np.savez(tmp_path / "start.npz", *train.prepare(load_spec(SMOKE_SPEC)).model.get_weights())
+    jobs = {name: worker(name).submit(TRAIN_FROM_WEIGHTS, SMOKE_SPEC, tmp_path / "start.npz", tmp_path / name, what="training from given weights") for name in BACKENDS}
     results = {}
-    for name in BACKENDS:
-        env = {key: value for key, value in os.environ.items() if key != "KERAS_BACKEND"} | {"KERAS_BACKEND": name}
-        out = tmp_path / name
-        done = subprocess.run([sys.executable, "-c", TRAIN_FROM_WEIGHTS, str(SMOKE_SPEC), str(tmp_path / "start.npz"), str(out)], cwd=ROOT, capture_output=True, text=True, env=env)
-        assert done.returncode == 0, done.stderr
-        best = np.load(out / "best.npz")
-        results[name] = (json.loads(done.stdout.strip().splitlines()[-1]), [best[f"arr_{i}"] for i in range(len(best.files))])
+    for name, job in jobs.items():
+        history = json.loads(job.result().strip().splitlines()[-1])
+        best = np.load(tmp_path / name / "best.npz")
+        results[name] = (history, [best[f"arr_{i}"] for i in range(len(best.files))])
     (jax_history, jax_weights), (tf_history, tf_weights) = results["jax"], results["tensorflow"]
     assert [row.keys() for row in jax_history] == [row.keys() for row in tf_history]
     for jax_row, tf_row in zip(jax_history, tf_history, strict=True):

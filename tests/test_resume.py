@@ -68,6 +68,7 @@ def test_interrupted_run_resumes_to_the_same_result(whole: train.TrainResult, tm
     assert json.loads((run / "run.json").read_text())["status"] == "completed"
 
 
+@pytest.mark.slow  # three more trainings (about 10 s): the commit policy; test_interrupted_run_resumes_to_the_same_result covers resuming
 def test_short_epochs_commit_less_often_and_an_interruption_still_keeps_every_epoch(whole: train.TrainResult, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     commits: list[int] = []
     commit_epoch = RunDir.commit_epoch
@@ -94,6 +95,7 @@ def test_short_epochs_commit_less_often_and_an_interruption_still_keeps_every_ep
     assert resumed.history == finished.history and resumed.metrics == finished.metrics
 
 
+@pytest.mark.slow  # three trainings (about 8 s) for the early-stopping state on resume
 def test_early_stopping_state_survives_resume(tmp_path: Path) -> None:
     whole = uninterrupted(tmp_path / "whole", EARLY_STOPPING)
     assert len(whole.history) < 12  # it does stop early
@@ -104,6 +106,7 @@ def test_early_stopping_state_survives_resume(tmp_path: Path) -> None:
     assert resumed.history == whole.history and resumed.stopped_early
 
 
+@pytest.mark.slow  # three trainings (about 8 s) for the learning-rate state on resume
 def test_reduce_on_plateau_state_survives_resume(tmp_path: Path) -> None:
     whole = uninterrupted(tmp_path / "whole", PLATEAU)
     assert [row["learning_rate"] for row in whole.history] == [0.02, 0.02, 0.01, 0.005, 0.0025]
