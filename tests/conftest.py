@@ -1,7 +1,8 @@
 """Shared fixtures: the repository paths, and runs trained once per test session that tests only read.
 
 Training dominates the suite's time (each training traces its model anew), so a run that several tests read is a
-session fixture here, trained once; a test that changes a run works on a copy (:func:`copy_run`).
+session fixture here, trained once; a test that changes a run works on a copy (:func:`copy_run`). What runs on the
+other Keras backend, or needs a fresh process, runs beside the suite: see tests/background.py.
 """
 
 from __future__ import annotations
@@ -14,10 +15,24 @@ from typing import Any
 
 import pytest
 
+# The background fixtures and hooks, for every test module (tests/background.py).
+from tests.background import (  # noqa: F401
+    jax_cache,
+    jax_cache_reuse,
+    jax_plans,
+    pytest_collection_modifyitems,
+    smoke_on_jax,
+    smoke_on_other,
+    smoke_predicted_there,
+    start_background_work,
+    text_in_a_fresh_process,
+    worker,
+)
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 # Keras fixes its backend at first import, so the in-process tests all run on one (`backend: auto` follows
-# $KERAS_BACKEND): TensorFlow by default, `KERAS_BACKEND=jax uv run pytest` for JAX. tests/test_backends.py
-# covers the other backend in subprocesses.
+# $KERAS_BACKEND): TensorFlow by default, `KERAS_BACKEND=jax uv run pytest` for JAX. The other backend runs in a
+# worker process (tests/background.py).
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 # No JAX compilation cache (seqcli/backend.py) unless a test asks for one: tests leave nothing in ~/.cache.
 os.environ["SEQCLI_CACHE_DIR"] = ""

@@ -1,15 +1,14 @@
 """Keras backends: how `backend: auto` chooses, and a run predicts the same whichever backend loads it.
 
-This test process runs on one backend (see conftest.py); the other one runs in subprocesses.
+This test process runs on one backend (see conftest.py); the other one runs in a worker process (tests/background.py).
 """
 
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -20,16 +19,9 @@ from seqcli.backend import BACKENDS, import_keras
 from seqcli.cli import app
 from seqcli.errors import RunError
 from seqcli.spec import load_spec
-from tests.conftest import ROOT, SMOKE_SPEC, SMOKE_TEST
-
-SESSION = os.environ["KERAS_BACKEND"]
-OTHER = "jax" if SESSION == "tensorflow" else "tensorflow"
-
-
-def seqcli(*args: str) -> subprocess.CompletedProcess[str]:
-    """Run the CLI in a fresh process (a fresh Keras, free to load another backend)."""
-    env = {key: value for key, value in os.environ.items() if key != "KERAS_BACKEND"}
-    return subprocess.run([sys.executable, "-m", "seqcli", *args], cwd=ROOT, capture_output=True, text=True, env=env)
+from tests.background import OTHER, SESSION, FreshProcess, Pending, Training, only_run
+from tests.conftest import SMOKE_SPEC, SMOKE_TEST
+from tests.worker import CliResult, Worker
 
 
 def probabilities(payload: dict) -> np.ndarray:
@@ -93,21 +85,17 @@ def test_compile_cache_is_skipped_where_it_cannot_be_written(tmp_path: Path) -> 
     assert not backend._writable(tmp_path / "a-file" / "jax")
 
 
-def test_jax_reuses_compiled_programs_from_its_cache_and_trains_the_same(tmp_path: Path) -> None:
-    """Two trainings on JAX with one cache folder: the first fills it, the second loads from it and gets the same history."""
-    env = {key: value for key, value in os.environ.items() if key != "KERAS_BACKEND"} | {"SEQCLI_CACHE_DIR": str(tmp_path / "cache")}
-    histories = []
-    for name in ("first", "second"):
-        args = ["train", str(SMOKE_SPEC), "--quiet", "--backend", "jax", "--set", "training.epochs=1", "--set", f"output.dir={tmp_path}", "--set", f"output.name={name}"]
-        done = subprocess.run([sys.executable, "-m", "seqcli", *args], cwd=ROOT, capture_output=True, text=True, env=env)
-        assert done.returncode == 0, done.stderr
-        if name == "first":
-            cached = sorted((tmp_path / "cache" / "jax").iterdir())
-            assert any(path.name.startswith("jit_") for path in cached)  # compiled programs, e.g. the training step
-        (run,) = (tmp_path / name).iterdir()
-        histories.append((run / "history.csv").read_text())
-    assert sorted((tmp_path / "cache" / "jax").iterdir()) == cached  # nothing new to compile the second time
-    assert histories[0] == histories[1]
+@pytest.mark.slow  # a fresh JAX process (about 12 s) after the JAX worker's smoke training
+def test_jax_reuses_compiled_programs_from_its_cache_and_trains_the_same(smoke_on_jax: Training, jax_cache_reuse: tuple[Path, Pending[FreshProcess]]) -> None:
+    """Two trainings on JAX with one cache folder: the first (in the JAX worker) fills it, the second, in a fresh process,
+    loads every program from it and gets the same history."""
+    first = smoke_on_jax.result()
+    assert any(name.startswith("jit_") for name in first.compiled)  # compiled programs, e.g. the training step
+    folder, process = jax_cache_reuse
+    second = process.result()
+    assert second.returncode == 0, second.stderr
+    assert second.after == second.before  # nothing new to compile the second time
+    assert (only_run(folder) / "history.csv").read_text() == (first.path / "history.csv").read_text()
 
 
 def test_switching_backend_in_a_process_is_a_clear_error() -> None:
@@ -117,17 +105,14 @@ def test_switching_backend_in_a_process_is_a_clear_error() -> None:
     backend.use_backend(SESSION)  # the same backend is fine
 
 
-def test_a_run_predicts_the_same_on_either_backend(tmp_path: Path) -> None:
-    """Trained in a subprocess on the other backend; predicted there and here, on this process's backend."""
-    out = tmp_path / "runs"
-    trained = seqcli("train", str(SMOKE_SPEC), "--quiet", "--backend", OTHER, "--set", "training.epochs=2", "--set", f"output.dir={out}")
-    assert trained.returncode == 0, trained.stderr
-    (run,) = (out / "smoke").iterdir()
+def test_a_run_predicts_the_same_on_either_backend(smoke_on_other: Training, smoke_predicted_there: Pending[CliResult]) -> None:
+    """Trained in a fresh process on the other backend (its worker); predicted there and here, on this process's backend."""
+    run = smoke_on_other.result().path
     info = json.loads((run / "run.json").read_text())
     assert info["versions"]["backend"] == OTHER and info["versions"][OTHER] == __import__(OTHER).__version__
 
-    there = seqcli("predict", str(run), str(SMOKE_TEST), "--format", "json")  # the run's own backend
-    assert there.returncode == 0, there.stderr
+    there = smoke_predicted_there.result()  # the run's own backend
+    assert there.exit_code == 0, there.output
     here = CliRunner().invoke(app, ["predict", str(run), str(SMOKE_TEST), "--format", "json", "--backend", SESSION])
     assert here.exit_code == 0, here.output
     expected, got = json.loads(there.stdout), json.loads(here.stdout)
@@ -149,51 +134,28 @@ def test_inspect_shapes_names_the_backend_and_why() -> None:
 
 
 
-def test_text_chooses_its_backend_before_tokenizing_and_says_why() -> None:
+def test_text_chooses_its_backend_before_tokenizing_and_says_why(text_in_a_fresh_process: Pending[FreshProcess]) -> None:
     """Tokenizing imports Keras, so text fixes the backend early; a fresh process must still give the rule as the reason."""
-    done = seqcli("inspect-shapes", str(ROOT / "data" / "stdlib_lines" / "predict.txt"), "--json")
+    done = text_in_a_fresh_process.result()
     assert done.returncode == 0, done.stderr
     reason = "auto: text is tokenized before its lengths are known, and with length bucketing TensorFlow needs no compiling per batch shape"
     assert f"Keras backend: tensorflow ({reason})." in json.loads(done.stdout)["notes"]
 
 
-JAX_PLANS = """
-import json, sys
-from seqcli import batching, train
-from seqcli.spec import load_spec
-
-served = []
-original = batching.Packed.batch
-def spy(self, rows, width):
-    served.append(sorted(rows.tolist()))
-    return original(self, rows, width)
-batching.Packed.batch = spy
-overrides = ["backend=jax", "training.epochs=3", "training.early_stopping=null", "training.monitor=loss", "data.validation_split=0", "data.test=null", "output.dir=" + sys.argv[2]]
-prepared = train.prepare(load_spec(sys.argv[1], overrides))
-train.fit(prepared)
-split, prep, spec = prepared.splits["train"], prepared.prep, prepared.spec
-plans = [batching.train_plan(split.lengths, prep.boundaries, prep.maxlen, spec.training.batch_size, spec.seed, e, True, few_widths=True) for e in range(3)]
-expected = [sorted(rows.tolist()) for plan in plans for rows in plan.batches]
-print(json.dumps({"served": served[-len(expected):], "expected": expected}))
-"""
-
-
-def test_jax_epochs_train_on_their_own_batch_plans(tmp_path: Path) -> None:
+@pytest.mark.slow  # a JAX training of its own in the JAX worker (about 8 s)
+def test_jax_epochs_train_on_their_own_batch_plans(jax_plans: Pending[dict[str, Any]]) -> None:
     """Epoch e trains on plan(seed, e) on JAX too: Keras' PyDataset hooks run around its shape probe, so they cannot count epochs."""
-    env = {key: value for key, value in os.environ.items() if key != "KERAS_BACKEND"}
-    done = subprocess.run([sys.executable, "-c", JAX_PLANS, str(SMOKE_SPEC), str(tmp_path)], cwd=ROOT, capture_output=True, text=True, env=env)
-    assert done.returncode == 0, done.stderr
-    result = json.loads(done.stdout.strip().splitlines()[-1])
+    result = jax_plans.result()
     assert result["served"] == result["expected"]
 
 
 TRAIN_FROM_WEIGHTS = """
-import json, sys
+import json
 import numpy as np
 from seqcli import train
 from seqcli.spec import load_spec
 
-spec, weights, out = sys.argv[1:4]
+spec, weights, out = argv
 prepared = train.prepare(load_spec(spec, ["training.epochs=2", "data.test=null", "output.dir=" + out]))
 start = np.load(weights)
 prepared.model.set_weights([start[f"arr_{i}"] for i in range(len(start.files))])
@@ -203,19 +165,17 @@ print(json.dumps(result.history))
 """
 
 
-@pytest.mark.slow  # two trainings in fresh processes, about 30 s
-def test_both_backends_train_the_same_from_the_same_weights(tmp_path: Path) -> None:
+@pytest.mark.slow  # two trainings at once, one in each backend's worker: about 20 s
+def test_both_backends_train_the_same_from_the_same_weights(worker: Callable[[str], Worker], tmp_path: Path) -> None:
     """Bucketed batches on JAX (shared widths, a NumPy PyDataset) and on TensorFlow (exact widths, tf.data) are
     the same training: from the same initial weights, the same histories and weights. Only the seeded initial weights differ."""
     np.savez(tmp_path / "start.npz", *train.prepare(load_spec(SMOKE_SPEC)).model.get_weights())
+    jobs = {name: worker(name).submit(TRAIN_FROM_WEIGHTS, SMOKE_SPEC, tmp_path / "start.npz", tmp_path / name, what="training from given weights") for name in BACKENDS}
     results = {}
-    for name in BACKENDS:
-        env = {key: value for key, value in os.environ.items() if key != "KERAS_BACKEND"} | {"KERAS_BACKEND": name}
-        out = tmp_path / name
-        done = subprocess.run([sys.executable, "-c", TRAIN_FROM_WEIGHTS, str(SMOKE_SPEC), str(tmp_path / "start.npz"), str(out)], cwd=ROOT, capture_output=True, text=True, env=env)
-        assert done.returncode == 0, done.stderr
-        best = np.load(out / "best.npz")
-        results[name] = (json.loads(done.stdout.strip().splitlines()[-1]), [best[f"arr_{i}"] for i in range(len(best.files))])
+    for name, job in jobs.items():
+        history = json.loads(job.result().strip().splitlines()[-1])
+        best = np.load(tmp_path / name / "best.npz")
+        results[name] = (history, [best[f"arr_{i}"] for i in range(len(best.files))])
     (jax_history, jax_weights), (tf_history, tf_weights) = results["jax"], results["tensorflow"]
     assert [row.keys() for row in jax_history] == [row.keys() for row in tf_history]
     for jax_row, tf_row in zip(jax_history, tf_history, strict=True):

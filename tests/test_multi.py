@@ -15,7 +15,9 @@ from seqcli.cli import app
 from seqcli.data import SequenceData
 from seqcli.errors import DataError, SpecError
 from seqcli.spec import load_spec, reference_rows
+from tests.background import OTHER, SESSION, Context, Pending, Training, background
 from tests.test_bad_inputs import assert_reported
+from tests.worker import CliResult
 
 runner = CliRunner()
 
@@ -138,6 +140,17 @@ def multi_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return run
 
 
+@background
+def multi_on_other(ctx: Context) -> tuple[Path, Training, Pending[CliResult]]:
+    """``(folder, training, predicted there)``: SPEC on write_data's files in ``folder``, trained in the other backend's worker,
+    and `seqcli predict` of its run on both input files (JSON) in that worker."""
+    folder = ctx.mktemp("multi-other")
+    write_data(folder)
+    training = Training(ctx.worker(OTHER), write_spec(folder), folder / "runs", "spec")
+    there = training.cli_on_run("predict", "RUN", "--input", f"motion={folder / 'motion.jsonl'}", "--input", f"temp={folder / 'temp.jsonl'}", "--format", "json")
+    return folder, training, there
+
+
 def test_run_saves_one_preprocessing_per_input(multi_run: Path) -> None:
     state = json.loads((multi_run / "preprocessing.json").read_text())
     assert list(state) == ["motion", "temp"]
@@ -221,19 +234,14 @@ def test_interrupted_multi_input_run_resumes_to_the_same_result(multi_run: Path,
     assert resumed.metrics == json.loads((multi_run / "metrics.json").read_text())
 
 
-def test_jax_run_predicts_the_same_here(tmp_path: Path) -> None:
-    """Trained on JAX in a fresh process, predicted there and in this process (on its backend, TensorFlow by default)."""
-    from tests.test_backends import SESSION, seqcli
-
-    write_data(tmp_path)
-    trained = seqcli("train", str(write_spec(tmp_path)), "--quiet", "--backend", "jax", "--set", f"output.dir={tmp_path / 'runs'}")
-    assert trained.returncode == 0, trained.stderr
-    (run,) = (tmp_path / "runs" / "spec").iterdir()
-    assert json.loads((run / "run.json").read_text())["versions"]["backend"] == "jax"
-    inputs = ["--input", f"motion={tmp_path / 'motion.jsonl'}", "--input", f"temp={tmp_path / 'temp.jsonl'}", "--format", "json"]
-    there = seqcli("predict", str(run), *inputs)
-    assert there.returncode == 0, there.stderr
-    here = predict_json(run, tmp_path, "--backend", SESSION)
+def test_other_backend_run_predicts_the_same_here(multi_on_other: tuple[Path, Training, Pending[CliResult]]) -> None:
+    """Trained on the other backend (JAX by default) in a fresh process, its worker; predicted there and in this process, on its backend."""
+    folder, training, predicted_there = multi_on_other  # write_data's files and SPEC in folder
+    run = training.result().path
+    assert json.loads((run / "run.json").read_text())["versions"]["backend"] == OTHER
+    there = predicted_there.result()
+    assert there.exit_code == 0, there.output
+    here = predict_json(run, folder, "--backend", SESSION)
     expected = json.loads(there.stdout)
     assert [r["id"] for r in here["predictions"]] == IDS and here["accuracy"] == expected["accuracy"]
     np.testing.assert_allclose([[r["p_down"], r["p_up"]] for r in here["predictions"]], [[r["p_down"], r["p_up"]] for r in expected["predictions"]], atol=2e-6)

@@ -23,10 +23,14 @@ from seqcli.spec import load_spec
 from tests.conftest import ROOT, SMOKE_SPEC, Interrupted, StopAfter, copy_run
 
 # Dropout on, so the test also covers the per-epoch reseeding of dropout masks; length buckets for the seeded batch plans.
-SETTINGS = ["training.epochs=4", "training.early_stopping=null", "model.layers[0].dropout=0.2", "preprocessing.bucketing=true", "preprocessing.bucket_boundaries=[6]"]
-EARLY_STOPPING = ["training.epochs=12", "training.early_stopping.patience=2", "training.learning_rate=0.05"]
+# One LSTM layer: committing and restoring its state works as for two, with less to trace per training.
+SETTINGS = ["training.epochs=4", "training.early_stopping=null", "model.layers=[{units: 8, dropout: 0.2}]", "preprocessing.bucketing=true", "preprocessing.bucket_boundaries=[6]"]
+
+# The early-stopping and learning-rate state do not depend on the model: one LSTM and no test split.
+ONE_LAYER = ["model.layers=[{units: 8}]", "data.test=null"]
+EARLY_STOPPING = ["training.epochs=12", "training.early_stopping.patience=2", "training.learning_rate=0.05", *ONE_LAYER]
 # min_delta 9 makes every epoch after the first one a "plateau": with patience 1 the rate halves after each of them.
-PLATEAU = ["training.epochs=5", "training.early_stopping=null", "training.lr_schedule={patience: 1, min_delta: 9}"]
+PLATEAU = ["training.epochs=5", "training.early_stopping=null", "training.lr_schedule={patience: 1, min_delta: 9}", *ONE_LAYER]
 
 
 def uninterrupted(out: Path, settings: list[str]) -> train.TrainResult:
@@ -65,6 +69,7 @@ def test_interrupted_run_resumes_to_the_same_result(whole: train.TrainResult, tm
     assert json.loads((run / "run.json").read_text())["status"] == "completed"
 
 
+@pytest.mark.slow  # three more trainings (about 10 s): the commit policy; test_interrupted_run_resumes_to_the_same_result covers resuming
 def test_short_epochs_commit_less_often_and_an_interruption_still_keeps_every_epoch(whole: train.TrainResult, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     commits: list[int] = []
     commit_epoch = RunDir.commit_epoch
@@ -91,6 +96,7 @@ def test_short_epochs_commit_less_often_and_an_interruption_still_keeps_every_ep
     assert resumed.history == finished.history and resumed.metrics == finished.metrics
 
 
+@pytest.mark.slow  # three trainings (about 8 s) for the early-stopping state on resume
 def test_early_stopping_state_survives_resume(tmp_path: Path) -> None:
     whole = uninterrupted(tmp_path / "whole", EARLY_STOPPING)
     assert len(whole.history) < 12  # it does stop early
@@ -101,6 +107,7 @@ def test_early_stopping_state_survives_resume(tmp_path: Path) -> None:
     assert resumed.history == whole.history and resumed.stopped_early
 
 
+@pytest.mark.slow  # three trainings (about 8 s) for the learning-rate state on resume
 def test_reduce_on_plateau_state_survives_resume(tmp_path: Path) -> None:
     whole = uninterrupted(tmp_path / "whole", PLATEAU)
     assert [row["learning_rate"] for row in whole.history] == [0.02, 0.02, 0.01, 0.005, 0.0025]

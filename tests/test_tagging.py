@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 from seqcli import batching, train
 from seqcli.cli import app
 from seqcli.spec import load_spec
+from tests.background import OTHER, SESSION, Context, Training, background
 from tests.conftest import numpy_batches
 
 # Two tiny labelled sequences of 3 and 1 timesteps (one feature), tags a/b; two unlabelled ones to predict.
@@ -96,6 +97,13 @@ def tag_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return run
 
 
+@background
+def tag_on_other(ctx: Context) -> tuple[Path, Training]:
+    """``(folder, training)``: the tagging spec and its data in ``folder``, trained in the other backend's worker."""
+    folder = ctx.mktemp("tag-other")
+    return folder, Training(ctx.worker(OTHER), write_tagging(folder), folder / "runs", "tag")
+
+
 def test_train_then_predict_one_row_per_real_timestep(tag_run: Path, tmp_path: Path) -> None:
     run, runner = tag_run, CliRunner()
     write_tagging(tmp_path)  # train.jsonl and predict.jsonl
@@ -141,17 +149,13 @@ def test_inspect_shapes_shows_the_per_timestep_output(tmp_path: Path) -> None:
     assert trace["arrays"][0]["class_counts"] == {"a": 2, "b": 2}  # over timesteps
 
 
-def test_tagging_trains_on_the_other_backend_and_predicts_the_same_here(tmp_path: Path) -> None:
-    """Trained in a subprocess on the other backend (JAX: a PyDataset that pads the targets); its test metrics match a prediction here."""
-    from tests.test_backends import OTHER, SESSION, seqcli
-
-    spec = write_tagging(tmp_path)
-    trained = seqcli("train", str(spec), "--quiet", "--backend", OTHER, "--set", f"output.dir={tmp_path / 'runs'}")
-    assert trained.returncode == 0, trained.stderr
-    (run,) = (tmp_path / "runs" / "tag").iterdir()
+def test_tagging_trains_on_the_other_backend_and_predicts_the_same_here(tag_on_other: tuple[Path, Training]) -> None:
+    """Trained in a fresh process on the other backend, its worker (JAX: a PyDataset that pads the targets); its test metrics match a prediction here."""
+    folder, training = tag_on_other  # write_tagging's files in folder
+    run = training.result().path
     assert json.loads((run / "run.json").read_text())["versions"]["backend"] == OTHER
     metrics = json.loads((run / "metrics.json").read_text())["test"]
-    here = CliRunner().invoke(app, ["predict", str(run), str(tmp_path / "train.jsonl"), "--format", "json", "--backend", SESSION])
+    here = CliRunner().invoke(app, ["predict", str(run), str(folder / "train.jsonl"), "--format", "json", "--backend", SESSION])
     assert here.exit_code == 0, here.output
     rows = json.loads(here.stdout)["predictions"]
     assert json.loads(here.stdout)["accuracy"] == pytest.approx(metrics["accuracy"])

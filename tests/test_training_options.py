@@ -129,7 +129,8 @@ def test_reduce_on_plateau_rule() -> None:
 
 
 def test_schedule_sets_the_optimizer_rate_and_is_logged(tmp_path: Path) -> None:
-    spec = load_spec(SMOKE_SPEC, [f"output.dir={tmp_path}", "training.epochs=3", "training.learning_rate=0.04", "training.lr_schedule={type: exponential, factor: 0.25}"])
+    settings = ["training.epochs=3", "training.learning_rate=0.04", "training.lr_schedule={type: exponential, factor: 0.25}", "model.layers=[{units: 8}]", "data.test=null"]  # one LSTM is enough
+    spec = load_spec(SMOKE_SPEC, [f"output.dir={tmp_path}", *settings])
     prepared = train.prepare(spec)
     result = train.fit(prepared)
     assert [row["learning_rate"] for row in result.history] == pytest.approx([0.04, 0.01, 0.0025])
