@@ -134,6 +134,7 @@ def test_inspect_shapes_names_the_backend_and_why() -> None:
 
 
 
+@pytest.mark.slow  # a fresh process of its own (about 10 s of importing TensorFlow) for one note
 def test_text_chooses_its_backend_before_tokenizing_and_says_why(text_in_a_fresh_process: Pending[FreshProcess]) -> None:
     """Tokenizing imports Keras, so text fixes the backend early; a fresh process must still give the rule as the reason."""
     done = text_in_a_fresh_process.result()
