@@ -222,12 +222,12 @@ def smoke_on_jax(ctx: Context) -> Training:
 
 
 # `python -m seqcli ARGV` in a fresh process (without $KERAS_BACKEND), started by a worker so that it runs after the
-# jobs queued before it, not beside them; with the JAX compile cache listed before and after.
+# jobs queued before it, not beside them; with the JAX compile cache's files (name: modification time) before and after.
 FRESH_PROCESS = """
 import json, os, subprocess, sys
 from pathlib import Path
 folder = Path(os.environ["SEQCLI_CACHE_DIR"]) / "jax"
-listing = lambda: sorted(p.name for p in folder.iterdir()) if folder.exists() else []
+listing = lambda: {p.name: p.stat().st_mtime_ns for p in folder.iterdir()} if folder.exists() else {}
 before = listing()
 env = {key: value for key, value in os.environ.items() if key != "KERAS_BACKEND"}
 done = subprocess.run([sys.executable, "-m", "seqcli", *argv], capture_output=True, text=True, env=env)
@@ -240,8 +240,8 @@ class FreshProcess:
     returncode: int
     stdout: str
     stderr: str
-    before: list[str]  # the JAX compile cache before the process ran
-    after: list[str]  # and after it
+    before: dict[str, int]  # the JAX compile cache's files before the process ran, with their modification times (ns)
+    after: dict[str, int]  # and after it
 
 
 def fresh_process(worker: Worker, *args: object) -> Pending[FreshProcess]:
