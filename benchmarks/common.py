@@ -121,14 +121,15 @@ def add_backend_option(parser: argparse.ArgumentParser) -> None:
 
 def choose_backend(choice: str, train: Labelled, *, units: int, epochs: int, batch_size: int) -> str:
     """Fix this process's Keras backend before Keras is imported; ``auto`` resolves as seqcli's ``backend: auto`` does for this training."""
-    from seqcli import backend, batching, preprocess, shapes
-    from seqcli.train import load_splits
+    from seqcli import backend, batching, preprocess, steps
+    from seqcli.pipeline import load_splits
+    from seqcli.tasks import get as get_task
 
     with tempfile.TemporaryDirectory() as folder:
         spec = _spec(folder, {"train": train}, units=units, batch_size=batch_size, epochs=epochs, lr=0.001, run_dir=None)
-        data = load_splits(spec)["train"]
+        data = load_splits(spec, get_task(spec.task))["train"]
     prep = preprocess.fit(data, spec.preprocessing)
-    chosen, _ = backend.choose_backend(choice, batching.workload(prep, shapes.real_lengths(data, prep), None, spec))
+    chosen, _ = backend.choose_backend(choice, batching.workload(prep, steps.real_lengths(data, prep), None, spec))
     os.environ["KERAS_BACKEND"] = chosen
     return chosen
 

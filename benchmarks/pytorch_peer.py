@@ -107,9 +107,10 @@ def seqcli_side(file: Path, units: int, batch_size: int, epochs: int, lr: float)
     """Train seqcli on the splits in ``file``; steady-state epoch seconds, its background commit's, test accuracy."""
     train, test = read_split(file)
     timing = seqcli_train(train, test, units=units, batch_size=batch_size, epochs=epochs, lr=lr)
-    from seqcli.backend import current_backend
+    from seqcli.backend import import_keras
 
-    return {"epoch": timing.epoch, "times": timing.times, "commit": timing.commit, "commits": timing.commits, "accuracy": timing.accuracy, "backend": current_backend()}
+    backend = str(import_keras().backend.backend())
+    return {"epoch": timing.epoch, "times": timing.times, "commit": timing.commit, "commits": timing.commits, "accuracy": timing.accuracy, "backend": backend}
 
 
 def write_split(path: Path, train: Labelled, test: Labelled) -> None:
