@@ -1,4 +1,4 @@
-"""Data loading: files -> a list of ``(timesteps, features)`` arrays plus labels, or raw texts.
+"""Data loading: files -> :class:`~seqcli.sequences.Sequences` of ``(timesteps, features)`` plus labels, or raw texts.
 
 Formats: NumPy ``.npy``/``.npz`` (never with pickles), the UEA/UCR ``.ts``
 text format (channels-first, unequal lengths), long-format CSV (one row per
@@ -25,6 +25,7 @@ from typing import Any, Literal
 import numpy as np
 
 from seqcli.errors import DataError
+from seqcli.sequences import Sequences
 from seqcli.spec import TASK_KINDS, DataFile, DataSpec, TaskKind
 
 FileFormat = Literal["npy", "npz", "ts", "csv", "jsonl", "txt"]
@@ -48,20 +49,20 @@ LABELS = TASK_KINDS["classify"]  # one class label per sequence
 class SequenceData:
     """Sequences as loaded from one file.
 
-    ``sequences[i]`` has shape ``(timesteps_i, features)``; integer data keeps its
-    integer dtype (token codes). Text data holds ``texts`` (raw strings) and no
-    sequences until the fitted vocabulary turns them into token codes
+    ``sequences`` is the ragged :class:`~seqcli.sequences.Sequences`: ``sequences[i]`` has shape ``(timesteps_i, features)``;
+    integer data keeps its integer dtype (token codes).
+    Text data holds ``texts`` (raw strings) and no sequences until the fitted vocabulary turns them into token codes
     (:meth:`seqcli.preprocess.Preprocessor.tokenize`). ``ids[i]`` identifies sequence ``i`` in outputs (its
     index, or its CSV/JSON id); ``where[i]`` says where it is in the file for error
     messages (``"index 3"``, ``"line 12"``, ``"id 'a7' (lines 4-9)"``).
 
     Targets, as the task's :class:`~seqcli.spec.TaskKind` asked the loader to read them: ``labels`` holds one per sequence, class labels
     ``(samples,)`` or numbers ``(samples, targets)`` float64; with per-timestep targets ``labels`` is None and
-    ``step_targets[i]`` holds sequence ``i``'s, ``(timesteps_i,)`` labels or ``(timesteps_i, targets)`` numbers.
+    ``step_targets[i]`` holds sequence ``i``'s, ``(timesteps_i,)`` labels or ``(timesteps_i, targets)`` numbers (ragged, cut like the sequences).
     ``target_names`` names numeric targets when the file does (CSV columns).
     """
 
-    sequences: list[np.ndarray]
+    sequences: Sequences
     labels: np.ndarray | None
     source: str
     format: str
@@ -70,14 +71,14 @@ class SequenceData:
     steps: list[Step] = field(default_factory=list)
     ids: list[str] = field(default_factory=list)
     texts: list[str] | None = None
-    step_targets: list[np.ndarray] | None = None
+    step_targets: Sequences | None = None
     target_names: list[str] | None = None
     raw_ndim: int = 0  # NumPy formats: the dimensions of the stored array (2 or 3), 0 otherwise
     is_flat: bool = False  # .npz: sequences stored concatenated and cut by `lengths`
 
     def __post_init__(self) -> None:
         if not self.ids:
-            self.ids = [str(i) for i in range(len(self.sequences))]
+            self.ids = [str(i) for i in range(len(self))]
 
     def __len__(self) -> int:
         """The number of sequences (or texts)."""
@@ -85,28 +86,28 @@ class SequenceData:
 
     @property
     def n_features(self) -> int:
-        return int(self.sequences[0].shape[1])
+        return int(self.sequences.values.shape[1])
 
     @property
     def lengths(self) -> np.ndarray:
         """Timesteps per sequence, shape ``(samples,)``."""
-        return np.array([len(s) for s in self.sequences], dtype=np.int64)
+        return self.sequences.lengths
 
     @property
     def is_integer(self) -> bool:
-        return bool(np.issubdtype(self.sequences[0].dtype, np.integer))
+        return bool(np.issubdtype(self.sequences.dtype, np.integer))
 
     def subset(self, index: np.ndarray) -> SequenceData:
         """The sequences at ``index`` (a split), same file and steps."""
         return dataclasses.replace(
             self,
-            sequences=[self.sequences[i] for i in index] if self.sequences else [],
+            sequences=self.sequences.subset(index) if len(self.sequences) else self.sequences,
             labels=None if self.labels is None else self.labels[index],
             where=[self.where[i] for i in index],
             steps=list(self.steps),
             ids=[self.ids[i] for i in index],
             texts=None if self.texts is None else [self.texts[i] for i in index],
-            step_targets=None if self.step_targets is None else [self.step_targets[i] for i in index],
+            step_targets=None if self.step_targets is None else self.step_targets.subset(index),
         )
 
 
@@ -278,8 +279,7 @@ def _from_array(x: np.ndarray, labels: np.ndarray | None, path: Path, fmt: str, 
         raise DataError(f"{path} holds a {x.ndim}-D array of shape {x.shape}; expected 2-D (samples, timesteps) or 3-D (samples, timesteps, features).{hint}")
     if x.shape[0] == 0 or x.shape[1] == 0:
         raise DataError(f"{path} holds no data: shape {raw_shape}. Save at least one sequence with at least one timestep.")
-    sequences = [x[i] for i in range(x.shape[0])]
-    return SequenceData(sequences, labels, str(path), fmt, raw_shape, [f"index {i}" for i in range(len(sequences))], steps, raw_ndim=raw_ndim)
+    return SequenceData(Sequences.from_dense(x), labels, str(path), fmt, raw_shape, [f"index {i}" for i in range(x.shape[0])], steps, raw_ndim=raw_ndim)
 
 
 def _from_flat(values: np.ndarray, lengths: np.ndarray, labels: np.ndarray | None, path: Path, x_key: str, len_key: str) -> SequenceData:
@@ -296,10 +296,9 @@ def _from_flat(values: np.ndarray, lengths: np.ndarray, labels: np.ndarray | Non
         raise DataError(f"Sequence {bad[0]} in {path} has length {lengths[bad[0]]}; every sequence needs at least one timestep. Remove empty sequences.")
     if int(lengths.sum()) != values.shape[0]:
         raise DataError(f"`{len_key}` in {path} adds up to {int(lengths.sum())} timesteps but `{x_key}` has {values.shape[0]} rows; they must match.")
-    sequences = np.split(values, np.cumsum(lengths)[:-1])
     raw_shape = f"{x_key} {_axes(values.shape, ('total_timesteps', 'features'))}, {len_key} ({len(lengths)},)"
     steps = [Step("split by lengths", f"{len(lengths)} sequences of (timesteps, {values.shape[1]})", f"{len_key} cut {x_key} into sequences")]
-    return SequenceData(list(sequences), labels, str(path), "npz", raw_shape, [f"index {i}" for i in range(len(sequences))], steps, raw_ndim=values.ndim, is_flat=True)
+    return SequenceData(Sequences(values, lengths), labels, str(path), "npz", raw_shape, [f"index {i}" for i in range(len(lengths))], steps, raw_ndim=values.ndim, is_flat=True)
 
 
 def _array_targets(data: SequenceData, targets: TaskKind) -> SequenceData:
@@ -329,16 +328,16 @@ def _array_targets(data: SequenceData, targets: TaskKind) -> SequenceData:
                 f"{data.source}: with `task: {targets.name}` and `lengths`, {what}, all sequences concatenated: shape ({int(lengths.sum())},){trailing}; got shape {labels.shape}. "
                 "Store the targets like `x`, cut by the same `lengths`."
             )
-        step_targets = np.split(labels, np.cumsum(lengths)[:-1])
+        step_targets = Sequences(labels, lengths)
     else:
         if extra < 0 or labels.shape[:2] != (len(lengths), int(lengths[0])):
             raise DataError(
                 f"{data.source}: with `task: {targets.name}`, {what}, aligned with the sequences: shape (samples={len(lengths)}, timesteps={int(lengths[0])}){trailing}; "
                 f"got shape {labels.shape}. For one {'target' if targets.numeric else 'label'} per sequence set `task: {'regress' if targets.numeric else 'classify'}`."
             )
-        step_targets = list(labels)
-    if targets.numeric:
-        step_targets = [t if t.ndim == 2 else t[:, np.newaxis] for t in step_targets]
+        step_targets = Sequences.from_dense(labels)
+    if targets.numeric and step_targets.values.ndim == 1:
+        step_targets = step_targets.with_values(step_targets.values[:, np.newaxis])
     return dataclasses.replace(data, labels=None, step_targets=step_targets)
 
 
@@ -426,7 +425,7 @@ def _load_ts(path: Path, targets: TaskKind = LABELS) -> SequenceData:
     raw_shape = f"({len(sequences)}, channels={sequences[0].shape[1]}, timesteps={_range_text([len(s) for s in sequences])})"
     steps = [Step("transpose", f"{len(sequences)} x (timesteps, {sequences[0].shape[1]})", ".ts is channels-first (samples, channels, timesteps) -> (samples, timesteps, features)")]
     label_array = np.array(labels, dtype=np.float64 if targets.numeric else None) if labels else None
-    return SequenceData(sequences, label_array, str(path), "ts", raw_shape, where, steps)
+    return SequenceData(Sequences.from_arrays(sequences), label_array, str(path), "ts", raw_shape, where, steps)
 
 
 def _ts_target_kind(header: dict[str, str], path: Path, targets: TaskKind) -> bool:
@@ -543,11 +542,12 @@ def _load_csv(path: Path, options: DataSpec, targets: TaskKind = LABELS) -> Sequ
     raw_shape = f"{len(rows)} rows x {len(header)} columns"
     steps = [Step("group rows", f"{len(sequences)} x (timesteps, {len(features)})", f"rows grouped by {opts.id_column!r}" + (f", ordered by {opts.time_column!r}" if opts.time_column else ""))]
     names = list(target_columns) if targets.numeric and target_columns else None
+    ragged = Sequences.from_arrays(sequences)
     if not target_columns:
-        return SequenceData(sequences, None, str(path), "csv", raw_shape, where, steps, ids, target_names=names)
+        return SequenceData(ragged, None, str(path), "csv", raw_shape, where, steps, ids, target_names=names)
     if targets.per_timestep:
-        return SequenceData(sequences, None, str(path), "csv", raw_shape, where, steps, ids, step_targets=step_targets, target_names=names)
-    return SequenceData(sequences, np.array(labels, dtype=np.float64 if targets.numeric else None), str(path), "csv", raw_shape, where, steps, ids, target_names=names)
+        return SequenceData(ragged, None, str(path), "csv", raw_shape, where, steps, ids, step_targets=Sequences.from_arrays(step_targets), target_names=names)
+    return SequenceData(ragged, np.array(labels, dtype=np.float64 if targets.numeric else None), str(path), "csv", raw_shape, where, steps, ids, target_names=names)
 
 
 def _csv_number(cell: str, place: str, targets: TaskKind) -> float:
@@ -622,7 +622,7 @@ def _load_text_csv(path: Path, options: DataSpec, *, need_labels: bool, targets:
         raise DataError(f"{path} has a header but no data rows. Add one row per text below the header.")
     steps = [Step("read texts", f"{len(texts)} texts", f"one text per row from column {opts.text_column!r}")]
     label_array = np.array(labels, dtype=np.float64 if targets.numeric else None) if label_column is not None else None
-    return SequenceData([], label_array, str(path), "csv", f"{len(texts)} rows x {len(header)} columns", where, steps, ids, texts)
+    return SequenceData(Sequences.from_arrays([]), label_array, str(path), "csv", f"{len(texts)} rows x {len(header)} columns", where, steps, ids, texts)
 
 
 def _load_txt(path: Path) -> SequenceData:
@@ -632,7 +632,7 @@ def _load_txt(path: Path) -> SequenceData:
         raise DataError(f"{path} has no text: every line is blank. Write one text per line.")
     texts = [line for _, line in numbered]
     steps = [Step("read texts", f"{len(texts)} texts", "one text per line")]
-    return SequenceData([], None, str(path), "txt", f"{len(texts)} lines", [f"line {n}" for n, _ in numbered], steps, [str(n) for n, _ in numbered], texts)
+    return SequenceData(Sequences.from_arrays([]), None, str(path), "txt", f"{len(texts)} lines", [f"line {n}" for n, _ in numbered], steps, [str(n) for n, _ in numbered], texts)
 
 
 def _load_jsonl(path: Path, options: DataSpec, *, text: bool, need_labels: bool, targets: TaskKind = LABELS) -> SequenceData:
@@ -691,7 +691,7 @@ def _load_jsonl(path: Path, options: DataSpec, *, text: bool, need_labels: bool,
     label_array = np.array(labels, dtype=np.float64 if targets.numeric else None) if labels and not targets.per_timestep else None
     if text:
         steps = [Step("read texts", f"{len(values)} texts", f"one text per record under {key!r}")]
-        return SequenceData([], label_array, str(path), "jsonl", f"{len(values)} records", where, steps, ids, values)
+        return SequenceData(Sequences.from_arrays([]), label_array, str(path), "jsonl", f"{len(values)} records", where, steps, ids, values)
     widths = [v.shape[1] for v in values]
     odd = next((i for i, w in enumerate(widths) if w != widths[0]), None)
     if odd is not None:
@@ -700,7 +700,14 @@ def _load_jsonl(path: Path, options: DataSpec, *, text: bool, need_labels: bool,
         values = [v.astype(np.float64, copy=False) for v in values]
     raw_shape = f"{len(values)} records x (timesteps={_range_text([len(v) for v in values])}, features={widths[0]})"
     steps = [Step("read records", f"{len(values)} x (timesteps, {widths[0]})", f"one sequence per record under {key!r}" + ("; a flat list is one feature per timestep" if widths[0] == 1 else ""))]
-    return SequenceData(values, label_array, str(path), "jsonl", raw_shape, where, steps, ids, step_targets=labels if targets.per_timestep and labels else None)
+    step_targets = None
+    if targets.per_timestep and labels:
+        if targets.numeric:
+            odd = next((i for i, t in enumerate(labels) if t.shape[1:] != labels[0].shape[1:]), None)
+            if odd is not None:
+                raise DataError(f"{path}, {where[odd]}: {labels[odd].shape[1]} targets per timestep, but {where[0]} has {labels[0].shape[1]}. Every timestep needs the same targets.")
+        step_targets = Sequences.from_arrays(labels)
+    return SequenceData(Sequences.from_arrays(values), label_array, str(path), "jsonl", raw_shape, where, steps, ids, step_targets=step_targets)
 
 
 def _example(text: bool) -> str:
@@ -805,15 +812,18 @@ def validate(data: SequenceData, *, need_labels: bool, targets: TaskKind = LABEL
     for i, text in enumerate(data.texts or []):
         if not text.strip():
             raise DataError(f"{data.source}, {data.where[i]}: the text is empty. Remove it or write the text.")
-    for i, seq in enumerate(data.sequences):
-        if len(seq) == 0:
-            raise DataError(f"{data.source}, {data.where[i]}: the sequence has no timesteps. Remove it.")
-        if np.issubdtype(seq.dtype, np.floating) and not np.isfinite(seq).all():
-            t, f = np.argwhere(~np.isfinite(seq))[0]
-            raise DataError(
-                f"{data.source}, {data.where[i]}: {seq[t, f]} at timestep {t}, feature {f}. Replace missing or infinite values "
-                "(e.g. interpolate or drop the sequence) before training."
-            )
+    seqs = data.sequences
+    empty = np.flatnonzero(seqs.lengths == 0)
+    if empty.size:
+        raise DataError(f"{data.source}, {data.where[int(empty[0])]}: the sequence has no timesteps. Remove it.")
+    if np.issubdtype(seqs.dtype, np.floating) and not np.isfinite(seqs.values).all():
+        row, f = (int(v) for v in np.argwhere(~np.isfinite(seqs.values.reshape(len(seqs.values), -1)))[0])
+        i = int(np.searchsorted(seqs.starts, row, side="right")) - 1
+        t = row - int(seqs.starts[i])
+        raise DataError(
+            f"{data.source}, {data.where[i]}: {seqs[i][t, f]} at timestep {t}, feature {f}. Replace missing or infinite values "
+            "(e.g. interpolate or drop the sequence) before training."
+        )
     if targets.per_timestep:
         _validate_step_targets(data, need_labels, targets)
         return
@@ -842,23 +852,21 @@ def _validate_step_targets(data: SequenceData, need_labels: bool, targets: TaskK
         if need_labels:
             raise DataError(f"{data.source} has no {what}s. With `task: {targets.name}`, training and test data need one {what} per timestep ({_label_hint(data.format)}).")
         return
-    for i, (seq, step_targets) in enumerate(zip(data.sequences, data.step_targets, strict=True)):
-        if len(step_targets) != len(seq):
-            raise DataError(
-                f"{data.source}, {data.where[i]}: {len(step_targets)} {what}s for a sequence of {len(seq)} timesteps. "
-                f"With `task: {targets.name}` every timestep needs exactly one {what}; fix the {what}s or the sequence."
-            )
-    if targets.numeric:
-        widths = [t.shape[1] for t in data.step_targets]
-        odd = next((i for i, w in enumerate(widths) if w != widths[0]), None)
-        if odd is not None:
-            raise DataError(f"{data.source}, {data.where[odd]}: {widths[odd]} targets per timestep, but {data.where[0]} has {widths[0]}. Every timestep needs the same targets.")
-        for i, step_targets in enumerate(data.step_targets):
+    wrong = np.flatnonzero(data.step_targets.lengths != data.sequences.lengths)
+    if wrong.size:
+        i = int(wrong[0])
+        raise DataError(
+            f"{data.source}, {data.where[i]}: {data.step_targets.lengths[i]} {what}s for a sequence of {data.sequences.lengths[i]} timesteps. "
+            f"With `task: {targets.name}` every timestep needs exactly one {what}; fix the {what}s or the sequence."
+        )
+    if targets.numeric:  # as many targets per timestep everywhere: the ragged type holds one cell shape
+        starts = data.step_targets.starts
 
-            def place(t: int, i: int = i) -> str:
-                return f"{data.where[i]}, timestep {t}"
+        def place(row: int) -> str:
+            i = int(np.searchsorted(starts, row, side="right")) - 1
+            return f"{data.where[i]}, timestep {row - int(starts[i])}"
 
-            _check_finite_targets(step_targets, data, place)
+        _check_finite_targets(data.step_targets.values, data, place)
 
 
 def _check_finite_targets(values: np.ndarray, data: SequenceData, place: Callable[[int], str]) -> None:

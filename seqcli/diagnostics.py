@@ -106,8 +106,8 @@ def channels_first_warning(data: SequenceData, layout: str) -> str | None:
         return None
     if len(set(data.lengths.tolist())) != 1:
         return None
-    x = np.stack(data.sequences).astype(np.float64)  # (samples, timesteps, features)
-    if x.shape[1] < 3 or x.shape[2] < 3 or np.issubdtype(data.sequences[0].dtype, np.integer):
+    x = data.sequences.values.reshape(len(data), int(data.lengths[0]), -1).astype(np.float64)  # (samples, timesteps, features)
+    if x.shape[1] < 3 or x.shape[2] < 3 or data.is_integer:
         return None
     spread = np.abs(x - x.mean()).mean() or 1.0
     along_time = np.abs(np.diff(x, axis=1)).mean() / spread

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from seqcli import __version__, multi, pipeline
+from seqcli import __version__, pipeline
 from seqcli import data as data_mod
 from seqcli.data import SequenceData
 from seqcli.errors import DataError, RunError
@@ -25,6 +25,7 @@ from seqcli.model import build_model, load_checkpoint, restore_training_state
 from seqcli.pipeline import Pipeline, Split
 from seqcli.preprocess import Preprocessor
 from seqcli.rundir import CHECKPOINTS, RunDir
+from seqcli.sequences import Sequences
 from seqcli.spec import TASK_KINDS, DataFile, Spec, spec_from_dict
 from seqcli.tasks.base import Outputs
 
@@ -106,7 +107,7 @@ def load_run(path: str | Path, checkpoint: str = "best", backend: str | None = N
                 "Train it again."
             )
         notes.append(f"The run is {info['status']}; predicting with its {checkpoint} checkpoint (epoch {epoch}).")
-        model = build_model(spec, pipe.prep, pipe.preps)
+        model = build_model(spec, pipe.preps)
         restore_training_state(model, run.read_state(epoch), run.state_path(epoch), optimizer=False)
     return LoadedRun(run, pipe, model, checkpoint, notes)
 
@@ -132,7 +133,7 @@ def read_input(loaded: LoadedRun, path: str | Path) -> tuple[SequenceData, list[
                 f"INPUT is one unbatched sequence of shape {array.shape} ({'timesteps' if array.ndim == 1 else 'timesteps, features'}); "
                 f"predicting it as a batch of one: {(1, loaded.prep.width_for(len(single)), *loaded.prep.input_shape[1:])}."
             )
-            data = SequenceData([single], None, str(file), "npy", str(array.shape), ["the sequence"])
+            data = SequenceData(Sequences.from_arrays([single]), None, str(file), "npy", str(array.shape), ["the sequence"])
             data_mod.validate(data, need_labels=False)
             return data, notes
     return data_mod.load(DataFile(path=str(file)), options, need_labels=False, targets=loaded.pipeline.task.kind), notes
@@ -172,15 +173,15 @@ def _prediction(loaded: LoadedRun, split: Split, outputs: Outputs, notes: list[s
     task, prep = pipe.task, pipe.prep
     rows, scores = task.rows(outputs, prep, split.y)
     ids, timesteps = list(split.data.ids), None
-    if isinstance(outputs, list):  # per timestep
-        ids = [seq_id for seq_id, steps in zip(split.data.ids, outputs, strict=True) for _ in range(len(steps))]
-        timesteps = [t for steps in outputs for t in range(len(steps))]
+    if isinstance(outputs, Sequences):  # per timestep
+        ids = [seq_id for seq_id, count in zip(split.data.ids, outputs.lengths.tolist(), strict=True) for _ in range(count)]
+        timesteps = [t for count in outputs.lengths.tolist() for t in range(count)]
     return Prediction(task.name, ids, task.columns(prep), task.predictions(outputs, prep), rows, scores, [*loaded.notes, *notes, *split.notes], timesteps)
 
 
 def predict_file(loaded: LoadedRun, path: str | Path) -> Prediction:
     """Read INPUT with the run's loaders and predict every sequence in it."""
-    if loaded.pipeline.preps is not None:
+    if loaded.pipeline.multi_input:
         preps = loaded.pipeline.preps
         raise DataError(f"Run {loaded.run.path} is a multi-input model: give every input by name, {' '.join(f'--input {n}=FILE' for n in preps)}, instead of INPUT.")
     data, notes = read_input(loaded, path)
@@ -193,14 +194,14 @@ def predict_inputs(loaded: LoadedRun, files: dict[str, Path]) -> Prediction:
     The ids, and the true labels when present, come from the file of the input that carries the labels in training.
     """
     preps, spec = loaded.pipeline.preps, loaded.spec
-    if preps is None:
+    if not loaded.pipeline.multi_input:
         raise DataError(f"--input NAME=FILE is for multi-input runs; {loaded.run.path} has one input. Give the data file as INPUT.")
     unknown = [name for name in files if name not in preps]
     missing = [name for name in preps if name not in files]
     if unknown or missing:
         problem = f"unknown input(s) {', '.join(map(repr, unknown))}" if unknown else f"no file for input(s) {', '.join(map(repr, missing))}"
         raise DataError(f"--input: {problem}. This model takes the inputs {', '.join(map(repr, preps))}: give each once, e.g. {' '.join(f'--input {n}=FILE' for n in preps)}.")
-    options = multi.sections(spec)
+    options = spec.sections()
     parts: dict[str, SequenceData] = {}
     for name, path in files.items():
         file = Path(path)
@@ -219,7 +220,7 @@ def predict_texts(loaded: LoadedRun, texts: list[str]) -> Prediction:
     if loaded.prep.vocabulary is None:
         raise DataError(f"--text needs a run trained on text (`preprocessing.input: text`), but {loaded.run.path} was trained on {loaded.prep.input} input. Give an INPUT file instead.")
     where = [f"text {i + 1}" for i in range(len(texts))]
-    data = SequenceData([], None, "--text", "txt", f"{len(texts)} texts", where, ids=list(texts), texts=list(texts))
+    data = SequenceData(Sequences.from_arrays([]), None, "--text", "txt", f"{len(texts)} texts", where, ids=list(texts), texts=list(texts))
     data_mod.validate(data, need_labels=False)
     return predict(loaded, data)
 

@@ -302,6 +302,12 @@ class Spec:
     )
     input_name: str = opt("main", "Name of the input that `data` describes, when `inputs` adds more (predict: `--input NAME=FILE`).")
 
+    def sections(self) -> dict[str, tuple[DataSpec, PreprocessingSpec, list[RecurrentLayer]]]:
+        """Every input by name, the one that `data` describes (``input_name``, which carries the targets) first: its data
+        options, preprocessing and recurrent layers. A one-input model is the case of one section."""
+        first = {self.input_name: (self.data, self.preprocessing, self.model.layers)}
+        return first | {name: (i.data, i.preprocessing, i.layers) for name, i in (self.inputs or {}).items()}
+
 
 # --------------------------------------------------------------------------- YAML positions
 
@@ -640,35 +646,28 @@ def _input_problems(spec: Spec) -> list[str]:
     problems = []
     if not spec.inputs:
         problems.append("`inputs` is an empty mapping. Give at least one more named input, or remove `inputs` for a one-input model.")
-    if TASK_KINDS[spec.task].per_timestep:
-        problems.append(
-            f"`inputs` (multi-input models) is not supported with `task: {spec.task}`: per-timestep targets would need every input to have the same timesteps. "
-            f"Remove `inputs` or use a per-sequence task (classify, regress)."
-        )
     names = [spec.input_name, *spec.inputs]
     for name in names:
         if not INPUT_NAME.fullmatch(name):
             problems.append(f"Input name {name!r} must start with a letter and hold only letters, digits and '_' (it names the model input and its layers), e.g. 'accel'.")
     if spec.input_name in spec.inputs:
         problems.append(f"`inputs.{spec.input_name}` has the name of the input that `data` describes (`input_name: {spec.input_name}`). Rename one of them.")
-    sections = {"": (spec.data, spec.preprocessing, spec.model.layers)} | {f"inputs.{n}.": (i.data, i.preprocessing, i.layers) for n, i in spec.inputs.items()}
-    for prefix, (data, pp, layers) in sections.items():
-        pp_key = f"{prefix}preprocessing" if prefix else "preprocessing"
-        layers_key = f"{prefix}layers" if prefix else "model.layers"
-        if pp.bucketing or pp.bucket_boundaries is not None:
-            problems.append(f"`{pp_key}.bucketing` and `bucket_boundaries` are not supported in multi-input models (every input is padded to its own maxlen). Remove them.")
-        if prefix:
-            if not layers:
-                problems.append(f"`{layers_key}` is empty: each input needs at least one recurrent layer, e.g. `layers: [{{units: 16}}]`.")
-            for i, layer in enumerate(layers[:-1]):
-                if layer.return_sequences is False:
-                    problems.append(f"`{layers_key}[{i}].return_sequences` is false, but another recurrent layer follows. Remove the key (seqcli sets it).")
-            if layers and layers[-1].return_sequences:
-                problems.append(f"`{layers_key}[{len(layers) - 1}].return_sequences` is true for the branch's last layer, whose vector output is concatenated with the other branches. Remove the key.")
-            for role in ("validation", "test"):
-                if (getattr(data, role) is None) != (getattr(spec.data, role) is None):
-                    has = "has" if getattr(spec.data, role) is not None else "has no"
-                    problems.append(f"`data` {has} a `{role}` file, so `{prefix}data.{role}` must {'be given' if has == 'has' else 'be removed'} too: all inputs share the same splits.")
+    per_timestep = TASK_KINDS[spec.task].per_timestep
+    for name, section in spec.inputs.items():
+        prefix, data, layers = f"inputs.{name}.", section.data, section.layers
+        layers_key = f"{prefix}layers"
+        if not layers:
+            problems.append(f"`{layers_key}` is empty: each input needs at least one recurrent layer, e.g. `layers: [{{units: 16}}]`.")
+        for i, layer in enumerate(layers[:-1]):
+            if layer.return_sequences is False:
+                problems.append(f"`{layers_key}[{i}].return_sequences` is false, but another recurrent layer follows. Remove the key (seqcli sets it).")
+        if layers and layers[-1].return_sequences:
+            joined = "repeated at every timestep of the first input and concatenated with its outputs" if per_timestep else "concatenated with the other branches"
+            problems.append(f"`{layers_key}[{len(layers) - 1}].return_sequences` is true for the branch's last layer, whose vector output is {joined}. Remove the key.")
+        for role in ("validation", "test"):
+            if (getattr(data, role) is None) != (getattr(spec.data, role) is None):
+                has = "has" if getattr(spec.data, role) is not None else "has no"
+                problems.append(f"`data` {has} a `{role}` file, so `{prefix}data.{role}` must {'be given' if has == 'has' else 'be removed'} too: all inputs share the same splits.")
     return problems
 
 

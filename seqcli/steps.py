@@ -28,8 +28,8 @@ class Padding:
 def real_lengths(data: SequenceData, prep: Preprocessor) -> np.ndarray:
     """Each sequence's timesteps as training sees them: token codes without the data's own padding code."""
     if prep.input == "tokens" and prep.vocabulary is None:
-        return np.asarray(preprocess.token_codes(data.sequences, prep.pad_code)[1], dtype=int)
-    return np.array([len(s) for s in data.sequences])
+        return preprocess.token_codes(data.sequences, prep.pad_code).lengths
+    return data.sequences.lengths
 
 
 def padding(lengths: np.ndarray, prep: Preprocessor, plan: batching.Plan | None) -> Padding:

@@ -124,10 +124,11 @@ def padded(prep: object, sequences: list, width: int | None = None) -> object:
     import numpy as np
 
     from seqcli import batching
+    from seqcli.sequences import Sequences
 
-    prepared = prep.prepare(sequences)  # type: ignore[attr-defined]
+    prepared = prep.prepare(Sequences.from_arrays(sequences))  # type: ignore[attr-defined]
     plan = batching.Plan([np.arange(len(prepared))], [width or prep.maxlen])  # type: ignore[attr-defined]
-    return numpy_batches(batching.dataset(prep, prepared, None, lambda _: plan, range(1), backend=BACKEND))[0]
+    return numpy_batches(batching.dataset([batching.Packed(prep, prepared)], None, lambda _: plan, range(1), backend=BACKEND))[0]
 
 
 def fitted(data: object, spec: object, task: str = "classify") -> object:

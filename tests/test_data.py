@@ -496,7 +496,7 @@ def test_jsonl_custom_keys_and_unlabelled_prediction_input(tmp_path):
 def test_jsonl_texts(tmp_path):
     path = write_jsonl(tmp_path, ['{"id": 1, "text": "Hello there", "label": "greet"}', '{"id": 2, "text": "Bye", "label": "leave"}'])
     data = load(DataFile(path=str(path)), BASE, text=True)
-    assert data.texts == ["Hello there", "Bye"] and data.sequences == [] and len(data) == 2
+    assert data.texts == ["Hello there", "Bye"] and len(data.sequences) == 0 and len(data) == 2
     assert data.labels.tolist() == ["greet", "leave"]
 
 
@@ -651,7 +651,7 @@ def test_tag_csv_reads_each_rows_label_in_time_order(tmp_path):
 def test_tag_jsonl_label_lists(tmp_path):
     path = write_text(tmp_path, "d.jsonl", '{"id": "a", "sequence": [1.5, 2, 3], "label": ["x", "y", "x"]}\n{"id": "b", "sequence": [[4]], "label": [7]}\n')
     data = load(DataFile(path=str(path)), BASE, targets=TASK_KINDS["tag"])
-    assert [t.tolist() for t in data.step_targets] == [["x", "y", "x"], [7]]
+    assert [t.tolist() for t in data.step_targets] == [["x", "y", "x"], ["7"]]  # one ragged array: mixed labels become strings, as the classes do
     assert data.ids == ["a", "b"]
 
 

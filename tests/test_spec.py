@@ -551,5 +551,5 @@ def test_tag_task_implies_sequences_from_every_layer(tmp_path):
 
     spec = load_spec(write(tmp_path, MINIMAL + "task: tag\nmodel:\n  layers: [{units: 4}, {units: 5, return_sequences: true}]\n"))
     assert spec.task == "tag"
-    assert return_sequences(spec) == [True, True]
-    assert return_sequences(load_spec(write(tmp_path, MINIMAL + "model:\n  layers: [{units: 4}, {units: 5}]\n"))) == [True, False]
+    assert return_sequences(spec.model.layers, per_timestep=True) == [True, True]
+    assert return_sequences(load_spec(write(tmp_path, MINIMAL + "model:\n  layers: [{units: 4}, {units: 5}]\n")).model.layers, per_timestep=False) == [True, False]

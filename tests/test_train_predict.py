@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from seqcli import predict, train
-from seqcli.batching import predict_outputs
+from seqcli.batching import Packed, predict_outputs
 from seqcli.pipeline import Pipeline
 from seqcli.spec import load_spec
 from tests.conftest import Interrupted
@@ -19,7 +19,7 @@ from tests.conftest import Interrupted
 def test_saved_run_predicts_like_the_trained_model(smoke_fit: tuple[Pipeline, train.TrainResult]) -> None:
     prepared, result = smoke_fit
     test = prepared.splits["test"]
-    in_memory = predict_outputs(prepared.model, prepared.prep, test.sequences, 8, backend=prepared.backend, per_timestep=False)  # the model holds the best weights after fit
+    in_memory = predict_outputs(prepared.model, [Packed(prepared.prep, test.sequences)], 8, backend=prepared.backend, per_timestep=False)  # the model holds the best weights after fit
     for checkpoint in ("best", "last"):
         loaded = predict.load_run(result.run.path, checkpoint)
         assert loaded.prep == prepared.prep
@@ -47,7 +47,7 @@ def test_ctrl_c_marks_run_interrupted_and_keeps_epoch_one(interrupted_smoke: Int
     assert any("interrupted" in n for n in loaded.notes)
     assert not list((run / "checkpoints").glob("*.keras"))  # the .keras models come with completion; predict rebuilds the model
     test = prepared.splits["test"]
-    epoch_one = predict_outputs(prepared.model, prepared.prep, test.sequences, 8, backend=prepared.backend, per_timestep=False)  # the model as the interruption left it
+    epoch_one = predict_outputs(prepared.model, [Packed(prepared.prep, test.sequences)], 8, backend=prepared.backend, per_timestep=False)  # the model as the interruption left it
     np.testing.assert_array_equal(predict.predict(loaded, test.data).values, epoch_one)
 
 
