@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import dataclasses
+import itertools
 import json
 import math
 import zipfile
@@ -450,11 +451,18 @@ def _ts_target_kind(header: dict[str, str], path: Path, targets: TaskKind) -> bo
 # --------------------------------------------------------------------------- long CSV
 
 
-def _read_csv(path: Path, example: str) -> tuple[list[str], list[tuple[int, list[str]]]]:
-    """The header (stripped) and each record with its line number (a record's last line: quoted fields may span lines)."""
+CSV_DELIMITERS = (",", ";", "\t", "|")  # detected from the header line when `data.csv.delimiter` is null
+
+
+def _read_csv(path: Path, example: str, delimiter: str | None = None) -> tuple[list[str], list[tuple[int, list[str]]], str]:
+    """The header (stripped), each record with its line number (a record's last line: quoted fields may span lines) and
+    the delimiter: ``delimiter``, or when None the one of :data:`CSV_DELIMITERS` the header line holds most (a comma if none)."""
     try:
         with open(path, newline="", encoding="utf-8-sig") as handle:  # -sig: Excel's "CSV UTF-8" starts with a BOM
-            reader = csv.reader(handle)
+            if delimiter is None:
+                delimiter = detect_delimiter(handle.readline())
+                handle.seek(0)
+            reader = csv.reader(handle, delimiter=delimiter)
             header = [h.strip() for h in next(reader, None) or []]
             rows = [(reader.line_num, row) for row in reader]
     except UnicodeDecodeError:
@@ -463,7 +471,33 @@ def _read_csv(path: Path, example: str) -> tuple[list[str], list[tuple[int, list
         raise DataError(f"{path} is not valid CSV: {exc}.") from None
     if not header:
         raise DataError(f"{path} has no header row; the first row must name the columns{example}.")
-    return header, rows
+    return header, rows, delimiter
+
+
+def detect_delimiter(header_line: str) -> str:
+    """The delimiter of a CSV header line: the one of :data:`CSV_DELIMITERS` it holds most, a comma on a tie or if none.
+
+    >>> detect_delimiter("id;time;a;b;label"), detect_delimiter("id,time,a"), detect_delimiter("text")
+    (';', ',', ',')
+    """
+    counts = {d: header_line.count(d) for d in CSV_DELIMITERS}
+    best = max(CSV_DELIMITERS, key=lambda d: counts[d])  # the first of equal counts: the comma
+    return best if counts[best] else ","
+
+
+def _delimiter_note(delimiter: str, declared: str | None) -> str:
+    """How the cells were separated, for the loading step; nothing for the usual comma."""
+    if delimiter == ",":
+        return ""
+    return f"; cells separated by {delimiter!r} ({'detected from the header line' if declared is None else '`data.csv.delimiter`'})"
+
+
+def _delimiter_hint(header: list[str], delimiter: str) -> str:
+    """For a header read as one column that holds another delimiter: the setting that would split it."""
+    other = detect_delimiter(header[0]) if len(header) == 1 else delimiter
+    if other == delimiter:
+        return ""
+    return f" The header is read as one column because its cells are separated by {other!r}, not {delimiter!r}: set `data.csv.delimiter: {other!r}`, or null to detect it."
 
 
 def _load_csv(path: Path, options: DataSpec, targets: TaskKind = LABELS) -> SequenceData:
@@ -473,7 +507,7 @@ def _load_csv(path: Path, options: DataSpec, targets: TaskKind = LABELS) -> Sequ
     sequence, or with per-timestep targets each row's own; numbers for regression.
     """
     opts = options.csv
-    header, numbered = _read_csv(path, "")
+    header, numbered, delimiter = _read_csv(path, "", opts.delimiter)
     rows = [row for _, row in numbered]
     target_key = "data.csv.target_columns" if opts.target_columns is not None else "data.csv.label_column"
     target_columns = opts.target_columns if opts.target_columns is not None else [opts.label_column] if opts.label_column is not None else []
@@ -483,7 +517,9 @@ def _load_csv(path: Path, options: DataSpec, targets: TaskKind = LABELS) -> Sequ
             if column not in header:
                 text_hint = f" If {opts.text_column!r} holds one raw text per row, set `preprocessing.input: text`." if opts.text_column in header else ""
                 or_null = " or null" if key != "data.csv.id_column" else ""
-                raise DataError(f"{path} has no column {column!r} (columns: {', '.join(header)}). Set `{key}` to the right column name{or_null}.{text_hint}")
+                raise DataError(
+                    f"{path} has no column {column!r} (columns: {', '.join(header)}). Set `{key}` to the right column name{or_null}.{text_hint}{_delimiter_hint(header, delimiter)}"
+                )
     reserved = {c for columns in wanted.values() for c in columns}
     features = opts.feature_columns if opts.feature_columns is not None else [h for h in header if h not in reserved]
     missing = [f for f in features if f not in header]
@@ -495,6 +531,8 @@ def _load_csv(path: Path, options: DataSpec, targets: TaskKind = LABELS) -> Sequ
         raise DataError(f"{path} has a header but no data rows. Add one row per timestep below the header.")
     index = {h: i for i, h in enumerate(header)}
     groups: dict[str, list[tuple[float, int, list[float], tuple[Any, ...]]]] = {}
+    blocks: dict[str, list[list[int]]] = {}  # each id's runs of adjacent rows: [first line, last line]
+    last_id: str | None = None
     for number, row in enumerate(rows, start=2):
         if not any(cell.strip() for cell in row):
             continue  # blank line
@@ -520,12 +558,22 @@ def _load_csv(path: Path, options: DataSpec, targets: TaskKind = LABELS) -> Sequ
                 ) from None
         cells = tuple(row[index[column]].strip() for column in target_columns)
         target = tuple(_csv_number(cell, f"{path}, line {number}, column {column!r}", targets) for cell, column in zip(cells, target_columns, strict=True)) if targets.numeric else cells
-        groups.setdefault(row[index[opts.id_column]].strip(), []).append((order, number, values, target))
+        seq_id = row[index[opts.id_column]].strip()
+        groups.setdefault(seq_id, []).append((order, number, values, target))
+        if seq_id == last_id:
+            blocks[seq_id][-1][1] = number
+        else:
+            blocks.setdefault(seq_id, []).append([number, number])
+            last_id = seq_id
+    if not opts.allow_scattered_ids:
+        _check_adjacent_ids(path, blocks)
     sequences, labels, where, ids, step_targets = [], [], [], [], []
     for seq_id, items in groups.items():
-        items.sort(key=lambda item: item[0])
+        items.sort(key=lambda item: item[0])  # stable: rows with the same time keep their file order
         lines = [item[1] for item in items]
         place = f"id {seq_id!r} (lines {min(lines)}-{max(lines)})"
+        if opts.time_column is not None and not opts.allow_duplicate_times:
+            _check_distinct_times(path, place, opts.time_column, items)
         seen = {item[3] for item in items}
         if len(seen) > 1 and not targets.per_timestep:
             found = ", ".join(sorted(", ".join(map(str, t)) for t in seen)[:5])
@@ -541,13 +589,39 @@ def _load_csv(path: Path, options: DataSpec, targets: TaskKind = LABELS) -> Sequ
         where.append(place)
         ids.append(seq_id)
     raw_shape = f"{len(rows)} rows x {len(header)} columns"
-    steps = [Step("group rows", f"{len(sequences)} x (timesteps, {len(features)})", f"rows grouped by {opts.id_column!r}" + (f", ordered by {opts.time_column!r}" if opts.time_column else ""))]
+    ordered = f", ordered by {opts.time_column!r}" if opts.time_column else ""
+    steps = [Step("group rows", f"{len(sequences)} x (timesteps, {len(features)})", f"rows grouped by {opts.id_column!r}{ordered}{_delimiter_note(delimiter, opts.delimiter)}")]
     names = list(target_columns) if targets.numeric and target_columns else None
     if not target_columns:
         return SequenceData(sequences, None, str(path), "csv", raw_shape, where, steps, ids, target_names=names)
     if targets.per_timestep:
         return SequenceData(sequences, None, str(path), "csv", raw_shape, where, steps, ids, step_targets=step_targets, target_names=names)
     return SequenceData(sequences, np.array(labels, dtype=np.float64 if targets.numeric else None), str(path), "csv", raw_shape, where, steps, ids, target_names=names)
+
+
+def _check_adjacent_ids(path: Path, blocks: dict[str, list[list[int]]]) -> None:
+    """An error for the id whose rows first come in more than one block of adjacent rows (``blocks``: each id's runs of lines)."""
+    scattered = [(runs[1][0], seq_id, runs) for seq_id, runs in blocks.items() if len(runs) > 1]
+    if not scattered:
+        return
+    _, seq_id, runs = min(scattered)
+    listed = ", ".join(f"{a}-{b}" if a != b else str(a) for a, b in runs[:4]) + (", ..." if len(runs) > 4 else "")
+    raise DataError(
+        f"{path}, id {seq_id!r}: its rows are in {len(runs)} separate blocks (lines {listed}), with other ids between them. "
+        "The same id in two places is usually two sequences that share an id: give each its own id. "
+        "If the blocks are one sequence, put its rows together, or set `data.csv.allow_scattered_ids: true` to join them."
+    )
+
+
+def _check_distinct_times(path: Path, place: str, time_column: str, items: list[tuple[float, int, list[float], tuple[Any, ...]]]) -> None:
+    """An error for the first two rows of a sequence (``items``, sorted by time) with the same time."""
+    for (time, first, *_), (other, second, *_) in itertools.pairwise(items):
+        if time == other:
+            raise DataError(
+                f"{path}, {place}: lines {min(first, second)} and {max(first, second)} have the same time {time:g} (column {time_column!r}). "
+                "Each timestep of a sequence needs its own time: fix the time or remove the duplicate row, "
+                "or set `data.csv.allow_duplicate_times: true` to keep such rows (in file order)."
+            )
 
 
 def _csv_number(cell: str, place: str, targets: TaskKind) -> float:
@@ -599,12 +673,14 @@ def looks_like_text(path: Path, options: DataSpec) -> bool:
 def _load_text_csv(path: Path, options: DataSpec, *, need_labels: bool, targets: TaskKind = LABELS) -> SequenceData:
     """Read CSV with one text per row: ``text_column``, ``label_column`` (regression: a number) and, if present, ``id_column``."""
     opts = options.csv
-    header, rows = _read_csv(path, " (e.g. `text,label`)")
+    header, rows, delimiter = _read_csv(path, " (e.g. `text,label`)", opts.delimiter)
     if opts.text_column not in header:
-        raise DataError(f"{path} has no column {opts.text_column!r} (columns: {', '.join(header)}). Set `data.csv.text_column` to the column that holds the texts.")
+        raise DataError(
+            f"{path} has no column {opts.text_column!r} (columns: {', '.join(header)}). Set `data.csv.text_column` to the column that holds the texts.{_delimiter_hint(header, delimiter)}"
+        )
     label_column = opts.label_column if opts.label_column in header or need_labels else None
     if label_column is not None and label_column not in header:
-        raise DataError(f"{path} has no column {label_column!r} (columns: {', '.join(header)}). Set `data.csv.label_column` to the right column name.")
+        raise DataError(f"{path} has no column {label_column!r} (columns: {', '.join(header)}). Set `data.csv.label_column` to the right column name.{_delimiter_hint(header, delimiter)}")
     index = {h: i for i, h in enumerate(header)}
     texts, labels, where, ids = [], [], [], []
     for number, row in rows:
@@ -620,7 +696,7 @@ def _load_text_csv(path: Path, options: DataSpec, *, need_labels: bool, targets:
         ids.append(row[index[opts.id_column]].strip() if opts.id_column in index else str(number))
     if not texts:
         raise DataError(f"{path} has a header but no data rows. Add one row per text below the header.")
-    steps = [Step("read texts", f"{len(texts)} texts", f"one text per row from column {opts.text_column!r}")]
+    steps = [Step("read texts", f"{len(texts)} texts", f"one text per row from column {opts.text_column!r}{_delimiter_note(delimiter, opts.delimiter)}")]
     label_array = np.array(labels, dtype=np.float64 if targets.numeric else None) if label_column is not None else None
     return SequenceData([], label_array, str(path), "csv", f"{len(texts)} rows x {len(header)} columns", where, steps, ids, texts)
 

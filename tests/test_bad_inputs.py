@@ -314,6 +314,30 @@ def csv_ragged(env: Env) -> list[str]:
     return train(env, csv_spec(env, lines))
 
 
+def csv_scattered_id(env: Env) -> list[str]:
+    lines = csv_lines()
+    lines[7:10] = [line.replace("s02,", "s00,", 1) for line in lines[7:10]]  # lines 8-10: s00 again, after s01, with s00's label
+    return train(env, csv_spec(env, lines))
+
+
+def csv_duplicate_time(env: Env) -> list[str]:
+    lines = csv_lines()
+    lines[2] = lines[2].replace("s00,1,", "s00,0,", 1)  # line 3 repeats line 2's time
+    return train(env, csv_spec(env, lines))
+
+
+def csv_wrong_delimiter(env: Env) -> list[str]:
+    return train(env, csv_spec(env, [line.replace(",", ";") for line in csv_lines()], "  csv: {delimiter: ','}\n"))
+
+
+def csv_delimiter_two_characters(env: Env) -> list[str]:
+    return ["validate", str(csv_spec(env)), "--set", "data.csv.delimiter=;;"]
+
+
+def csv_duplicate_times_without_time_column(env: Env) -> list[str]:
+    return ["validate", str(csv_spec(env, extra="  csv: {time_column: null, allow_duplicate_times: true}\n"))]
+
+
 def npz_zero_length(env: Env) -> list[str]:
     lengths = np.array([3, 0, 3, 3])
     np.savez(env.tmp / "train.npz", x=np.ones((9, 2)), lengths=lengths, y=np.array([0, 0, 1, 1]))
@@ -651,6 +675,32 @@ CASES = [
     Case("csv-non-numeric", csv_non_numeric, r"train\.csv, line 5, column 'a': '1\.2\.3' is not a number\. Fix the cell"),
     Case("csv-time-not-numeric", csv_time_not_numeric, r"train\.csv, line 3, column 'time' \(the time column\): 't1' is not a number\. Fix the cell, or set `data\.csv\.time_column: null`"),
     Case("csv-ragged-row", csv_ragged, r"train\.csv, line 7: 6 cells but the header has 5 columns\. Fix the row"),
+    Case(
+        "csv-id-in-two-blocks",
+        csv_scattered_id,
+        r"train\.csv, id 's00': its rows are in 2 separate blocks \(lines 2-4, 8-10\), with other ids between them\. .*give each its own id\. "
+        r".*set `data\.csv\.allow_scattered_ids: true` to join them\.",
+    ),
+    Case(
+        "csv-duplicate-time",
+        csv_duplicate_time,
+        r"train\.csv, id 's00' \(lines 2-4\): lines 2 and 3 have the same time 0 \(column 'time'\)\. .*or set `data\.csv\.allow_duplicate_times: true`",
+    ),
+    Case(
+        "csv-semicolons-read-with-commas",
+        csv_wrong_delimiter,
+        r"train\.csv has no column 'id' \(columns: id;time;a;b;label\)\. .*its cells are separated by ';', not ',': set `data\.csv\.delimiter: ';'`, or null to detect it\.",
+    ),
+    Case(
+        "csv-delimiter-two-characters",
+        csv_delimiter_two_characters,
+        r"`data\.csv\.delimiter` must be a single character such as .*Received: ';;' \(from `--set data\.csv\.delimiter=;;`\)",
+    ),
+    Case(
+        "csv-duplicate-times-without-time-column",
+        csv_duplicate_times_without_time_column,
+        r"`data\.csv\.allow_duplicate_times` is true, but `data\.csv\.time_column` is null: .*Remove one of the two\.",
+    ),
     Case("npz-zero-length-sequence", npz_zero_length, r"Sequence 1 in .*train\.npz has length 0; .*Remove empty sequences"),
     Case("npy-no-timesteps", npy_no_timesteps, r"x\.npy holds no data: shape \(samples=6, timesteps=0, features=2\)\. Save at least one sequence"),
     Case("npy-strings", npy_strings, r"x\.npy holds values of dtype <U3; seqcli needs numbers .*Convert the array to numbers"),
