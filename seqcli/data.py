@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import dataclasses
+import difflib
 import itertools
 import json
 import math
@@ -375,18 +376,22 @@ def _load_ts(path: Path, targets: TaskKind = LABELS) -> SequenceData:
     where: list[str] = []
     in_data = False
     has_label = False
+    classes: list[str] = []  # the class values that @classLabel lists
+    class_line = 0
     for number, line in enumerate(text.splitlines(), start=1):
         line = line.strip()
-        if not line or line.startswith("#"):
+        if not line or line.startswith(("#", "%")):
             continue
         if not in_data:
             if line.startswith("@"):
-                name, _, value = line[1:].partition(" ")
-                if name.lower() == "data":
+                name, value = _ts_header_line(line, path, number)
+                if name == "data":
                     in_data = True
                     has_label = _ts_target_kind(header, path, targets)
                 else:
-                    header[name.lower()] = value.strip()
+                    header[name] = value
+                    if name == "classlabel":
+                        classes, class_line = [c.lower() for c in value.split()[1:]], number  # compared like aeon does, ignoring case
                 continue
             raise DataError(f"{path}, line {number}: expected a header line starting with '@' before '@data'; got {line[:40]!r}.")
         parts = line.split(":")
@@ -398,6 +403,11 @@ def _load_ts(path: Path, targets: TaskKind = LABELS) -> SequenceData:
                 except ValueError:
                     raise DataError(f"{path}, line {number}: the target {label[:40]!r} is not a number; `task: {targets.name}` needs a real value at the end of each line.") from None
             else:
+                if classes and label.lower() not in classes:
+                    raise DataError(
+                        f"{path}, line {number}: the label {label[:40]!r} is not among the classes that @classLabel lists on line {class_line} ({header['classlabel'].split(None, 1)[1]}). "
+                        "Fix the label, or add it to the @classLabel line."
+                    )
                 labels.append(label)
         if header.get("timestamps", "false").lower() == "true":
             raise DataError(f"{path} uses @timeStamps true, which seqcli does not read yet; export the data without timestamps.")
@@ -428,6 +438,40 @@ def _load_ts(path: Path, targets: TaskKind = LABELS) -> SequenceData:
     steps = [Step("transpose", f"{len(sequences)} x (timesteps, {sequences[0].shape[1]})", ".ts is channels-first (samples, channels, timesteps) -> (samples, timesteps, features)")]
     label_array = np.array(labels, dtype=np.float64 if targets.numeric else None) if labels else None
     return SequenceData(sequences, label_array, str(path), "ts", raw_shape, where, steps)
+
+
+TS_HEADER_KEYS = {  # lower case -> as the format spells it
+    key.lower(): key
+    for key in ("problemName", "timeStamps", "missing", "univariate", "dimensions", "dimension", "equalLength", "seriesLength", "classLabel", "targetLabel", "data")
+}
+TS_BOOLEAN = ("timestamps", "missing", "univariate", "equallength", "targetlabel")
+TS_COUNT = {"dimensions": "the number of channels", "dimension": "the number of channels", "serieslength": "the length of every sequence"}
+
+
+def _ts_header_line(line: str, path: Path, number: int) -> tuple[str, str]:
+    """A .ts header line ``@key value`` as (key in lower case, value), checked: a known key (else the closest one is
+    suggested) and a well-formed value (true/false, a positive count, or for @classLabel true/false and the classes).
+    ``@dimension`` is read as ``@dimensions``."""
+    name, _, value = line[1:].partition(" ")
+    key, value = name.lower(), value.strip()
+    if key not in TS_HEADER_KEYS:
+        close = difflib.get_close_matches(key, list(TS_HEADER_KEYS), n=1, cutoff=0.6)
+        hint = f" Did you mean @{TS_HEADER_KEYS[close[0]]}?" if close else ""
+        known = ", ".join(f"@{k}" for k in dict.fromkeys(TS_HEADER_KEYS.values()) if k != "dimension")
+        raise DataError(f"{path}, line {number}: unknown header key @{name}.{hint} The .ts header keys are {known}. Fix the key, or start the line with '#' to make it a comment.")
+    spelled = f"@{TS_HEADER_KEYS[key]}"
+    words = value.split()
+    if key in TS_BOOLEAN and (len(words) != 1 or words[0].lower() not in ("true", "false")):
+        raise DataError(f"{path}, line {number}: {spelled} must be followed by true or false; got {value[:40]!r}. Write e.g. `{spelled} false`.")
+    if key in TS_COUNT and (len(words) != 1 or not words[0].isdigit() or int(words[0]) < 1):
+        raise DataError(f"{path}, line {number}: {spelled} must be followed by a positive whole number ({TS_COUNT[key]}); got {value[:40]!r}. Write e.g. `{spelled} 2`.")
+    if key == "classlabel" and (not words or words[0].lower() not in ("true", "false") or (words[0].lower() == "false" and len(words) > 1)):
+        raise DataError(
+            f"{path}, line {number}: @classLabel must be followed by true and the class values (e.g. `@classLabel true 1 2 3`), or by false alone; got {value[:40]!r}."
+        )
+    if key == "data" and value:
+        raise DataError(f"{path}, line {number}: @data stands alone on its line; got {line[:40]!r}. Put the first sequence on the next line.")
+    return ("dimensions" if key == "dimension" else key), value
 
 
 def _ts_target_kind(header: dict[str, str], path: Path, targets: TaskKind) -> bool:

@@ -338,6 +338,28 @@ def csv_duplicate_times_without_time_column(env: Env) -> list[str]:
     return ["validate", str(csv_spec(env, extra="  csv: {time_column: null, allow_duplicate_times: true}\n"))]
 
 
+TS_HEADER = ["@problemName Tiny", "@missing false", "@univariate false", "@dimensions 2", "@classLabel true a b", "@data"]  # lines 1-6
+
+
+def ts_spec(env: Env, header: list[str], labels: str = "ababab") -> list[str]:
+    """A .ts training file with ``header`` and one 2-channel sequence per label (the first on line len(header) + 1)."""
+    rows = [f"{0.1 * k},{0.2 * k},0.3:{k},1,2:{label}" for k, label in enumerate(labels)]
+    (env.tmp / "train.ts").write_text("\n".join([*header, *rows]) + "\n")
+    return train(env, write_spec(env, "data:\n  train: train.ts\n"))
+
+
+def ts_label_not_declared(env: Env) -> list[str]:
+    return ts_spec(env, TS_HEADER, "ababcb")  # line 11: 'c'
+
+
+def ts_header_typo(env: Env) -> list[str]:
+    return ts_spec(env, [line.replace("@missing", "@mising") for line in TS_HEADER])
+
+
+def ts_header_value_malformed(env: Env) -> list[str]:
+    return ts_spec(env, [line.replace("@dimensions 2", "@dimensions two") for line in TS_HEADER])
+
+
 def npz_zero_length(env: Env) -> list[str]:
     lengths = np.array([3, 0, 3, 3])
     np.savez(env.tmp / "train.npz", x=np.ones((9, 2)), lengths=lengths, y=np.array([0, 0, 1, 1]))
@@ -701,6 +723,13 @@ CASES = [
         csv_duplicate_times_without_time_column,
         r"`data\.csv\.allow_duplicate_times` is true, but `data\.csv\.time_column` is null: .*Remove one of the two\.",
     ),
+    Case(
+        "ts-label-not-in-class-label",
+        ts_label_not_declared,
+        r"train\.ts, line 11: the label 'c' is not among the classes that @classLabel lists on line 5 \(a b\)\. Fix the label, or add it to the @classLabel line\.",
+    ),
+    Case("ts-header-key-typo", ts_header_typo, r"train\.ts, line 2: unknown header key @mising\. Did you mean @missing\? The \.ts header keys are @problemName, "),
+    Case("ts-header-value-malformed", ts_header_value_malformed, r"train\.ts, line 4: @dimensions must be followed by a positive whole number \(the number of channels\); got 'two'\. Write e\.g\."),
     Case("npz-zero-length-sequence", npz_zero_length, r"Sequence 1 in .*train\.npz has length 0; .*Remove empty sequences"),
     Case("npy-no-timesteps", npy_no_timesteps, r"x\.npy holds no data: shape \(samples=6, timesteps=0, features=2\)\. Save at least one sequence"),
     Case("npy-strings", npy_strings, r"x\.npy holds values of dtype <U3; seqcli needs numbers .*Convert the array to numbers"),

@@ -279,6 +279,47 @@ def test_ts_missing_data_line(tmp_path):
         load(DataFile(path=str(path)), BASE)
 
 
+def test_ts_label_not_listed_by_class_label_names_the_line(tmp_path):
+    path = write_text(tmp_path, "t.ts", TS_HEADER + "1,2:3,4:a\n1,2:3,4:c\n")
+    with pytest.raises(DataError, match=r"t\.ts, line 10: the label 'c' is not among the classes that @classLabel lists on line 7 \(a b\)\. Fix the label, or add it"):
+        load(DataFile(path=str(path)), BASE)
+
+
+def test_ts_class_labels_compare_like_aeon_and_a_list_is_optional(tmp_path):
+    """aeon lower-cases the file before comparing labels with the @classLabel list; without a list nothing is compared."""
+    path = write_text(tmp_path, "t.ts", TS_HEADER.replace("true a b", "true A b") + "1,2:3,4:a\n1,2:3,4:B\n")
+    assert load(DataFile(path=str(path)), BASE).labels.tolist() == ["a", "B"]
+    path = write_text(tmp_path, "u.ts", TS_HEADER.replace("true a b", "true") + "1,2:3,4:a\n1,2:3,4:z\n")
+    assert load(DataFile(path=str(path)), BASE).labels.tolist() == ["a", "z"]
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ("@mising false", r"t\.ts, line 2: unknown header key @mising\. Did you mean @missing\? The \.ts header keys are @problemName, .*@targetLabel, @data\. Fix the key"),
+        ("@classLabels true a b", r"line 2: unknown header key @classLabels\. Did you mean @classLabel\?"),
+        ("@colour blue", r"line 2: unknown header key @colour\. The \.ts header keys are .*start the line with '#' to make it a comment\."),
+        ("@dimensions two", r"t\.ts, line 2: @dimensions must be followed by a positive whole number \(the number of channels\); got 'two'\. Write e\.g\. `@dimensions 2`\."),
+        ("@seriesLength 0", r"line 2: @seriesLength must be followed by a positive whole number \(the length of every sequence\); got '0'"),
+        ("@univariate no", r"t\.ts, line 2: @univariate must be followed by true or false; got 'no'\. Write e\.g\. `@univariate false`\."),
+        ("@timestamps", r"line 2: @timeStamps must be followed by true or false; got ''"),
+        ("@classLabel false a b", r"line 2: @classLabel must be followed by true and the class values \(e\.g\. `@classLabel true 1 2 3`\), or by false alone; got 'false a b'\."),
+    ],
+    ids=["typo", "plural", "unknown", "dimensions-word", "series-length-zero", "boolean", "boolean-missing", "class-label-false-with-classes"],
+)
+def test_ts_header_errors_name_the_line(tmp_path, line, message):
+    path = write_text(tmp_path, "t.ts", TS_HEADER.replace("# a tiny problem\n", f"# a tiny problem\n{line}\n").replace("@dimensions 2\n", "") + "1,2:3,4:a\n")
+    with pytest.raises(DataError, match=message):
+        load(DataFile(path=str(path)), BASE)
+
+
+def test_ts_header_accepts_the_formats_spellings(tmp_path):
+    """Keys in any case, @dimension for @dimensions, and '%' comments, as aeon writes and reads them."""
+    header = "% made by hand\n@problemname tiny\n@TIMESTAMPS false\n@dimension 2\n@seriesLength 2\n@classlabel true a b\n@data\n"
+    data = load(DataFile(path=str(write_text(tmp_path, "t.ts", header + "1,2:3,4:a\n"))), BASE)
+    assert data.labels.tolist() == ["a"] and data.n_features == 2
+
+
 def test_ts_channels_first_is_rejected(tmp_path):
     path = write_text(tmp_path, "t.ts", TS_HEADER + "1,2:3,4:a\n")
     with pytest.raises(DataError, match=r"`data\.layout: channels_first` applies to 3-D NumPy arrays, but t\.ts is a \.ts file .*Remove `data\.layout`\."):
