@@ -193,9 +193,8 @@ def run(spec: Spec, *, backend: str | None = None, lenient: bool = False, train:
         use_backend(backend)
     loaded = load_splits(spec, task, need_labels=not lenient, train=train)
     first = loaded["train"]
-    warning = diagnostics.channels_first_warning(first, spec.data.layout)
-    if warning:
-        warnings.append(warning)
+    found = [diagnostics.channels_first_warning(first, spec.data.layout), diagnostics.regression_labels_warning(first, task.kind)]
+    warnings += [w for w in found if w]
     notes: list[str] = []
     if lenient:
         pp_spec = _lenient_input(spec, first, warnings)
@@ -274,6 +273,8 @@ def _run_multi(spec: Spec, task: Task, *, backend: str | None, lenient: bool, bu
     use_backend(backend)  # before fitting: a text input's vocabulary is fitted with Keras
     loaded = multi.load_splits(spec, task, need_labels=not lenient)
     first_name = spec.input_name
+    labels_warning = diagnostics.regression_labels_warning(loaded["train"][first_name], task.kind)
+    warnings += [labels_warning] if labels_warning else []
     preps = multi.fit(spec, loaded["train"])
     loaded = {role: {name: preps[name].tokenize(part) for name, part in parts.items()} for role, parts in loaded.items()}
     notes = [f"Multi-input model: inputs {', '.join(map(repr, preps))}, matched by id; the labels come from {first_name!r}. Every batch takes the same samples from each input."]

@@ -532,6 +532,10 @@ def empty_validation_split(env: Env) -> list[str]:
     return train(env, csv_spec(env, extra="  validation_split: 0.05\n"))
 
 
+def one_sequence_per_class(env: Env) -> list[str]:
+    return train(env, csv_spec(env, csv_lines(classes=tuple(f"{0.37 * k + 0.11:.2f}" for k in range(12)), per_class=1)))
+
+
 def pickled_npy(env: Env) -> list[str]:
     ragged = np.empty(2, dtype=object)
     ragged[0], ragged[1] = np.zeros((3, 2)), np.zeros((5, 2))
@@ -750,6 +754,12 @@ CASES = [
     Case("single-class", single_class, r"train\.csv has a single class \('up'\); a classifier needs at least two\. Check the label column"),
     Case("test-label-unseen", unseen_test_labels, r"test\.csv, id 't01' \(lines 5-7\): label 'sideways' was not among the training classes \(down, up\)\. Remove those sequences or add the class"),
     Case("empty-validation-split", empty_validation_split, r"`data\.validation_split: 0\.05` of 6 training sequences leaves an empty validation set\. Raise the fraction"),
+    Case(
+        "one-sequence-per-class",
+        one_sequence_per_class,
+        r"train\.csv: each of the 12 classes of the training labels has a single sequence, so the stratified `data\.validation_split: 0\.2` can hold none of them out "
+        r".*They are numbers: if they are real values rather than classes, set `task: regress`\. For classes, give each class more sequences",
+    ),
     Case("pickled-object-npy", pickled_npy, r"x\.npy holds Python objects .*seqcli never loads pickles.*Store variable-length data as an \.npz"),
     Case("output-dir-under-a-file", output_dir_under_file, r"Cannot create the run directory under .*blocker/runs/smoke: Not a directory\. Set `output\.dir` to a writable directory"),
     Case("inspect-bare-inf", inspect_bare_nan, r"x\.npy, index 4: inf at timestep 3, feature 1\. Replace missing or infinite values"),

@@ -167,6 +167,29 @@ def test_trace_warns_when_fractional_data_would_become_tokens() -> None:
     assert result.steps[0].name == "standardize"  # traced as float, the way it should be read
 
 
+@pytest.mark.parametrize(
+    ("labels", "reason"),
+    [
+        ([1.0, 2.0, 3.5], "numbers with a fractional part, such as 3.5"),
+        (["0.13", "2.71", "1.41"], "numbers with a fractional part, such as 0.13, 1.41, 2.71"),
+        ([10, 20, 30], "3 distinct numbers, 3 of them on a single sequence"),
+    ],
+)
+def test_trace_warns_when_labels_look_like_regression_targets(labels: list, reason: str) -> None:
+    spec = spec_from_dict({"data": {"train": "x.npy", "validation_split": 0}, "training": {"monitor": "loss"}})
+    data = dataclasses.replace(float_data(), labels=np.array(labels))
+    warnings = shapes.trace(spec, train=data, build=False).warnings
+    assert f"The labels of mem look like real values, not classes: {reason}. With `task: classify` every distinct value becomes a class (3 classes). " \
+        "For real-valued targets set `task: regress`; if these are class labels, ignore this warning." in warnings
+
+
+@pytest.mark.parametrize("labels", [[1.0, 2.0, 1.0], [3, 7, 3], ["a", "b", "c"]])
+def test_no_regression_warning_for_class_labels(labels: list) -> None:
+    spec = spec_from_dict({"data": {"train": "x.npy", "validation_split": 0}, "training": {"monitor": "loss"}})
+    warnings = shapes.trace(spec, train=dataclasses.replace(float_data(), labels=np.array(labels)), build=False).warnings
+    assert not any("look like real values" in w for w in warnings)
+
+
 def token_data() -> SequenceData:
     # Codes 1..4 (0 is padding), lengths 3, 2, 4: num_tokens 5 (unseen codes), 6 codes with padding.
     codes = [np.array([[1], [2], [3]]), np.array([[4], [1]]), np.array([[2], [2], [2], [1]])]
