@@ -70,6 +70,17 @@ def truncation_warning(data: SequenceData, prep: Preprocessor, role: str) -> str
     )
 
 
+def feature_mismatch_warning(data: SequenceData, prep: Preprocessor, role: str, train_source: str) -> str | None:
+    """For ``inspect-shapes``: a validation/test file whose features per timestep differ from the training data's, which
+    ``train`` refuses; the pipeline leaves that split out of the trace."""
+    if not data.sequences or data.n_features == prep.n_features:
+        return None
+    return (
+        f"The {role} data {data.source} has {data.n_features} features per timestep, but the training data {train_source} has {prep.n_features}; "
+        f"`train` refuses this. Give the {role} data the same {prep.n_features} features, in the same order as in training. It is left out of this trace."
+    )
+
+
 def spec_warnings(spec: Spec) -> list[str]:
     """Warnings from the spec alone: its cross-field problems (which ``train`` refuses), and settings that are slow or useless."""
     warnings = list(cross_field_problems(spec))

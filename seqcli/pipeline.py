@@ -205,6 +205,10 @@ def run(spec: Spec, *, backend: str | None = None, lenient: bool = False, train:
         notes.append(_placeholder_note(task))
     prep = task.fit(prep, first, classes=classes)
     loaded = {role: prep.tokenize(part) for role, part in loaded.items()}  # text -> token codes; numeric data as it is
+    if lenient:  # a split with other features than training's is an error for train: a warning, and left out
+        mismatched = {role: w for role, part in loaded.items() if role != "train" and (w := diagnostics.feature_mismatch_warning(part, prep, role, first.source))}
+        warnings += mismatched.values()
+        loaded = {role: part for role, part in loaded.items() if role not in mismatched}
     splits = {}
     for role, part in loaded.items():
         sequences = prep.prepare(part.sequences, [f"{part.source}, {w}" for w in part.where])

@@ -532,6 +532,11 @@ def empty_validation_split(env: Env) -> list[str]:
     return train(env, csv_spec(env, extra="  validation_split: 0.05\n"))
 
 
+def other_features_in_test_file(env: Env) -> list[str]:
+    write_csv(env.tmp / "test.csv", [line.replace(",label", ",c,label") if i == 0 else line.rsplit(",", 1)[0] + ",1.0," + line.rsplit(",", 1)[1] for i, line in enumerate(csv_lines(prefix="t"))])
+    return train(env, csv_spec(env, extra="  test: test.csv\n"))
+
+
 def one_sequence_per_class(env: Env) -> list[str]:
     return train(env, csv_spec(env, csv_lines(classes=tuple(f"{0.37 * k + 0.11:.2f}" for k in range(12)), per_class=1)))
 
@@ -754,6 +759,11 @@ CASES = [
     Case("single-class", single_class, r"train\.csv has a single class \('up'\); a classifier needs at least two\. Check the label column"),
     Case("test-label-unseen", unseen_test_labels, r"test\.csv, id 't01' \(lines 5-7\): label 'sideways' was not among the training classes \(down, up\)\. Remove those sequences or add the class"),
     Case("empty-validation-split", empty_validation_split, r"`data\.validation_split: 0\.05` of 6 training sequences leaves an empty validation set\. Raise the fraction"),
+    Case(
+        "test-file-other-features",
+        other_features_in_test_file,
+        r"test\.csv, id 't00' \(lines 2-4\) has 3 features per timestep, but the model was trained on 2\. Give data with the same 2 features",
+    ),
     Case(
         "one-sequence-per-class",
         one_sequence_per_class,
