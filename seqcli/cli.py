@@ -83,11 +83,12 @@ def validate(
     set_: SetOption = None,
     print_: Annotated[bool, typer.Option("--print", help="Print the resolved spec with every default filled in.")] = False,
 ) -> None:
-    """Check a spec without loading data or TensorFlow; show the data files' fingerprints."""
+    """Check a spec and that its data files exist, without loading data or TensorFlow; show the data files' fingerprints."""
     from seqcli.fingerprint import file_key, spec_files, spec_fingerprints
-    from seqcli.spec import load_spec, to_yaml
+    from seqcli.spec import check_data_files, load_spec, to_yaml
 
     resolved = load_spec(spec, set_ or [])
+    check_data_files(resolved)
     if print_:
         typer.echo(to_yaml(resolved), nl=False)
         return

@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import math
+import os
 import re
 import types
 from collections.abc import Callable, Iterator, Sequence
@@ -22,6 +23,7 @@ from typing import TYPE_CHECKING, Any, Final, Literal, TypeVar, Union, get_args,
 import yaml
 
 from seqcli.errors import SpecError
+from seqcli.fingerprint import file_key, spec_files
 
 if TYPE_CHECKING:
     from _typeshed import DataclassInstance
@@ -860,6 +862,22 @@ def load_spec(path: str | Path, overrides: Sequence[str] = (), *, strict: bool =
         if problems:
             raise SpecError(problems[0])
     return resolve(spec, file.parent.resolve(), file.stem)
+
+
+def check_data_files(spec: Spec) -> None:
+    """Raise a :class:`SpecError` naming every data file of a resolved spec (each with its key) that does not exist or is a
+    directory; ``validate`` checks this, the loaders check it again when they read."""
+    problems = []
+    for role, path in spec_files(spec).items():
+        if os.path.isdir(path):
+            problems.append(f"`{file_key(role)}` is {path}, a directory, not a data file")
+        elif not os.path.isfile(path):
+            problems.append(f"`{file_key(role)}` is {path}, which does not exist")
+    if problems:
+        raise SpecError(
+            "; ".join(problems) + ". Paths in a spec are relative to the spec file's folder; correct the "
+            + ("paths, or put the files there." if len(problems) > 1 else "path, or put the file there.")
+        )
 
 
 def resolve(spec: Spec, base_dir: Path, name: str) -> Spec:

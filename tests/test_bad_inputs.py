@@ -258,6 +258,22 @@ def data_missing(env: Env) -> list[str]:
     return train(env, write_spec(env, "data:\n  train: nope.csv\n"))
 
 
+def validate_data_missing(env: Env) -> list[str]:
+    return ["validate", str(write_spec(env, "data:\n  train: nope.csv\n"))]
+
+
+def validate_several_data_files_missing(env: Env) -> list[str]:
+    write_csv(env.tmp / "train.csv", csv_lines())
+    (env.tmp / "test.npy").mkdir()
+    return ["validate", str(write_spec(env, "data:\n  train: train.csv\n  validation: {path: val.npy, labels: val_y.npy}\n  test: test.npy\n"))]
+
+
+def validate_input_data_missing(env: Env) -> list[str]:
+    spec = multi_input_spec(env, ["s0", "s1", "s2", "s3"])
+    (env.tmp / "aux.jsonl").unlink()
+    return ["validate", str(spec)]
+
+
 def data_empty(env: Env) -> list[str]:
     (env.tmp / "train.csv").write_bytes(b"")
     return train(env, write_spec(env, "data:\n  train: train.csv\n"))
@@ -697,6 +713,18 @@ CASES = [
     ),
     # Data files: the file, and the line, row, sequence or column.
     Case("data-missing", data_missing, r"Data file .*nope\.csv does not exist\. Paths in a spec are relative to the spec file"),
+    Case(
+        "validate-data-missing",
+        validate_data_missing,
+        r"^`data\.train` is .*/nope\.csv, which does not exist\. Paths in a spec are relative to the spec file's folder; correct the path, or put the file there\.$",
+    ),
+    Case(
+        "validate-several-data-files-missing",
+        validate_several_data_files_missing,
+        r"^`data\.validation` is .*/val\.npy, which does not exist; `data\.validation\.labels` is .*/val_y\.npy, which does not exist; "
+        r"`data\.test` is .*/test\.npy, a directory, not a data file\. .*correct the paths, or put the files there\.$",
+    ),
+    Case("validate-input-data-missing", validate_input_data_missing, r"^`inputs\.aux\.data\.train` is .*/aux\.jsonl, which does not exist\."),
     Case("data-empty", data_empty, r"Data file .*train\.csv is empty \(0 bytes\)\. Write or export it again"),
     Case("data-is-directory", data_is_directory, r"train\.csv is a directory, not a data file\. Point the spec at a \.npy, \.npz, \.ts, \.csv or \.jsonl file"),
     Case("data-unknown-extension", data_unknown_extension, r"Cannot tell the format of .*train\.dat from its extension \.dat\. .*set `data\.format`"),
