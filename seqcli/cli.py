@@ -189,10 +189,16 @@ def predict(
     from seqcli.rundir import write_output
 
     fmt = format_.value
+    named = {".csv": "csv", ".json": "json"}.get(output.suffix.lower(), "") if output is not None else ""  # the format --output's extension names
     if fmt == "auto":
-        fmt = "table" if output is None else {".csv": "csv", ".json": "json"}.get(output.suffix.lower(), "")
+        fmt = "table" if output is None else named
         if not fmt:
             raise RunError(f"Cannot tell the output format from {output}; name it .csv or .json, or pass --format csv|json.")
+    elif output is not None and named and fmt in ("csv", "json") and fmt != named:
+        raise RunError(
+            f"--format {fmt} does not match --output {output}, a .{named} name. Name the file {output.with_suffix('.' + fmt).name}, "
+            f"or pass --format {named}, or leave --format out (the extension decides)."
+        )
     if output is not None and fmt == "table":
         raise RunError("--format table prints to the terminal; use --format csv or json with --output.")
     if sum([input_ is not None, bool(text), bool(input_files)]) != 1:

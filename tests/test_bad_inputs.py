@@ -649,6 +649,14 @@ def predict_output_dir_missing(env: Env) -> list[str]:
     return ["predict", str(env.smoke_run()), str(SMOKE_TEST), "--output", str(env.tmp / "out" / "preds.csv")]
 
 
+def predict_format_not_the_extension(env: Env) -> list[str]:
+    return ["predict", str(env.smoke_run()), str(SMOKE_TEST), "-o", str(env.tmp / "c.json"), "--format", "csv"]
+
+
+def predict_json_format_for_csv_name(env: Env) -> list[str]:
+    return ["predict", str(env.smoke_run()), str(SMOKE_TEST), "--output", str(env.tmp / "preds.csv"), "--format", "json"]
+
+
 # ----------------------------------------------------------------- multi-input cases
 
 
@@ -836,6 +844,12 @@ CASES = [
         predict_output_is_directory,
         r"preds\.csv is a directory; give a file name for --output",
     ),
+    Case(
+        "predict-format-not-the-extension",
+        predict_format_not_the_extension,
+        r"--format csv does not match --output .*/c\.json, a \.json name\. Name the file c\.csv, or pass --format json, or leave --format out \(the extension decides\)\.",
+    ),
+    Case("predict-json-format-for-csv-name", predict_json_format_for_csv_name, r"--format json does not match --output .*/preds\.csv, a \.csv name\. Name the file preds\.json"),
     Case("predict-output-dir-missing", predict_output_dir_missing, r"Cannot write .*out/preds\.csv: the directory .*out does not exist\. Create it first"),
     # Multi-input specs: samples matched by id, the keys of each input, the shared splits.
     Case(
