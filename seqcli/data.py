@@ -13,6 +13,8 @@ from __future__ import annotations
 import contextlib
 import csv
 import dataclasses
+import difflib
+import itertools
 import json
 import math
 import zipfile
@@ -373,18 +375,22 @@ def _load_ts(path: Path, targets: TaskKind = LABELS) -> SequenceData:
     where: list[str] = []
     in_data = False
     has_label = False
+    classes: list[str] = []  # the class values that @classLabel lists
+    class_line = 0
     for number, line in enumerate(text.splitlines(), start=1):
         line = line.strip()
-        if not line or line.startswith("#"):
+        if not line or line.startswith(("#", "%")):
             continue
         if not in_data:
             if line.startswith("@"):
-                name, _, value = line[1:].partition(" ")
-                if name.lower() == "data":
+                name, value = _ts_header_line(line, path, number)
+                if name == "data":
                     in_data = True
                     has_label = _ts_target_kind(header, path, targets)
                 else:
-                    header[name.lower()] = value.strip()
+                    header[name] = value
+                    if name == "classlabel":
+                        classes, class_line = [c.lower() for c in value.split()[1:]], number  # compared like aeon does, ignoring case
                 continue
             raise DataError(f"{path}, line {number}: expected a header line starting with '@' before '@data'; got {line[:40]!r}.")
         parts = line.split(":")
@@ -396,6 +402,11 @@ def _load_ts(path: Path, targets: TaskKind = LABELS) -> SequenceData:
                 except ValueError:
                     raise DataError(f"{path}, line {number}: the target {label[:40]!r} is not a number; `task: {targets.name}` needs a real value at the end of each line.") from None
             else:
+                if classes and label.lower() not in classes:
+                    raise DataError(
+                        f"{path}, line {number}: the label {label[:40]!r} is not among the classes that @classLabel lists on line {class_line} ({header['classlabel'].split(None, 1)[1]}). "
+                        "Fix the label, or add it to the @classLabel line."
+                    )
                 labels.append(label)
         if header.get("timestamps", "false").lower() == "true":
             raise DataError(f"{path} uses @timeStamps true, which seqcli does not read yet; export the data without timestamps.")
@@ -428,6 +439,40 @@ def _load_ts(path: Path, targets: TaskKind = LABELS) -> SequenceData:
     return SequenceData(Sequences.from_arrays(sequences), label_array, str(path), "ts", raw_shape, where, steps)
 
 
+TS_HEADER_KEYS = {  # lower case -> as the format spells it
+    key.lower(): key
+    for key in ("problemName", "timeStamps", "missing", "univariate", "dimensions", "dimension", "equalLength", "seriesLength", "classLabel", "targetLabel", "data")
+}
+TS_BOOLEAN = ("timestamps", "missing", "univariate", "equallength", "targetlabel")
+TS_COUNT = {"dimensions": "the number of channels", "dimension": "the number of channels", "serieslength": "the length of every sequence"}
+
+
+def _ts_header_line(line: str, path: Path, number: int) -> tuple[str, str]:
+    """A .ts header line ``@key value`` as (key in lower case, value), checked: a known key (else the closest one is
+    suggested) and a well-formed value (true/false, a positive count, or for @classLabel true/false and the classes).
+    ``@dimension`` is read as ``@dimensions``."""
+    name, _, value = line[1:].partition(" ")
+    key, value = name.lower(), value.strip()
+    if key not in TS_HEADER_KEYS:
+        close = difflib.get_close_matches(key, list(TS_HEADER_KEYS), n=1, cutoff=0.6)
+        hint = f" Did you mean @{TS_HEADER_KEYS[close[0]]}?" if close else ""
+        known = ", ".join(f"@{k}" for k in dict.fromkeys(TS_HEADER_KEYS.values()) if k != "dimension")
+        raise DataError(f"{path}, line {number}: unknown header key @{name}.{hint} The .ts header keys are {known}. Fix the key, or start the line with '#' to make it a comment.")
+    spelled = f"@{TS_HEADER_KEYS[key]}"
+    words = value.split()
+    if key in TS_BOOLEAN and (len(words) != 1 or words[0].lower() not in ("true", "false")):
+        raise DataError(f"{path}, line {number}: {spelled} must be followed by true or false; got {value[:40]!r}. Write e.g. `{spelled} false`.")
+    if key in TS_COUNT and (len(words) != 1 or not words[0].isdigit() or int(words[0]) < 1):
+        raise DataError(f"{path}, line {number}: {spelled} must be followed by a positive whole number ({TS_COUNT[key]}); got {value[:40]!r}. Write e.g. `{spelled} 2`.")
+    if key == "classlabel" and (not words or words[0].lower() not in ("true", "false") or (words[0].lower() == "false" and len(words) > 1)):
+        raise DataError(
+            f"{path}, line {number}: @classLabel must be followed by true and the class values (e.g. `@classLabel true 1 2 3`), or by false alone; got {value[:40]!r}."
+        )
+    if key == "data" and value:
+        raise DataError(f"{path}, line {number}: @data stands alone on its line; got {line[:40]!r}. Put the first sequence on the next line.")
+    return ("dimensions" if key == "dimension" else key), value
+
+
 def _ts_target_kind(header: dict[str, str], path: Path, targets: TaskKind) -> bool:
     """Whether each line of a .ts file ends with a target, checked against what the task reads: class labels
     (``@classLabel true``) or real values (``@targetLabel true``)."""
@@ -449,11 +494,18 @@ def _ts_target_kind(header: dict[str, str], path: Path, targets: TaskKind) -> bo
 # --------------------------------------------------------------------------- long CSV
 
 
-def _read_csv(path: Path, example: str) -> tuple[list[str], list[tuple[int, list[str]]]]:
-    """The header (stripped) and each record with its line number (a record's last line: quoted fields may span lines)."""
+CSV_DELIMITERS = (",", ";", "\t", "|")  # detected from the header line when `data.csv.delimiter` is null
+
+
+def _read_csv(path: Path, example: str, delimiter: str | None = None) -> tuple[list[str], list[tuple[int, list[str]]], str]:
+    """The header (stripped), each record with its line number (a record's last line: quoted fields may span lines) and
+    the delimiter: ``delimiter``, or when None the one of :data:`CSV_DELIMITERS` the header line holds most (a comma if none)."""
     try:
         with open(path, newline="", encoding="utf-8-sig") as handle:  # -sig: Excel's "CSV UTF-8" starts with a BOM
-            reader = csv.reader(handle)
+            if delimiter is None:
+                delimiter = detect_delimiter(handle.readline())
+                handle.seek(0)
+            reader = csv.reader(handle, delimiter=delimiter)
             header = [h.strip() for h in next(reader, None) or []]
             rows = [(reader.line_num, row) for row in reader]
     except UnicodeDecodeError:
@@ -462,7 +514,33 @@ def _read_csv(path: Path, example: str) -> tuple[list[str], list[tuple[int, list
         raise DataError(f"{path} is not valid CSV: {exc}.") from None
     if not header:
         raise DataError(f"{path} has no header row; the first row must name the columns{example}.")
-    return header, rows
+    return header, rows, delimiter
+
+
+def detect_delimiter(header_line: str) -> str:
+    """The delimiter of a CSV header line: the one of :data:`CSV_DELIMITERS` it holds most, a comma on a tie or if none.
+
+    >>> detect_delimiter("id;time;a;b;label"), detect_delimiter("id,time,a"), detect_delimiter("text")
+    (';', ',', ',')
+    """
+    counts = {d: header_line.count(d) for d in CSV_DELIMITERS}
+    best = max(CSV_DELIMITERS, key=lambda d: counts[d])  # the first of equal counts: the comma
+    return best if counts[best] else ","
+
+
+def _delimiter_note(delimiter: str, declared: str | None) -> str:
+    """How the cells were separated, for the loading step; nothing for the usual comma."""
+    if delimiter == ",":
+        return ""
+    return f"; cells separated by {delimiter!r} ({'detected from the header line' if declared is None else '`data.csv.delimiter`'})"
+
+
+def _delimiter_hint(header: list[str], delimiter: str) -> str:
+    """For a header read as one column that holds another delimiter: the setting that would split it."""
+    other = detect_delimiter(header[0]) if len(header) == 1 else delimiter
+    if other == delimiter:
+        return ""
+    return f" The header is read as one column because its cells are separated by {other!r}, not {delimiter!r}: set `data.csv.delimiter: {other!r}`, or null to detect it."
 
 
 def _load_csv(path: Path, options: DataSpec, targets: TaskKind = LABELS) -> SequenceData:
@@ -472,7 +550,7 @@ def _load_csv(path: Path, options: DataSpec, targets: TaskKind = LABELS) -> Sequ
     sequence, or with per-timestep targets each row's own; numbers for regression.
     """
     opts = options.csv
-    header, numbered = _read_csv(path, "")
+    header, numbered, delimiter = _read_csv(path, "", opts.delimiter)
     rows = [row for _, row in numbered]
     target_key = "data.csv.target_columns" if opts.target_columns is not None else "data.csv.label_column"
     target_columns = opts.target_columns if opts.target_columns is not None else [opts.label_column] if opts.label_column is not None else []
@@ -482,7 +560,9 @@ def _load_csv(path: Path, options: DataSpec, targets: TaskKind = LABELS) -> Sequ
             if column not in header:
                 text_hint = f" If {opts.text_column!r} holds one raw text per row, set `preprocessing.input: text`." if opts.text_column in header else ""
                 or_null = " or null" if key != "data.csv.id_column" else ""
-                raise DataError(f"{path} has no column {column!r} (columns: {', '.join(header)}). Set `{key}` to the right column name{or_null}.{text_hint}")
+                raise DataError(
+                    f"{path} has no column {column!r} (columns: {', '.join(header)}). Set `{key}` to the right column name{or_null}.{text_hint}{_delimiter_hint(header, delimiter)}"
+                )
     reserved = {c for columns in wanted.values() for c in columns}
     features = opts.feature_columns if opts.feature_columns is not None else [h for h in header if h not in reserved]
     missing = [f for f in features if f not in header]
@@ -494,6 +574,8 @@ def _load_csv(path: Path, options: DataSpec, targets: TaskKind = LABELS) -> Sequ
         raise DataError(f"{path} has a header but no data rows. Add one row per timestep below the header.")
     index = {h: i for i, h in enumerate(header)}
     groups: dict[str, list[tuple[float, int, list[float], tuple[Any, ...]]]] = {}
+    blocks: dict[str, list[list[int]]] = {}  # each id's runs of adjacent rows: [first line, last line]
+    last_id: str | None = None
     for number, row in enumerate(rows, start=2):
         if not any(cell.strip() for cell in row):
             continue  # blank line
@@ -519,12 +601,22 @@ def _load_csv(path: Path, options: DataSpec, targets: TaskKind = LABELS) -> Sequ
                 ) from None
         cells = tuple(row[index[column]].strip() for column in target_columns)
         target = tuple(_csv_number(cell, f"{path}, line {number}, column {column!r}", targets) for cell, column in zip(cells, target_columns, strict=True)) if targets.numeric else cells
-        groups.setdefault(row[index[opts.id_column]].strip(), []).append((order, number, values, target))
+        seq_id = row[index[opts.id_column]].strip()
+        groups.setdefault(seq_id, []).append((order, number, values, target))
+        if seq_id == last_id:
+            blocks[seq_id][-1][1] = number
+        else:
+            blocks.setdefault(seq_id, []).append([number, number])
+            last_id = seq_id
+    if not opts.allow_scattered_ids:
+        _check_adjacent_ids(path, blocks)
     sequences, labels, where, ids, step_targets = [], [], [], [], []
     for seq_id, items in groups.items():
-        items.sort(key=lambda item: item[0])
+        items.sort(key=lambda item: item[0])  # stable: rows with the same time keep their file order
         lines = [item[1] for item in items]
         place = f"id {seq_id!r} (lines {min(lines)}-{max(lines)})"
+        if opts.time_column is not None and not opts.allow_duplicate_times:
+            _check_distinct_times(path, place, opts.time_column, items)
         seen = {item[3] for item in items}
         if len(seen) > 1 and not targets.per_timestep:
             found = ", ".join(sorted(", ".join(map(str, t)) for t in seen)[:5])
@@ -540,7 +632,8 @@ def _load_csv(path: Path, options: DataSpec, targets: TaskKind = LABELS) -> Sequ
         where.append(place)
         ids.append(seq_id)
     raw_shape = f"{len(rows)} rows x {len(header)} columns"
-    steps = [Step("group rows", f"{len(sequences)} x (timesteps, {len(features)})", f"rows grouped by {opts.id_column!r}" + (f", ordered by {opts.time_column!r}" if opts.time_column else ""))]
+    ordered = f", ordered by {opts.time_column!r}" if opts.time_column else ""
+    steps = [Step("group rows", f"{len(sequences)} x (timesteps, {len(features)})", f"rows grouped by {opts.id_column!r}{ordered}{_delimiter_note(delimiter, opts.delimiter)}")]
     names = list(target_columns) if targets.numeric and target_columns else None
     ragged = Sequences.from_arrays(sequences)
     if not target_columns:
@@ -548,6 +641,31 @@ def _load_csv(path: Path, options: DataSpec, targets: TaskKind = LABELS) -> Sequ
     if targets.per_timestep:
         return SequenceData(ragged, None, str(path), "csv", raw_shape, where, steps, ids, step_targets=Sequences.from_arrays(step_targets), target_names=names)
     return SequenceData(ragged, np.array(labels, dtype=np.float64 if targets.numeric else None), str(path), "csv", raw_shape, where, steps, ids, target_names=names)
+
+
+def _check_adjacent_ids(path: Path, blocks: dict[str, list[list[int]]]) -> None:
+    """An error for the id whose rows first come in more than one block of adjacent rows (``blocks``: each id's runs of lines)."""
+    scattered = [(runs[1][0], seq_id, runs) for seq_id, runs in blocks.items() if len(runs) > 1]
+    if not scattered:
+        return
+    _, seq_id, runs = min(scattered)
+    listed = ", ".join(f"{a}-{b}" if a != b else str(a) for a, b in runs[:4]) + (", ..." if len(runs) > 4 else "")
+    raise DataError(
+        f"{path}, id {seq_id!r}: its rows are in {len(runs)} separate blocks (lines {listed}), with other ids between them. "
+        "The same id in two places is usually two sequences that share an id: give each its own id. "
+        "If the blocks are one sequence, put its rows together, or set `data.csv.allow_scattered_ids: true` to join them."
+    )
+
+
+def _check_distinct_times(path: Path, place: str, time_column: str, items: list[tuple[float, int, list[float], tuple[Any, ...]]]) -> None:
+    """An error for the first two rows of a sequence (``items``, sorted by time) with the same time."""
+    for (time, first, *_), (other, second, *_) in itertools.pairwise(items):
+        if time == other:
+            raise DataError(
+                f"{path}, {place}: lines {min(first, second)} and {max(first, second)} have the same time {time:g} (column {time_column!r}). "
+                "Each timestep of a sequence needs its own time: fix the time or remove the duplicate row, "
+                "or set `data.csv.allow_duplicate_times: true` to keep such rows (in file order)."
+            )
 
 
 def _csv_number(cell: str, place: str, targets: TaskKind) -> float:
@@ -599,12 +717,14 @@ def looks_like_text(path: Path, options: DataSpec) -> bool:
 def _load_text_csv(path: Path, options: DataSpec, *, need_labels: bool, targets: TaskKind = LABELS) -> SequenceData:
     """Read CSV with one text per row: ``text_column``, ``label_column`` (regression: a number) and, if present, ``id_column``."""
     opts = options.csv
-    header, rows = _read_csv(path, " (e.g. `text,label`)")
+    header, rows, delimiter = _read_csv(path, " (e.g. `text,label`)", opts.delimiter)
     if opts.text_column not in header:
-        raise DataError(f"{path} has no column {opts.text_column!r} (columns: {', '.join(header)}). Set `data.csv.text_column` to the column that holds the texts.")
+        raise DataError(
+            f"{path} has no column {opts.text_column!r} (columns: {', '.join(header)}). Set `data.csv.text_column` to the column that holds the texts.{_delimiter_hint(header, delimiter)}"
+        )
     label_column = opts.label_column if opts.label_column in header or need_labels else None
     if label_column is not None and label_column not in header:
-        raise DataError(f"{path} has no column {label_column!r} (columns: {', '.join(header)}). Set `data.csv.label_column` to the right column name.")
+        raise DataError(f"{path} has no column {label_column!r} (columns: {', '.join(header)}). Set `data.csv.label_column` to the right column name.{_delimiter_hint(header, delimiter)}")
     index = {h: i for i, h in enumerate(header)}
     texts, labels, where, ids = [], [], [], []
     for number, row in rows:
@@ -620,7 +740,7 @@ def _load_text_csv(path: Path, options: DataSpec, *, need_labels: bool, targets:
         ids.append(row[index[opts.id_column]].strip() if opts.id_column in index else str(number))
     if not texts:
         raise DataError(f"{path} has a header but no data rows. Add one row per text below the header.")
-    steps = [Step("read texts", f"{len(texts)} texts", f"one text per row from column {opts.text_column!r}")]
+    steps = [Step("read texts", f"{len(texts)} texts", f"one text per row from column {opts.text_column!r}{_delimiter_note(delimiter, opts.delimiter)}")]
     label_array = np.array(labels, dtype=np.float64 if targets.numeric else None) if label_column is not None else None
     return SequenceData(Sequences.from_arrays([]), label_array, str(path), "csv", f"{len(texts)} rows x {len(header)} columns", where, steps, ids, texts)
 

@@ -235,12 +235,22 @@ def run(spec: Spec, *, backend: str | None = None, lenient: bool = False, train:
             pp_spec = _lenient_input(pp_spec, part, warnings, declared=pp_spec.input)
         preps[name] = preprocess.fit(part, pp_spec)
     first = loaded["train"][first_name]
+    warning = diagnostics.regression_labels_warning(first, task.kind)
+    if warning:
+        warnings.append(warning)
     classes = None
     if not task.has_targets(first):
         classes = PLACEHOLDER_CLASSES
         notes.append(_placeholder_note(task))
     preps[first_name] = task.fit(preps[first_name], first, classes=classes)
     loaded = {role: {name: preps[name].tokenize(part) for name, part in parts.items()} for role, parts in loaded.items()}  # text -> token codes
+    if lenient:  # a split with other features than training's is an error for train: a warning, and left out
+        mismatched = {
+            role: [labelled(name, w) for name, part in parts.items() if (w := diagnostics.feature_mismatch_warning(part, preps[name], role, loaded["train"][name].source))]
+            for role, parts in loaded.items() if role != "train"
+        }
+        warnings += [w for found in mismatched.values() for w in found]
+        loaded = {role: parts for role, parts in loaded.items() if not mismatched.get(role)}
     splits = {role: _split(task, preps, parts) for role, parts in loaded.items()}
     lengths = {name: steps.real_lengths(loaded["train"][name], prep) for name, prep in preps.items()}
     prep = preps[first_name]

@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import math
+import os
 import re
 import types
 from collections.abc import Callable, Iterator, Sequence
@@ -22,6 +23,7 @@ from typing import TYPE_CHECKING, Any, Final, Literal, TypeVar, Union, get_args,
 import yaml
 
 from seqcli.errors import SpecError
+from seqcli.fingerprint import file_key, spec_files
 
 if TYPE_CHECKING:
     from _typeshed import DataclassInstance
@@ -119,6 +121,12 @@ class NpzKeys:
     lengths: str = opt("lengths", "Optional array of sequence lengths; then `x` holds all sequences concatenated, (total_timesteps[, features]).")
 
 
+DELIMITER = Check(
+    lambda v: len(v) == 1 and v not in "\"\r\n",
+    "a single character such as ',', ';', '|' or \"\\t\" (a tab: in double quotes), or null (detected from the header line)",
+)
+
+
 @dataclass
 class CsvOptions:
     id_column: str = opt("id", "Column that groups rows (timesteps) into sequences.")
@@ -127,6 +135,13 @@ class CsvOptions:
     target_columns: list[str] | None = opt(None, "Regression with several targets: the target columns, in order (read like `label_column`); null: `label_column` alone.")
     feature_columns: list[str] | None = opt(None, "Feature columns in order; null means every other column.")
     text_column: str = opt("text", "With `preprocessing.input: text`: the column with each sequence's raw text, one row per sequence (`id_column`, if present, names it).")
+    delimiter: str | None = opt(
+        None, "The character between cells, e.g. ';' (a tab: \"\\t\"). null: whichever of comma, semicolon, tab and vertical bar the header line holds most (a comma if none).", DELIMITER
+    )
+    allow_scattered_ids: bool = opt(
+        False, "Join an id's rows that are in separate blocks of the file (other ids between them) into one sequence; false: an error, since such an id usually names two sequences."
+    )
+    allow_duplicate_times: bool = opt(False, "Keep rows of a sequence that share a `time_column` value, in file order; false: an error naming the rows.")
 
 
 @dataclass
@@ -634,7 +649,18 @@ def cross_field_problems(spec: Spec) -> list[str]:
             "`training.label_smoothing` needs one-hot targets, so seqcli trains with categorical cross-entropy (the same loss on one-hot targets) "
             "instead of `training.loss: sparse_categorical_crossentropy`. Set `training.loss: auto`."
         )
+    problems += _csv_problems(spec)
     return problems
+
+
+def _csv_problems(spec: Spec) -> list[str]:
+    """`data.csv.allow_duplicate_times` needs a time column to have duplicates in."""
+    sections = {"data": spec.data} | {f"inputs.{name}.data": extra.data for name, extra in (spec.inputs or {}).items()}
+    return [
+        f"`{key}.csv.allow_duplicate_times` is true, but `{key}.csv.time_column` is null: rows keep their file order and have no times to repeat. Remove one of the two."
+        for key, data in sections.items()
+        if data.csv.allow_duplicate_times and data.csv.time_column is None
+    ]
 
 
 INPUT_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
@@ -835,6 +861,22 @@ def load_spec(path: str | Path, overrides: Sequence[str] = (), *, strict: bool =
         if problems:
             raise SpecError(problems[0])
     return resolve(spec, file.parent.resolve(), file.stem)
+
+
+def check_data_files(spec: Spec) -> None:
+    """Raise a :class:`SpecError` naming every data file of a resolved spec (each with its key) that does not exist or is a
+    directory; ``validate`` checks this, the loaders check it again when they read."""
+    problems = []
+    for role, path in spec_files(spec).items():
+        if os.path.isdir(path):
+            problems.append(f"`{file_key(role)}` is {path}, a directory, not a data file")
+        elif not os.path.isfile(path):
+            problems.append(f"`{file_key(role)}` is {path}, which does not exist")
+    if problems:
+        raise SpecError(
+            "; ".join(problems) + ". Paths in a spec are relative to the spec file's folder; correct the "
+            + ("paths, or put the files there." if len(problems) > 1 else "path, or put the file there.")
+        )
 
 
 def resolve(spec: Spec, base_dir: Path, name: str) -> Spec:

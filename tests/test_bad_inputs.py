@@ -258,6 +258,22 @@ def data_missing(env: Env) -> list[str]:
     return train(env, write_spec(env, "data:\n  train: nope.csv\n"))
 
 
+def validate_data_missing(env: Env) -> list[str]:
+    return ["validate", str(write_spec(env, "data:\n  train: nope.csv\n"))]
+
+
+def validate_several_data_files_missing(env: Env) -> list[str]:
+    write_csv(env.tmp / "train.csv", csv_lines())
+    (env.tmp / "test.npy").mkdir()
+    return ["validate", str(write_spec(env, "data:\n  train: train.csv\n  validation: {path: val.npy, labels: val_y.npy}\n  test: test.npy\n"))]
+
+
+def validate_input_data_missing(env: Env) -> list[str]:
+    spec = multi_input_spec(env, ["s0", "s1", "s2", "s3"])
+    (env.tmp / "aux.jsonl").unlink()
+    return ["validate", str(spec)]
+
+
 def data_empty(env: Env) -> list[str]:
     (env.tmp / "train.csv").write_bytes(b"")
     return train(env, write_spec(env, "data:\n  train: train.csv\n"))
@@ -312,6 +328,52 @@ def csv_ragged(env: Env) -> list[str]:
     lines = csv_lines()
     lines[6] = lines[6].replace(",", ",,", 1)  # line 7 has an extra cell
     return train(env, csv_spec(env, lines))
+
+
+def csv_scattered_id(env: Env) -> list[str]:
+    lines = csv_lines()
+    lines[7:10] = [line.replace("s02,", "s00,", 1) for line in lines[7:10]]  # lines 8-10: s00 again, after s01, with s00's label
+    return train(env, csv_spec(env, lines))
+
+
+def csv_duplicate_time(env: Env) -> list[str]:
+    lines = csv_lines()
+    lines[2] = lines[2].replace("s00,1,", "s00,0,", 1)  # line 3 repeats line 2's time
+    return train(env, csv_spec(env, lines))
+
+
+def csv_wrong_delimiter(env: Env) -> list[str]:
+    return train(env, csv_spec(env, [line.replace(",", ";") for line in csv_lines()], "  csv: {delimiter: ','}\n"))
+
+
+def csv_delimiter_two_characters(env: Env) -> list[str]:
+    return ["validate", str(csv_spec(env)), "--set", "data.csv.delimiter=;;"]
+
+
+def csv_duplicate_times_without_time_column(env: Env) -> list[str]:
+    return ["validate", str(csv_spec(env, extra="  csv: {time_column: null, allow_duplicate_times: true}\n"))]
+
+
+TS_HEADER = ["@problemName Tiny", "@missing false", "@univariate false", "@dimensions 2", "@classLabel true a b", "@data"]  # lines 1-6
+
+
+def ts_spec(env: Env, header: list[str], labels: str = "ababab") -> list[str]:
+    """A .ts training file with ``header`` and one 2-channel sequence per label (the first on line len(header) + 1)."""
+    rows = [f"{0.1 * k},{0.2 * k},0.3:{k},1,2:{label}" for k, label in enumerate(labels)]
+    (env.tmp / "train.ts").write_text("\n".join([*header, *rows]) + "\n")
+    return train(env, write_spec(env, "data:\n  train: train.ts\n"))
+
+
+def ts_label_not_declared(env: Env) -> list[str]:
+    return ts_spec(env, TS_HEADER, "ababcb")  # line 11: 'c'
+
+
+def ts_header_typo(env: Env) -> list[str]:
+    return ts_spec(env, [line.replace("@missing", "@mising") for line in TS_HEADER])
+
+
+def ts_header_value_malformed(env: Env) -> list[str]:
+    return ts_spec(env, [line.replace("@dimensions 2", "@dimensions two") for line in TS_HEADER])
 
 
 def npz_zero_length(env: Env) -> list[str]:
@@ -486,6 +548,15 @@ def empty_validation_split(env: Env) -> list[str]:
     return train(env, csv_spec(env, extra="  validation_split: 0.05\n"))
 
 
+def other_features_in_test_file(env: Env) -> list[str]:
+    write_csv(env.tmp / "test.csv", [line.replace(",label", ",c,label") if i == 0 else line.rsplit(",", 1)[0] + ",1.0," + line.rsplit(",", 1)[1] for i, line in enumerate(csv_lines(prefix="t"))])
+    return train(env, csv_spec(env, extra="  test: test.csv\n"))
+
+
+def one_sequence_per_class(env: Env) -> list[str]:
+    return train(env, csv_spec(env, csv_lines(classes=tuple(f"{0.37 * k + 0.11:.2f}" for k in range(12)), per_class=1)))
+
+
 def pickled_npy(env: Env) -> list[str]:
     ragged = np.empty(2, dtype=object)
     ragged[0], ragged[1] = np.zeros((3, 2)), np.zeros((5, 2))
@@ -578,6 +649,14 @@ def predict_output_dir_missing(env: Env) -> list[str]:
     return ["predict", str(env.smoke_run()), str(SMOKE_TEST), "--output", str(env.tmp / "out" / "preds.csv")]
 
 
+def predict_format_not_the_extension(env: Env) -> list[str]:
+    return ["predict", str(env.smoke_run()), str(SMOKE_TEST), "-o", str(env.tmp / "c.json"), "--format", "csv"]
+
+
+def predict_json_format_for_csv_name(env: Env) -> list[str]:
+    return ["predict", str(env.smoke_run()), str(SMOKE_TEST), "--output", str(env.tmp / "preds.csv"), "--format", "json"]
+
+
 # ----------------------------------------------------------------- multi-input cases
 
 
@@ -642,6 +721,18 @@ CASES = [
     ),
     # Data files: the file, and the line, row, sequence or column.
     Case("data-missing", data_missing, r"Data file .*nope\.csv does not exist\. Paths in a spec are relative to the spec file"),
+    Case(
+        "validate-data-missing",
+        validate_data_missing,
+        r"^`data\.train` is .*/nope\.csv, which does not exist\. Paths in a spec are relative to the spec file's folder; correct the path, or put the file there\.$",
+    ),
+    Case(
+        "validate-several-data-files-missing",
+        validate_several_data_files_missing,
+        r"^`data\.validation` is .*/val\.npy, which does not exist; `data\.validation\.labels` is .*/val_y\.npy, which does not exist; "
+        r"`data\.test` is .*/test\.npy, a directory, not a data file\. .*correct the paths, or put the files there\.$",
+    ),
+    Case("validate-input-data-missing", validate_input_data_missing, r"^`inputs\.aux\.data\.train` is .*/aux\.jsonl, which does not exist\."),
     Case("data-empty", data_empty, r"Data file .*train\.csv is empty \(0 bytes\)\. Write or export it again"),
     Case("data-is-directory", data_is_directory, r"train\.csv is a directory, not a data file\. Point the spec at a \.npy, \.npz, \.ts, \.csv or \.jsonl file"),
     Case("data-unknown-extension", data_unknown_extension, r"Cannot tell the format of .*train\.dat from its extension \.dat\. .*set `data\.format`"),
@@ -651,6 +742,39 @@ CASES = [
     Case("csv-non-numeric", csv_non_numeric, r"train\.csv, line 5, column 'a': '1\.2\.3' is not a number\. Fix the cell"),
     Case("csv-time-not-numeric", csv_time_not_numeric, r"train\.csv, line 3, column 'time' \(the time column\): 't1' is not a number\. Fix the cell, or set `data\.csv\.time_column: null`"),
     Case("csv-ragged-row", csv_ragged, r"train\.csv, line 7: 6 cells but the header has 5 columns\. Fix the row"),
+    Case(
+        "csv-id-in-two-blocks",
+        csv_scattered_id,
+        r"train\.csv, id 's00': its rows are in 2 separate blocks \(lines 2-4, 8-10\), with other ids between them\. .*give each its own id\. "
+        r".*set `data\.csv\.allow_scattered_ids: true` to join them\.",
+    ),
+    Case(
+        "csv-duplicate-time",
+        csv_duplicate_time,
+        r"train\.csv, id 's00' \(lines 2-4\): lines 2 and 3 have the same time 0 \(column 'time'\)\. .*or set `data\.csv\.allow_duplicate_times: true`",
+    ),
+    Case(
+        "csv-semicolons-read-with-commas",
+        csv_wrong_delimiter,
+        r"train\.csv has no column 'id' \(columns: id;time;a;b;label\)\. .*its cells are separated by ';', not ',': set `data\.csv\.delimiter: ';'`, or null to detect it\.",
+    ),
+    Case(
+        "csv-delimiter-two-characters",
+        csv_delimiter_two_characters,
+        r"`data\.csv\.delimiter` must be a single character such as .*Received: ';;' \(from `--set data\.csv\.delimiter=;;`\)",
+    ),
+    Case(
+        "csv-duplicate-times-without-time-column",
+        csv_duplicate_times_without_time_column,
+        r"`data\.csv\.allow_duplicate_times` is true, but `data\.csv\.time_column` is null: .*Remove one of the two\.",
+    ),
+    Case(
+        "ts-label-not-in-class-label",
+        ts_label_not_declared,
+        r"train\.ts, line 11: the label 'c' is not among the classes that @classLabel lists on line 5 \(a b\)\. Fix the label, or add it to the @classLabel line\.",
+    ),
+    Case("ts-header-key-typo", ts_header_typo, r"train\.ts, line 2: unknown header key @mising\. Did you mean @missing\? The \.ts header keys are @problemName, "),
+    Case("ts-header-value-malformed", ts_header_value_malformed, r"train\.ts, line 4: @dimensions must be followed by a positive whole number \(the number of channels\); got 'two'\. Write e\.g\."),
     Case("npz-zero-length-sequence", npz_zero_length, r"Sequence 1 in .*train\.npz has length 0; .*Remove empty sequences"),
     Case("npy-no-timesteps", npy_no_timesteps, r"x\.npy holds no data: shape \(samples=6, timesteps=0, features=2\)\. Save at least one sequence"),
     Case("npy-strings", npy_strings, r"x\.npy holds values of dtype <U3; seqcli needs numbers .*Convert the array to numbers"),
@@ -671,6 +795,17 @@ CASES = [
     Case("single-class", single_class, r"train\.csv has a single class \('up'\); a classifier needs at least two\. Check the label column"),
     Case("test-label-unseen", unseen_test_labels, r"test\.csv, id 't01' \(lines 5-7\): label 'sideways' was not among the training classes \(down, up\)\. Remove those sequences or add the class"),
     Case("empty-validation-split", empty_validation_split, r"`data\.validation_split: 0\.05` of 6 training sequences leaves an empty validation set\. Raise the fraction"),
+    Case(
+        "test-file-other-features",
+        other_features_in_test_file,
+        r"test\.csv, id 't00' \(lines 2-4\) has 3 features per timestep, but the model was trained on 2\. Give data with the same 2 features",
+    ),
+    Case(
+        "one-sequence-per-class",
+        one_sequence_per_class,
+        r"train\.csv: each of the 12 classes of the training labels has a single sequence, so the stratified `data\.validation_split: 0\.2` can hold none of them out "
+        r".*They are numbers: if they are real values rather than classes, set `task: regress`\. For classes, give each class more sequences",
+    ),
     Case("pickled-object-npy", pickled_npy, r"x\.npy holds Python objects .*seqcli never loads pickles.*Store variable-length data as an \.npz"),
     Case("output-dir-under-a-file", output_dir_under_file, r"Cannot create the run directory under .*blocker/runs/smoke: Not a directory\. Set `output\.dir` to a writable directory"),
     Case("inspect-bare-inf", inspect_bare_nan, r"x\.npy, index 4: inf at timestep 3, feature 1\. Replace missing or infinite values"),
@@ -709,6 +844,12 @@ CASES = [
         predict_output_is_directory,
         r"preds\.csv is a directory; give a file name for --output",
     ),
+    Case(
+        "predict-format-not-the-extension",
+        predict_format_not_the_extension,
+        r"--format csv does not match --output .*/c\.json, a \.json name\. Name the file c\.csv, or pass --format json, or leave --format out \(the extension decides\)\.",
+    ),
+    Case("predict-json-format-for-csv-name", predict_json_format_for_csv_name, r"--format json does not match --output .*/preds\.csv, a \.csv name\. Name the file preds\.json"),
     Case("predict-output-dir-missing", predict_output_dir_missing, r"Cannot write .*out/preds\.csv: the directory .*out does not exist\. Create it first"),
     # Multi-input specs: samples matched by id, the keys of each input, the shared splits.
     Case(

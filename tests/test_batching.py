@@ -168,7 +168,8 @@ def test_bucketed_predictions_equal_fully_padded_ones_in_input_order(jax_plans: 
     model_padded, model_bucketed = build_model(spec, {"main": padded}), build_model(spec, {"main": bucketed})
     model_bucketed.set_weights(model_padded.get_weights())
     expected = model_padded.predict(pad_all(padded, seqs), verbose=0)  # (batch=8, classes=2), one padded array
-    got = batching.predict_outputs(model_bucketed, [batching.Packed(bucketed, bucketed.prepare(Sequences.from_arrays(seqs)))], batch_size=3, backend="jax" if jax_plans else "tensorflow", per_timestep=False)
+    inputs = [batching.Packed(bucketed, bucketed.prepare(Sequences.from_arrays(seqs)))]
+    got = batching.predict_outputs(model_bucketed, inputs, batch_size=3, backend="jax" if jax_plans else "tensorflow", per_timestep=False)
     np.testing.assert_allclose(got, expected, atol=1e-6)
 
 

@@ -16,7 +16,7 @@ from seqcli.errors import SpecError
 from seqcli.layers import layer_rows
 from seqcli.model import build_model, return_sequences
 from seqcli.sequences import Sequences
-from seqcli.spec import PreprocessingSpec, spec_from_dict
+from seqcli.spec import PreprocessingSpec, load_spec, spec_from_dict
 from seqcli.steps import real_lengths
 from tests.conftest import fitted, padded
 
@@ -166,6 +166,40 @@ def test_trace_warns_when_fractional_data_would_become_tokens() -> None:
     result = shapes.trace(spec, train=data, build=False)
     assert any("pad_sequences(dtype='int32')" in w and "input: float" in w for w in result.warnings)
     assert result.steps[0].name == "standardize"  # traced as float, the way it should be read
+
+
+@pytest.mark.parametrize(
+    ("labels", "reason"),
+    [
+        ([1.0, 2.0, 3.5], "numbers with a fractional part, such as 3.5"),
+        (["0.13", "2.71", "1.41"], "numbers with a fractional part, such as 0.13, 1.41, 2.71"),
+        ([10, 20, 30], "3 distinct numbers, 3 of them on a single sequence"),
+    ],
+)
+def test_trace_warns_when_labels_look_like_regression_targets(labels: list, reason: str) -> None:
+    spec = spec_from_dict({"data": {"train": "x.npy", "validation_split": 0}, "training": {"monitor": "loss"}})
+    data = dataclasses.replace(float_data(), labels=np.array(labels))
+    warnings = shapes.trace(spec, train=data, build=False).warnings
+    assert f"The labels of mem look like real values, not classes: {reason}. With `task: classify` every distinct value becomes a class (3 classes). " \
+        "For real-valued targets set `task: regress`; if these are class labels, ignore this warning." in warnings
+
+
+@pytest.mark.parametrize("labels", [[1.0, 2.0, 1.0], [3, 7, 3], ["a", "b", "c"]])
+def test_no_regression_warning_for_class_labels(labels: list) -> None:
+    spec = spec_from_dict({"data": {"train": "x.npy", "validation_split": 0}, "training": {"monitor": "loss"}})
+    warnings = shapes.trace(spec, train=dataclasses.replace(float_data(), labels=np.array(labels)), build=False).warnings
+    assert not any("look like real values" in w for w in warnings)
+
+
+def test_trace_warns_about_a_test_file_with_other_features(tmp_path: Path) -> None:
+    """`train` refuses it; inspect-shapes says so and traces the rest."""
+    (tmp_path / "train.csv").write_text("id,time,a,b,label\n" + "".join(f"s{k},0,{k},1,{'xy'[k % 2]}\ns{k},1,{k},2,{'xy'[k % 2]}\n" for k in range(4)))
+    (tmp_path / "test.csv").write_text("id,time,a,b,c,label\nt0,0,1,2,3,x\n")
+    (tmp_path / "spec.yaml").write_text("data:\n  train: train.csv\n  test: test.csv\n  validation_split: 0\ntraining:\n  monitor: loss\n")
+    result = shapes.trace(load_spec(tmp_path / "spec.yaml", strict=False), build=False)
+    assert [a.role for a in result.arrays] == ["train"]
+    assert f"The test data {tmp_path / 'test.csv'} has 3 features per timestep, but the training data {tmp_path / 'train.csv'} has 2; `train` refuses this. " \
+        "Give the test data the same 2 features, in the same order as in training. It is left out of this trace." in result.warnings
 
 
 def token_data() -> SequenceData:

@@ -375,6 +375,18 @@ def test_text_and_token_options_are_validated(tmp_path, text, message):
         load_spec(write(tmp_path, _merge_minimal(text)))
 
 
+@pytest.mark.parametrize(("text", "expected"), [("';'", ";"), ('"\\t"', "\t"), ("'|'", "|"), ("null", None)])
+def test_csv_delimiter_accepts(tmp_path, text, expected):
+    assert load_spec(write(tmp_path, _merge_minimal(f"data:\n  csv: {{delimiter: {text}}}\n"))).data.csv.delimiter == expected
+
+
+@pytest.mark.parametrize(("text", "shown"), [("';;'", "';;'"), ("'\\t'", "'\\\\t'"), ("''", "''"), ("'\"'", "'\"'")])
+def test_csv_delimiter_rejects(tmp_path, text, shown):
+    message = rf"`data\.csv\.delimiter` must be a single character such as ',', ';', '\|' or \"\\t\" \(a tab: in double quotes\), or null .*Received: {re.escape(shown)} \(.*line 3\)"
+    with pytest.raises(SpecError, match=message):
+        load_spec(write(tmp_path, _merge_minimal(f"data:\n  csv: {{delimiter: {text}}}\n")))
+
+
 # --------------------------------------------------------------------------- cross-field rules
 
 CROSS_FIELD = {
@@ -427,6 +439,10 @@ CROSS_FIELD = {
     "schedule_min_lr_not_below_rate": (
         "training:\n  learning_rate: 0.01\n  lr_schedule: {min_lr: 0.01}\n",
         r"`training\.lr_schedule\.min_lr` \(0\.01\) is not below `training\.learning_rate` \(0\.01\), so the schedule could never lower the rate\. Lower `min_lr`",
+    ),
+    "duplicate_times_without_time_column": (
+        "data:\n  csv: {allow_duplicate_times: true, time_column: null}\n",
+        r"`data\.csv\.allow_duplicate_times` is true, but `data\.csv\.time_column` is null: rows keep their file order .*Remove one of the two\.",
     ),
     "label_smoothing_with_sparse_loss": (
         "training:\n  loss: sparse_categorical_crossentropy\n  label_smoothing: 0.1\n",
@@ -509,6 +525,7 @@ EXPECTED_REFERENCE_KEYS = [
     "data.train", "data.validation", "data.test", "data.validation_split", "data.format", "data.layout",
     "data.npz.x", "data.npz.y", "data.npz.lengths",
     "data.csv.id_column", "data.csv.time_column", "data.csv.label_column", "data.csv.target_columns", "data.csv.feature_columns", "data.csv.text_column",
+    "data.csv.delimiter", "data.csv.allow_scattered_ids", "data.csv.allow_duplicate_times",
     "data.jsonl.id_key", "data.jsonl.sequence_key", "data.jsonl.text_key", "data.jsonl.label_key", "data.target_names",
     "preprocessing.input", "preprocessing.encoding", "preprocessing.pad_code",
     "preprocessing.text.level", "preprocessing.text.max_tokens", "preprocessing.text.lowercase", "preprocessing.text.strip_punctuation", "preprocessing.text.oov_token",
