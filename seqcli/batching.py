@@ -221,18 +221,23 @@ class Packed:
 
     def width(self, rows: np.ndarray, *, few_widths: bool) -> int:
         """The width of this input in a batch of ``rows`` planned by another input: ``maxlen`` without bucketing, else the
-        batch's longest sequence, with ``few_widths`` (JAX) rounded up to a 25% grid, so that few shapes are compiled.
+        batch's longest sequence, with ``few_widths`` (JAX) rounded up to a 25% grid, so that few shapes are compiled."""
+        return own_width(self.lengths[rows], maxlen=self.maxlen, bucketed=self.boundaries is not None, few_widths=few_widths)
 
-        >>> class P: input, n_features, pad_value, padding, maxlen, boundaries = "float", 1, 0.0, "post", 90, [90]
-        >>> Packed(P(), Sequences.from_arrays([np.ones((7, 1)), np.ones((2, 1))])).width(np.array([0, 1]), few_widths=True)
-        8
-        """
-        if self.boundaries is None:
-            return self.maxlen
-        longest = int(min(self.lengths[rows].max(), self.maxlen)) if len(rows) else 1
-        if not few_widths:
-            return longest
-        return min(self.maxlen, math.ceil(WIDTH_GROWTH ** math.ceil(math.log(longest) / math.log(WIDTH_GROWTH) - 1e-9)))
+
+def own_width(lengths: np.ndarray, *, maxlen: int, bucketed: bool, few_widths: bool) -> int:
+    """The padded width of an input whose batch was planned by another input, from its sequences' ``lengths`` in the batch
+    (see :meth:`Packed.width`).
+
+    >>> own_width(np.array([7, 2]), maxlen=90, bucketed=True, few_widths=True), own_width(np.array([7, 2]), maxlen=90, bucketed=False, few_widths=False)
+    (8, 90)
+    """
+    if not bucketed:
+        return maxlen
+    longest = int(min(lengths.max(), maxlen)) if len(lengths) else 1
+    if not few_widths:
+        return longest
+    return min(maxlen, math.ceil(WIDTH_GROWTH ** math.ceil(math.log(longest) / math.log(WIDTH_GROWTH) - 1e-9)))
 
 
 def packed_inputs(preps: dict[str, Any], inputs: dict[str, Sequences], *, named: bool) -> list[Packed]:

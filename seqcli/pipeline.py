@@ -261,15 +261,17 @@ def run(spec: Spec, *, backend: str | None = None, lenient: bool = False, train:
     few_widths = compiles_each_shape(backend)
     size = spec.training.batch_size
     recorded: list[Step] = []
+    first_plan = steps.bucket_plan(lengths[first_name], prep, size, few_widths=few_widths) or batching.train_plan(lengths[first_name], None, prep.maxlen, size, 0, 0, True)
     for name, p in preps.items():
         train_part, own_lengths = loaded["train"][name], lengths[name]
-        plan = steps.bucket_plan(own_lengths, p, size, few_widths=few_widths)
+        planned_by = (first_name, first_plan) if name != first_name else None
+        plan = steps.bucket_plan(own_lengths, p, size, few_widths=few_widths, planned_by=planned_by[1] if planned_by else None)
         found = diagnostics.preprocessing_warnings(train_part, p, own_lengths, steps.padding(own_lengths, p, plan))
         for role, parts in loaded.items():
             if role != "train":
                 found += [w for w in (diagnostics.truncation_warning(parts[name], p, role), diagnostics.oov_warning(parts[name], p, role)) if w]
         warnings += [labelled(name, w) for w in found]
-        own = [*train_part.steps, *steps.preprocessing_steps(train_part, p, own_lengths, batch_size=size, embedding_dim=spec.model.embedding_dim, few_widths=few_widths)]
+        own = [*train_part.steps, *steps.preprocessing_steps(train_part, p, own_lengths, batch_size=size, embedding_dim=spec.model.embedding_dim, few_widths=few_widths, planned_by=planned_by)]
         recorded += [dataclasses.replace(step, name=f"{name}: {step.name}") for step in own] if named else own
         if p.input == "tokens" and sections[name][1].input == "auto":
             codes = f"{(p.num_tokens or 0) + 1} codes, 0 padding"
