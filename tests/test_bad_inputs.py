@@ -27,6 +27,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner, Result
 
+import seqcli.memory
 import seqcli.rundir
 from seqcli.cli import app
 from tests.conftest import SMOKE_SPEC, SMOKE_TEST
@@ -914,6 +915,19 @@ def test_unreadable_spec_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
     monkeypatch.chdir(tmp_path)
     args = ["validate", str(spec)]
     assert_reported(invoke(args), args, r"Cannot read spec file .*spec\.yaml: Permission denied\. Check its permissions")
+
+
+def test_model_too_large_for_this_machine(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A machine with 256 MB available: the estimate refuses an LSTM(4096) (1 GB to train) before Keras builds it."""
+    monkeypatch.setattr(seqcli.memory, "memory_bytes", lambda: (256 * 2**20, 512 * 2**20))
+    monkeypatch.chdir(tmp_path)
+    args = train(Env(tmp_path), SMOKE_SPEC, "model.layers[0].units=4096")
+    assert_reported(
+        invoke(args), args,
+        r"Training this model needs about 1\.0 GB of memory, but this machine has 256\.0 MB available \(of 512\.0 MB\): [\d,]+ parameters take 1\.0 GB .*"
+        r"The largest part is LSTM\(4,096\) .*Lower `model\.layers\[0\]\.units`",
+    )
+    assert not (tmp_path / "runs").exists()
 
 
 @dataclass
