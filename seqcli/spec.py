@@ -34,24 +34,50 @@ _D = TypeVar("_D", bound="DataclassInstance")
 
 @dataclass(frozen=True)
 class Check:
-    """A range check: ``test(value)`` must hold; ``expected`` says what is allowed."""
+    """A range check: ``test(value)`` must hold; ``expected`` says what is allowed. ``at_most``: an upper bound of a
+    number, reported as "too large" and shown in the spec reference; ``why``: the reason for it, in parentheses."""
 
     test: Callable[[Any], bool]
     expected: str
+    at_most: int | None = None
+    why: str = ""
 
+    def up_to(self, at_most: int, why: str = "") -> Check:
+        return dataclasses.replace(self, at_most=at_most, why=why)
+
+    def too_large(self, value: Any) -> bool:
+        return self.at_most is not None and isinstance(value, (int, float)) and not isinstance(value, bool) and value > self.at_most
+
+    def bound(self) -> str:
+        """``at most 16,384`` (with the reason), for messages and the spec reference."""
+        return f"at most {self.at_most:,}" + (f" ({self.why})" if self.why else "")
+
+
+# Upper bounds: far beyond what a spec needs, low enough that nothing downstream overflows or tries a huge allocation
+# before the memory estimate (seqcli/memory.py) can say what the model needs.
+MAX_UNITS = 16_384
+MAX_BATCH_SIZE = 65_536
+MAX_EPOCHS = 100_000
+MAX_MAXLEN = 1_000_000
+MAX_SEED = 2**32 - 1
+INT32 = 2**31 - 1
 
 POSITIVE = Check(lambda v: v >= 1, "a positive integer")
 NON_NEGATIVE = Check(lambda v: v >= 0, "a non-negative integer")
+UNITS = POSITIVE.up_to(MAX_UNITS)
+EPOCHS = POSITIVE.up_to(MAX_EPOCHS)
+SEED = NON_NEGATIVE.up_to(MAX_SEED, "NumPy and Keras seeds are 32-bit")
+PAD_CODE = Check(lambda v: -INT32 - 1 <= v <= INT32, f"an integer from {-INT32 - 1:,} to {INT32:,} (token codes are int32), or null")
 RATE = Check(lambda v: 0.0 <= v < 1.0, "a fraction in [0, 1)")
 POSITIVE_FLOAT = Check(lambda v: v > 0.0, "a positive number")
 NON_NEGATIVE_FLOAT = Check(lambda v: v >= 0.0, "a non-negative number")
 FACTOR = Check(lambda v: 0.0 < v < 1.0, "a fraction in (0, 1)")
 CLASS_WEIGHT = Check(lambda v: v == "balanced" or all(w > 0 for w in v.values()), "'balanced', or a mapping of class names to positive weights")
-VOCABULARY_SIZE = Check(lambda v: v >= 3, "an integer >= 3 (padding, the OOV entry and at least one token), or null")
+VOCABULARY_SIZE = Check(lambda v: v >= 3, "an integer >= 3 (padding, the OOV entry and at least one token), or null").up_to(INT32, "token codes are int32")
 MAXLEN = Check(
     lambda v: (isinstance(v, int) and v >= 1) or (isinstance(v, str) and _percentile(v) is not None),
     "null (the longest training sequence), a positive integer, or a percentile such as 'p95'",
-)
+).up_to(MAX_MAXLEN)
 
 
 def _percentile(text: str) -> float | None:
@@ -191,7 +217,9 @@ class PreprocessingSpec:
         "How token codes and text enter the LSTMs, looked up per batch inside the model: embedding (learned vectors of `model.embedding_dim`), "
         "one_hot (one feature per code), float (the code as one number, code / highest code). Padding is masked in all three.",
     )
-    pad_code: int | None = opt(0, "Code that pads integer token data (stripped from both ends of each sequence; an error inside one). null: the data has no padding, every code is a symbol.")
+    pad_code: int | None = opt(
+        0, "Code that pads integer token data (stripped from both ends of each sequence; an error inside one). null: the data has no padding, every code is a symbol.", PAD_CODE
+    )
     text: TextSpec = opt(TextSpec(), "Tokenization of text input.")
     maxlen: int | str | None = opt(None, "Timesteps after padding/truncation: null (longest training sequence), an integer, or a percentile of training lengths such as 'p95'.", MAXLEN)
     padding: Literal["post", "pre"] = opt("post", "Side where padding goes. post keeps masks right-padded (and the fast cuDNN kernel usable).")
@@ -204,7 +232,7 @@ class PreprocessingSpec:
 
 @dataclass
 class RecurrentLayer:
-    units: int = opt(64, "Hidden units (per direction when bidirectional).", POSITIVE)
+    units: int = opt(64, "Hidden units (per direction when bidirectional).", UNITS)
     cell: Literal["lstm", "gru"] = opt("lstm", "Recurrent cell: lstm, or gru (3 gates instead of 4: a quarter fewer weights).")
     bidirectional: bool = opt(False, "Also read each sequence backwards; the two directions' outputs are concatenated (2 x units).")
     dropout: float = opt(0.0, "Dropout on the layer's inputs.", RATE)
@@ -214,7 +242,7 @@ class RecurrentLayer:
 
 @dataclass
 class DenseLayer:
-    units: int = opt(REQUIRED, "Units (required).", POSITIVE)
+    units: int = opt(REQUIRED, "Units (required).", UNITS)
     activation: Literal["relu", "gelu", "tanh", "sigmoid", "elu", "selu", "swish", "linear"] = opt("relu", "Activation function.")
     dropout: float = opt(0.0, "Dropout after this layer.", RATE)
 
@@ -223,14 +251,14 @@ class DenseLayer:
 class ModelSpec:
     layers: list[RecurrentLayer] = opt([RecurrentLayer()], "Stacked recurrent layers (LSTM or GRU), input side first.")
     dense: list[DenseLayer] = opt([], "The classifier head: dense layers between the last recurrent layer and the output layer, e.g. [{units: 32, dropout: 0.2}].")
-    embedding_dim: int = opt(32, "Embedding size for token input.", POSITIVE)
+    embedding_dim: int = opt(32, "Embedding size for token input.", UNITS)
     output: Literal["softmax", "sigmoid"] = opt("softmax", "Output layer: softmax over all classes, or sigmoid (two classes only).")
 
 
 @dataclass
 class EarlyStoppingSpec:
-    patience: int = opt(10, "Epochs without improvement of `training.monitor` before stopping.", POSITIVE)
-    min_delta: float = opt(0.0, "Smallest change that counts as an improvement.")
+    patience: int = opt(10, "Epochs without improvement of `training.monitor` before stopping.", EPOCHS)
+    min_delta: float = opt(0.0, "Smallest change that counts as an improvement.", NON_NEGATIVE_FLOAT)
 
 
 Monitor = Literal["val_loss", "val_accuracy", "val_mae", "val_rmse", "loss", "accuracy", "mae", "rmse"]
@@ -247,7 +275,7 @@ class LRScheduleSpec:
         "cosine: decay from `training.learning_rate` towards `min_lr` over `training.epochs` (half a cosine wave); exponential: multiply by `factor` every epoch.",
     )
     factor: float = opt(0.5, "Multiplier of reduce_on_plateau and exponential.", FACTOR)
-    patience: int = opt(5, "reduce_on_plateau: epochs without improvement before the rate is reduced.", POSITIVE)
+    patience: int = opt(5, "reduce_on_plateau: epochs without improvement before the rate is reduced.", EPOCHS)
     min_delta: float = opt(0.0, "reduce_on_plateau: smallest change of `monitor` that counts as an improvement.", NON_NEGATIVE_FLOAT)
     min_lr: float = opt(0.0, "Lower bound of the learning rate.", NON_NEGATIVE_FLOAT)
     monitor: Monitor | None = opt(None, "reduce_on_plateau: the quantity to watch; null: `training.monitor`.")
@@ -255,8 +283,8 @@ class LRScheduleSpec:
 
 @dataclass
 class TrainingSpec:
-    epochs: int = opt(30, "Maximum number of epochs.", POSITIVE)
-    batch_size: int = opt(32, "Sequences per batch.", POSITIVE)
+    epochs: int = opt(30, "Maximum number of epochs.", EPOCHS)
+    batch_size: int = opt(32, "Sequences per batch.", POSITIVE.up_to(MAX_BATCH_SIZE))
     optimizer: Literal["adam", "adamw", "rmsprop", "sgd"] = opt("adam", "Optimizer.")
     learning_rate: float = opt(0.001, "Learning rate (the initial one with `lr_schedule`).", POSITIVE_FLOAT)
     lr_schedule: LRScheduleSpec | None = opt(None, "Learning-rate schedule, applied at the start of each epoch; null keeps `learning_rate` constant.")
@@ -302,7 +330,7 @@ class Spec:
     model: ModelSpec = opt(ModelSpec(), "The network.")
     training: TrainingSpec = opt(TrainingSpec(), "The fit loop.")
     output: OutputSpec = opt(OutputSpec(), "Where runs are written.")
-    seed: int = opt(0, "Seed for weights, shuffling and the validation split; same spec and seed give the same results on CPU.", NON_NEGATIVE)
+    seed: int = opt(0, "Seed for weights, shuffling and the validation split; same spec and seed give the same results on CPU.", SEED)
     backend: Literal["auto", "jax", "tensorflow"] = opt(
         "auto", "Keras backend. auto: $KERAS_BACKEND if it is jax or tensorflow, else jax when all batches have one width, tensorflow with length bucketing."
     )
@@ -466,13 +494,15 @@ class _Builder:
                 continue
             value = self.convert(hints[f.name], raw[f.name], child)
             check: Check | None = f.metadata.get("check")
-            if check is not None and value is not None and not check.test(value):
+            if check is not None and value is not None and (not check.test(value) or check.too_large(value)):
                 if f.default not in (REQUIRED, None):
                     fix = f"Use e.g. {_describe(f.default)} (the default)."
                 elif f.default is None:
                     fix = "Use one of those, or remove the key for the default (null)."
                 else:
                     fix = "See the spec reference in docs/spec-reference.md."
+                if check.test(value):  # too large
+                    raise SpecError(f"`{child}` is too large: {check.bound()}. Received: {_describe(value)}{self.source.where(child)}. {fix}")
                 raise self.fail(child, check.expected, value, fix)
             values[f.name] = value
         return cls(**values)
@@ -970,7 +1000,9 @@ def reference_rows() -> list[tuple[str, str, str, str]]:
             else:
                 default = "`" + yaml.safe_dump(f.default, default_flow_style=True).strip().removesuffix("...").strip() + "`"
             type_text = "path or {path, labels}" if inner is DataFile else _type_name(tp)
-            rows.append((key, type_text, default, f.metadata["doc"]))
+            check: Check | None = f.metadata["check"]
+            bound = f" {check.bound()[0].upper()}{check.bound()[1:]}." if check is not None and check.at_most is not None else ""
+            rows.append((key, type_text, default, f.metadata["doc"] + bound))
 
     walk(Spec, "")
     return rows

@@ -252,6 +252,22 @@ def schedule_factor_above_one(env: Env) -> list[str]:
     return train(env, csv_spec(env), "training.lr_schedule.factor=2")
 
 
+def units_huge(env: Env) -> list[str]:
+    return train(env, csv_spec(env, extra="model:\n  layers:\n    - units: 100000000000000000000000000000\n"))
+
+
+def units_beyond_bound(env: Env) -> list[str]:
+    return ["validate", str(csv_spec(env)), "--set", "model.layers[0].units=200000"]
+
+
+def seed_beyond_32_bits(env: Env) -> list[str]:
+    return train(env, csv_spec(env, extra=f"seed: {2**32}\n"))
+
+
+def dropout_one(env: Env) -> list[str]:
+    return train(env, csv_spec(env, extra="model:\n  layers:\n    - units: 8\n      dropout: 1.0\n"))
+
+
 # ----------------------------------------------------------------- data file cases
 
 
@@ -720,6 +736,11 @@ CASES = [
         schedule_factor_above_one,
         r"`training\.lr_schedule\.factor` must be a fraction in \(0, 1\)\. Received: 2\.0 \(from `--set training\.lr_schedule\.factor=2`\)\. Use e\.g\. 0\.5",
     ),
+    # Names, paths and YAML that once crashed, and numbers that validate passed but train died on.
+    Case("units-huge", units_huge, r"`model\.layers\[0\]\.units` is too large: at most 16,384\. Received: 100000000000000000000000000000 \(.*spec\.yaml, line 5\)\. Use e\.g\. 64"),
+    Case("units-beyond-bound", units_beyond_bound, r"`model\.layers\[0\]\.units` is too large: at most 16,384\. Received: 200000 \(from `--set model\.layers\[0\]\.units=200000`\)"),
+    Case("seed-beyond-32-bits", seed_beyond_32_bits, r"`seed` is too large: at most 4,294,967,295 \(NumPy and Keras seeds are 32-bit\)\. Received: 4294967296 \(.*spec\.yaml, line 3\)\. Use e\.g\. 0"),
+    Case("dropout-one", dropout_one, r"`model\.layers\[0\]\.dropout` must be a fraction in \[0, 1\)\. Received: 1\.0 \(.*line 6\)"),
     # Data files: the file, and the line, row, sequence or column.
     Case("data-missing", data_missing, r"Data file .*nope\.csv does not exist\. Paths in a spec are relative to the spec file"),
     Case(

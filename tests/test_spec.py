@@ -85,6 +85,23 @@ def test_all_data_paths_resolved_relative_to_spec_dir(tmp_path, monkeypatch):
     assert spec.output.name == "chosen"  # an explicit name is kept
 
 
+@pytest.mark.parametrize(
+    ("setting", "ok"),
+    [("model.layers[0].units=16384", True), ("model.layers[0].units=16385", False), ("seed=4294967295", True), ("seed=4294967296", False),
+     ("training.batch_size=65536", True), ("training.batch_size=65537", False), ("preprocessing.maxlen=1000000", True), ("preprocessing.maxlen=1000001", False),
+     ("model.embedding_dim=16385", False), ("training.epochs=100001", False), ("training.early_stopping.patience=100001", False),
+     ("preprocessing.text.max_tokens=2147483648", False), ("preprocessing.pad_code=-2147483648", True), ("preprocessing.pad_code=2147483648", False),
+     ("training.early_stopping.min_delta=-0.1", False)],
+)
+def test_numbers_are_bounded(tmp_path, setting, ok):
+    path = write(tmp_path, MINIMAL)
+    if ok:
+        load_spec(path, [setting])
+    else:
+        with pytest.raises(SpecError, match=rf"`{re.escape(setting.split('=')[0])}` (is too large: at most|must be)"):
+            load_spec(path, [setting])
+
+
 def test_int_given_for_float_becomes_float(tmp_path):
     spec = load_spec(write(tmp_path, MINIMAL + "training:\n  learning_rate: 1\n"))
     assert spec.training.learning_rate == 1.0
@@ -554,7 +571,7 @@ def test_reference_markdown_has_one_row_per_leaf_field():
     keys = [re.match(r"\| `([^`]+)` \|", line).group(1) for line in lines[2:]]
     assert keys == EXPECTED_REFERENCE_KEYS
     rows = {k: line for k, line in zip(keys, lines[2:], strict=True)}
-    assert rows["model.layers[].units"] == "| `model.layers[].units` | an integer | `64` | Hidden units (per direction when bidirectional). |"
+    assert rows["model.layers[].units"] == "| `model.layers[].units` | an integer | `64` | Hidden units (per direction when bidirectional). At most 16,384. |"
     assert rows["training.lr_schedule"].startswith("| `training.lr_schedule` | a mapping or null | `null` | ")  # an optional section, off by default
     assert rows["training.early_stopping"].startswith("| `training.early_stopping` | a mapping or null | a mapping | ")
     assert "| required |" in rows["data.train"]
