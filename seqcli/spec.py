@@ -15,6 +15,7 @@ import math
 import os
 import re
 import types
+import unicodedata
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,6 +42,8 @@ class Check:
     expected: str
     at_most: int | None = None
     why: str = ""
+    fix: str = ""  # the fix when ``test`` fails; empty: the default's example
+    explain: Callable[[Any], str | None] | None = None  # what is wrong with a value that fails ``test``
 
     def up_to(self, at_most: int, why: str = "") -> Check:
         return dataclasses.replace(self, at_most=at_most, why=why)
@@ -78,6 +81,42 @@ MAXLEN = Check(
     lambda v: (isinstance(v, int) and v >= 1) or (isinstance(v, str) and _percentile(v) is not None),
     "null (the longest training sequence), a positive integer, or a percentile such as 'p95'",
 ).up_to(MAX_MAXLEN)
+
+RUN_FOLDER = Check(
+    lambda v: folder_name_problem(v) is None,
+    "a folder name: not empty, not '.' or '..', without '/', '\\' or control characters, at most 255 bytes",
+    fix="Spaces and non-ASCII letters are fine, e.g. 'my experiment'; remove the key to name runs after the spec file.",
+    explain=lambda v: folder_name_problem(v),
+)
+
+
+def folder_name_problem(name: str) -> str | None:
+    """What keeps ``name`` from naming one folder (``output.name``), or None when it can."""
+    if not name.strip():
+        return "it is empty" if not name else "it is only spaces"
+    if name in (".", ".."):
+        return f"{name!r} stands for {'the folder itself' if name == '.' else 'the folder above'}"
+    separators = [c for c in ("/", "\\", os.sep, os.altsep) if c and c in name]
+    if separators:
+        return f"it contains '{separators[0]}', a path separator"
+    control = next((c for c in name if unicodedata.category(c) == "Cc"), None)
+    if control is not None:
+        return f"it contains the control character {control!r}"
+    if len(name.encode("utf-8")) > 255:
+        return f"it is {len(name.encode('utf-8'))} bytes long; file systems allow 255"
+    return None
+
+
+def keras_name(name: str | None) -> str:
+    """A model name that every Keras backend accepts (TensorFlow's scope names are ASCII letters, digits and ``_.-``),
+    made from ``output.name``: accents dropped, other characters replaced by ``_``.
+
+    >>> keras_name("my experiment"), keras_name("nämé"), keras_name("日本"), keras_name("smoke")
+    ('my_experiment', 'name', 'seqcli', 'smoke')
+    """
+    ascii_name = unicodedata.normalize("NFKD", name or "").encode("ascii", "ignore").decode("ascii")
+    cleaned = re.sub(r"[^A-Za-z0-9_.-]+", "_", ascii_name).strip("_.-")
+    return cleaned if cleaned and cleaned[0].isalnum() else "seqcli"
 
 
 def _percentile(text: str) -> float | None:
@@ -311,7 +350,11 @@ class TrainingSpec:
 @dataclass
 class OutputSpec:
     dir: str = opt("runs", "Directory that holds run directories, relative to the working directory.")
-    name: str | None = opt(None, "Experiment name; runs go to <dir>/<name>/<timestamp>-<id>/. null: the spec file's name.")
+    name: str | None = opt(
+        None,
+        "Experiment name; runs go to <dir>/<name>/<timestamp>-<id>/ (any folder name: spaces and non-ASCII letters are fine, no '/'). null: the spec file's name.",
+        RUN_FOLDER,
+    )
 
 
 @dataclass
@@ -495,7 +538,9 @@ class _Builder:
             value = self.convert(hints[f.name], raw[f.name], child)
             check: Check | None = f.metadata.get("check")
             if check is not None and value is not None and (not check.test(value) or check.too_large(value)):
-                if f.default not in (REQUIRED, None):
+                if check.fix:
+                    fix = check.fix
+                elif f.default not in (REQUIRED, None):
                     fix = f"Use e.g. {_describe(f.default)} (the default)."
                 elif f.default is None:
                     fix = "Use one of those, or remove the key for the default (null)."
@@ -503,7 +548,8 @@ class _Builder:
                     fix = "See the spec reference in docs/spec-reference.md."
                 if check.test(value):  # too large
                     raise SpecError(f"`{child}` is too large: {check.bound()}. Received: {_describe(value)}{self.source.where(child)}. {fix}")
-                raise self.fail(child, check.expected, value, fix)
+                problem = check.explain(value) if check.explain else None
+                raise self.fail(child, check.expected, value, f"{problem[0].upper()}{problem[1:]}. {fix}" if problem else fix)
             values[f.name] = value
         return cls(**values)
 
@@ -890,6 +936,11 @@ def load_spec(path: str | Path, overrides: Sequence[str] = (), *, strict: bool =
         problems = cross_field_problems(spec)
         if problems:
             raise SpecError(problems[0])
+    if spec.output.name is None and folder_name_problem(file.stem) is not None:
+        raise SpecError(
+            f"The spec file's name {file.stem!r} names its runs' folder by default, but {folder_name_problem(file.stem)}. "
+            "Set `output.name` (e.g. `output: {name: my-experiment}`), or rename the file."
+        )
     return resolve(spec, file.parent.resolve(), file.stem)
 
 

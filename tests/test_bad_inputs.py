@@ -268,6 +268,14 @@ def dropout_one(env: Env) -> list[str]:
     return train(env, csv_spec(env, extra="model:\n  layers:\n    - units: 8\n      dropout: 1.0\n"))
 
 
+def output_name_with_slash(env: Env) -> list[str]:
+    return ["validate", str(csv_spec(env, extra="output:\n  name: exp/one\n"))]
+
+
+def output_name_dot_dot(env: Env) -> list[str]:
+    return train(env, csv_spec(env), "output.name=..")
+
+
 # ----------------------------------------------------------------- data file cases
 
 
@@ -741,6 +749,12 @@ CASES = [
     Case("units-beyond-bound", units_beyond_bound, r"`model\.layers\[0\]\.units` is too large: at most 16,384\. Received: 200000 \(from `--set model\.layers\[0\]\.units=200000`\)"),
     Case("seed-beyond-32-bits", seed_beyond_32_bits, r"`seed` is too large: at most 4,294,967,295 \(NumPy and Keras seeds are 32-bit\)\. Received: 4294967296 \(.*spec\.yaml, line 3\)\. Use e\.g\. 0"),
     Case("dropout-one", dropout_one, r"`model\.layers\[0\]\.dropout` must be a fraction in \[0, 1\)\. Received: 1\.0 \(.*line 6\)"),
+    Case(
+        "output-name-slash",
+        output_name_with_slash,
+        r"`output\.name` must be a folder name: .*Received: 'exp/one' \(.*spec\.yaml, line 4\)\. It contains '/', a path separator\. Spaces and non-ASCII",
+    ),
+    Case("output-name-dot-dot", output_name_dot_dot, r"`output\.name` must be a folder name: .*Received: '\.\.' \(from `--set output\.name=\.\.`\)\. '\.\.' stands for the folder above"),
     # Data files: the file, and the line, row, sequence or column.
     Case("data-missing", data_missing, r"Data file .*nope\.csv does not exist\. Paths in a spec are relative to the spec file"),
     Case(

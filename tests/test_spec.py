@@ -15,6 +15,7 @@ from seqcli.spec import (
     LRScheduleSpec,
     RecurrentLayer,
     cross_field_problems,
+    keras_name,
     load_spec,
     reference_markdown,
     spec_from_dict,
@@ -83,6 +84,37 @@ def test_all_data_paths_resolved_relative_to_spec_dir(tmp_path, monkeypatch):
     assert spec.data.validation == DataFile(path=str(base / "v.ts"), labels=None)
     assert spec.data.test == DataFile(path=str(base / "t.npy"), labels=str(tmp_path.resolve() / "l.npy"))
     assert spec.output.name == "chosen"  # an explicit name is kept
+
+
+def test_output_name_defaults_to_the_file_name_as_written(tmp_path):
+    """Spaces and non-ASCII letters name the run folder as they are; only the Keras model gets a sanitized name."""
+    assert load_spec(write(tmp_path, MINIMAL, "my expérience.yaml")).output.name == "my expérience"
+    assert load_spec(write(tmp_path, MINIMAL + "output: {name: nämé x}\n")).output.name == "nämé x"
+    assert keras_name("my expérience") == "my_experience" and keras_name("a/b c") == "a_b_c" and keras_name("-") == "seqcli"
+
+
+@pytest.mark.parametrize(
+    ("name", "problem"),
+    [
+        ("", "It is empty"),
+        ("   ", "It is only spaces"),
+        (".", "'.' stands for the folder itself"),
+        ("a\\b", "It contains '\\', a path separator"),
+        ("a\tb", "It contains the control character '\\t'"),
+        ("é" * 200, "It is 400 bytes long; file systems allow 255"),
+    ],
+)
+def test_output_name_must_name_one_folder(tmp_path, name, problem):
+    path = write(tmp_path, MINIMAL + f"output:\n  name: {yaml.safe_dump(name).strip().removesuffix('...').strip()}\n")
+    with pytest.raises(SpecError, match=r"`output\.name` must be a folder name: .*Received: .*\(.*spec\.yaml, line 3\)\. " + re.escape(problem)):
+        load_spec(path)
+
+
+def test_a_file_name_that_cannot_name_the_folder_asks_for_output_name(tmp_path):
+    path = write(tmp_path, MINIMAL, "tab\there.yaml")
+    with pytest.raises(SpecError, match=r"The spec file's name 'tab\\there' names its runs' folder by default, but it contains the control character '\\t'\. Set `output\.name`"):
+        load_spec(path)
+    assert load_spec(path, ["output.name=tab"]).output.name == "tab"
 
 
 @pytest.mark.parametrize(
