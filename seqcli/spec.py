@@ -914,6 +914,8 @@ def load_spec(path: str | Path, overrides: Sequence[str] = (), *, strict: bool =
     (``inspect-shapes`` shows them as warnings).
     """
     file = Path(path)
+    if not file.exists() and file.is_symlink():
+        raise SpecError(f"Spec file {file} is a symbolic link that leads nowhere (to a missing file, or round in a loop). Point it at the spec, or give the spec's own path.")
     if not file.exists():
         raise SpecError(f"Spec file {file} does not exist. Check the path; `seqcli validate --help` shows the usage.")
     if file.is_dir():
@@ -941,7 +943,18 @@ def load_spec(path: str | Path, overrides: Sequence[str] = (), *, strict: bool =
             f"The spec file's name {file.stem!r} names its runs' folder by default, but {folder_name_problem(file.stem)}. "
             "Set `output.name` (e.g. `output: {name: my-experiment}`), or rename the file."
         )
-    return resolve(spec, file.parent.resolve(), file.stem)
+    return resolve(spec, _absolute(file.parent, "The spec file's folder"), file.stem)
+
+
+def _absolute(path: Path, key: str) -> Path:
+    """``path`` made absolute with symbolic links resolved; a link loop is an error that names ``key`` (the field, as written in the message)."""
+    try:
+        return path.resolve()
+    except (RuntimeError, OSError) as exc:  # RuntimeError("Symlink loop from ...") before Python 3.13
+        raise SpecError(
+            f"{key} is {path}, which cannot be followed: {exc.strerror if isinstance(exc, OSError) and exc.strerror else 'a symbolic link loop'}. "
+            "Point the link at a real file (`ls -l` shows where it leads), or give the file's own path."
+        ) from None
 
 
 def check_data_files(spec: Spec) -> None:
@@ -963,18 +976,18 @@ def check_data_files(spec: Spec) -> None:
 def resolve(spec: Spec, base_dir: Path, name: str) -> Spec:
     """Make data paths absolute (relative to ``base_dir``) and fill ``output.name``."""
 
-    def absolute(data_file: DataFile) -> DataFile:
-        labels = str((base_dir / data_file.labels).resolve()) if data_file.labels else None
-        return DataFile(path=str((base_dir / data_file.path).resolve()), labels=labels)
+    def absolute(data_file: DataFile, key: str) -> DataFile:
+        labels = str(_absolute(base_dir / data_file.labels, f"`{key}.labels`")) if data_file.labels else None
+        return DataFile(path=str(_absolute(base_dir / data_file.path, f"`{key}`")), labels=labels)
 
-    def files(data: DataSpec) -> DataSpec:
-        validation = None if data.validation is None else absolute(data.validation)
-        test = None if data.test is None else absolute(data.test)
-        return dataclasses.replace(data, train=absolute(data.train), validation=validation, test=test)
+    def files(data: DataSpec, prefix: str) -> DataSpec:
+        validation = None if data.validation is None else absolute(data.validation, f"{prefix}.validation")
+        test = None if data.test is None else absolute(data.test, f"{prefix}.test")
+        return dataclasses.replace(data, train=absolute(data.train, f"{prefix}.train"), validation=validation, test=test)
 
-    inputs = None if spec.inputs is None else {n: dataclasses.replace(i, data=files(i.data)) for n, i in spec.inputs.items()}
+    inputs = None if spec.inputs is None else {n: dataclasses.replace(i, data=files(i.data, f"inputs.{n}.data")) for n, i in spec.inputs.items()}
     output = dataclasses.replace(spec.output, name=spec.output.name or name)
-    return dataclasses.replace(spec, data=files(spec.data), output=output, inputs=inputs)
+    return dataclasses.replace(spec, data=files(spec.data, "data"), output=output, inputs=inputs)
 
 
 def spec_from_dict(raw: dict[str, Any]) -> Spec:

@@ -276,6 +276,18 @@ def output_name_dot_dot(env: Env) -> list[str]:
     return train(env, csv_spec(env), "output.name=..")
 
 
+def data_symlink_loop(env: Env) -> list[str]:
+    (env.tmp / "train.csv").symlink_to(env.tmp / "train.csv")
+    return ["validate", str(write_spec(env, "data:\n  train: train.csv\n"))]
+
+
+def labels_symlink_loop_train(env: Env) -> list[str]:
+    np.save(env.tmp / "x.npy", features())
+    (env.tmp / "a.npy").symlink_to(env.tmp / "b.npy")
+    (env.tmp / "b.npy").symlink_to(env.tmp / "a.npy")
+    return train(env, write_spec(env, "data:\n  train: {path: x.npy, labels: a.npy}\n"))
+
+
 # ----------------------------------------------------------------- data file cases
 
 
@@ -755,6 +767,8 @@ CASES = [
         r"`output\.name` must be a folder name: .*Received: 'exp/one' \(.*spec\.yaml, line 4\)\. It contains '/', a path separator\. Spaces and non-ASCII",
     ),
     Case("output-name-dot-dot", output_name_dot_dot, r"`output\.name` must be a folder name: .*Received: '\.\.' \(from `--set output\.name=\.\.`\)\. '\.\.' stands for the folder above"),
+    Case("data-symlink-loop", data_symlink_loop, r"`data\.train` is .*/train\.csv, which cannot be followed: .*loop.*\. Point the link at a real file"),
+    Case("labels-symlink-loop", labels_symlink_loop_train, r"`data\.train\.labels` is .*/a\.npy, which cannot be followed: .*Point the link at a real file"),
     # Data files: the file, and the line, row, sequence or column.
     Case("data-missing", data_missing, r"Data file .*nope\.csv does not exist\. Paths in a spec are relative to the spec file"),
     Case(
