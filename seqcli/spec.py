@@ -453,14 +453,78 @@ def _record_lines(node: yaml.Node, path: str, source: _Source) -> None:
             _record_lines(item, child, source)
 
 
+MAX_ALIAS_EXPANSION: Final = 10_000  # the values that YAML aliases (*name) may add to a document, in all
+
+
+class _Loader(yaml.SafeLoader):
+    """The safe loader, noting the line of every alias (``*name``) it composes."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self.alias_lines: list[int] = []
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            self.alias_lines.append(self.peek_event().start_mark.line + 1)
+        return super().compose_node(parent, index)
+
+
+def _compose(text: str, file: str) -> tuple[yaml.Node | None, Any]:
+    """The YAML node tree and the data of one document (safe loader), refused before it is built when its aliases would
+    expand it by more than :data:`MAX_ALIAS_EXPANSION` values or refer to themselves (a "billion laughs" file)."""
+    loader = _Loader(text)
+    try:
+        node = loader.get_single_node()
+        if node is not None and loader.alias_lines:
+            _check_aliases(node, file, loader.alias_lines[0])
+        return node, None if node is None else loader.construct_document(node)
+    finally:
+        loader.dispose()
+
+
+def _check_aliases(root: yaml.Node, file: str, line: int) -> None:
+    """Count the values of ``root`` as if every alias were written out, each shared node counted once (fast for any file)."""
+    sizes: dict[int, int] = {}
+    open_nodes: set[int] = set()
+
+    def size(node: yaml.Node) -> int:
+        key = id(node)
+        if key in sizes:
+            return sizes[key]
+        if key in open_nodes:
+            raise SpecError(
+                f"{file} has a YAML alias inside the value it refers to (the first alias is at line {line}), so it would expand without end. "
+                "Remove the alias, or write the value out."
+            )
+        open_nodes.add(key)
+        children = [c for pair in node.value for c in pair] if isinstance(node, yaml.MappingNode) else node.value if isinstance(node, yaml.SequenceNode) else []
+        sizes[key] = 1 + sum(size(child) for child in children)
+        open_nodes.discard(key)
+        return sizes[key]
+
+    added = size(root) - len(sizes)
+    if added > MAX_ALIAS_EXPANSION:
+        raise SpecError(
+            f"{file} uses YAML aliases (`*name`, the first at line {line}) that would expand it by {added:,} values; seqcli reads at most "
+            f"{MAX_ALIAS_EXPANSION:,} (a spec never needs more, and a file that expands without bound exhausts memory). Write the repeated values out, or use fewer aliases."
+        )
+
+
+def load_yaml(text: str, file: str) -> Any:
+    """YAML data with the safe loader and the alias bound of :func:`_compose` (``file`` names the text in messages); syntax errors
+    raise :class:`yaml.YAMLError`, too many aliases :class:`~seqcli.errors.SpecError`."""
+    return _compose(text, file)[1]
+
+
 def parse_yaml(text: str, file: str) -> tuple[Any, _Source]:
     """Parse YAML with the safe loader; return the data and the line of every key."""
     source = _Source(file)
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        node, data = _compose(text, file)
         if node is not None:
             _record_lines(node, "", source)
-        data = yaml.safe_load(text)
+    except RecursionError:
+        raise SpecError(f"{file} nests its values too deeply to read (hundreds of levels). A spec is a few levels deep; check the brackets and indentation.") from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -870,7 +934,7 @@ def parse_override(text: str) -> tuple[list[str | int], Any]:
         raise SpecError(f"`--set {text}` is not PATH=VALUE. Write it like `--set training.epochs=3` or `--set model.layers[0].units=64`.")
     path: list[str | int] = [int(t[1:-1]) if t.startswith("[") else t.lstrip(".") for t in re.findall(r"\.?[A-Za-z_]\w*|\[\d+\]", key)]
     try:
-        value = yaml.safe_load(raw_value) if raw_value.strip() else None
+        value = load_yaml(raw_value, f"`--set {text}`") if raw_value.strip() else None
     except yaml.YAMLError:
         raise SpecError(f"The value in `--set {text}` is not valid YAML. Quote it: `--set {key}='\"{raw_value}\"'`.") from None
     return path, value

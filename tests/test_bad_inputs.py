@@ -288,6 +288,25 @@ def labels_symlink_loop_train(env: Env) -> list[str]:
     return train(env, write_spec(env, "data:\n  train: {path: x.npy, labels: a.npy}\n"))
 
 
+BILLION_LAUGHS = "a: &a [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n" + "".join(
+    f"{b}: &{b} [{', '.join([f'*{a}'] * 9)}]\n" for a, b in zip("abcdefgh", "bcdefghi", strict=True)
+)  # 9 ** 9 values from 9 lines
+
+
+def yaml_alias_bomb(env: Env) -> list[str]:
+    return ["validate", str(write_spec(env, BILLION_LAUGHS, "laughs.yaml"))]
+
+
+def yaml_alias_recursive(env: Env) -> list[str]:
+    return train(env, write_spec(env, "data: &d\n  train: [*d]\n", "loop.yaml"))
+
+
+def run_spec_alias_bomb(env: Env) -> list[str]:
+    run = env.run_copy()
+    (run / "spec.yaml").write_text(BILLION_LAUGHS)
+    return ["predict", str(run), str(SMOKE_TEST)]
+
+
 # ----------------------------------------------------------------- data file cases
 
 
@@ -769,6 +788,17 @@ CASES = [
     Case("output-name-dot-dot", output_name_dot_dot, r"`output\.name` must be a folder name: .*Received: '\.\.' \(from `--set output\.name=\.\.`\)\. '\.\.' stands for the folder above"),
     Case("data-symlink-loop", data_symlink_loop, r"`data\.train` is .*/train\.csv, which cannot be followed: .*loop.*\. Point the link at a real file"),
     Case("labels-symlink-loop", labels_symlink_loop_train, r"`data\.train\.labels` is .*/a\.npy, which cannot be followed: .*Point the link at a real file"),
+    Case(
+        "yaml-alias-bomb",
+        yaml_alias_bomb,
+        r"laughs\.yaml uses YAML aliases \(`\*name`, the first at line 2\) that would expand it by 4\d\d,\d{3},\d{3} values; seqcli reads at most 10,000 .*Write the repeated values out",
+    ),
+    Case(
+        "yaml-alias-recursive",
+        yaml_alias_recursive,
+        r"loop\.yaml has a YAML alias inside the value it refers to \(the first alias is at line 2\), so it would expand without end\. Remove the alias",
+    ),
+    Case("run-spec-alias-bomb", run_spec_alias_bomb, r"run/spec\.yaml uses YAML aliases .* seqcli reads at most 10,000"),
     # Data files: the file, and the line, row, sequence or column.
     Case("data-missing", data_missing, r"Data file .*nope\.csv does not exist\. Paths in a spec are relative to the spec file"),
     Case(

@@ -117,6 +117,11 @@ def test_a_file_name_that_cannot_name_the_folder_asks_for_output_name(tmp_path):
     assert load_spec(path, ["output.name=tab"]).output.name == "tab"
 
 
+def test_yaml_aliases_within_the_bound_are_read(tmp_path):
+    spec = load_spec(write(tmp_path, MINIMAL + "model:\n  layers:\n    - &layer {units: 8, cell: gru}\n    - *layer\n"))
+    assert spec.model.layers == [RecurrentLayer(units=8, cell="gru"), RecurrentLayer(units=8, cell="gru")]
+
+
 @pytest.mark.parametrize(
     ("setting", "ok"),
     [("model.layers[0].units=16384", True), ("model.layers[0].units=16385", False), ("seed=4294967295", True), ("seed=4294967296", False),
