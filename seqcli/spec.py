@@ -10,7 +10,9 @@ received, the line in the file and the fix. No TensorFlow here.
 from __future__ import annotations
 
 import dataclasses
+import decimal
 import difflib
+import functools
 import math
 import os
 import re
@@ -405,6 +407,7 @@ class _Source:
         self.file = file
         self.lines: dict[str, int] = {}
         self.overridden: dict[str, str] = {}
+        self.quoted: set[str] = set()  # the paths of quoted scalars ('16'), which YAML reads as strings
 
     def where(self, path: str) -> str:
         for text_path, text in self.overridden.items():
@@ -451,6 +454,8 @@ def _record_lines(node: yaml.Node, path: str, source: _Source) -> None:
             child = _join(path, index)
             source.lines[child] = item.start_mark.line + 1
             _record_lines(item, child, source)
+    elif isinstance(node, yaml.ScalarNode) and node.style in ("'", '"'):
+        source.quoted.add(path)
 
 
 MAX_ALIAS_EXPANSION: Final = 10_000  # the values that YAML aliases (*name) may add to a document, in all
@@ -581,6 +586,12 @@ class _Builder:
             raw = {"path": raw}
         if cls is DataFile and raw is None:
             raise self.fail(path, "a data file path or {path, labels}", raw, "Give the file's path, relative to the spec file.")
+        if cls is DataFile and not isinstance(raw, dict):
+            several = " To use several files, combine them into one first." if isinstance(raw, list) else ""
+            raise self.fail(
+                path, "a data file path or a mapping {path, labels}", raw,
+                f"Give one file's path, e.g. `{path.rsplit('.', 1)[-1]}: data/train.csv`, or `{{path: x.npy, labels: y.npy}}`.{several}",
+            )
         if raw is None:
             raw = {}
         if not isinstance(raw, dict):
@@ -599,7 +610,7 @@ class _Builder:
                     under = f"under `{path}`" if path else "at the top level"
                     raise SpecError(f"`{child}` is required but missing{where}. {f.metadata['doc']} Add `{f.name}:` {under}.")
                 continue
-            value = self.convert(hints[f.name], raw[f.name], child)
+            value = self.convert(hints[f.name], raw[f.name], child, f.metadata.get("check"))
             check: Check | None = f.metadata.get("check")
             if check is not None and value is not None and (not check.test(value) or check.too_large(value)):
                 if check.fix:
@@ -632,7 +643,7 @@ class _Builder:
             return message + f" `{key}` belongs under `{section_key}`: move it to `{elsewhere[0]}`."
         return message + " Remove it or fix its spelling."
 
-    def convert(self, tp: Any, value: Any, path: str) -> Any:
+    def convert(self, tp: Any, value: Any, path: str, check: Check | None = None) -> Any:
         origin = get_origin(tp)
         if origin in (Union, types.UnionType):
             args = get_args(tp)
@@ -644,10 +655,12 @@ class _Builder:
                 if arg is type(None):
                     continue
                 if dataclasses.is_dataclass(arg) or get_origin(arg) is list or _matches(arg, value):
-                    return self.convert(arg, value, path)
+                    return self.convert(arg, value, path, check)
                 if (get_origin(arg) is dict and isinstance(value, dict)) or (get_origin(arg) is Literal and isinstance(value, str)):
-                    return self.convert(arg, value, path)
-            raise self.fail(path, _type_name(tp), value, "See the spec reference in docs/spec-reference.md.")
+                    return self.convert(arg, value, path, check)
+            scalars = [a for a in args if a in (int, float, bool)]
+            fix = self._scalar_fix(scalars[0], value, path, check) if len(scalars) == len(args) - 1 == 1 else "See the spec reference in docs/spec-reference.md."
+            raise self.fail(path, _type_name(tp), value, fix)
         if origin is Literal:
             choices = get_args(tp)
             if value in choices and not isinstance(value, bool):
@@ -665,8 +678,39 @@ class _Builder:
         if isinstance(tp, type) and dataclasses.is_dataclass(tp):
             return self.build(tp, value, path)
         if not _matches(tp, value):
-            raise self.fail(path, _type_name(tp), value, f"Write {_type_name(tp)} without quotes." if tp in (int, float, bool) else "Quote it if YAML reads it as another type.")
+            raise self.fail(path, _type_name(tp), value, self._scalar_fix(tp, value, path, check))
         return float(value) if tp is float else value
+
+    def _scalar_fix(self, tp: Any, value: Any, path: str, check: Check | None) -> str:
+        """What is wrong with a scalar of the wrong type, and how to write it (``check``: the field's range)."""
+        if tp not in (int, float, bool):
+            return "Quote it if YAML reads it as another type."
+        if isinstance(value, str) and path in self.source.quoted:
+            return f"Write {_type_name(tp)} without quotes."
+        number = _number(value) if isinstance(value, str) else None
+        if tp is int and number is not None:  # YAML 1.1 reads 1e3 (an exponent without a '.') as a string
+            exact = decimal.Decimal(value.strip().replace("_", ""))  # exact, and compared without building a 400-digit int
+            if exact != exact.to_integral_value():
+                return f"{value} is not a whole number (and YAML reads it as text). Write an integer in digits."
+            if check is not None and check.at_most is not None and exact > check.at_most:
+                return f"YAML reads {value} as text, not as a number, and as a number it would be too large: {check.bound()}."
+            if abs(exact) >= 2**63:
+                return f"{value} is far too large for any integer (YAML reads it as text, too). Write an integer in digits."
+            digits = int(exact)
+            if check is not None and not check.test(digits):
+                return f"YAML reads {value} as text, not as a number, and as a number it would not be {check.expected}."
+            return f"YAML reads {value} as text, not as a number. Write the integer in digits: {digits}."
+        if tp is float and number is not None:
+            if not math.isfinite(number):
+                return f"{value} is too large for a number (YAML reads it as text, too). Write a finite number."
+            return f"YAML reads {value} as text, not as a number: write it with a decimal point and a signed exponent, {_yaml_float(number)}, or in full, {number!r}."
+        if tp is int and isinstance(value, float) and not isinstance(value, bool):
+            if value.is_integer():
+                return f"Write it without the decimal point: {int(value)}."
+            return f"{value!r} is not a whole number. Write an integer."
+        if isinstance(value, float) and not math.isfinite(value):
+            return f"{value!r} is not a finite number. Write a finite number."
+        return f"Write {_type_name(tp)}."
 
     def _mapping(self, tp: Any, value: Any, path: str) -> dict[str, Any]:
         """A ``{name: value}`` mapping; names may be numbers in YAML (``1: 2.0``), kept as text like labels are."""
@@ -683,6 +727,21 @@ class _Builder:
             name = str(int(key)) if isinstance(key, float) and key.is_integer() else str(key)
             out[name] = self.convert(value_type, item, _join(path, name))
         return out
+
+
+def _number(text: str) -> float | None:
+    """``'1e400'`` -> inf, ``'1e-3'`` -> 0.001: a string that reads as a number, else None."""
+    try:
+        return float(text.replace("_", "")) if re.fullmatch(r"\s*[-+]?(\d[\d_]*\.?\d*|\.\d+)([eE][-+]?\d+)?\s*", text) else None
+    except ValueError:
+        return None
+
+
+def _yaml_float(number: float) -> str:
+    """``1e-3`` as YAML 1.1 reads it as a float: ``1.0e-03``."""
+    mantissa, exponent = f"{number:e}".split("e")
+    mantissa = mantissa.rstrip("0")
+    return f"{mantissa}{'0' if mantissa.endswith('.') else ''}e{exponent}"
 
 
 def _matches(tp: Any, value: Any) -> bool:
@@ -930,9 +989,9 @@ def parse_override(text: str) -> tuple[list[str | int], Any]:
     """Split ``model.layers[0].units=64`` into its path and YAML-parsed value."""
     key, sep, raw_value = text.partition("=")
     key = key.strip()
-    if not sep or not re.fullmatch(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*|\[\d+\])*", key):
+    if not sep or not re.fullmatch(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*|\[-?\d+\])*", key):
         raise SpecError(f"`--set {text}` is not PATH=VALUE. Write it like `--set training.epochs=3` or `--set model.layers[0].units=64`.")
-    path: list[str | int] = [int(t[1:-1]) if t.startswith("[") else t.lstrip(".") for t in re.findall(r"\.?[A-Za-z_]\w*|\[\d+\]", key)]
+    path: list[str | int] = [int(t[1:-1]) if t.startswith("[") else t.lstrip(".") for t in re.findall(r"\.?[A-Za-z_]\w*|\[-?\d+\]", key)]
     try:
         value = load_yaml(raw_value, f"`--set {text}`") if raw_value.strip() else None
     except yaml.YAMLError:
@@ -949,6 +1008,8 @@ def apply_override(raw: dict[str, Any], text: str, source: _Source) -> None:
     for step, key in enumerate(path):
         last = step == len(path) - 1
         defaults = defaults.get(key) if isinstance(defaults, dict) and isinstance(key, str) else (defaults[0] if isinstance(defaults, list) and defaults else None)
+        if isinstance(key, int) and key < 0:
+            raise SpecError(_negative_index(text, path, step, node, dotted))
         if isinstance(key, int):
             if not isinstance(node, list) or key >= len(node):
                 size = len(node) if isinstance(node, list) else 0
@@ -958,11 +1019,25 @@ def apply_override(raw: dict[str, Any], text: str, source: _Source) -> None:
         dotted = _join(dotted, key)
         if last:
             node[key] = value
+            quoted = text.partition("=")[2].strip()[:1] in ("'", '"')
+            (source.quoted.add if quoted else source.quoted.discard)(dotted)
         else:
             if isinstance(key, str) and node.get(key) is None:
                 node[key] = _copy(defaults) if isinstance(defaults, (dict, list)) else {}
             node = node[key]
     source.overridden[dotted] = text
+
+
+def _negative_index(text: str, path: list[str | int], step: int, node: Any, dotted: str) -> str:
+    """The message for ``--set model.layers[-1].units=4``: which index to write instead."""
+    key = path[step]
+    assert isinstance(key, int)
+    message = f"`--set {text}`: negative indexes such as [{key}] are not supported; count from the first item, [0]."
+    if isinstance(node, list) and len(node) + key >= 0:
+        fixed = functools.reduce(_join, [len(node) + key if i == step else k for i, k in enumerate(path)], "")
+        return message + f" `{dotted}` has {len(node)} item(s), so write `--set {fixed}={text.partition('=')[2]}`."
+    size = len(node) if isinstance(node, list) else 0
+    return message + f" `{dotted}` has {size} item(s); write an index from 0 to {size - 1}." if size else message + f" `{dotted}` has no items yet: add them in the spec file first."
 
 
 def _copy(value: Any) -> Any:

@@ -307,6 +307,31 @@ def run_spec_alias_bomb(env: Env) -> list[str]:
     return ["predict", str(run), str(SMOKE_TEST)]
 
 
+def seed_exponent(env: Env) -> list[str]:
+    return ["validate", str(csv_spec(env, extra="seed: 1e23\n"))]
+
+
+def epochs_exponent_overflow(env: Env) -> list[str]:
+    return ["validate", str(csv_spec(env, extra="training:\n  epochs: 1e400\n"))]  # train() would --set the epochs
+
+
+def epochs_with_decimal_point(env: Env) -> list[str]:
+    return ["validate", str(csv_spec(env)), "--set", "training.epochs=30.0"]
+
+
+def learning_rate_exponent(env: Env) -> list[str]:
+    return ["validate", str(csv_spec(env, extra="training:\n  learning_rate: 1e-3\n"))]
+
+
+def set_negative_index(env: Env) -> list[str]:
+    return train(env, SMOKE_SPEC, "model.layers[-1].units=4")
+
+
+def data_train_list(env: Env) -> list[str]:
+    write_csv(env.tmp / "a.csv", csv_lines())
+    return ["validate", str(write_spec(env, "data:\n  train: [a.csv, b.csv]\n"))]
+
+
 # ----------------------------------------------------------------- data file cases
 
 
@@ -799,6 +824,37 @@ CASES = [
         r"loop\.yaml has a YAML alias inside the value it refers to \(the first alias is at line 2\), so it would expand without end\. Remove the alias",
     ),
     Case("run-spec-alias-bomb", run_spec_alias_bomb, r"run/spec\.yaml uses YAML aliases .* seqcli reads at most 10,000"),
+    Case(
+        "seed-exponent",
+        seed_exponent,
+        r"`seed` must be an integer\. Received: '1e23' \(.*line 3\)\. YAML reads 1e23 as text, not as a number, "
+        r"and as a number it would be too large: at most 4,294,967,295 \(NumPy and Keras seeds are 32-bit\)\.",
+    ),
+    Case(
+        "epochs-exponent-overflow",
+        epochs_exponent_overflow,
+        r"`training\.epochs` must be an integer\. Received: '1e400' \(.*line 4\)\. YAML reads 1e400 as text, not as a number, and as a number it would be too large: at most 100,000\.",
+    ),
+    Case(
+        "epochs-with-decimal-point",
+        epochs_with_decimal_point,
+        r"`training\.epochs` must be an integer\. Received: 30\.0 \(from `--set training\.epochs=30\.0`\)\. Write it without the decimal point: 30\.",
+    ),
+    Case(
+        "learning-rate-exponent",
+        learning_rate_exponent,
+        r"`training\.learning_rate` must be a number\. Received: '1e-3' \(.*line 4\)\. YAML reads 1e-3 as text, not as a number: .*1\.0e-03, or in full, 0\.001\.",
+    ),
+    Case(
+        "set-negative-index",
+        set_negative_index,
+        r"`--set model\.layers\[-1\]\.units=4`: negative indexes such as \[-1\] are not supported; .*`model\.layers` has 2 item\(s\), so write `--set model\.layers\[1\]\.units=4`",
+    ),
+    Case(
+        "data-train-list",
+        data_train_list,
+        r"`data\.train` must be a data file path or a mapping \{path, labels\}\. Received: a list .*line 2\)\. Give one file's path, e\.g\. `train: data/train\.csv`.*combine them into one first",
+    ),
     # Data files: the file, and the line, row, sequence or column.
     Case("data-missing", data_missing, r"Data file .*nope\.csv does not exist\. Paths in a spec are relative to the spec file"),
     Case(

@@ -139,6 +139,21 @@ def test_numbers_are_bounded(tmp_path, setting, ok):
             load_spec(path, [setting])
 
 
+@pytest.mark.parametrize(
+    ("setting", "fix"),
+    [
+        ("preprocessing.pad_code=1e400", "1e400 is far too large for any integer (YAML reads it as text, too). Write an integer in digits."),
+        ("training.epochs=1e3", "YAML reads 1e3 as text, not as a number. Write the integer in digits: 1000."),
+        ("training.epochs=2.5", "2.5 is not a whole number. Write an integer."),
+        ("training.epochs=true", "Write an integer."),
+        ("training.learning_rate=.inf", "inf is not a finite number. Write a finite number."),
+    ],
+)
+def test_a_number_of_the_wrong_kind_says_what_is_wrong(tmp_path, setting, fix):
+    with pytest.raises(SpecError, match=re.escape(f"(from `--set {setting}`). {fix}")):
+        load_spec(write(tmp_path, MINIMAL), [setting])
+
+
 def test_int_given_for_float_becomes_float(tmp_path):
     spec = load_spec(write(tmp_path, MINIMAL + "training:\n  learning_rate: 1\n"))
     assert spec.training.learning_rate == 1.0
