@@ -27,7 +27,7 @@ import numpy as np
 from seqcli.backend import import_keras
 from seqcli.errors import RunError
 from seqcli.preprocess import Preprocessor
-from seqcli.spec import TASK_KINDS, RecurrentLayer, Spec
+from seqcli.spec import TASK_KINDS, RecurrentLayer, Spec, keras_name
 from seqcli.tasks import get as get_task
 
 
@@ -60,7 +60,7 @@ def build_model(spec: Spec, preps: dict[str, Preprocessor]) -> Any:
         if dense.dropout > 0:
             x = keras.layers.Dropout(dense.dropout, name=f"dropout_{i}")(x)
     outputs = task.head(x, spec=spec, prep=next(iter(preps.values())))
-    model = keras.Model(inputs if named else next(iter(inputs.values())), outputs, name=spec.output.name or "seqcli")
+    model = keras.Model(inputs if named else next(iter(inputs.values())), outputs, name=keras_name(spec.output.name))  # the run folder keeps output.name as it is
     model.compile(optimizer=_optimizer(spec), loss=task.loss(spec), metrics=task.metrics(spec))
     return model
 
@@ -191,6 +191,8 @@ def load_checkpoint(path: Any, *, compile: bool) -> Any:
     keras = import_keras()
     along_time()  # registers seqcli's own layer before Keras reads the file
     try:
-        return keras.saving.load_model(path, compile=compile, safe_mode=True)
+        model = keras.saving.load_model(path, compile=compile, safe_mode=True)
     except Exception as exc:  # Keras raises many types for a damaged archive
         raise RunError(f"Cannot load checkpoint {path}: {type(exc).__name__}: {exc}. The file is damaged; train again (or try --checkpoint last/best).") from None
+    model.name = keras_name(model.name)  # runs saved before names were sanitized (e.g. 'my experiment' on JAX) predict on TensorFlow too
+    return model

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from seqcli import batching, diagnostics, multi, preprocess, steps
+from seqcli import batching, diagnostics, memory, multi, preprocess, steps
 from seqcli import data as data_mod
 from seqcli.backend import backend_before_fitting, choose_backend, compiles_each_shape, seed_everything, use_backend
 from seqcli.data import SequenceData, Step
@@ -92,9 +92,10 @@ class Pipeline:
         return {name: p.to_dict() for name, p in self.preps.items()} if self.multi_input else self.prep.to_dict()
 
     def build_model(self) -> Any:
-        """Seed and build the compiled Keras model on the pipeline's backend."""
+        """Seed and build the compiled Keras model on the pipeline's backend, once its memory estimate fits this machine."""
         from seqcli.model import build_model
 
+        memory.check(self.spec, self.preps, samples=len(self.splits["train"].sequences) if "train" in self.splits else None)
         use_backend(self.backend)
         seed_everything(self.spec.seed)
         self.model = build_model(self.spec, self.preps)

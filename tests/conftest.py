@@ -20,6 +20,7 @@ from tests.background import (  # noqa: F401
     jax_cache,
     jax_cache_reuse,
     jax_plans,
+    named_on_other,
     pytest_collection_modifyitems,
     smoke_on_jax,
     smoke_on_other,

@@ -27,6 +27,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner, Result
 
+import seqcli.memory
 import seqcli.rundir
 from seqcli.cli import app
 from tests.conftest import SMOKE_SPEC, SMOKE_TEST
@@ -249,6 +250,86 @@ def class_weight_yaml_boolean(env: Env) -> list[str]:
 
 def schedule_factor_above_one(env: Env) -> list[str]:
     return train(env, csv_spec(env), "training.lr_schedule.factor=2")
+
+
+def units_huge(env: Env) -> list[str]:
+    return train(env, csv_spec(env, extra="model:\n  layers:\n    - units: 100000000000000000000000000000\n"))
+
+
+def units_beyond_bound(env: Env) -> list[str]:
+    return ["validate", str(csv_spec(env)), "--set", "model.layers[0].units=200000"]
+
+
+def seed_beyond_32_bits(env: Env) -> list[str]:
+    return train(env, csv_spec(env, extra=f"seed: {2**32}\n"))
+
+
+def dropout_one(env: Env) -> list[str]:
+    return train(env, csv_spec(env, extra="model:\n  layers:\n    - units: 8\n      dropout: 1.0\n"))
+
+
+def output_name_with_slash(env: Env) -> list[str]:
+    return ["validate", str(csv_spec(env, extra="output:\n  name: exp/one\n"))]
+
+
+def output_name_dot_dot(env: Env) -> list[str]:
+    return train(env, csv_spec(env), "output.name=..")
+
+
+def data_symlink_loop(env: Env) -> list[str]:
+    (env.tmp / "train.csv").symlink_to(env.tmp / "train.csv")
+    return ["validate", str(write_spec(env, "data:\n  train: train.csv\n"))]
+
+
+def labels_symlink_loop_train(env: Env) -> list[str]:
+    np.save(env.tmp / "x.npy", features())
+    (env.tmp / "a.npy").symlink_to(env.tmp / "b.npy")
+    (env.tmp / "b.npy").symlink_to(env.tmp / "a.npy")
+    return train(env, write_spec(env, "data:\n  train: {path: x.npy, labels: a.npy}\n"))
+
+
+BILLION_LAUGHS = "a: &a [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n" + "".join(
+    f"{b}: &{b} [{', '.join([f'*{a}'] * 9)}]\n" for a, b in zip("abcdefgh", "bcdefghi", strict=True)
+)  # 9 ** 9 values from 9 lines
+
+
+def yaml_alias_bomb(env: Env) -> list[str]:
+    return ["validate", str(write_spec(env, BILLION_LAUGHS, "laughs.yaml"))]
+
+
+def yaml_alias_recursive(env: Env) -> list[str]:
+    return train(env, write_spec(env, "data: &d\n  train: [*d]\n", "loop.yaml"))
+
+
+def run_spec_alias_bomb(env: Env) -> list[str]:
+    run = env.run_copy()
+    (run / "spec.yaml").write_text(BILLION_LAUGHS)
+    return ["predict", str(run), str(SMOKE_TEST)]
+
+
+def seed_exponent(env: Env) -> list[str]:
+    return ["validate", str(csv_spec(env, extra="seed: 1e23\n"))]
+
+
+def epochs_exponent_overflow(env: Env) -> list[str]:
+    return ["validate", str(csv_spec(env, extra="training:\n  epochs: 1e400\n"))]  # train() would --set the epochs
+
+
+def epochs_with_decimal_point(env: Env) -> list[str]:
+    return ["validate", str(csv_spec(env)), "--set", "training.epochs=30.0"]
+
+
+def learning_rate_exponent(env: Env) -> list[str]:
+    return ["validate", str(csv_spec(env, extra="training:\n  learning_rate: 1e-3\n"))]
+
+
+def set_negative_index(env: Env) -> list[str]:
+    return train(env, SMOKE_SPEC, "model.layers[-1].units=4")
+
+
+def data_train_list(env: Env) -> list[str]:
+    write_csv(env.tmp / "a.csv", csv_lines())
+    return ["validate", str(write_spec(env, "data:\n  train: [a.csv, b.csv]\n"))]
 
 
 # ----------------------------------------------------------------- data file cases
@@ -719,6 +800,61 @@ CASES = [
         schedule_factor_above_one,
         r"`training\.lr_schedule\.factor` must be a fraction in \(0, 1\)\. Received: 2\.0 \(from `--set training\.lr_schedule\.factor=2`\)\. Use e\.g\. 0\.5",
     ),
+    # Names, paths and YAML that once crashed, and numbers that validate passed but train died on.
+    Case("units-huge", units_huge, r"`model\.layers\[0\]\.units` is too large: at most 16,384\. Received: 100000000000000000000000000000 \(.*spec\.yaml, line 5\)\. Use e\.g\. 64"),
+    Case("units-beyond-bound", units_beyond_bound, r"`model\.layers\[0\]\.units` is too large: at most 16,384\. Received: 200000 \(from `--set model\.layers\[0\]\.units=200000`\)"),
+    Case("seed-beyond-32-bits", seed_beyond_32_bits, r"`seed` is too large: at most 4,294,967,295 \(NumPy and Keras seeds are 32-bit\)\. Received: 4294967296 \(.*spec\.yaml, line 3\)\. Use e\.g\. 0"),
+    Case("dropout-one", dropout_one, r"`model\.layers\[0\]\.dropout` must be a fraction in \[0, 1\)\. Received: 1\.0 \(.*line 6\)"),
+    Case(
+        "output-name-slash",
+        output_name_with_slash,
+        r"`output\.name` must be a folder name: .*Received: 'exp/one' \(.*spec\.yaml, line 4\)\. It contains '/', a path separator\. Spaces and non-ASCII",
+    ),
+    Case("output-name-dot-dot", output_name_dot_dot, r"`output\.name` must be a folder name: .*Received: '\.\.' \(from `--set output\.name=\.\.`\)\. '\.\.' stands for the folder above"),
+    Case("data-symlink-loop", data_symlink_loop, r"`data\.train` is .*/train\.csv, which cannot be followed: .*loop.*\. Point the link at a real file"),
+    Case("labels-symlink-loop", labels_symlink_loop_train, r"`data\.train\.labels` is .*/a\.npy, which cannot be followed: .*Point the link at a real file"),
+    Case(
+        "yaml-alias-bomb",
+        yaml_alias_bomb,
+        r"laughs\.yaml uses YAML aliases \(`\*name`, the first at line 2\) that would expand it by 4\d\d,\d{3},\d{3} values; seqcli reads at most 10,000 .*Write the repeated values out",
+    ),
+    Case(
+        "yaml-alias-recursive",
+        yaml_alias_recursive,
+        r"loop\.yaml has a YAML alias inside the value it refers to \(the first alias is at line 2\), so it would expand without end\. Remove the alias",
+    ),
+    Case("run-spec-alias-bomb", run_spec_alias_bomb, r"run/spec\.yaml uses YAML aliases .* seqcli reads at most 10,000"),
+    Case(
+        "seed-exponent",
+        seed_exponent,
+        r"`seed` must be an integer\. Received: '1e23' \(.*line 3\)\. YAML reads 1e23 as text, not as a number, "
+        r"and as a number it would be too large: at most 4,294,967,295 \(NumPy and Keras seeds are 32-bit\)\.",
+    ),
+    Case(
+        "epochs-exponent-overflow",
+        epochs_exponent_overflow,
+        r"`training\.epochs` must be an integer\. Received: '1e400' \(.*line 4\)\. YAML reads 1e400 as text, not as a number, and as a number it would be too large: at most 100,000\.",
+    ),
+    Case(
+        "epochs-with-decimal-point",
+        epochs_with_decimal_point,
+        r"`training\.epochs` must be an integer\. Received: 30\.0 \(from `--set training\.epochs=30\.0`\)\. Write it without the decimal point: 30\.",
+    ),
+    Case(
+        "learning-rate-exponent",
+        learning_rate_exponent,
+        r"`training\.learning_rate` must be a number\. Received: '1e-3' \(.*line 4\)\. YAML reads 1e-3 as text, not as a number: .*1\.0e-03, or in full, 0\.001\.",
+    ),
+    Case(
+        "set-negative-index",
+        set_negative_index,
+        r"`--set model\.layers\[-1\]\.units=4`: negative indexes such as \[-1\] are not supported; .*`model\.layers` has 2 item\(s\), so write `--set model\.layers\[1\]\.units=4`",
+    ),
+    Case(
+        "data-train-list",
+        data_train_list,
+        r"`data\.train` must be a data file path or a mapping \{path, labels\}\. Received: a list .*line 2\)\. Give one file's path, e\.g\. `train: data/train\.csv`.*combine them into one first",
+    ),
     # Data files: the file, and the line, row, sequence or column.
     Case("data-missing", data_missing, r"Data file .*nope\.csv does not exist\. Paths in a spec are relative to the spec file"),
     Case(
@@ -914,6 +1050,19 @@ def test_unreadable_spec_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
     monkeypatch.chdir(tmp_path)
     args = ["validate", str(spec)]
     assert_reported(invoke(args), args, r"Cannot read spec file .*spec\.yaml: Permission denied\. Check its permissions")
+
+
+def test_model_too_large_for_this_machine(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A machine with 256 MB available: the estimate refuses an LSTM(4096) (1 GB to train) before Keras builds it."""
+    monkeypatch.setattr(seqcli.memory, "memory_bytes", lambda: (256 * 2**20, 512 * 2**20))
+    monkeypatch.chdir(tmp_path)
+    args = train(Env(tmp_path), SMOKE_SPEC, "model.layers[0].units=4096")
+    assert_reported(
+        invoke(args), args,
+        r"Training this model needs about 1\.0 GB of memory, but this machine has 256\.0 MB available \(of 512\.0 MB\): [\d,]+ parameters take 1\.0 GB .*"
+        r"The largest part is LSTM\(4,096\) .*Lower `model\.layers\[0\]\.units`",
+    )
+    assert not (tmp_path / "runs").exists()
 
 
 @dataclass

@@ -98,3 +98,24 @@ def test_token_sequences_train_and_predict_one_raw_sequence(tmp_path: Path) -> N
     prediction = predict.predict_file(loaded, tmp_path / "one.npy")
     assert prediction.values.shape == (1, 2)
     assert any("batch of one: (1, 3)" in n for n in prediction.notes)  # bucketing: padded only to its own length
+
+
+def test_a_spec_named_with_spaces_and_accents_trains_and_predicts(tmp_path: Path) -> None:
+    """`my expérience.yaml` names its run folder as written; Keras gets a sanitized model name (TensorFlow refuses spaces)."""
+    from typer.testing import CliRunner
+
+    from seqcli.cli import app
+
+    rng = np.random.default_rng(2)
+    x, y = rng.normal(size=(12, 4, 2)), np.array(["a", "b"] * 6)
+    write_npz(tmp_path / "train.npz", x + (y == "b")[:, None, None], y)
+    spec_file = tmp_path / "my expérience.yaml"
+    spec_file.write_text("data: {train: train.npz, validation_split: 0.25}\nmodel: {layers: [{units: 3}]}\ntraining: {epochs: 1, batch_size: 4}\n")
+    trained = CliRunner().invoke(app, ["train", str(spec_file), "--quiet", "--set", f"output.dir={tmp_path / 'runs'}"])
+    assert trained.exit_code == 0, trained.output
+    (run,) = (tmp_path / "runs" / "my expérience").iterdir()
+    assert json.loads((run / "run.json").read_text())["status"] == "completed"
+    assert 'Model: "my_experience"' in (run / "model_summary.txt").read_text()
+    predicted = CliRunner().invoke(app, ["predict", str(run), str(tmp_path / "train.npz"), "--format", "json"])
+    assert predicted.exit_code == 0, predicted.output
+    assert len(json.loads(predicted.stdout)["predictions"]) == 12
