@@ -149,8 +149,11 @@ class RunDir:
 
     def save_model(self, model: Any, which: str) -> Path:
         """Save the Keras model as checkpoints/<which>.keras atomically."""
+        from seqcli.backend import without_tensorflow
+
         target = self.checkpoint_path(which)
-        atomic_write(target, lambda tmp: model.save(tmp))
+        with without_tensorflow():  # on JAX, Keras would import TensorFlow only to look for its types
+            atomic_write(target, lambda tmp: model.save(tmp))
         return target
 
     def commit_epoch(self, state: dict[str, np.ndarray], epoch: int, best_epoch: int, best_state: dict[str, np.ndarray], history: list[dict[str, float]]) -> None:
