@@ -672,7 +672,7 @@ CASES = [
     Case("test-label-unseen", unseen_test_labels, r"test\.csv, id 't01' \(lines 5-7\): label 'sideways' was not among the training classes \(down, up\)\. Remove those sequences or add the class"),
     Case("empty-validation-split", empty_validation_split, r"`data\.validation_split: 0\.05` of 6 training sequences leaves an empty validation set\. Raise the fraction"),
     Case("pickled-object-npy", pickled_npy, r"x\.npy holds Python objects .*seqcli never loads pickles.*Store variable-length data as an \.npz"),
-    Case("output-dir-under-a-file", output_dir_under_file, r"Cannot create the run directory under .*blocker/runs/smoke: Not a directory\. Set `output\.dir` to a writable directory"),
+    Case("output-dir-under-a-file", output_dir_under_file, r"Cannot create the run directory under .*blocker/runs/smoke: .*blocker is a file \(Not a directory\)\. Set `output\.dir` to a writable directory"),
     Case("inspect-bare-inf", inspect_bare_nan, r"x\.npy, index 4: inf at timestep 3, feature 1\. Replace missing or infinite values"),
     Case("inspect-data-option-without-spec", inspect_data_without_spec, r"--data and --set need a spec; for a bare data file run `seqcli inspect-shapes FILE`"),
     # predict: the run directory, INPUT and --output.
@@ -691,7 +691,7 @@ CASES = [
     Case("predict-run-missing", predict_run_missing, r"Run directory .*no-run does not exist\. `seqcli train` prints the run directory"),
     Case("predict-run-incomplete", predict_run_incomplete, r"run is not a complete seqcli run: preprocessing\.json is missing\. Give a directory created by `seqcli train`"),
     Case("predict-run-json-corrupt", predict_run_json_corrupt, r"run/run\.json is corrupt .*Train again"),
-    Case("predict-checkpoint-corrupt", predict_checkpoint_corrupt, r"Cannot load checkpoint .*run/checkpoints/best\.keras: .*train again"),
+    Case("predict-checkpoint-corrupt", predict_checkpoint_corrupt, r"Cannot load checkpoint .*run/checkpoints/best\.keras: (?!.*\.\.).*[^.]\. The file is damaged\. Train again, or try `--checkpoint last`\.$"),
     Case("predict-interrupted-checkpoint-corrupt", predict_interrupted_state_corrupt, r"Cannot read checkpoint .*run/checkpoints/epoch-000\d\.npz: .*damaged; train again"),
     Case(
         "predict-input-missing",
