@@ -145,8 +145,8 @@ def _process_start(pid: int) -> str | None:
 def process_alive(info: dict[str, Any]) -> bool | None:
     """Whether the process run.json names is still alive: True, False, or None when it runs on another host (cannot tell)."""
     pid = info.get("pid")
-    if not isinstance(pid, int) or isinstance(pid, bool):
-        return False  # seqcli always records it: without one, nothing is training this run
+    if not isinstance(pid, int) or isinstance(pid, bool) or pid <= 0:
+        return False  # seqcli always records a real one (and os.kill would take 0 or -1 as "every process")
     if info.get("host") != socket.gethostname():
         return None
     if pid == os.getpid():
@@ -179,7 +179,7 @@ def describe_status(path: Path, info: dict[str, Any]) -> str:
         return f"Run {path} crashed {after} (its process {info.get('pid')} is gone); {resume}."
     if status == "running":
         where = "" if info.get("host") == socket.gethostname() else f" on host {info.get('host')}"
-        return f"Run {path} is still training (process {info.get('pid')}{where}; {epochs} epochs committed)."
+        return f"Run {path} is still training (process {info.get('pid')}{where}; {epochs} epoch{'' if epochs == 1 else 's'} committed so far)."
     if status == "interrupted":
         return f"Run {path} was interrupted {after}; {resume}."
     if status == "failed":

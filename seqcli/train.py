@@ -127,7 +127,7 @@ def prepare_resume(run_path: str | Path, spec_path: str | Path | None = None, ov
         es = spec.training.early_stopping
         assert es is not None  # only a run with early stopping stops early
         raise RunError(
-            f"Run {run.path} stopped early after epoch {epochs} ({spec.training.monitor} did not improve for {es.patience} epochs); "
+            f"Run {run.path} stopped early after epoch {epochs} ({spec.training.monitor} did not improve for {es.patience} epoch{'' if es.patience == 1 else 's'}); "
             "trained further, it would stop again at once. Start a new run with a larger `training.early_stopping.patience`, or without early stopping."
         )
     recorded = info.get("data_fingerprints", {})
@@ -170,7 +170,7 @@ def _epochs_override(overrides: list[str], run: Path, backend: str | None, *, sp
         elif path == ["backend"] and value == backend:
             continue  # --backend naming the run's own backend
         elif path == ["backend"]:
-            raise SpecError(f"`--set {text}` with `--resume`: run {run} trains on {backend}, and a resumed run keeps its backend. Drop `--backend`, or start a new run.")
+            raise SpecError(f"`backend: {value}` with `--resume`: run {run} trains on {backend}, and a resumed run keeps its backend. Drop `--backend` (or `--set backend=...`), or start a new run.")
         elif not spec_given:
             raise SpecError(
                 f"`--set {text}` with `--resume` would change the run's spec; a resumed run keeps the spec it started with, and takes only "
