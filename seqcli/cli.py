@@ -249,7 +249,6 @@ def predict(
     files = _named_files(input_files or [])
     if output is not None:
         check_output(output, force=force)  # first: these need nothing loaded, and the model takes seconds to load
-    core.check_inputs(input_, files)
     loaded = core.load_run(run_dir, checkpoint.value, backend.value if backend else None)  # the model loads when first used, after INPUT is checked
     if input_files:
         result = core.predict_inputs(loaded, files)

@@ -24,7 +24,7 @@ from seqcli.errors import DataError, RunError
 from seqcli.rundir import CHECKPOINTS, RunDir, describe_status
 from seqcli.spec import TASK_KINDS, DataFile, Spec, spec_from_dict
 
-if TYPE_CHECKING:  # the rest is imported where it is used, so that the checks before loading anything stay light (check_inputs)
+if TYPE_CHECKING:  # the rest is imported where it is used: importing this module stays light, so `predict` checks --output first
     import numpy as np
 
     from seqcli.data import SequenceData
@@ -159,7 +159,7 @@ def _missing_model(run: RunDir, checkpoint: str) -> str:
 
 
 def check_inputs(input_: Path | None, files: dict[str, Path]) -> None:
-    """Refuse an INPUT or ``--input NAME=FILE`` that does not exist; needs nothing loaded, so ``predict`` runs it first."""
+    """Refuse an INPUT or ``--input NAME=FILE`` that does not exist (before anything is read or loaded)."""
     if input_ is not None and not Path(input_).exists():
         raise DataError(f"INPUT {input_} does not exist. Check the path.")
     for name, file in files.items():
