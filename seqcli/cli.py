@@ -63,9 +63,7 @@ def _reports_errors(command: Callable[P, R]) -> Callable[P, R]:
 
         restore = interrupt.install()
         try:
-            result = command(*args, **kwargs)
-            interrupt.check()  # pressed while a library swallowed it, as the command finished
-            return result
+            return command(*args, **kwargs)
         except SeqcliError as exc:
             from seqcli import render
 

@@ -92,9 +92,9 @@ def test_training_a_cosine_run_further_warns_that_its_rates_change(smoke_run: Pa
     spec = (run / "spec.yaml").read_text()
     assert "  lr_schedule: null\n" in spec
     (run / "spec.yaml").write_text(spec.replace("  lr_schedule: null\n", "  lr_schedule:\n    type: cosine\n"))
-    prepared, _ = train.prepare_resume(run, None, ["training.epochs=4"])
+    prepared, _ = train.prepare_resume(run, None, ["training.epochs=6"])
     (warning,) = [w for w in prepared.warnings if "cosine" in w]
-    assert "with 4 epochs instead of 2, epochs 3-4 follow the 4-epoch curve, from a rate of 0.01 (epoch 2 trained with 0.01)" in warning
+    assert "with 6 epochs instead of 2, epochs 3-6 follow the 6-epoch curve, from a rate of 0.015 (epoch 2 trained with 0.01)" in warning
 
 
 @pytest.mark.slow  # three more trainings (about 10 s): the commit policy; test_interrupted_run_resumes_to_the_same_result covers resuming
