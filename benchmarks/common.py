@@ -127,7 +127,7 @@ def choose_backend(choice: str, train: Labelled, *, units: int, epochs: int, bat
 
     with tempfile.TemporaryDirectory() as folder:
         spec = _spec(folder, {"train": train}, units=units, batch_size=batch_size, epochs=epochs, lr=0.001, run_dir=None)
-        data = load_splits(spec, get_task(spec.task))["train"]
+        data = load_splits(spec, get_task(spec.task))["train"][spec.input_name]
     prep = preprocess.fit(data, spec.preprocessing)
     chosen, _ = backend.choose_backend(choice, batching.workload(prep, steps.real_lengths(data, prep), None, spec))
     os.environ["KERAS_BACKEND"] = chosen

@@ -135,6 +135,7 @@ def main() -> None:
         # 2. One sample.
         from seqcli import predict
         from seqcli.data import SequenceData
+        from seqcli.sequences import Sequences
 
         x, y = fixed_data(4000, seed=0)
         seqcli_train((x, y), None, units=32, batch_size=32, epochs=1, lr=0.001, run_dir=tmp / "runs")
@@ -143,7 +144,7 @@ def main() -> None:
         loaded = predict.load_run(run)
         load_seconds = time.perf_counter() - start
         sample = x[:1]  # (batch=1, timesteps=8, features=16)
-        one = SequenceData([sample[0]], None, "one sample", "npy", str(sample[0].shape), ["the sequence"])
+        one = SequenceData(Sequences.from_arrays([sample[0]]), None, "one sample", "npy", str(sample[0].shape), ["the sequence"])
         core_one = timed(lambda: predict.predict(loaded, one), 30)
         bare_one = timed(lambda: loaded.model.predict(sample, verbose=0), 30)
         call_one = timed(lambda: loaded.model(sample, training=False), 30)

@@ -60,6 +60,13 @@ class Workload:
         return self.epochs * self.saved_per_epoch >= self.compile_seconds
 
 
+def user_preference() -> str | None:
+    """The backend the user asked for in ``$KERAS_BACKEND`` (Keras' own setting), when it names one of ours: what
+    ``backend: auto`` takes first. The one place that reads it; the backend chosen is then a value passed on."""
+    preferred = os.environ.get("KERAS_BACKEND")
+    return preferred if preferred in BACKENDS else None
+
+
 def choose_backend(declared: str, workload: Workload | None) -> tuple[str, str]:
     """The backend to train with, and why (for ``inspect-shapes``). ``workload`` None: every batch has one width.
 
@@ -68,8 +75,9 @@ def choose_backend(declared: str, workload: Workload | None) -> tuple[str, str]:
     """
     if declared != "auto":
         return declared, f"`backend: {declared}`"
-    if os.environ.get("KERAS_BACKEND") in BACKENDS:
-        return os.environ["KERAS_BACKEND"], "auto: from $KERAS_BACKEND"
+    preferred = user_preference()
+    if preferred is not None:
+        return preferred, "auto: from $KERAS_BACKEND"
     if workload is None:
         return "jax", "auto: every batch has one width, so JAX compiles once and then runs 3-4x faster than TensorFlow"
     shapes = f"length bucketing gives {workload.shapes} batch shapes to compile for JAX (about {workload.compile_seconds:.0f} s, less from the cache)"
@@ -87,7 +95,7 @@ def backend_before_fitting(declared: str, input_kind: str, bucketing: bool | Non
     """
     if input_kind != "text":
         return None
-    if declared == "auto" and bucketing is not False and os.environ.get("KERAS_BACKEND") not in BACKENDS:
+    if declared == "auto" and bucketing is not False and user_preference() is None:
         return "tensorflow", "auto: text is tokenized before its lengths are known, and with length bucketing TensorFlow needs no compiling per batch shape"
     return choose_backend(declared, None)
 

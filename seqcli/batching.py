@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from seqcli.backend import COMPILE_SECONDS, FORWARD_STEP_SECONDS, Workload, compiles_each_shape, import_keras
+from seqcli.sequences import Sequences
 
 PADDING_BUDGET, WIDTH_GROWTH = 0.03, 1.25
 CANDIDATES, CANDIDATE_STEP = 1000, 1.002  # more distinct widths than this: first rounded up by at most 0.2%
@@ -176,53 +177,136 @@ def padded_share(lengths: np.ndarray, plan: Plan) -> float:
     return 1.0 - float(np.minimum(lengths, max(plan.widths)).sum()) / cells if cells else 0.0
 
 
-def dataset(
-    prep: Any, sequences: list[np.ndarray], targets: np.ndarray | list[np.ndarray] | None, plan_for_epoch: Callable[[int], Plan], epochs: range, *, backend: str
-) -> Any:
+class Packed:
+    """One model input's prepared sequences, stored once as the ragged :class:`~seqcli.sequences.Sequences`, as the model
+    takes them: ``(timesteps_i, features)`` float32, or ``(timesteps_i,)`` int32 token codes.
+
+    ``name`` is the Keras input it feeds (None: the model has this one input). Batches pad it on demand
+    (:meth:`batch`); the first input of a model is padded to the plan's widths, every other one to :meth:`width`.
+    """
+
+    def __init__(self, prep: Any, sequences: Sequences, *, name: str | None = None) -> None:
+        tokens = prep.input == "tokens"
+        if not len(sequences):
+            sequences = Sequences(np.zeros((0, prep.n_features)), np.zeros(0, np.int64))
+        values = sequences.values[:, 0].astype(np.int32) if tokens else sequences.values.astype(np.float32, copy=False)
+        self.sequences = sequences.with_values(values)
+        self.name = name
+        self.pad_value = 0 if tokens else prep.pad_value
+        self.post = prep.padding == "post"
+        self.maxlen = int(prep.maxlen)
+        self.boundaries: list[int] | None = prep.boundaries
+        # Equal lengths: a (samples, timesteps[, features]) view of the same memory, for batches that need no padding.
+        self.dense = values.reshape(len(sequences), int(sequences.lengths[0]), *values.shape[1:]) if sequences.same_lengths() else None
+
+    @property
+    def lengths(self) -> np.ndarray:
+        return self.sequences.lengths
+
+    def cells(self, rows: np.ndarray, width: int) -> tuple[np.ndarray, np.ndarray]:
+        """Where each cell of the padded ``(batch, width)`` batch reads in the values, and which cells are real (not padding)."""
+        return self.sequences.cells(rows, width, post=self.post)
+
+    def batch(self, rows: np.ndarray, width: int) -> np.ndarray:
+        """Rows ``rows`` padded to ``width``: ``(batch, width[, features])``, by one vectorized gather.
+
+        >>> class P: input, n_features, pad_value, padding, maxlen, boundaries = "float", 1, 0.0, "post", 3, None
+        >>> Packed(P(), Sequences.from_arrays([np.ones((2, 1)), np.full((3, 1), 2.0)])).batch(np.array([1, 0]), 4)[..., 0]
+        array([[2., 2., 2., 0.],
+               [1., 1., 0., 0.]], dtype=float32)
+        """
+        if self.dense is not None and width == self.dense.shape[1]:
+            return self.dense[rows]
+        return self.sequences.padded(rows, width, post=self.post, pad_value=self.pad_value)
+
+    def width(self, rows: np.ndarray, *, few_widths: bool) -> int:
+        """The width of this input in a batch of ``rows`` planned by another input: ``maxlen`` without bucketing, else the
+        batch's longest sequence, with ``few_widths`` (JAX) rounded up to a 25% grid, so that few shapes are compiled."""
+        return own_width(self.lengths[rows], maxlen=self.maxlen, bucketed=self.boundaries is not None, few_widths=few_widths)
+
+
+def own_width(lengths: np.ndarray, *, maxlen: int, bucketed: bool, few_widths: bool) -> int:
+    """The padded width of an input whose batch was planned by another input, from its sequences' ``lengths`` in the batch
+    (see :meth:`Packed.width`).
+
+    >>> own_width(np.array([7, 2]), maxlen=90, bucketed=True, few_widths=True), own_width(np.array([7, 2]), maxlen=90, bucketed=False, few_widths=False)
+    (8, 90)
+    """
+    if not bucketed:
+        return maxlen
+    longest = int(min(lengths.max(), maxlen)) if len(lengths) else 1
+    if not few_widths:
+        return longest
+    return min(maxlen, math.ceil(WIDTH_GROWTH ** math.ceil(math.log(longest) / math.log(WIDTH_GROWTH) - 1e-9)))
+
+
+def packed_inputs(preps: dict[str, Any], inputs: dict[str, Sequences], *, named: bool) -> list[Packed]:
+    """Every input's :class:`Packed` sequences, the first input (which the batches are planned on) first; ``named``: a
+    multi-input model, whose Keras inputs carry the inputs' names."""
+    return [Packed(prep, inputs[name], name=name if named else None) for name, prep in preps.items()]
+
+
+def _widths(inputs: list[Packed], rows: np.ndarray, width: int, few_widths: bool) -> list[int]:
+    """Each input's width in a batch: the plan's ``width`` for the first, :meth:`Packed.width` for the others."""
+    return [width, *(p.width(rows, few_widths=few_widths) for p in inputs[1:])]
+
+
+def _x(inputs: list[Packed], arrays: list[Any]) -> Any:
+    """What the model takes as ``x``: the one array, or ``{input name: array}``."""
+    return arrays[0] if inputs[0].name is None else {p.name: a for p, a in zip(inputs, arrays, strict=True)}
+
+
+def dataset(inputs: list[Packed], targets: np.ndarray | Sequences | None, plan_for_epoch: Callable[[int], Plan], epochs: range, *, backend: str) -> Any:
     """The batches of ``plan_for_epoch(e)`` for every epoch ``e`` in ``epochs``, for ``model.fit``/``predict`` on ``backend``.
 
-    ``targets``: one row per sequence, or (per-timestep tasks) a list of per-timestep targets ``(timesteps_i[, targets])``, which are
-    gathered and padded exactly like the sequences to ``(batch, width[, targets])`` (padded cells 0; the model's mask drops them).
+    ``x`` is the first input's ``(batch, width[, features])`` floats or ``(batch, width)`` token codes, padded to the plan's
+    width, or for several inputs ``{name: ...}``, each padded to its own width (:meth:`Packed.width`). ``targets``: one row
+    per sequence, or (per-timestep tasks) ragged per-timestep targets ``(timesteps_i[, targets])``, gathered and padded
+    exactly like the first input to ``(batch, width[, targets])`` (padded cells 0; the model's mask drops them).
 
-    The sequences are stored once, concatenated (no padded copy); each batch is gathered and padded to its
-    width when it is drawn: ``(batch, width, features)`` floats or ``(batch, width)`` token codes. On
-    TensorFlow this is a prefetched ``tf.data`` pipeline that pads in the graph; on JAX, where each batch goes
-    to the compiled step as a NumPy array anyway, a ``keras.utils.PyDataset`` that pads with one NumPy gather.
+    Each batch is gathered and padded when it is drawn (no padded copy of the data). On TensorFlow this is a prefetched
+    ``tf.data`` pipeline that pads in the graph; on JAX, where each batch goes to the compiled step as a NumPy array
+    anyway, a ``keras.utils.PyDataset`` that pads with one NumPy gather per input.
     """
+    few_widths = compiles_each_shape(backend)
     if backend == "jax":
-        return _py_dataset(prep, sequences, targets, plan_for_epoch, epochs)
+        return _py_dataset(inputs, targets, plan_for_epoch, epochs, few_widths)
     import tensorflow as tf
 
-    packed = Packed(prep, sequences)
-    values = tf.constant(packed.flat)  # (total_timesteps[, features])
-    starts, lengths = tf.constant(packed.starts), tf.constant(packed.lengths)
-    per_timestep = isinstance(targets, list)
-    y = tf.constant(packed_targets(targets) if isinstance(targets, list) else targets) if targets is not None else None  # per timestep: (total_timesteps[, targets])
+    tensors = [(tf.constant(p.sequences.values), tf.constant(p.sequences.starts), tf.constant(p.lengths)) for p in inputs]  # (total_timesteps[, features]) each
+    per_timestep = isinstance(targets, Sequences)
+    y = None if targets is None else tf.constant(targets.values if isinstance(targets, Sequences) else targets)  # per timestep: (total_timesteps[, targets])
 
     def plan_arrays(epoch: np.int64) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         plan = plan_for_epoch(int(epoch))
         rows = np.concatenate(plan.batches).astype(np.int64) if plan.batches else np.zeros(0, np.int64)
-        return rows, np.array([len(b) for b in plan.batches], np.int64), np.array(plan.widths, np.int64)
+        widths = [_widths(inputs, b, w, few_widths) for b, w in zip(plan.batches, plan.widths, strict=True)]
+        return rows, np.array([len(b) for b in plan.batches], np.int64), np.array(widths, np.int64).reshape(len(plan.batches), len(inputs))
 
     def one_epoch(epoch: Any) -> Any:
         rows, sizes, widths = tf.numpy_function(plan_arrays, [epoch], [tf.int64, tf.int64, tf.int64])
         rows.set_shape([None])
         sizes.set_shape([None])
-        widths.set_shape([None])
+        widths.set_shape([None, len(inputs)])
         return tf.data.Dataset.from_tensor_slices((tf.RaggedTensor.from_row_lengths(rows, sizes), widths))
 
-    def make(rows: Any, width: Any) -> Any:  # Packed.batch in the graph
+    def pad(packed: Packed, values: Any, starts: Any, lengths: Any, rows: Any, width: Any) -> tuple[Any, Any, Any]:  # Packed.batch in the graph
         steps = tf.range(width)[None, :]
         count = tf.gather(lengths, rows)[:, None]
         offset = steps if packed.post else steps - (width - count)
         real = (offset >= 0) & (offset < count)
         cells = tf.where(real, tf.gather(starts, rows)[:, None] + offset, 0)
         x = tf.gather(values, cells)
-        x = tf.where(real if values.shape.rank == 1 else real[..., None], x, tf.cast(packed.pad_value, values.dtype))  # (batch, width[, features])
+        return tf.where(real if values.shape.rank == 1 else real[..., None], x, tf.cast(packed.pad_value, values.dtype)), cells, real  # (batch, width[, features])
+
+    def make(rows: Any, widths: Any) -> Any:
+        padded = [pad(p, *t, rows, widths[k]) for k, (p, t) in enumerate(zip(inputs, tensors, strict=True))]
+        x = _x(inputs, [x for x, _, _ in padded])
         if y is None:
             return x
         if not per_timestep:
             return x, tf.gather(y, rows)
+        _, cells, real = padded[0]
         return x, tf.where(real if y.shape.rank == 1 else real[..., None], tf.gather(y, cells), tf.zeros((), y.dtype))  # (batch, width[, targets])
 
     epochs_ds = tf.data.Dataset.from_tensor_slices(np.array(list(epochs), dtype=np.int64))
@@ -231,61 +315,15 @@ def dataset(
     return batches.map(make, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
 
 
-def packed_targets(targets: list[np.ndarray]) -> np.ndarray:
-    """Per-timestep targets, concatenated like :class:`Packed` stores the sequences: ``(total_timesteps[, targets])``, their dtype kept."""
-    return np.concatenate(targets) if targets else np.zeros(0, np.int32)
-
-
-class Packed:
-    """Sequences stored once, concatenated: ``flat`` is ``(total_timesteps, features)`` floats or ``(total_timesteps,)`` codes."""
-
-    def __init__(self, prep: Any, sequences: list[np.ndarray]) -> None:
-        tokens = prep.input == "tokens"
-        self.lengths = np.array([len(s) for s in sequences], dtype=np.int64)
-        self.starts = np.concatenate([[0], np.cumsum(self.lengths)[:-1]]).astype(np.int64)
-        flat = np.concatenate(sequences) if sequences else np.zeros((0, prep.n_features))
-        self.flat = flat[:, 0].astype(np.int32) if tokens else flat.astype(np.float32)
-        self.pad_value = 0 if tokens else prep.pad_value
-        self.post = prep.padding == "post"
-        same = len(sequences) > 0 and bool((self.lengths == self.lengths[0]).all())
-        # Equal lengths: a (samples, timesteps[, features]) view of the same memory, for batches that need no padding.
-        self.dense = self.flat.reshape(len(sequences), int(self.lengths[0]), *self.flat.shape[1:]) if same else None
-
-    def cells(self, rows: np.ndarray, width: int) -> tuple[np.ndarray, np.ndarray]:
-        """Where each cell of the padded ``(batch, width)`` batch reads in ``flat``, and which cells are real (not padding)."""
-        steps = np.arange(width)[None, :]
-        count = self.lengths[rows][:, None]
-        offset = steps if self.post else steps - (width - count)  # where each cell reads within its sequence
-        real = (offset >= 0) & (offset < count)
-        return np.where(real, self.starts[rows][:, None] + offset, 0), real
-
-    def batch(self, rows: np.ndarray, width: int) -> np.ndarray:
-        """Rows ``rows`` padded to ``width``: ``(batch, width[, features])``, by one vectorized gather.
-
-        >>> class P: input, n_features, pad_value, padding = "float", 1, 0.0, "post"
-        >>> Packed(P(), [np.ones((2, 1)), np.full((3, 1), 2.0)]).batch(np.array([1, 0]), 4)[..., 0]
-        array([[2., 2., 2., 0.],
-               [1., 1., 0., 0.]], dtype=float32)
-        """
-        if self.dense is not None and width == self.dense.shape[1]:
-            return self.dense[rows]
-        cells, real = self.cells(rows, width)
-        x = self.flat[cells]
-        if not real.all():
-            x[~real] = self.pad_value
-        return x
-
-
-def _py_dataset(prep: Any, sequences: list[np.ndarray], targets: np.ndarray | list[np.ndarray] | None, plan_for_epoch: Callable[[int], Plan], epochs: range) -> Any:
+def _py_dataset(inputs: list[Packed], targets: np.ndarray | Sequences | None, plan_for_epoch: Callable[[int], Plan], epochs: range, few_widths: bool) -> Any:
     """The JAX path of :func:`dataset`: batches padded in NumPy by :class:`Packed`."""
-    packed = Packed(prep, sequences)
-    step_targets = packed_targets(targets) if isinstance(targets, list) else None
 
     def make(rows: np.ndarray, width: int) -> Any:
-        x = packed.batch(rows, width)
-        if step_targets is not None:
-            cells, real = packed.cells(rows, width)
-            return x, np.where(real if step_targets.ndim == 1 else real[..., None], step_targets[cells], 0).astype(step_targets.dtype)  # (batch, width[, targets])
+        x = _x(inputs, [p.batch(rows, w) for p, w in zip(inputs, _widths(inputs, rows, width, few_widths), strict=True)])
+        if isinstance(targets, Sequences):
+            cells, real = inputs[0].cells(rows, width)
+            values = targets.values
+            return x, np.where(real if values.ndim == 1 else real[..., None], values[cells], 0).astype(values.dtype)  # (batch, width[, targets])
         return x if targets is None else (x, targets[rows])
 
     return planned(plan_for_epoch, epochs, make)
@@ -316,23 +354,29 @@ def planned(plan_for_epoch: Callable[[int], Plan], epochs: range, make: Callable
     return Batches()
 
 
-def predict_outputs(model: Any, prep: Any, sequences: list[np.ndarray], batch_size: int, *, backend: str, per_timestep: bool) -> np.ndarray | list[np.ndarray]:
-    """The model's outputs in input order: ``(samples, units)``, or with ``per_timestep`` one ``(timesteps_i, units)`` array per
-    sequence, real timesteps only."""
-    plan = one_pass_plan(np.array([len(s) for s in sequences]), prep, batch_size, few_widths=compiles_each_shape(backend))
-    packed = Packed(prep, sequences)
+def predict_outputs(model: Any, inputs: list[Packed], batch_size: int, *, backend: str, per_timestep: bool) -> np.ndarray | Sequences:
+    """The model's outputs in input order: ``(samples, units)``, or with ``per_timestep`` ragged ``(timesteps_i, units)``
+    (the first input's real timesteps only)."""
+    first = inputs[0]
+    few_widths = compiles_each_shape(backend)
+    plan = one_pass_plan(first.lengths, first, batch_size, few_widths=few_widths)
+
+    def x(rows: np.ndarray, width: int) -> Any:
+        return _x(inputs, [p.batch(rows, w) for p, w in zip(inputs, _widths(inputs, rows, width, few_widths), strict=True)])
+
     if per_timestep:
-        steps: list[np.ndarray] = [np.zeros((0, 0))] * len(sequences)
+        values: np.ndarray | None = None
         for rows, width in zip(plan.batches, plan.widths, strict=True):
-            out = np.asarray(model.predict_on_batch(packed.batch(rows, width)))  # (batch, width, units)
-            _, real = packed.cells(rows, width)
-            for row, values, keep in zip(rows, out, real, strict=True):
-                steps[row] = values[keep]
-        return steps
+            out = np.asarray(model.predict_on_batch(x(rows, width)))  # (batch, width, units)
+            cells, real = first.cells(rows, width)
+            if values is None:
+                values = np.zeros((len(first.sequences.values), out.shape[-1]), out.dtype)
+            values[cells[real]] = out[real]  # each real timestep's output at its place in the ragged values
+        return first.sequences.with_values(values if values is not None else np.zeros((0, 0)))
     if len(plan.batches) == 1:  # e.g. one sample: no input pipeline to build and trace
-        out = np.asarray(model.predict_on_batch(packed.batch(plan.batches[0], plan.widths[0])))
+        out = np.asarray(model.predict_on_batch(x(plan.batches[0], plan.widths[0])))
     else:
-        out = model.predict(dataset(prep, sequences, None, lambda _: plan, range(1), backend=backend), verbose=0)
-    outputs = np.empty((len(sequences), out.shape[-1]), out.dtype)
+        out = model.predict(dataset(inputs, None, lambda _: plan, range(1), backend=backend), verbose=0)
+    outputs = np.empty((len(first.lengths), out.shape[-1]), out.dtype)
     outputs[np.concatenate(plan.batches)] = out  # back to input order (a repeated row is written again, with its own output)
     return outputs

@@ -101,11 +101,12 @@ def validate(
     set_: SetOption = None,
     print_: Annotated[bool, typer.Option("--print", help="Print the resolved spec with every default filled in.")] = False,
 ) -> None:
-    """Check a spec without loading data or TensorFlow; show the data files' fingerprints."""
+    """Check a spec and that its data files exist, without loading data or TensorFlow; show the data files' fingerprints."""
     from seqcli.fingerprint import file_key, spec_files, spec_fingerprints
-    from seqcli.spec import load_spec, to_yaml
+    from seqcli.spec import check_data_files, load_spec, to_yaml
 
     resolved = load_spec(spec, set_ or [])
+    check_data_files(resolved)
     if print_:
         typer.echo(to_yaml(resolved), nl=False)
         return
@@ -236,10 +237,16 @@ def predict(
     from seqcli.rundir import check_output, write_output
 
     fmt = format_.value
+    named = {".csv": "csv", ".json": "json"}.get(output.suffix.lower(), "") if output is not None else ""  # the format --output's extension names
     if fmt == "auto":
-        fmt = "table" if output is None else {".csv": "csv", ".json": "json"}.get(output.suffix.lower(), "")
+        fmt = "table" if output is None else named
         if not fmt:
             raise RunError(f"Cannot tell the output format from {output}; name it .csv or .json, or pass --format csv|json.")
+    elif output is not None and named and fmt in ("csv", "json") and fmt != named:
+        raise RunError(
+            f"--format {fmt} does not match --output {output}, a .{named} name. Name the file {output.with_suffix('.' + fmt).name}, "
+            f"or pass --format {named}, or leave --format out (the extension decides)."
+        )
     if output is not None and fmt == "table":
         raise RunError("--format table prints to the terminal; use --format csv or json with --output.")
     if sum([input_ is not None, bool(text), bool(input_files)]) != 1:

@@ -1,4 +1,4 @@
-"""Data loading: files -> a list of ``(timesteps, features)`` arrays plus labels, or raw texts.
+"""Data loading: files -> :class:`~seqcli.sequences.Sequences` of ``(timesteps, features)`` plus labels, or raw texts.
 
 Formats: NumPy ``.npy``/``.npz`` (never with pickles), the UEA/UCR ``.ts``
 text format (channels-first, unequal lengths), long-format CSV (one row per
@@ -13,6 +13,8 @@ from __future__ import annotations
 import contextlib
 import csv
 import dataclasses
+import difflib
+import itertools
 import json
 import math
 import zipfile
@@ -25,6 +27,7 @@ from typing import Any, Literal
 import numpy as np
 
 from seqcli.errors import DataError
+from seqcli.sequences import Sequences
 from seqcli.spec import TASK_KINDS, DataFile, DataSpec, TaskKind
 
 FileFormat = Literal["npy", "npz", "ts", "csv", "jsonl", "txt"]
@@ -48,20 +51,20 @@ LABELS = TASK_KINDS["classify"]  # one class label per sequence
 class SequenceData:
     """Sequences as loaded from one file.
 
-    ``sequences[i]`` has shape ``(timesteps_i, features)``; integer data keeps its
-    integer dtype (token codes). Text data holds ``texts`` (raw strings) and no
-    sequences until the fitted vocabulary turns them into token codes
+    ``sequences`` is the ragged :class:`~seqcli.sequences.Sequences`: ``sequences[i]`` has shape ``(timesteps_i, features)``;
+    integer data keeps its integer dtype (token codes).
+    Text data holds ``texts`` (raw strings) and no sequences until the fitted vocabulary turns them into token codes
     (:meth:`seqcli.preprocess.Preprocessor.tokenize`). ``ids[i]`` identifies sequence ``i`` in outputs (its
     index, or its CSV/JSON id); ``where[i]`` says where it is in the file for error
     messages (``"index 3"``, ``"line 12"``, ``"id 'a7' (lines 4-9)"``).
 
     Targets, as the task's :class:`~seqcli.spec.TaskKind` asked the loader to read them: ``labels`` holds one per sequence, class labels
     ``(samples,)`` or numbers ``(samples, targets)`` float64; with per-timestep targets ``labels`` is None and
-    ``step_targets[i]`` holds sequence ``i``'s, ``(timesteps_i,)`` labels or ``(timesteps_i, targets)`` numbers.
+    ``step_targets[i]`` holds sequence ``i``'s, ``(timesteps_i,)`` labels or ``(timesteps_i, targets)`` numbers (ragged, cut like the sequences).
     ``target_names`` names numeric targets when the file does (CSV columns).
     """
 
-    sequences: list[np.ndarray]
+    sequences: Sequences
     labels: np.ndarray | None
     source: str
     format: str
@@ -70,14 +73,14 @@ class SequenceData:
     steps: list[Step] = field(default_factory=list)
     ids: list[str] = field(default_factory=list)
     texts: list[str] | None = None
-    step_targets: list[np.ndarray] | None = None
+    step_targets: Sequences | None = None
     target_names: list[str] | None = None
     raw_ndim: int = 0  # NumPy formats: the dimensions of the stored array (2 or 3), 0 otherwise
     is_flat: bool = False  # .npz: sequences stored concatenated and cut by `lengths`
 
     def __post_init__(self) -> None:
         if not self.ids:
-            self.ids = [str(i) for i in range(len(self.sequences))]
+            self.ids = [str(i) for i in range(len(self))]
 
     def __len__(self) -> int:
         """The number of sequences (or texts)."""
@@ -85,28 +88,28 @@ class SequenceData:
 
     @property
     def n_features(self) -> int:
-        return int(self.sequences[0].shape[1])
+        return int(self.sequences.values.shape[1])
 
     @property
     def lengths(self) -> np.ndarray:
         """Timesteps per sequence, shape ``(samples,)``."""
-        return np.array([len(s) for s in self.sequences], dtype=np.int64)
+        return self.sequences.lengths
 
     @property
     def is_integer(self) -> bool:
-        return bool(np.issubdtype(self.sequences[0].dtype, np.integer))
+        return bool(np.issubdtype(self.sequences.dtype, np.integer))
 
     def subset(self, index: np.ndarray) -> SequenceData:
         """The sequences at ``index`` (a split), same file and steps."""
         return dataclasses.replace(
             self,
-            sequences=[self.sequences[i] for i in index] if self.sequences else [],
+            sequences=self.sequences.subset(index) if len(self.sequences) else self.sequences,
             labels=None if self.labels is None else self.labels[index],
             where=[self.where[i] for i in index],
             steps=list(self.steps),
             ids=[self.ids[i] for i in index],
             texts=None if self.texts is None else [self.texts[i] for i in index],
-            step_targets=None if self.step_targets is None else [self.step_targets[i] for i in index],
+            step_targets=None if self.step_targets is None else self.step_targets.subset(index),
         )
 
 
@@ -278,8 +281,7 @@ def _from_array(x: np.ndarray, labels: np.ndarray | None, path: Path, fmt: str, 
         raise DataError(f"{path} holds a {x.ndim}-D array of shape {x.shape}; expected 2-D (samples, timesteps) or 3-D (samples, timesteps, features).{hint}")
     if x.shape[0] == 0 or x.shape[1] == 0:
         raise DataError(f"{path} holds no data: shape {raw_shape}. Save at least one sequence with at least one timestep.")
-    sequences = [x[i] for i in range(x.shape[0])]
-    return SequenceData(sequences, labels, str(path), fmt, raw_shape, [f"index {i}" for i in range(len(sequences))], steps, raw_ndim=raw_ndim)
+    return SequenceData(Sequences.from_dense(x), labels, str(path), fmt, raw_shape, [f"index {i}" for i in range(x.shape[0])], steps, raw_ndim=raw_ndim)
 
 
 def _from_flat(values: np.ndarray, lengths: np.ndarray, labels: np.ndarray | None, path: Path, x_key: str, len_key: str) -> SequenceData:
@@ -296,10 +298,9 @@ def _from_flat(values: np.ndarray, lengths: np.ndarray, labels: np.ndarray | Non
         raise DataError(f"Sequence {bad[0]} in {path} has length {lengths[bad[0]]}; every sequence needs at least one timestep. Remove empty sequences.")
     if int(lengths.sum()) != values.shape[0]:
         raise DataError(f"`{len_key}` in {path} adds up to {int(lengths.sum())} timesteps but `{x_key}` has {values.shape[0]} rows; they must match.")
-    sequences = np.split(values, np.cumsum(lengths)[:-1])
     raw_shape = f"{x_key} {_axes(values.shape, ('total_timesteps', 'features'))}, {len_key} ({len(lengths)},)"
     steps = [Step("split by lengths", f"{len(lengths)} sequences of (timesteps, {values.shape[1]})", f"{len_key} cut {x_key} into sequences")]
-    return SequenceData(list(sequences), labels, str(path), "npz", raw_shape, [f"index {i}" for i in range(len(sequences))], steps, raw_ndim=values.ndim, is_flat=True)
+    return SequenceData(Sequences(values, lengths), labels, str(path), "npz", raw_shape, [f"index {i}" for i in range(len(lengths))], steps, raw_ndim=values.ndim, is_flat=True)
 
 
 def _array_targets(data: SequenceData, targets: TaskKind) -> SequenceData:
@@ -329,16 +330,16 @@ def _array_targets(data: SequenceData, targets: TaskKind) -> SequenceData:
                 f"{data.source}: with `task: {targets.name}` and `lengths`, {what}, all sequences concatenated: shape ({int(lengths.sum())},){trailing}; got shape {labels.shape}. "
                 "Store the targets like `x`, cut by the same `lengths`."
             )
-        step_targets = np.split(labels, np.cumsum(lengths)[:-1])
+        step_targets = Sequences(labels, lengths)
     else:
         if extra < 0 or labels.shape[:2] != (len(lengths), int(lengths[0])):
             raise DataError(
                 f"{data.source}: with `task: {targets.name}`, {what}, aligned with the sequences: shape (samples={len(lengths)}, timesteps={int(lengths[0])}){trailing}; "
                 f"got shape {labels.shape}. For one {'target' if targets.numeric else 'label'} per sequence set `task: {'regress' if targets.numeric else 'classify'}`."
             )
-        step_targets = list(labels)
-    if targets.numeric:
-        step_targets = [t if t.ndim == 2 else t[:, np.newaxis] for t in step_targets]
+        step_targets = Sequences.from_dense(labels)
+    if targets.numeric and step_targets.values.ndim == 1:
+        step_targets = step_targets.with_values(step_targets.values[:, np.newaxis])
     return dataclasses.replace(data, labels=None, step_targets=step_targets)
 
 
@@ -374,18 +375,22 @@ def _load_ts(path: Path, targets: TaskKind = LABELS) -> SequenceData:
     where: list[str] = []
     in_data = False
     has_label = False
+    classes: list[str] = []  # the class values that @classLabel lists
+    class_line = 0
     for number, line in enumerate(text.splitlines(), start=1):
         line = line.strip()
-        if not line or line.startswith("#"):
+        if not line or line.startswith(("#", "%")):
             continue
         if not in_data:
             if line.startswith("@"):
-                name, _, value = line[1:].partition(" ")
-                if name.lower() == "data":
+                name, value = _ts_header_line(line, path, number)
+                if name == "data":
                     in_data = True
                     has_label = _ts_target_kind(header, path, targets)
                 else:
-                    header[name.lower()] = value.strip()
+                    header[name] = value
+                    if name == "classlabel":
+                        classes, class_line = [c.lower() for c in value.split()[1:]], number  # compared like aeon does, ignoring case
                 continue
             raise DataError(f"{path}, line {number}: expected a header line starting with '@' before '@data'; got {line[:40]!r}.")
         parts = line.split(":")
@@ -397,6 +402,11 @@ def _load_ts(path: Path, targets: TaskKind = LABELS) -> SequenceData:
                 except ValueError:
                     raise DataError(f"{path}, line {number}: the target {label[:40]!r} is not a number; `task: {targets.name}` needs a real value at the end of each line.") from None
             else:
+                if classes and label.lower() not in classes:
+                    raise DataError(
+                        f"{path}, line {number}: the label {label[:40]!r} is not among the classes that @classLabel lists on line {class_line} ({header['classlabel'].split(None, 1)[1]}). "
+                        "Fix the label, or add it to the @classLabel line."
+                    )
                 labels.append(label)
         if header.get("timestamps", "false").lower() == "true":
             raise DataError(f"{path} uses @timeStamps true, which seqcli does not read yet; export the data without timestamps.")
@@ -426,7 +436,41 @@ def _load_ts(path: Path, targets: TaskKind = LABELS) -> SequenceData:
     raw_shape = f"({len(sequences)}, channels={sequences[0].shape[1]}, timesteps={_range_text([len(s) for s in sequences])})"
     steps = [Step("transpose", f"{len(sequences)} x (timesteps, {sequences[0].shape[1]})", ".ts is channels-first (samples, channels, timesteps) -> (samples, timesteps, features)")]
     label_array = np.array(labels, dtype=np.float64 if targets.numeric else None) if labels else None
-    return SequenceData(sequences, label_array, str(path), "ts", raw_shape, where, steps)
+    return SequenceData(Sequences.from_arrays(sequences), label_array, str(path), "ts", raw_shape, where, steps)
+
+
+TS_HEADER_KEYS = {  # lower case -> as the format spells it
+    key.lower(): key
+    for key in ("problemName", "timeStamps", "missing", "univariate", "dimensions", "dimension", "equalLength", "seriesLength", "classLabel", "targetLabel", "data")
+}
+TS_BOOLEAN = ("timestamps", "missing", "univariate", "equallength", "targetlabel")
+TS_COUNT = {"dimensions": "the number of channels", "dimension": "the number of channels", "serieslength": "the length of every sequence"}
+
+
+def _ts_header_line(line: str, path: Path, number: int) -> tuple[str, str]:
+    """A .ts header line ``@key value`` as (key in lower case, value), checked: a known key (else the closest one is
+    suggested) and a well-formed value (true/false, a positive count, or for @classLabel true/false and the classes).
+    ``@dimension`` is read as ``@dimensions``."""
+    name, _, value = line[1:].partition(" ")
+    key, value = name.lower(), value.strip()
+    if key not in TS_HEADER_KEYS:
+        close = difflib.get_close_matches(key, list(TS_HEADER_KEYS), n=1, cutoff=0.6)
+        hint = f" Did you mean @{TS_HEADER_KEYS[close[0]]}?" if close else ""
+        known = ", ".join(f"@{k}" for k in dict.fromkeys(TS_HEADER_KEYS.values()) if k != "dimension")
+        raise DataError(f"{path}, line {number}: unknown header key @{name}.{hint} The .ts header keys are {known}. Fix the key, or start the line with '#' to make it a comment.")
+    spelled = f"@{TS_HEADER_KEYS[key]}"
+    words = value.split()
+    if key in TS_BOOLEAN and (len(words) != 1 or words[0].lower() not in ("true", "false")):
+        raise DataError(f"{path}, line {number}: {spelled} must be followed by true or false; got {value[:40]!r}. Write e.g. `{spelled} false`.")
+    if key in TS_COUNT and (len(words) != 1 or not words[0].isdigit() or int(words[0]) < 1):
+        raise DataError(f"{path}, line {number}: {spelled} must be followed by a positive whole number ({TS_COUNT[key]}); got {value[:40]!r}. Write e.g. `{spelled} 2`.")
+    if key == "classlabel" and (not words or words[0].lower() not in ("true", "false") or (words[0].lower() == "false" and len(words) > 1)):
+        raise DataError(
+            f"{path}, line {number}: @classLabel must be followed by true and the class values (e.g. `@classLabel true 1 2 3`), or by false alone; got {value[:40]!r}."
+        )
+    if key == "data" and value:
+        raise DataError(f"{path}, line {number}: @data stands alone on its line; got {line[:40]!r}. Put the first sequence on the next line.")
+    return ("dimensions" if key == "dimension" else key), value
 
 
 def _ts_target_kind(header: dict[str, str], path: Path, targets: TaskKind) -> bool:
@@ -450,11 +494,18 @@ def _ts_target_kind(header: dict[str, str], path: Path, targets: TaskKind) -> bo
 # --------------------------------------------------------------------------- long CSV
 
 
-def _read_csv(path: Path, example: str) -> tuple[list[str], list[tuple[int, list[str]]]]:
-    """The header (stripped) and each record with its line number (a record's last line: quoted fields may span lines)."""
+CSV_DELIMITERS = (",", ";", "\t", "|")  # detected from the header line when `data.csv.delimiter` is null
+
+
+def _read_csv(path: Path, example: str, delimiter: str | None = None) -> tuple[list[str], list[tuple[int, list[str]]], str]:
+    """The header (stripped), each record with its line number (a record's last line: quoted fields may span lines) and
+    the delimiter: ``delimiter``, or when None the one of :data:`CSV_DELIMITERS` the header line holds most (a comma if none)."""
     try:
         with open(path, newline="", encoding="utf-8-sig") as handle:  # -sig: Excel's "CSV UTF-8" starts with a BOM
-            reader = csv.reader(handle)
+            if delimiter is None:
+                delimiter = detect_delimiter(handle.readline())
+                handle.seek(0)
+            reader = csv.reader(handle, delimiter=delimiter)
             header = [h.strip() for h in next(reader, None) or []]
             rows = [(reader.line_num, row) for row in reader]
     except UnicodeDecodeError:
@@ -463,7 +514,33 @@ def _read_csv(path: Path, example: str) -> tuple[list[str], list[tuple[int, list
         raise DataError(f"{path} is not valid CSV: {exc}.") from None
     if not header:
         raise DataError(f"{path} has no header row; the first row must name the columns{example}.")
-    return header, rows
+    return header, rows, delimiter
+
+
+def detect_delimiter(header_line: str) -> str:
+    """The delimiter of a CSV header line: the one of :data:`CSV_DELIMITERS` it holds most, a comma on a tie or if none.
+
+    >>> detect_delimiter("id;time;a;b;label"), detect_delimiter("id,time,a"), detect_delimiter("text")
+    (';', ',', ',')
+    """
+    counts = {d: header_line.count(d) for d in CSV_DELIMITERS}
+    best = max(CSV_DELIMITERS, key=lambda d: counts[d])  # the first of equal counts: the comma
+    return best if counts[best] else ","
+
+
+def _delimiter_note(delimiter: str, declared: str | None) -> str:
+    """How the cells were separated, for the loading step; nothing for the usual comma."""
+    if delimiter == ",":
+        return ""
+    return f"; cells separated by {delimiter!r} ({'detected from the header line' if declared is None else '`data.csv.delimiter`'})"
+
+
+def _delimiter_hint(header: list[str], delimiter: str) -> str:
+    """For a header read as one column that holds another delimiter: the setting that would split it."""
+    other = detect_delimiter(header[0]) if len(header) == 1 else delimiter
+    if other == delimiter:
+        return ""
+    return f" The header is read as one column because its cells are separated by {other!r}, not {delimiter!r}: set `data.csv.delimiter: {other!r}`, or null to detect it."
 
 
 def _load_csv(path: Path, options: DataSpec, targets: TaskKind = LABELS) -> SequenceData:
@@ -473,7 +550,7 @@ def _load_csv(path: Path, options: DataSpec, targets: TaskKind = LABELS) -> Sequ
     sequence, or with per-timestep targets each row's own; numbers for regression.
     """
     opts = options.csv
-    header, numbered = _read_csv(path, "")
+    header, numbered, delimiter = _read_csv(path, "", opts.delimiter)
     rows = [row for _, row in numbered]
     target_key = "data.csv.target_columns" if opts.target_columns is not None else "data.csv.label_column"
     target_columns = opts.target_columns if opts.target_columns is not None else [opts.label_column] if opts.label_column is not None else []
@@ -483,7 +560,9 @@ def _load_csv(path: Path, options: DataSpec, targets: TaskKind = LABELS) -> Sequ
             if column not in header:
                 text_hint = f" If {opts.text_column!r} holds one raw text per row, set `preprocessing.input: text`." if opts.text_column in header else ""
                 or_null = " or null" if key != "data.csv.id_column" else ""
-                raise DataError(f"{path} has no column {column!r} (columns: {', '.join(header)}). Set `{key}` to the right column name{or_null}.{text_hint}")
+                raise DataError(
+                    f"{path} has no column {column!r} (columns: {', '.join(header)}). Set `{key}` to the right column name{or_null}.{text_hint}{_delimiter_hint(header, delimiter)}"
+                )
     reserved = {c for columns in wanted.values() for c in columns}
     features = opts.feature_columns if opts.feature_columns is not None else [h for h in header if h not in reserved]
     missing = [f for f in features if f not in header]
@@ -495,6 +574,8 @@ def _load_csv(path: Path, options: DataSpec, targets: TaskKind = LABELS) -> Sequ
         raise DataError(f"{path} has a header but no data rows. Add one row per timestep below the header.")
     index = {h: i for i, h in enumerate(header)}
     groups: dict[str, list[tuple[float, int, list[float], tuple[Any, ...]]]] = {}
+    blocks: dict[str, list[list[int]]] = {}  # each id's runs of adjacent rows: [first line, last line]
+    last_id: str | None = None
     for number, row in enumerate(rows, start=2):
         if not any(cell.strip() for cell in row):
             continue  # blank line
@@ -520,12 +601,22 @@ def _load_csv(path: Path, options: DataSpec, targets: TaskKind = LABELS) -> Sequ
                 ) from None
         cells = tuple(row[index[column]].strip() for column in target_columns)
         target = tuple(_csv_number(cell, f"{path}, line {number}, column {column!r}", targets) for cell, column in zip(cells, target_columns, strict=True)) if targets.numeric else cells
-        groups.setdefault(row[index[opts.id_column]].strip(), []).append((order, number, values, target))
+        seq_id = row[index[opts.id_column]].strip()
+        groups.setdefault(seq_id, []).append((order, number, values, target))
+        if seq_id == last_id:
+            blocks[seq_id][-1][1] = number
+        else:
+            blocks.setdefault(seq_id, []).append([number, number])
+            last_id = seq_id
+    if not opts.allow_scattered_ids:
+        _check_adjacent_ids(path, blocks)
     sequences, labels, where, ids, step_targets = [], [], [], [], []
     for seq_id, items in groups.items():
-        items.sort(key=lambda item: item[0])
+        items.sort(key=lambda item: item[0])  # stable: rows with the same time keep their file order
         lines = [item[1] for item in items]
         place = f"id {seq_id!r} (lines {min(lines)}-{max(lines)})"
+        if opts.time_column is not None and not opts.allow_duplicate_times:
+            _check_distinct_times(path, place, opts.time_column, items)
         seen = {item[3] for item in items}
         if len(seen) > 1 and not targets.per_timestep:
             found = ", ".join(sorted(", ".join(map(str, t)) for t in seen)[:5])
@@ -541,13 +632,40 @@ def _load_csv(path: Path, options: DataSpec, targets: TaskKind = LABELS) -> Sequ
         where.append(place)
         ids.append(seq_id)
     raw_shape = f"{len(rows)} rows x {len(header)} columns"
-    steps = [Step("group rows", f"{len(sequences)} x (timesteps, {len(features)})", f"rows grouped by {opts.id_column!r}" + (f", ordered by {opts.time_column!r}" if opts.time_column else ""))]
+    ordered = f", ordered by {opts.time_column!r}" if opts.time_column else ""
+    steps = [Step("group rows", f"{len(sequences)} x (timesteps, {len(features)})", f"rows grouped by {opts.id_column!r}{ordered}{_delimiter_note(delimiter, opts.delimiter)}")]
     names = list(target_columns) if targets.numeric and target_columns else None
+    ragged = Sequences.from_arrays(sequences)
     if not target_columns:
-        return SequenceData(sequences, None, str(path), "csv", raw_shape, where, steps, ids, target_names=names)
+        return SequenceData(ragged, None, str(path), "csv", raw_shape, where, steps, ids, target_names=names)
     if targets.per_timestep:
-        return SequenceData(sequences, None, str(path), "csv", raw_shape, where, steps, ids, step_targets=step_targets, target_names=names)
-    return SequenceData(sequences, np.array(labels, dtype=np.float64 if targets.numeric else None), str(path), "csv", raw_shape, where, steps, ids, target_names=names)
+        return SequenceData(ragged, None, str(path), "csv", raw_shape, where, steps, ids, step_targets=Sequences.from_arrays(step_targets), target_names=names)
+    return SequenceData(ragged, np.array(labels, dtype=np.float64 if targets.numeric else None), str(path), "csv", raw_shape, where, steps, ids, target_names=names)
+
+
+def _check_adjacent_ids(path: Path, blocks: dict[str, list[list[int]]]) -> None:
+    """An error for the id whose rows first come in more than one block of adjacent rows (``blocks``: each id's runs of lines)."""
+    scattered = [(runs[1][0], seq_id, runs) for seq_id, runs in blocks.items() if len(runs) > 1]
+    if not scattered:
+        return
+    _, seq_id, runs = min(scattered)
+    listed = ", ".join(f"{a}-{b}" if a != b else str(a) for a, b in runs[:4]) + (", ..." if len(runs) > 4 else "")
+    raise DataError(
+        f"{path}, id {seq_id!r}: its rows are in {len(runs)} separate blocks (lines {listed}), with other ids between them. "
+        "The same id in two places is usually two sequences that share an id: give each its own id. "
+        "If the blocks are one sequence, put its rows together, or set `data.csv.allow_scattered_ids: true` to join them."
+    )
+
+
+def _check_distinct_times(path: Path, place: str, time_column: str, items: list[tuple[float, int, list[float], tuple[Any, ...]]]) -> None:
+    """An error for the first two rows of a sequence (``items``, sorted by time) with the same time."""
+    for (time, first, *_), (other, second, *_) in itertools.pairwise(items):
+        if time == other:
+            raise DataError(
+                f"{path}, {place}: lines {min(first, second)} and {max(first, second)} have the same time {time:g} (column {time_column!r}). "
+                "Each timestep of a sequence needs its own time: fix the time or remove the duplicate row, "
+                "or set `data.csv.allow_duplicate_times: true` to keep such rows (in file order)."
+            )
 
 
 def _csv_number(cell: str, place: str, targets: TaskKind) -> float:
@@ -599,12 +717,14 @@ def looks_like_text(path: Path, options: DataSpec) -> bool:
 def _load_text_csv(path: Path, options: DataSpec, *, need_labels: bool, targets: TaskKind = LABELS) -> SequenceData:
     """Read CSV with one text per row: ``text_column``, ``label_column`` (regression: a number) and, if present, ``id_column``."""
     opts = options.csv
-    header, rows = _read_csv(path, " (e.g. `text,label`)")
+    header, rows, delimiter = _read_csv(path, " (e.g. `text,label`)", opts.delimiter)
     if opts.text_column not in header:
-        raise DataError(f"{path} has no column {opts.text_column!r} (columns: {', '.join(header)}). Set `data.csv.text_column` to the column that holds the texts.")
+        raise DataError(
+            f"{path} has no column {opts.text_column!r} (columns: {', '.join(header)}). Set `data.csv.text_column` to the column that holds the texts.{_delimiter_hint(header, delimiter)}"
+        )
     label_column = opts.label_column if opts.label_column in header or need_labels else None
     if label_column is not None and label_column not in header:
-        raise DataError(f"{path} has no column {label_column!r} (columns: {', '.join(header)}). Set `data.csv.label_column` to the right column name.")
+        raise DataError(f"{path} has no column {label_column!r} (columns: {', '.join(header)}). Set `data.csv.label_column` to the right column name.{_delimiter_hint(header, delimiter)}")
     index = {h: i for i, h in enumerate(header)}
     texts, labels, where, ids = [], [], [], []
     for number, row in rows:
@@ -620,9 +740,9 @@ def _load_text_csv(path: Path, options: DataSpec, *, need_labels: bool, targets:
         ids.append(row[index[opts.id_column]].strip() if opts.id_column in index else str(number))
     if not texts:
         raise DataError(f"{path} has a header but no data rows. Add one row per text below the header.")
-    steps = [Step("read texts", f"{len(texts)} texts", f"one text per row from column {opts.text_column!r}")]
+    steps = [Step("read texts", f"{len(texts)} texts", f"one text per row from column {opts.text_column!r}{_delimiter_note(delimiter, opts.delimiter)}")]
     label_array = np.array(labels, dtype=np.float64 if targets.numeric else None) if label_column is not None else None
-    return SequenceData([], label_array, str(path), "csv", f"{len(texts)} rows x {len(header)} columns", where, steps, ids, texts)
+    return SequenceData(Sequences.from_arrays([]), label_array, str(path), "csv", f"{len(texts)} rows x {len(header)} columns", where, steps, ids, texts)
 
 
 def _load_txt(path: Path) -> SequenceData:
@@ -632,7 +752,7 @@ def _load_txt(path: Path) -> SequenceData:
         raise DataError(f"{path} has no text: every line is blank. Write one text per line.")
     texts = [line for _, line in numbered]
     steps = [Step("read texts", f"{len(texts)} texts", "one text per line")]
-    return SequenceData([], None, str(path), "txt", f"{len(texts)} lines", [f"line {n}" for n, _ in numbered], steps, [str(n) for n, _ in numbered], texts)
+    return SequenceData(Sequences.from_arrays([]), None, str(path), "txt", f"{len(texts)} lines", [f"line {n}" for n, _ in numbered], steps, [str(n) for n, _ in numbered], texts)
 
 
 def _load_jsonl(path: Path, options: DataSpec, *, text: bool, need_labels: bool, targets: TaskKind = LABELS) -> SequenceData:
@@ -691,7 +811,7 @@ def _load_jsonl(path: Path, options: DataSpec, *, text: bool, need_labels: bool,
     label_array = np.array(labels, dtype=np.float64 if targets.numeric else None) if labels and not targets.per_timestep else None
     if text:
         steps = [Step("read texts", f"{len(values)} texts", f"one text per record under {key!r}")]
-        return SequenceData([], label_array, str(path), "jsonl", f"{len(values)} records", where, steps, ids, values)
+        return SequenceData(Sequences.from_arrays([]), label_array, str(path), "jsonl", f"{len(values)} records", where, steps, ids, values)
     widths = [v.shape[1] for v in values]
     odd = next((i for i, w in enumerate(widths) if w != widths[0]), None)
     if odd is not None:
@@ -700,7 +820,14 @@ def _load_jsonl(path: Path, options: DataSpec, *, text: bool, need_labels: bool,
         values = [v.astype(np.float64, copy=False) for v in values]
     raw_shape = f"{len(values)} records x (timesteps={_range_text([len(v) for v in values])}, features={widths[0]})"
     steps = [Step("read records", f"{len(values)} x (timesteps, {widths[0]})", f"one sequence per record under {key!r}" + ("; a flat list is one feature per timestep" if widths[0] == 1 else ""))]
-    return SequenceData(values, label_array, str(path), "jsonl", raw_shape, where, steps, ids, step_targets=labels if targets.per_timestep and labels else None)
+    step_targets = None
+    if targets.per_timestep and labels:
+        if targets.numeric:
+            odd = next((i for i, t in enumerate(labels) if t.shape[1:] != labels[0].shape[1:]), None)
+            if odd is not None:
+                raise DataError(f"{path}, {where[odd]}: {labels[odd].shape[1]} targets per timestep, but {where[0]} has {labels[0].shape[1]}. Every timestep needs the same targets.")
+        step_targets = Sequences.from_arrays(labels)
+    return SequenceData(Sequences.from_arrays(values), label_array, str(path), "jsonl", raw_shape, where, steps, ids, step_targets=step_targets)
 
 
 def _example(text: bool) -> str:
@@ -805,15 +932,18 @@ def validate(data: SequenceData, *, need_labels: bool, targets: TaskKind = LABEL
     for i, text in enumerate(data.texts or []):
         if not text.strip():
             raise DataError(f"{data.source}, {data.where[i]}: the text is empty. Remove it or write the text.")
-    for i, seq in enumerate(data.sequences):
-        if len(seq) == 0:
-            raise DataError(f"{data.source}, {data.where[i]}: the sequence has no timesteps. Remove it.")
-        if np.issubdtype(seq.dtype, np.floating) and not np.isfinite(seq).all():
-            t, f = np.argwhere(~np.isfinite(seq))[0]
-            raise DataError(
-                f"{data.source}, {data.where[i]}: {seq[t, f]} at timestep {t}, feature {f}. Replace missing or infinite values "
-                "(e.g. interpolate or drop the sequence) before training."
-            )
+    seqs = data.sequences
+    empty = np.flatnonzero(seqs.lengths == 0)
+    if empty.size:
+        raise DataError(f"{data.source}, {data.where[int(empty[0])]}: the sequence has no timesteps. Remove it.")
+    if np.issubdtype(seqs.dtype, np.floating) and not np.isfinite(seqs.values).all():
+        row, f = (int(v) for v in np.argwhere(~np.isfinite(seqs.values.reshape(len(seqs.values), -1)))[0])
+        i = int(np.searchsorted(seqs.starts, row, side="right")) - 1
+        t = row - int(seqs.starts[i])
+        raise DataError(
+            f"{data.source}, {data.where[i]}: {seqs[i][t, f]} at timestep {t}, feature {f}. Replace missing or infinite values "
+            "(e.g. interpolate or drop the sequence) before training."
+        )
     if targets.per_timestep:
         _validate_step_targets(data, need_labels, targets)
         return
@@ -842,23 +972,21 @@ def _validate_step_targets(data: SequenceData, need_labels: bool, targets: TaskK
         if need_labels:
             raise DataError(f"{data.source} has no {what}s. With `task: {targets.name}`, training and test data need one {what} per timestep ({_label_hint(data.format)}).")
         return
-    for i, (seq, step_targets) in enumerate(zip(data.sequences, data.step_targets, strict=True)):
-        if len(step_targets) != len(seq):
-            raise DataError(
-                f"{data.source}, {data.where[i]}: {len(step_targets)} {what}s for a sequence of {len(seq)} timesteps. "
-                f"With `task: {targets.name}` every timestep needs exactly one {what}; fix the {what}s or the sequence."
-            )
-    if targets.numeric:
-        widths = [t.shape[1] for t in data.step_targets]
-        odd = next((i for i, w in enumerate(widths) if w != widths[0]), None)
-        if odd is not None:
-            raise DataError(f"{data.source}, {data.where[odd]}: {widths[odd]} targets per timestep, but {data.where[0]} has {widths[0]}. Every timestep needs the same targets.")
-        for i, step_targets in enumerate(data.step_targets):
+    wrong = np.flatnonzero(data.step_targets.lengths != data.sequences.lengths)
+    if wrong.size:
+        i = int(wrong[0])
+        raise DataError(
+            f"{data.source}, {data.where[i]}: {data.step_targets.lengths[i]} {what}s for a sequence of {data.sequences.lengths[i]} timesteps. "
+            f"With `task: {targets.name}` every timestep needs exactly one {what}; fix the {what}s or the sequence."
+        )
+    if targets.numeric:  # as many targets per timestep everywhere: the ragged type holds one cell shape
+        starts = data.step_targets.starts
 
-            def place(t: int, i: int = i) -> str:
-                return f"{data.where[i]}, timestep {t}"
+        def place(row: int) -> str:
+            i = int(np.searchsorted(starts, row, side="right")) - 1
+            return f"{data.where[i]}, timestep {row - int(starts[i])}"
 
-            _check_finite_targets(step_targets, data, place)
+        _check_finite_targets(data.step_targets.values, data, place)
 
 
 def _check_finite_targets(values: np.ndarray, data: SequenceData, place: Callable[[int], str]) -> None:

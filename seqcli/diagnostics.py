@@ -11,8 +11,9 @@ import numpy as np
 from seqcli import text as text_mod
 from seqcli.data import SequenceData
 from seqcli.preprocess import Preprocessor
-from seqcli.spec import Spec, cross_field_problems
+from seqcli.spec import Spec, TaskKind, cross_field_problems
 from seqcli.steps import Padding
+from seqcli.tasks.classify import label_names, regression_like
 
 TRUNCATION_WARN_SHARE = 0.05
 PADDING_WARN_SHARE = 0.5
@@ -69,6 +70,17 @@ def truncation_warning(data: SequenceData, prep: Preprocessor, role: str) -> str
     )
 
 
+def feature_mismatch_warning(data: SequenceData, prep: Preprocessor, role: str, train_source: str) -> str | None:
+    """For ``inspect-shapes``: a validation/test file whose features per timestep differ from the training data's, which
+    ``train`` refuses; the pipeline leaves that split out of the trace."""
+    if not data.sequences or data.n_features == prep.n_features:
+        return None
+    return (
+        f"The {role} data {data.source} has {data.n_features} features per timestep, but the training data {train_source} has {prep.n_features}; "
+        f"`train` refuses this. Give the {role} data the same {prep.n_features} features, in the same order as in training. It is left out of this trace."
+    )
+
+
 def spec_warnings(spec: Spec) -> list[str]:
     """Warnings from the spec alone: its cross-field problems (which ``train`` refuses), and settings that are slow or useless."""
     warnings = list(cross_field_problems(spec))
@@ -95,6 +107,20 @@ def spec_warnings(spec: Spec) -> list[str]:
     return warnings
 
 
+def regression_labels_warning(data: SequenceData, kind: TaskKind) -> str | None:
+    """Warn when the class labels of a per-sequence classifier look like real values (:func:`seqcli.tasks.classify.regression_like`)."""
+    if kind.numeric or kind.per_timestep or data.labels is None:
+        return None
+    reason = regression_like(data.labels)
+    if reason is None:
+        return None
+    classes = len(np.unique(label_names(data.labels)))
+    return (
+        f"The labels of {data.source} look like real values, not classes: {reason}. With `task: {kind.name}` every distinct value "
+        f"becomes a class ({classes} classes). For real-valued targets set `task: regress`; if these are class labels, ignore this warning."
+    )
+
+
 def channels_first_warning(data: SequenceData, layout: str) -> str | None:
     """Warn when a dense 3-D array looks like (samples, features, timesteps).
 
@@ -106,8 +132,8 @@ def channels_first_warning(data: SequenceData, layout: str) -> str | None:
         return None
     if len(set(data.lengths.tolist())) != 1:
         return None
-    x = np.stack(data.sequences).astype(np.float64)  # (samples, timesteps, features)
-    if x.shape[1] < 3 or x.shape[2] < 3 or np.issubdtype(data.sequences[0].dtype, np.integer):
+    x = data.sequences.values.reshape(len(data), int(data.lengths[0]), -1).astype(np.float64)  # (samples, timesteps, features)
+    if x.shape[1] < 3 or x.shape[2] < 3 or data.is_integer:
         return None
     spread = np.abs(x - x.mean()).mean() or 1.0
     along_time = np.abs(np.diff(x, axis=1)).mean() / spread

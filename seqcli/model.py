@@ -10,10 +10,15 @@ The mask reaches every recurrent layer, both directions included. For a per-time
 task (``tag``, ``regress_timesteps``) the last recurrent layer returns sequences too,
 the dense layers and the head apply per timestep ``(batch, timesteps, units)``, and the
 mask they carry keeps padded timesteps out of the loss and the metrics.
+
+A multi-input model has one such branch (input, masking or embedding, recurrent layers) per input, joined before the
+dense layers: the branches' last outputs concatenated, or for a per-timestep task the other inputs' vectors repeated
+at every timestep of the first input's branch.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Any
 
@@ -22,35 +27,84 @@ import numpy as np
 from seqcli.backend import import_keras
 from seqcli.errors import RunError
 from seqcli.preprocess import Preprocessor
-from seqcli.spec import TASK_KINDS, RecurrentLayer, Spec
+from seqcli.spec import TASK_KINDS, RecurrentLayer, Spec, keras_name
 from seqcli.tasks import get as get_task
 
 
-def return_sequences(spec: Spec) -> list[bool]:
-    """Per recurrent layer: the spec's explicit value, else true for all but the last (for a per-timestep task for all)."""
-    layers = spec.model.layers
-    per_timestep = TASK_KINDS[spec.task].per_timestep
+def return_sequences(layers: list[RecurrentLayer], *, per_timestep: bool) -> list[bool]:
+    """Per recurrent layer of a branch: the spec's explicit value, else true for all but the last (for the first branch of
+    a per-timestep task for all)."""
     return [layer.return_sequences if layer.return_sequences is not None else per_timestep or i < len(layers) - 1 for i, layer in enumerate(layers)]
 
 
-def build_model(spec: Spec, prep: Preprocessor, preps: dict[str, Preprocessor] | None = None) -> Any:
-    """Build and compile the network (imports Keras); ``preps`` (one per input, by name) builds a multi-input model."""
+def build_model(spec: Spec, preps: dict[str, Preprocessor]) -> Any:
+    """Build and compile the network (imports Keras): one branch per input (``preps``, the first input's first), joined
+    when there are several (:func:`_join`), then the dense layers and the task's head.
+
+    A one-input model is the case of one branch, with the names it always had: input ``sequence`` (or ``tokens``),
+    layers ``masking``/``embedding``, ``lstm_0``, ... A multi-input model names each branch's input and layers after
+    the input: ``{name}``, ``{name}_masking``, ``{name}_lstm_0``, ...
+    """
     keras = import_keras()
     task = get_task(spec.task)
-    if preps is not None:
-        inputs, x = _branches(spec, preps)
-    else:
-        inputs, x = _input_layers(spec, prep)
-        for i, (layer, sequences) in enumerate(zip(spec.model.layers, return_sequences(spec), strict=True)):
-            x = _recurrent(layer, sequences, i)(x)  # (batch, timesteps, units) or (batch, units); x2 units when bidirectional
+    named, per_timestep = spec.inputs is not None, TASK_KINDS[spec.task].per_timestep
+    inputs, branches = {}, []
+    for k, (name, (_, _, layers)) in enumerate(spec.sections().items()):
+        inputs[name], x = _input_layers(spec, preps[name], name if named else None)
+        for i, (layer, sequences) in enumerate(zip(layers, return_sequences(layers, per_timestep=per_timestep and k == 0), strict=True)):
+            x = _recurrent(layer, sequences, i, f"{name}_" if named else "")(x)  # (batch, timesteps, units) or (batch, units); x2 units when bidirectional
+        branches.append(x)
+    x = _join(branches, per_timestep=per_timestep) if named else branches[0]
     for i, dense in enumerate(spec.model.dense):
         x = keras.layers.Dense(dense.units, activation=dense.activation, name=f"dense_{i}")(x)
         if dense.dropout > 0:
             x = keras.layers.Dropout(dense.dropout, name=f"dropout_{i}")(x)
-    outputs = task.head(x, spec=spec, prep=prep)
-    model = keras.Model(inputs, outputs, name=spec.output.name or "seqcli")
+    outputs = task.head(x, spec=spec, prep=next(iter(preps.values())))
+    model = keras.Model(inputs if named else next(iter(inputs.values())), outputs, name=keras_name(spec.output.name))  # the run folder keeps output.name as it is
     model.compile(optimizer=_optimizer(spec), loss=task.loss(spec), metrics=task.metrics(spec))
     return model
+
+
+def _join(branches: list[Any], *, per_timestep: bool) -> Any:
+    """The branches of a multi-input model joined as ``merge``: their vectors concatenated ``(batch, sum of units)``, or for a
+    per-timestep task the other branches' vectors repeated at every timestep of the first branch's ``(batch, timesteps, units)``
+    output and concatenated with it, masked like the first input (:func:`along_time`)."""
+    keras = import_keras()
+    if per_timestep:
+        return along_time()(name="merge")(branches)
+    return keras.layers.Concatenate(name="merge")(branches)
+
+
+@functools.cache
+def along_time() -> Any:
+    """The Keras layer class ``AlongTime`` (registered for saving, so safe-mode loading finds it):
+    ``[(batch, timesteps, u0), (batch, u1), ...] -> (batch, timesteps, u0 + u1 + ...)``.
+
+    Each vector is broadcast to every timestep of the sequence (by adding it to zeros shaped like the sequence, which
+    works for any number of timesteps on both backends); the output keeps the sequence's mask, so padded timesteps stay
+    out of the loss and metrics.
+    """
+    keras = import_keras()
+
+    @keras.saving.register_keras_serializable(package="seqcli")
+    class AlongTime(keras.layers.Layer):  # type: ignore[name-defined]  # keras is import_keras()'s untyped (Any) module: a dynamic base class
+        def __init__(self, **kwargs: Any) -> None:
+            super().__init__(**kwargs)
+            self.supports_masking = True
+
+        def call(self, inputs: list[Any], mask: Any = None) -> Any:
+            sequence, *vectors = inputs
+            zeros = keras.ops.zeros_like(sequence[:, :, :1])  # (batch, timesteps, 1)
+            return keras.ops.concatenate([sequence, *(zeros + keras.ops.expand_dims(v, 1) for v in vectors)], axis=-1)
+
+        def compute_mask(self, inputs: list[Any], mask: Any = None) -> Any:
+            return None if mask is None else mask[0]
+
+        def compute_output_shape(self, shapes: list[tuple[int | None, ...]]) -> tuple[int | None, ...]:
+            units = [shape[-1] for shape in shapes]
+            return (*shapes[0][:2], None if None in units else sum(u for u in units if u is not None))
+
+    return AlongTime
 
 
 def _recurrent(layer: RecurrentLayer, sequences: bool, index: int, prefix: str = "") -> Any:
@@ -59,21 +113,6 @@ def _recurrent(layer: RecurrentLayer, sequences: bool, index: int, prefix: str =
     cell = {"lstm": keras.layers.LSTM, "gru": keras.layers.GRU}[layer.cell]
     rnn = cell(layer.units, dropout=layer.dropout, recurrent_dropout=layer.recurrent_dropout, return_sequences=sequences, name=f"{prefix}{layer.cell}_{index}")
     return keras.layers.Bidirectional(rnn, name=f"{prefix}bi{layer.cell}_{index}") if layer.bidirectional else rnn
-
-
-def _branches(spec: Spec, preps: dict[str, Preprocessor]) -> tuple[dict[str, Any], Any]:
-    """One branch per input, ``{name}: Input -> {name}_masking/_embedding -> {name}_lstm_0 ...`` ending in ``(batch, units)``; concatenated as ``merge``."""
-    from seqcli.multi import sections
-
-    keras = import_keras()
-    inputs, outputs = {}, []
-    for name, (_, _, layers) in sections(spec).items():
-        inputs[name], x = _input_layers(spec, preps[name], name)
-        for i, layer in enumerate(layers):
-            sequences = layer.return_sequences if layer.return_sequences is not None else i < len(layers) - 1
-            x = _recurrent(layer, sequences, i, f"{name}_")(x)
-        outputs.append(x)
-    return inputs, keras.layers.Concatenate(name="merge")(outputs)  # (batch, sum of the branches' units)
 
 
 ENCODING_LAYERS = {"embedding": "embedding", "one_hot": "one_hot", "float": "code_value"}
@@ -150,7 +189,10 @@ def restore_training_state(model: Any, state: dict[str, np.ndarray], source: Any
 def load_checkpoint(path: Any, *, compile: bool) -> Any:
     """Load a saved ``.keras`` model in Keras' safe mode (no code from the file runs)."""
     keras = import_keras()
+    along_time()  # registers seqcli's own layer before Keras reads the file
     try:
-        return keras.saving.load_model(path, compile=compile, safe_mode=True)
+        model = keras.saving.load_model(path, compile=compile, safe_mode=True)
     except Exception as exc:  # Keras raises many types for a damaged archive
         raise RunError(f"Cannot load checkpoint {path}: {type(exc).__name__}: {str(exc).rstrip('.')}. The file is damaged.") from None
+    model.name = keras_name(model.name)  # runs saved before names were sanitized (e.g. 'my experiment' on JAX) predict on TensorFlow too
+    return model

@@ -72,7 +72,7 @@ class LoadedRun:
                 other = next(c for c in CHECKPOINTS if c != self.checkpoint)
                 instead = f"try `--checkpoint {other}`" if self.run.checkpoint_path(other).is_file() else f"checkpoints/ holds {', '.join(self.run.checkpoints_left()) or 'nothing'}"
                 raise RunError(f"{exc} Train again, or {instead}.") from None
-        model = build_model(self.spec, pipe.prep, pipe.preps)
+        model = build_model(self.spec, pipe.preps)
         restore_training_state(model, self.run.read_state(self.epoch), self.run.state_path(self.epoch), optimizer=False)
         return model
 
@@ -174,6 +174,7 @@ def read_input(loaded: LoadedRun, path: str | Path) -> tuple[SequenceData, list[
     """
     from seqcli import data as data_mod
     from seqcli.data import SequenceData
+    from seqcli.sequences import Sequences
 
     file = Path(path)
     check_inputs(file, {})
@@ -190,7 +191,7 @@ def read_input(loaded: LoadedRun, path: str | Path) -> tuple[SequenceData, list[
                 f"INPUT is one unbatched sequence of shape {array.shape} ({'timesteps' if array.ndim == 1 else 'timesteps, features'}); "
                 f"predicting it as a batch of one: {(1, loaded.prep.width_for(len(single)), *loaded.prep.input_shape[1:])}."
             )
-            data = SequenceData([single], None, str(file), "npy", str(array.shape), ["the sequence"])
+            data = SequenceData(Sequences.from_arrays([single]), None, str(file), "npy", str(array.shape), ["the sequence"])
             data_mod.validate(data, need_labels=False)
             return data, notes
     return data_mod.load(DataFile(path=str(file)), options, need_labels=False, targets=loaded.pipeline.task.kind), notes
@@ -228,19 +229,21 @@ def predict(loaded: LoadedRun, data: SequenceData, notes: list[str] | None = Non
 
 def _prediction(loaded: LoadedRun, split: Split, outputs: Outputs, notes: list[str]) -> Prediction:
     """The task's rows for ``outputs``: one per sequence, or one per real timestep of every sequence (truncated sequences: per kept timestep)."""
+    from seqcli.sequences import Sequences
+
     pipe = loaded.pipeline
     task, prep = pipe.task, pipe.prep
     rows, scores = task.rows(outputs, prep, split.y)
     ids, timesteps = list(split.data.ids), None
-    if isinstance(outputs, list):  # per timestep
-        ids = [seq_id for seq_id, steps in zip(split.data.ids, outputs, strict=True) for _ in range(len(steps))]
-        timesteps = [t for steps in outputs for t in range(len(steps))]
+    if isinstance(outputs, Sequences):  # per timestep
+        ids = [seq_id for seq_id, count in zip(split.data.ids, outputs.lengths.tolist(), strict=True) for _ in range(count)]
+        timesteps = [t for count in outputs.lengths.tolist() for t in range(count)]
     return Prediction(task.name, ids, task.columns(prep), task.predictions(outputs, prep), rows, scores, [*loaded.notes, *notes, *split.notes], timesteps)
 
 
 def predict_file(loaded: LoadedRun, path: str | Path) -> Prediction:
     """Read INPUT with the run's loaders and predict every sequence in it."""
-    if loaded.pipeline.preps is not None:
+    if loaded.pipeline.multi_input:
         preps = loaded.pipeline.preps
         raise DataError(f"Run {loaded.run.path} is a multi-input model: give every input by name, {' '.join(f'--input {n}=FILE' for n in preps)}, instead of INPUT.")
     data, notes = read_input(loaded, path)
@@ -253,7 +256,7 @@ def predict_inputs(loaded: LoadedRun, files: dict[str, Path]) -> Prediction:
     The ids, and the true labels when present, come from the file of the input that carries the labels in training.
     """
     preps, spec = loaded.pipeline.preps, loaded.spec
-    if preps is None:
+    if not loaded.pipeline.multi_input:
         raise DataError(f"--input NAME=FILE is for multi-input runs; {loaded.run.path} has one input. Give the data file as INPUT.")
     unknown = [name for name in files if name not in preps]
     missing = [name for name in preps if name not in files]
@@ -261,10 +264,9 @@ def predict_inputs(loaded: LoadedRun, files: dict[str, Path]) -> Prediction:
         problem = f"unknown input(s) {', '.join(map(repr, unknown))}" if unknown else f"no file for input(s) {', '.join(map(repr, missing))}"
         raise DataError(f"--input: {problem}. This model takes the inputs {', '.join(map(repr, preps))}: give each once, e.g. {' '.join(f'--input {n}=FILE' for n in preps)}.")
     from seqcli import data as data_mod
-    from seqcli import multi
 
     check_inputs(None, files)
-    options = multi.sections(spec)
+    options = spec.sections()
     parts: dict[str, SequenceData] = {}
     for name, path in files.items():
         file = Path(path)
@@ -282,9 +284,10 @@ def predict_texts(loaded: LoadedRun, texts: list[str]) -> Prediction:
         raise DataError(f"--text needs a run trained on text (`preprocessing.input: text`), but {loaded.run.path} was trained on {loaded.prep.input} input. Give an INPUT file instead.")
     from seqcli import data as data_mod
     from seqcli.data import SequenceData
+    from seqcli.sequences import Sequences
 
     where = [f"text {i + 1}" for i in range(len(texts))]
-    data = SequenceData([], None, "--text", "txt", f"{len(texts)} texts", where, ids=list(texts), texts=list(texts))
+    data = SequenceData(Sequences.from_arrays([]), None, "--text", "txt", f"{len(texts)} texts", where, ids=list(texts), texts=list(texts))
     data_mod.validate(data, need_labels=False)
     return predict(loaded, data)
 

@@ -18,6 +18,7 @@ import numpy as np
 from seqcli import text as text_mod
 from seqcli.data import SequenceData, Step
 from seqcli.errors import DataError
+from seqcli.sequences import Sequences
 from seqcli.spec import PreprocessingSpec, maxlen_percentile
 
 
@@ -85,42 +86,40 @@ class Preprocessor:
             raise DataError(f"This model was trained on text (`preprocessing.input: text`), but {data.source} holds numeric sequences. Give texts: a .csv, .jsonl or .txt file, or --text.")
         return tokenize(data, self.vocabulary, self.text)
 
-    def prepare(self, sequences: list[np.ndarray], where: list[str] | None = None) -> list[np.ndarray]:
+    def prepare(self, sequences: Sequences, where: list[str] | None = None) -> Sequences:
         """Check, scale and truncate to maxlen, without padding: ``(timesteps_i, features)`` each (batches pad later)."""
         self.check_features(sequences, where)
-        scaled = self.scale(sequences, where)
-        return [self.truncate(s) for s in scaled]
+        return self.truncate(self.scale(sequences, where))
 
-    def truncate(self, values: np.ndarray) -> np.ndarray:
-        """The first (``truncating: post``) or last (``pre``) ``maxlen`` timesteps of ``(timesteps, ...)`` values: a sequence or its per-timestep targets."""
-        return values[: self.maxlen] if self.truncating == "post" else values[-self.maxlen :]
+    def truncate(self, sequences: Sequences) -> Sequences:
+        """The first (``truncating: post``) or last (``pre``) ``maxlen`` timesteps of every sequence, or of its per-timestep targets."""
+        return sequences.truncated(self.maxlen, keep="first" if self.truncating == "post" else "last")
 
-    def scale(self, sequences: list[np.ndarray], where: list[str] | None = None) -> list[np.ndarray]:
+    def scale(self, sequences: Sequences, where: list[str] | None = None) -> Sequences:
         """Standardize float sequences, or map token codes; each stays (timesteps, features)."""
         if self.input == "tokens":
             assert self.num_tokens is not None
-            values, lengths = token_codes(sequences, self.pad_code, where)
-            # Codes unseen in training -> num_tokens; one view per sequence into the mapped values, (timesteps_i, 1) each.
-            return np.split(np.minimum(values, self.num_tokens)[:, np.newaxis], np.cumsum(lengths)[:-1]) if len(sequences) else []
-        if self.mean is None or self.std is None:
-            return [seq.astype(np.float64, copy=False) for seq in sequences]
-        mean, std = np.asarray(self.mean), np.asarray(self.std)
-        return [(seq - mean) / std for seq in sequences]
+            highest = self.num_tokens
+            return token_codes(sequences, self.pad_code, where).map(lambda codes: np.minimum(codes, highest))  # codes unseen in training -> num_tokens
+        values = sequences.values.astype(np.float64, copy=False)
+        if self.mean is not None and self.std is not None:
+            values = (values - np.asarray(self.mean)) / np.asarray(self.std)
+        return sequences.with_values(values)
 
-    def check_features(self, sequences: list[np.ndarray], where: list[str] | None = None) -> None:
-        for i, seq in enumerate(sequences):
-            if seq.shape[1] != self.n_features:
-                place = where[i] if where else f"sequence {i}"
-                raise DataError(
-                    f"{place} has {seq.shape[1]} features per timestep, but the model was trained on {self.n_features}. "
-                    f"Give data with the same {self.n_features} features, in the same order as in training."
-                )
+    def check_features(self, sequences: Sequences, where: list[str] | None = None) -> None:
+        if len(sequences) and sequences.cell_shape != (self.n_features,):
+            found = sequences.cell_shape[0] if sequences.cell_shape else 1
+            place = where[0] if where else "the data"
+            raise DataError(
+                f"{place} has {found} features per timestep, but the model was trained on {self.n_features}. "
+                f"Give data with the same {self.n_features} features, in the same order as in training."
+            )
 
-    def masked_collisions(self, sequences: list[np.ndarray]) -> int:
+    def masked_collisions(self, sequences: Sequences) -> int:
         """Real float timesteps whose every feature equals the pad value (they would be masked); token codes never collide (checked)."""
         if self.input == "tokens":
             return 0
-        return sum(int(np.all(s == self.pad_value, axis=1).sum()) for s in self.scale(sequences))
+        return int(np.all(self.scale(sequences).values == self.pad_value, axis=1).sum())
 
 
 def fit(train: SequenceData, spec: PreprocessingSpec) -> Preprocessor:
@@ -147,15 +146,16 @@ def fit(train: SequenceData, spec: PreprocessingSpec) -> Preprocessor:
         kind = "tokens"
     sequences = train.sequences
     if kind == "tokens":
-        values, lengths = token_codes(sequences, pad_code, [f"{train.source}, {w}" for w in train.where], fitting=True)
+        codes = token_codes(sequences, pad_code, [f"{train.source}, {w}" for w in train.where], fitting=True)
+        values, lengths = codes.values, codes.lengths
     else:
-        lengths = np.array([len(s) for s in sequences])
+        lengths = sequences.lengths
     maxlen = resolve_maxlen(spec.maxlen, lengths)
     mean = std = None
     num_tokens = None
     if kind == "float" and spec.standardize:
         # Statistics over real timesteps only: (total_timesteps, features).
-        steps = np.concatenate(sequences, axis=0)
+        steps = sequences.values
         mean = steps.mean(axis=0)
         std = steps.std(axis=0)
         std[std == 0] = 1.0
@@ -173,13 +173,14 @@ def tokenize(data: SequenceData, vocabulary: list[str], options: dict[str, Any])
     """``data``'s texts as token codes ``(tokens_i, 1)``; a text without any token is an error naming it."""
     assert data.texts is not None
     codes = text_mod.to_codes(data.texts, vocabulary, options)
-    for i, seq in enumerate(codes):
-        if len(seq) == 0:
-            dropped = " once tokens outside the vocabulary are dropped (`preprocessing.text.oov_token: null`)" if options["oov_token"] is None else ""
-            raise DataError(
-                f"{data.source}, {data.where[i]}: the text {data.texts[i][:40]!r} has no {options['level']} tokens after tokenizing ({text_mod.describe(options)}){dropped}. "
-                "Remove it, or change `preprocessing.text`."
-            )
+    empty = np.flatnonzero(codes.lengths == 0)
+    if empty.size:
+        i = int(empty[0])
+        dropped = " once tokens outside the vocabulary are dropped (`preprocessing.text.oov_token: null`)" if options["oov_token"] is None else ""
+        raise DataError(
+            f"{data.source}, {data.where[i]}: the text {data.texts[i][:40]!r} has no {options['level']} tokens after tokenizing ({text_mod.describe(options)}){dropped}. "
+            "Remove it, or change `preprocessing.text`."
+        )
     step = Step(
         "tokenize", f"{len(codes)} x (tokens, 1)",
         f"{text_mod.describe(options)}; vocabulary of {len(vocabulary)} codes fitted on the training texts (0 padding, 1 {vocabulary[1]!r}); "
@@ -205,38 +206,38 @@ def resolve_input(data: SequenceData, declared: str) -> str:
     if declared == "tokens":
         if data.n_features != 1:
             raise DataError(f"`preprocessing.input: tokens` needs one integer code per timestep, but {data.source} has {data.n_features} features per timestep. Use `input: float`.")
-        if not data.is_integer:
-            for i, seq in enumerate(data.sequences):
-                if not np.all(np.mod(seq, 1) == 0):
-                    raise DataError(
-                        f"`preprocessing.input: tokens` but {data.source}, {data.where[i]} holds non-integer values such as {seq[np.mod(seq, 1) != 0][0]}; "
-                        "casting them to integer codes would silently truncate them (the classic `pad_sequences(dtype='int32')` mistake). Use `input: float`."
-                    )
+        fractional = np.flatnonzero(np.mod(data.sequences.values[:, 0], 1) != 0) if not data.is_integer else np.zeros(0)
+        if fractional.size:
+            i = int(np.searchsorted(data.sequences.starts, fractional[0], side="right")) - 1
+            raise DataError(
+                f"`preprocessing.input: tokens` but {data.source}, {data.where[i]} holds non-integer values such as {data.sequences.values[fractional[0], 0]}; "
+                "casting them to integer codes would silently truncate them (the classic `pad_sequences(dtype='int32')` mistake). Use `input: float`."
+            )
         return "tokens"
     if declared == "auto" and data.is_integer and data.n_features == 1:
         return "tokens"
     return "float"
 
 
-def token_codes(sequences: list[np.ndarray], pad_code: int | None, where: list[str] | None = None, *, fitting: bool = False) -> tuple[np.ndarray, np.ndarray]:
-    """Integer sequences ``(timesteps_i, 1)`` -> all their codes concatenated ``(total_timesteps,)`` and the lengths ``(samples,)``.
+def token_codes(sequences: Sequences, pad_code: int | None, where: list[str] | None = None, *, fitting: bool = False) -> Sequences:
+    """Integer sequences ``(timesteps_i, 1)`` -> their codes ``(timesteps_i, 1)`` int64, without the padding.
 
     ``pad_code`` is stripped from both ends of every sequence; unless it is 0, the codes are shifted by 1, so 0 is
     free for padding (``pad_code`` null: nothing is stripped). A pad code between real codes, or a negative code,
     is an error naming the sequence; ``fitting``: so is a sequence of padding only. Vectorized: a million short
     sequences take about a second.
 
-    >>> values, lengths = token_codes([np.array([[0], [3], [1], [0]]), np.array([[2]])], pad_code=0)
-    >>> values.tolist(), lengths.tolist()
+    >>> codes = token_codes(Sequences.from_arrays([np.array([[0], [3], [1], [0]]), np.array([[2]])]), pad_code=0)
+    >>> codes.values[:, 0].tolist(), codes.lengths.tolist()
     ([3, 1, 2], [2, 1])
-    >>> token_codes([np.array([[-1], [0], [4]])], pad_code=-1)[0].tolist()
+    >>> token_codes(Sequences.from_arrays([np.array([[-1], [0], [4]])]), pad_code=-1)[0][:, 0].tolist()
     [1, 5]
     """
-    if not sequences:
-        return np.zeros(0, np.int64), np.zeros(0, np.int64)
-    raw_lengths = np.fromiter((len(s) for s in sequences), np.int64, len(sequences))
-    flat = np.concatenate(sequences)[:, 0].astype(np.int64)  # (total_timesteps,)
-    starts = np.concatenate([[0], np.cumsum(raw_lengths)[:-1]])
+    if not len(sequences):
+        return Sequences(np.zeros((0, 1), np.int64), np.zeros(0, np.int64))
+    raw_lengths = sequences.lengths
+    flat = sequences.values[:, 0].astype(np.int64)  # (total_timesteps,)
+    starts = sequences.starts
     position = np.arange(len(flat))
     real = np.ones(len(flat), bool) if pad_code is None else flat != pad_code
     seq_of = np.repeat(np.arange(len(sequences)), raw_lengths)  # sequence index of every timestep
@@ -273,7 +274,7 @@ def token_codes(sequences: list[np.ndarray], pad_code: int | None, where: list[s
             "Remove it, set `preprocessing.pad_code` to the code that really pads the data (null: none), or set `preprocessing.input: float` if the values are measurements."
         )
     values = flat[keep]
-    return (values if pad_code == 0 else values + 1), lengths
+    return Sequences((values if pad_code == 0 else values + 1)[:, np.newaxis], lengths)
 
 
 def resolve_maxlen(maxlen: int | str | None, lengths: np.ndarray) -> int:

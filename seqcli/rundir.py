@@ -327,12 +327,14 @@ class RunDir:
             raise RunError(f"{file} is corrupt ({exc}); the run cannot be used. Train again.") from None
 
     def read_yaml(self, name: str) -> dict[str, Any]:
-        """A YAML mapping from the run (safe loader)."""
+        """A YAML mapping from the run (safe loader, aliases bounded like a spec's)."""
         import yaml
 
+        from seqcli.spec import load_yaml
+
         try:
-            data = yaml.safe_load(self.read_text(name))
-        except yaml.YAMLError as exc:
+            data = load_yaml(self.read_text(name), str(self.path / name))
+        except (yaml.YAMLError, RecursionError) as exc:
             raise RunError(f"{self.path / name} is corrupt ({exc}). Train again.") from None
         if not isinstance(data, dict):
             raise RunError(f"{self.path / name} is corrupt (not a mapping). Train again.")

@@ -82,8 +82,8 @@ def summarize(data: SequenceData, role: str) -> ArraySummary:
 def trace(spec: Spec, *, train: SequenceData | None = None, build: bool = True) -> Trace:
     """Run the pipeline leniently on a spec (``train``: data loaded instead of ``data.train``) and return what it recorded; no training."""
     pipe = pipeline.run(spec, lenient=True, train=train, build=build)
-    arrays = [summarize(part, role if pipe.preps is None else f"{role} ({name})") for role, split in pipe.splits.items() for name, part in (split.parts or {"": split.data}).items()]
-    if pipe.preps is not None:
+    arrays = [summarize(part, f"{role} ({name})" if pipe.multi_input else role) for role, split in pipe.splits.items() for name, part in split.parts.items()]
+    if pipe.multi_input:
         arrays.sort(key=lambda a: a.role.split(" (")[1])  # every input's splits together
     notes = [pipe.task.describe(pipe.prep), *pipe.notes, f"Keras backend: {pipe.backend}" + (f" ({pipe.backend_reason})" if spec.backend == "auto" and pipe.backend_reason else "") + "."]
     if pipe.class_weights:
@@ -91,7 +91,7 @@ def trace(spec: Spec, *, train: SequenceData | None = None, build: bool = True) 
         notes.append(f"Class weights in the training loss ({how}): " + ", ".join(f"{name} {w:.3g}" for name, w in pipe.class_weights.items()) + ".")
     axis = "targets" if TASK_KINDS[spec.task].numeric else "classes"
     layers = layer_rows(pipe.model, output_axis=axis) if pipe.model is not None else []
-    return Trace(arrays, pipe.steps, layers, pipe.warnings, notes, "; ".join(input_shape(name, p) for name, p in (pipe.preps or {"": pipe.prep}).items()))
+    return Trace(arrays, pipe.steps, layers, pipe.warnings, notes, "; ".join(input_shape(name if pipe.multi_input else "", p) for name, p in pipe.preps.items()))
 
 
 def input_shape(name: str, prep: preprocess.Preprocessor) -> str:

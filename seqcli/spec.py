@@ -10,10 +10,14 @@ received, the line in the file and the fix. No TensorFlow here.
 from __future__ import annotations
 
 import dataclasses
+import decimal
 import difflib
+import functools
 import math
+import os
 import re
 import types
+import unicodedata
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +26,7 @@ from typing import TYPE_CHECKING, Any, Final, Literal, TypeVar, Union, get_args,
 import yaml
 
 from seqcli.errors import SpecError
+from seqcli.fingerprint import file_key, spec_files
 
 if TYPE_CHECKING:
     from _typeshed import DataclassInstance
@@ -32,24 +37,88 @@ _D = TypeVar("_D", bound="DataclassInstance")
 
 @dataclass(frozen=True)
 class Check:
-    """A range check: ``test(value)`` must hold; ``expected`` says what is allowed."""
+    """A range check: ``test(value)`` must hold; ``expected`` says what is allowed. ``at_most``: an upper bound of a
+    number, reported as "too large" and shown in the spec reference; ``why``: the reason for it, in parentheses."""
 
     test: Callable[[Any], bool]
     expected: str
+    at_most: int | None = None
+    why: str = ""
+    fix: str = ""  # the fix when ``test`` fails; empty: the default's example
+    explain: Callable[[Any], str | None] | None = None  # what is wrong with a value that fails ``test``
 
+    def up_to(self, at_most: int, why: str = "") -> Check:
+        return dataclasses.replace(self, at_most=at_most, why=why)
+
+    def too_large(self, value: Any) -> bool:
+        return self.at_most is not None and isinstance(value, (int, float)) and not isinstance(value, bool) and value > self.at_most
+
+    def bound(self) -> str:
+        """``at most 16,384`` (with the reason), for messages and the spec reference."""
+        return f"at most {self.at_most:,}" + (f" ({self.why})" if self.why else "")
+
+
+# Upper bounds: far beyond what a spec needs, low enough that nothing downstream overflows or tries a huge allocation
+# before the memory estimate (seqcli/memory.py) can say what the model needs.
+MAX_UNITS = 16_384
+MAX_BATCH_SIZE = 65_536
+MAX_EPOCHS = 100_000
+MAX_MAXLEN = 1_000_000
+MAX_SEED = 2**32 - 1
+INT32 = 2**31 - 1
 
 POSITIVE = Check(lambda v: v >= 1, "a positive integer")
 NON_NEGATIVE = Check(lambda v: v >= 0, "a non-negative integer")
+UNITS = POSITIVE.up_to(MAX_UNITS)
+EPOCHS = POSITIVE.up_to(MAX_EPOCHS)
+SEED = NON_NEGATIVE.up_to(MAX_SEED, "NumPy and Keras seeds are 32-bit")
+PAD_CODE = Check(lambda v: -INT32 - 1 <= v <= INT32, f"an integer from {-INT32 - 1:,} to {INT32:,} (token codes are int32), or null")
 RATE = Check(lambda v: 0.0 <= v < 1.0, "a fraction in [0, 1)")
 POSITIVE_FLOAT = Check(lambda v: v > 0.0, "a positive number")
 NON_NEGATIVE_FLOAT = Check(lambda v: v >= 0.0, "a non-negative number")
 FACTOR = Check(lambda v: 0.0 < v < 1.0, "a fraction in (0, 1)")
 CLASS_WEIGHT = Check(lambda v: v == "balanced" or all(w > 0 for w in v.values()), "'balanced', or a mapping of class names to positive weights")
-VOCABULARY_SIZE = Check(lambda v: v >= 3, "an integer >= 3 (padding, the OOV entry and at least one token), or null")
+VOCABULARY_SIZE = Check(lambda v: v >= 3, "an integer >= 3 (padding, the OOV entry and at least one token), or null").up_to(INT32, "token codes are int32")
 MAXLEN = Check(
     lambda v: (isinstance(v, int) and v >= 1) or (isinstance(v, str) and _percentile(v) is not None),
     "null (the longest training sequence), a positive integer, or a percentile such as 'p95'",
+).up_to(MAX_MAXLEN)
+
+RUN_FOLDER = Check(
+    lambda v: folder_name_problem(v) is None,
+    "a folder name: not empty, not '.' or '..', without '/', '\\' or control characters, at most 255 bytes",
+    fix="Spaces and non-ASCII letters are fine, e.g. 'my experiment'; remove the key to name runs after the spec file.",
+    explain=lambda v: folder_name_problem(v),
 )
+
+
+def folder_name_problem(name: str) -> str | None:
+    """What keeps ``name`` from naming one folder (``output.name``), or None when it can."""
+    if not name.strip():
+        return "it is empty" if not name else "it is only spaces"
+    if name in (".", ".."):
+        return f"{name!r} stands for {'the folder itself' if name == '.' else 'the folder above'}"
+    separators = [c for c in ("/", "\\", os.sep, os.altsep) if c and c in name]
+    if separators:
+        return f"it contains '{separators[0]}', a path separator"
+    control = next((c for c in name if unicodedata.category(c) == "Cc"), None)
+    if control is not None:
+        return f"it contains the control character {control!r}"
+    if len(name.encode("utf-8")) > 255:
+        return f"it is {len(name.encode('utf-8'))} bytes long; file systems allow 255"
+    return None
+
+
+def keras_name(name: str | None) -> str:
+    """A model name that every Keras backend accepts (TensorFlow's scope names are ASCII letters, digits and ``_.-``),
+    made from ``output.name``: accents dropped, other characters replaced by ``_``.
+
+    >>> keras_name("my experiment"), keras_name("nämé"), keras_name("日本"), keras_name("smoke")
+    ('my_experiment', 'name', 'seqcli', 'smoke')
+    """
+    ascii_name = unicodedata.normalize("NFKD", name or "").encode("ascii", "ignore").decode("ascii")
+    cleaned = re.sub(r"[^A-Za-z0-9_.-]+", "_", ascii_name).strip("_.-")
+    return cleaned if cleaned and cleaned[0].isalnum() else "seqcli"
 
 
 def _percentile(text: str) -> float | None:
@@ -119,6 +188,12 @@ class NpzKeys:
     lengths: str = opt("lengths", "Optional array of sequence lengths; then `x` holds all sequences concatenated, (total_timesteps[, features]).")
 
 
+DELIMITER = Check(
+    lambda v: len(v) == 1 and v not in "\"\r\n",
+    "a single character such as ',', ';', '|' or \"\\t\" (a tab: in double quotes), or null (detected from the header line)",
+)
+
+
 @dataclass
 class CsvOptions:
     id_column: str = opt("id", "Column that groups rows (timesteps) into sequences.")
@@ -127,6 +202,13 @@ class CsvOptions:
     target_columns: list[str] | None = opt(None, "Regression with several targets: the target columns, in order (read like `label_column`); null: `label_column` alone.")
     feature_columns: list[str] | None = opt(None, "Feature columns in order; null means every other column.")
     text_column: str = opt("text", "With `preprocessing.input: text`: the column with each sequence's raw text, one row per sequence (`id_column`, if present, names it).")
+    delimiter: str | None = opt(
+        None, "The character between cells, e.g. ';' (a tab: \"\\t\"). null: whichever of comma, semicolon, tab and vertical bar the header line holds most (a comma if none).", DELIMITER
+    )
+    allow_scattered_ids: bool = opt(
+        False, "Join an id's rows that are in separate blocks of the file (other ids between them) into one sequence; false: an error, since such an id usually names two sequences."
+    )
+    allow_duplicate_times: bool = opt(False, "Keep rows of a sequence that share a `time_column` value, in file order; false: an error naming the rows.")
 
 
 @dataclass
@@ -176,7 +258,9 @@ class PreprocessingSpec:
         "How token codes and text enter the LSTMs, looked up per batch inside the model: embedding (learned vectors of `model.embedding_dim`), "
         "one_hot (one feature per code), float (the code as one number, code / highest code). Padding is masked in all three.",
     )
-    pad_code: int | None = opt(0, "Code that pads integer token data (stripped from both ends of each sequence; an error inside one). null: the data has no padding, every code is a symbol.")
+    pad_code: int | None = opt(
+        0, "Code that pads integer token data (stripped from both ends of each sequence; an error inside one). null: the data has no padding, every code is a symbol.", PAD_CODE
+    )
     text: TextSpec = opt(TextSpec(), "Tokenization of text input.")
     maxlen: int | str | None = opt(None, "Timesteps after padding/truncation: null (longest training sequence), an integer, or a percentile of training lengths such as 'p95'.", MAXLEN)
     padding: Literal["post", "pre"] = opt("post", "Side where padding goes. post keeps masks right-padded (and the fast cuDNN kernel usable).")
@@ -189,7 +273,7 @@ class PreprocessingSpec:
 
 @dataclass
 class RecurrentLayer:
-    units: int = opt(64, "Hidden units (per direction when bidirectional).", POSITIVE)
+    units: int = opt(64, "Hidden units (per direction when bidirectional).", UNITS)
     cell: Literal["lstm", "gru"] = opt("lstm", "Recurrent cell: lstm, or gru (3 gates instead of 4: a quarter fewer weights).")
     bidirectional: bool = opt(False, "Also read each sequence backwards; the two directions' outputs are concatenated (2 x units).")
     dropout: float = opt(0.0, "Dropout on the layer's inputs.", RATE)
@@ -199,7 +283,7 @@ class RecurrentLayer:
 
 @dataclass
 class DenseLayer:
-    units: int = opt(REQUIRED, "Units (required).", POSITIVE)
+    units: int = opt(REQUIRED, "Units (required).", UNITS)
     activation: Literal["relu", "gelu", "tanh", "sigmoid", "elu", "selu", "swish", "linear"] = opt("relu", "Activation function.")
     dropout: float = opt(0.0, "Dropout after this layer.", RATE)
 
@@ -208,14 +292,14 @@ class DenseLayer:
 class ModelSpec:
     layers: list[RecurrentLayer] = opt([RecurrentLayer()], "Stacked recurrent layers (LSTM or GRU), input side first.")
     dense: list[DenseLayer] = opt([], "The classifier head: dense layers between the last recurrent layer and the output layer, e.g. [{units: 32, dropout: 0.2}].")
-    embedding_dim: int = opt(32, "Embedding size for token input.", POSITIVE)
+    embedding_dim: int = opt(32, "Embedding size for token input.", UNITS)
     output: Literal["softmax", "sigmoid"] = opt("softmax", "Output layer: softmax over all classes, or sigmoid (two classes only).")
 
 
 @dataclass
 class EarlyStoppingSpec:
-    patience: int = opt(10, "Epochs without improvement of `training.monitor` before stopping.", POSITIVE)
-    min_delta: float = opt(0.0, "Smallest change that counts as an improvement.")
+    patience: int = opt(10, "Epochs without improvement of `training.monitor` before stopping.", EPOCHS)
+    min_delta: float = opt(0.0, "Smallest change that counts as an improvement.", NON_NEGATIVE_FLOAT)
 
 
 Monitor = Literal["val_loss", "val_accuracy", "val_mae", "val_rmse", "loss", "accuracy", "mae", "rmse"]
@@ -232,7 +316,7 @@ class LRScheduleSpec:
         "cosine: decay from `training.learning_rate` towards `min_lr` over `training.epochs` (half a cosine wave); exponential: multiply by `factor` every epoch.",
     )
     factor: float = opt(0.5, "Multiplier of reduce_on_plateau and exponential.", FACTOR)
-    patience: int = opt(5, "reduce_on_plateau: epochs without improvement before the rate is reduced.", POSITIVE)
+    patience: int = opt(5, "reduce_on_plateau: epochs without improvement before the rate is reduced.", EPOCHS)
     min_delta: float = opt(0.0, "reduce_on_plateau: smallest change of `monitor` that counts as an improvement.", NON_NEGATIVE_FLOAT)
     min_lr: float = opt(0.0, "Lower bound of the learning rate.", NON_NEGATIVE_FLOAT)
     monitor: Monitor | None = opt(None, "reduce_on_plateau: the quantity to watch; null: `training.monitor`.")
@@ -240,8 +324,8 @@ class LRScheduleSpec:
 
 @dataclass
 class TrainingSpec:
-    epochs: int = opt(30, "Maximum number of epochs.", POSITIVE)
-    batch_size: int = opt(32, "Sequences per batch.", POSITIVE)
+    epochs: int = opt(30, "Maximum number of epochs.", EPOCHS)
+    batch_size: int = opt(32, "Sequences per batch.", POSITIVE.up_to(MAX_BATCH_SIZE))
     optimizer: Literal["adam", "adamw", "rmsprop", "sgd"] = opt("adam", "Optimizer.")
     learning_rate: float = opt(0.001, "Learning rate (the initial one with `lr_schedule`).", POSITIVE_FLOAT)
     lr_schedule: LRScheduleSpec | None = opt(None, "Learning-rate schedule, applied at the start of each epoch; null keeps `learning_rate` constant.")
@@ -268,7 +352,11 @@ class TrainingSpec:
 @dataclass
 class OutputSpec:
     dir: str = opt("runs", "Directory that holds run directories, relative to the working directory.")
-    name: str | None = opt(None, "Experiment name; runs go to <dir>/<name>/<timestamp>-<id>/. null: the spec file's name.")
+    name: str | None = opt(
+        None,
+        "Experiment name; runs go to <dir>/<name>/<timestamp>-<id>/ (any folder name: spaces and non-ASCII letters are fine, no '/'). null: the spec file's name.",
+        RUN_FOLDER,
+    )
 
 
 @dataclass
@@ -287,7 +375,7 @@ class Spec:
     model: ModelSpec = opt(ModelSpec(), "The network.")
     training: TrainingSpec = opt(TrainingSpec(), "The fit loop.")
     output: OutputSpec = opt(OutputSpec(), "Where runs are written.")
-    seed: int = opt(0, "Seed for weights, shuffling and the validation split; same spec and seed give the same results on CPU.", NON_NEGATIVE)
+    seed: int = opt(0, "Seed for weights, shuffling and the validation split; same spec and seed give the same results on CPU.", SEED)
     backend: Literal["auto", "jax", "tensorflow"] = opt(
         "auto", "Keras backend. auto: $KERAS_BACKEND if it is jax or tensorflow, else jax when all batches have one width, tensorflow with length bucketing."
     )
@@ -302,6 +390,12 @@ class Spec:
     )
     input_name: str = opt("main", "Name of the input that `data` describes, when `inputs` adds more (predict: `--input NAME=FILE`).")
 
+    def sections(self) -> dict[str, tuple[DataSpec, PreprocessingSpec, list[RecurrentLayer]]]:
+        """Every input by name, the one that `data` describes (``input_name``, which carries the targets) first: its data
+        options, preprocessing and recurrent layers. A one-input model is the case of one section."""
+        first = {self.input_name: (self.data, self.preprocessing, self.model.layers)}
+        return first | {name: (i.data, i.preprocessing, i.layers) for name, i in (self.inputs or {}).items()}
+
 
 # --------------------------------------------------------------------------- YAML positions
 
@@ -313,6 +407,7 @@ class _Source:
         self.file = file
         self.lines: dict[str, int] = {}
         self.overridden: dict[str, str] = {}
+        self.quoted: set[str] = set()  # the paths of quoted scalars ('16'), which YAML reads as strings
 
     def where(self, path: str) -> str:
         for text_path, text in self.overridden.items():
@@ -359,16 +454,82 @@ def _record_lines(node: yaml.Node, path: str, source: _Source) -> None:
             child = _join(path, index)
             source.lines[child] = item.start_mark.line + 1
             _record_lines(item, child, source)
+    elif isinstance(node, yaml.ScalarNode) and node.style in ("'", '"'):
+        source.quoted.add(path)
+
+
+MAX_ALIAS_EXPANSION: Final = 10_000  # the values that YAML aliases (*name) may add to a document, in all
+
+
+class _Loader(yaml.SafeLoader):
+    """The safe loader, noting the line of every alias (``*name``) it composes."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self.alias_lines: list[int] = []
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            self.alias_lines.append(self.peek_event().start_mark.line + 1)
+        return super().compose_node(parent, index)
+
+
+def _compose(text: str, file: str) -> tuple[yaml.Node | None, Any]:
+    """The YAML node tree and the data of one document (safe loader), refused before it is built when its aliases would
+    expand it by more than :data:`MAX_ALIAS_EXPANSION` values or refer to themselves (a "billion laughs" file)."""
+    loader = _Loader(text)
+    try:
+        node = loader.get_single_node()
+        if node is not None and loader.alias_lines:
+            _check_aliases(node, file, loader.alias_lines[0])
+        return node, None if node is None else loader.construct_document(node)
+    finally:
+        loader.dispose()
+
+
+def _check_aliases(root: yaml.Node, file: str, line: int) -> None:
+    """Count the values of ``root`` as if every alias were written out, each shared node counted once (fast for any file)."""
+    sizes: dict[int, int] = {}
+    open_nodes: set[int] = set()
+
+    def size(node: yaml.Node) -> int:
+        key = id(node)
+        if key in sizes:
+            return sizes[key]
+        if key in open_nodes:
+            raise SpecError(
+                f"{file} has a YAML alias inside the value it refers to (the first alias is at line {line}), so it would expand without end. "
+                "Remove the alias, or write the value out."
+            )
+        open_nodes.add(key)
+        children = [c for pair in node.value for c in pair] if isinstance(node, yaml.MappingNode) else node.value if isinstance(node, yaml.SequenceNode) else []
+        sizes[key] = 1 + sum(size(child) for child in children)
+        open_nodes.discard(key)
+        return sizes[key]
+
+    added = size(root) - len(sizes)
+    if added > MAX_ALIAS_EXPANSION:
+        raise SpecError(
+            f"{file} uses YAML aliases (`*name`, the first at line {line}) that would expand it by {added:,} values; seqcli reads at most "
+            f"{MAX_ALIAS_EXPANSION:,} (a spec never needs more, and a file that expands without bound exhausts memory). Write the repeated values out, or use fewer aliases."
+        )
+
+
+def load_yaml(text: str, file: str) -> Any:
+    """YAML data with the safe loader and the alias bound of :func:`_compose` (``file`` names the text in messages); syntax errors
+    raise :class:`yaml.YAMLError`, too many aliases :class:`~seqcli.errors.SpecError`."""
+    return _compose(text, file)[1]
 
 
 def parse_yaml(text: str, file: str) -> tuple[Any, _Source]:
     """Parse YAML with the safe loader; return the data and the line of every key."""
     source = _Source(file)
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        node, data = _compose(text, file)
         if node is not None:
             _record_lines(node, "", source)
-        data = yaml.safe_load(text)
+    except RecursionError:
+        raise SpecError(f"{file} nests its values too deeply to read (hundreds of levels). A spec is a few levels deep; check the brackets and indentation.") from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -425,6 +586,12 @@ class _Builder:
             raw = {"path": raw}
         if cls is DataFile and raw is None:
             raise self.fail(path, "a data file path or {path, labels}", raw, "Give the file's path, relative to the spec file.")
+        if cls is DataFile and not isinstance(raw, dict):
+            several = " To use several files, combine them into one first." if isinstance(raw, list) else ""
+            raise self.fail(
+                path, "a data file path or a mapping {path, labels}", raw,
+                f"Give one file's path, e.g. `{path.rsplit('.', 1)[-1]}: data/train.csv`, or `{{path: x.npy, labels: y.npy}}`.{several}",
+            )
         if raw is None:
             raw = {}
         if not isinstance(raw, dict):
@@ -443,16 +610,21 @@ class _Builder:
                     under = f"under `{path}`" if path else "at the top level"
                     raise SpecError(f"`{child}` is required but missing{where}. {f.metadata['doc']} Add `{f.name}:` {under}.")
                 continue
-            value = self.convert(hints[f.name], raw[f.name], child)
+            value = self.convert(hints[f.name], raw[f.name], child, f.metadata.get("check"))
             check: Check | None = f.metadata.get("check")
-            if check is not None and value is not None and not check.test(value):
-                if f.default not in (REQUIRED, None):
+            if check is not None and value is not None and (not check.test(value) or check.too_large(value)):
+                if check.fix:
+                    fix = check.fix
+                elif f.default not in (REQUIRED, None):
                     fix = f"Use e.g. {_describe(f.default)} (the default)."
                 elif f.default is None:
                     fix = "Use one of those, or remove the key for the default (null)."
                 else:
                     fix = "See the spec reference in docs/spec-reference.md."
-                raise self.fail(child, check.expected, value, fix)
+                if check.test(value):  # too large
+                    raise SpecError(f"`{child}` is too large: {check.bound()}. Received: {_describe(value)}{self.source.where(child)}. {fix}")
+                problem = check.explain(value) if check.explain else None
+                raise self.fail(child, check.expected, value, f"{problem[0].upper()}{problem[1:]}. {fix}" if problem else fix)
             values[f.name] = value
         return cls(**values)
 
@@ -471,7 +643,7 @@ class _Builder:
             return message + f" `{key}` belongs under `{section_key}`: move it to `{elsewhere[0]}`."
         return message + " Remove it or fix its spelling."
 
-    def convert(self, tp: Any, value: Any, path: str) -> Any:
+    def convert(self, tp: Any, value: Any, path: str, check: Check | None = None) -> Any:
         origin = get_origin(tp)
         if origin in (Union, types.UnionType):
             args = get_args(tp)
@@ -483,10 +655,12 @@ class _Builder:
                 if arg is type(None):
                     continue
                 if dataclasses.is_dataclass(arg) or get_origin(arg) is list or _matches(arg, value):
-                    return self.convert(arg, value, path)
+                    return self.convert(arg, value, path, check)
                 if (get_origin(arg) is dict and isinstance(value, dict)) or (get_origin(arg) is Literal and isinstance(value, str)):
-                    return self.convert(arg, value, path)
-            raise self.fail(path, _type_name(tp), value, "See the spec reference in docs/spec-reference.md.")
+                    return self.convert(arg, value, path, check)
+            scalars = [a for a in args if a in (int, float, bool)]
+            fix = self._scalar_fix(scalars[0], value, path, check) if len(scalars) == len(args) - 1 == 1 else "See the spec reference in docs/spec-reference.md."
+            raise self.fail(path, _type_name(tp), value, fix)
         if origin is Literal:
             choices = get_args(tp)
             if value in choices and not isinstance(value, bool):
@@ -504,8 +678,39 @@ class _Builder:
         if isinstance(tp, type) and dataclasses.is_dataclass(tp):
             return self.build(tp, value, path)
         if not _matches(tp, value):
-            raise self.fail(path, _type_name(tp), value, f"Write {_type_name(tp)} without quotes." if tp in (int, float, bool) else "Quote it if YAML reads it as another type.")
+            raise self.fail(path, _type_name(tp), value, self._scalar_fix(tp, value, path, check))
         return float(value) if tp is float else value
+
+    def _scalar_fix(self, tp: Any, value: Any, path: str, check: Check | None) -> str:
+        """What is wrong with a scalar of the wrong type, and how to write it (``check``: the field's range)."""
+        if tp not in (int, float, bool):
+            return "Quote it if YAML reads it as another type."
+        if isinstance(value, str) and path in self.source.quoted:
+            return f"Write {_type_name(tp)} without quotes."
+        number = _number(value) if isinstance(value, str) else None
+        if tp is int and number is not None:  # YAML 1.1 reads 1e3 (an exponent without a '.') as a string
+            exact = decimal.Decimal(value.strip().replace("_", ""))  # exact, and compared without building a 400-digit int
+            if exact != exact.to_integral_value():
+                return f"{value} is not a whole number (and YAML reads it as text). Write an integer in digits."
+            if check is not None and check.at_most is not None and exact > check.at_most:
+                return f"YAML reads {value} as text, not as a number, and as a number it would be too large: {check.bound()}."
+            if abs(exact) >= 2**63:
+                return f"{value} is far too large for any integer (YAML reads it as text, too). Write an integer in digits."
+            digits = int(exact)
+            if check is not None and not check.test(digits):
+                return f"YAML reads {value} as text, not as a number, and as a number it would not be {check.expected}."
+            return f"YAML reads {value} as text, not as a number. Write the integer in digits: {digits}."
+        if tp is float and number is not None:
+            if not math.isfinite(number):
+                return f"{value} is too large for a number (YAML reads it as text, too). Write a finite number."
+            return f"YAML reads {value} as text, not as a number: write it with a decimal point and a signed exponent, {_yaml_float(number)}, or in full, {number!r}."
+        if tp is int and isinstance(value, float) and not isinstance(value, bool):
+            if value.is_integer():
+                return f"Write it without the decimal point: {int(value)}."
+            return f"{value!r} is not a whole number. Write an integer."
+        if isinstance(value, float) and not math.isfinite(value):
+            return f"{value!r} is not a finite number. Write a finite number."
+        return f"Write {_type_name(tp)}."
 
     def _mapping(self, tp: Any, value: Any, path: str) -> dict[str, Any]:
         """A ``{name: value}`` mapping; names may be numbers in YAML (``1: 2.0``), kept as text like labels are."""
@@ -522,6 +727,21 @@ class _Builder:
             name = str(int(key)) if isinstance(key, float) and key.is_integer() else str(key)
             out[name] = self.convert(value_type, item, _join(path, name))
         return out
+
+
+def _number(text: str) -> float | None:
+    """``'1e400'`` -> inf, ``'1e-3'`` -> 0.001: a string that reads as a number, else None."""
+    try:
+        return float(text.replace("_", "")) if re.fullmatch(r"\s*[-+]?(\d[\d_]*\.?\d*|\.\d+)([eE][-+]?\d+)?\s*", text) else None
+    except ValueError:
+        return None
+
+
+def _yaml_float(number: float) -> str:
+    """``1e-3`` as YAML 1.1 reads it as a float: ``1.0e-03``."""
+    mantissa, exponent = f"{number:e}".split("e")
+    mantissa = mantissa.rstrip("0")
+    return f"{mantissa}{'0' if mantissa.endswith('.') else ''}e{exponent}"
 
 
 def _matches(tp: Any, value: Any) -> bool:
@@ -628,7 +848,18 @@ def cross_field_problems(spec: Spec) -> list[str]:
             "`training.label_smoothing` needs one-hot targets, so seqcli trains with categorical cross-entropy (the same loss on one-hot targets) "
             "instead of `training.loss: sparse_categorical_crossentropy`. Set `training.loss: auto`."
         )
+    problems += _csv_problems(spec)
     return problems
+
+
+def _csv_problems(spec: Spec) -> list[str]:
+    """`data.csv.allow_duplicate_times` needs a time column to have duplicates in."""
+    sections = {"data": spec.data} | {f"inputs.{name}.data": extra.data for name, extra in (spec.inputs or {}).items()}
+    return [
+        f"`{key}.csv.allow_duplicate_times` is true, but `{key}.csv.time_column` is null: rows keep their file order and have no times to repeat. Remove one of the two."
+        for key, data in sections.items()
+        if data.csv.allow_duplicate_times and data.csv.time_column is None
+    ]
 
 
 INPUT_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
@@ -640,35 +871,28 @@ def _input_problems(spec: Spec) -> list[str]:
     problems = []
     if not spec.inputs:
         problems.append("`inputs` is an empty mapping. Give at least one more named input, or remove `inputs` for a one-input model.")
-    if TASK_KINDS[spec.task].per_timestep:
-        problems.append(
-            f"`inputs` (multi-input models) is not supported with `task: {spec.task}`: per-timestep targets would need every input to have the same timesteps. "
-            f"Remove `inputs` or use a per-sequence task (classify, regress)."
-        )
     names = [spec.input_name, *spec.inputs]
     for name in names:
         if not INPUT_NAME.fullmatch(name):
             problems.append(f"Input name {name!r} must start with a letter and hold only letters, digits and '_' (it names the model input and its layers), e.g. 'accel'.")
     if spec.input_name in spec.inputs:
         problems.append(f"`inputs.{spec.input_name}` has the name of the input that `data` describes (`input_name: {spec.input_name}`). Rename one of them.")
-    sections = {"": (spec.data, spec.preprocessing, spec.model.layers)} | {f"inputs.{n}.": (i.data, i.preprocessing, i.layers) for n, i in spec.inputs.items()}
-    for prefix, (data, pp, layers) in sections.items():
-        pp_key = f"{prefix}preprocessing" if prefix else "preprocessing"
-        layers_key = f"{prefix}layers" if prefix else "model.layers"
-        if pp.bucketing or pp.bucket_boundaries is not None:
-            problems.append(f"`{pp_key}.bucketing` and `bucket_boundaries` are not supported in multi-input models (every input is padded to its own maxlen). Remove them.")
-        if prefix:
-            if not layers:
-                problems.append(f"`{layers_key}` is empty: each input needs at least one recurrent layer, e.g. `layers: [{{units: 16}}]`.")
-            for i, layer in enumerate(layers[:-1]):
-                if layer.return_sequences is False:
-                    problems.append(f"`{layers_key}[{i}].return_sequences` is false, but another recurrent layer follows. Remove the key (seqcli sets it).")
-            if layers and layers[-1].return_sequences:
-                problems.append(f"`{layers_key}[{len(layers) - 1}].return_sequences` is true for the branch's last layer, whose vector output is concatenated with the other branches. Remove the key.")
-            for role in ("validation", "test"):
-                if (getattr(data, role) is None) != (getattr(spec.data, role) is None):
-                    has = "has" if getattr(spec.data, role) is not None else "has no"
-                    problems.append(f"`data` {has} a `{role}` file, so `{prefix}data.{role}` must {'be given' if has == 'has' else 'be removed'} too: all inputs share the same splits.")
+    per_timestep = TASK_KINDS[spec.task].per_timestep
+    for name, section in spec.inputs.items():
+        prefix, data, layers = f"inputs.{name}.", section.data, section.layers
+        layers_key = f"{prefix}layers"
+        if not layers:
+            problems.append(f"`{layers_key}` is empty: each input needs at least one recurrent layer, e.g. `layers: [{{units: 16}}]`.")
+        for i, layer in enumerate(layers[:-1]):
+            if layer.return_sequences is False:
+                problems.append(f"`{layers_key}[{i}].return_sequences` is false, but another recurrent layer follows. Remove the key (seqcli sets it).")
+        if layers and layers[-1].return_sequences:
+            joined = "repeated at every timestep of the first input and concatenated with its outputs" if per_timestep else "concatenated with the other branches"
+            problems.append(f"`{layers_key}[{len(layers) - 1}].return_sequences` is true for the branch's last layer, whose vector output is {joined}. Remove the key.")
+        for role in ("validation", "test"):
+            if (getattr(data, role) is None) != (getattr(spec.data, role) is None):
+                has = "has" if getattr(spec.data, role) is not None else "has no"
+                problems.append(f"`data` {has} a `{role}` file, so `{prefix}data.{role}` must {'be given' if has == 'has' else 'be removed'} too: all inputs share the same splits.")
     return problems
 
 
@@ -765,11 +989,11 @@ def parse_override(text: str) -> tuple[list[str | int], Any]:
     """Split ``model.layers[0].units=64`` into its path and YAML-parsed value."""
     key, sep, raw_value = text.partition("=")
     key = key.strip()
-    if not sep or not re.fullmatch(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*|\[\d+\])*", key):
+    if not sep or not re.fullmatch(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*|\[-?\d+\])*", key):
         raise SpecError(f"`--set {text}` is not PATH=VALUE. Write it like `--set training.epochs=3` or `--set model.layers[0].units=64`.")
-    path: list[str | int] = [int(t[1:-1]) if t.startswith("[") else t.lstrip(".") for t in re.findall(r"\.?[A-Za-z_]\w*|\[\d+\]", key)]
+    path: list[str | int] = [int(t[1:-1]) if t.startswith("[") else t.lstrip(".") for t in re.findall(r"\.?[A-Za-z_]\w*|\[-?\d+\]", key)]
     try:
-        value = yaml.safe_load(raw_value) if raw_value.strip() else None
+        value = load_yaml(raw_value, f"`--set {text}`") if raw_value.strip() else None
     except yaml.YAMLError:
         raise SpecError(f"The value in `--set {text}` is not valid YAML. Quote it: `--set {key}='\"{raw_value}\"'`.") from None
     return path, value
@@ -784,6 +1008,8 @@ def apply_override(raw: dict[str, Any], text: str, source: _Source) -> None:
     for step, key in enumerate(path):
         last = step == len(path) - 1
         defaults = defaults.get(key) if isinstance(defaults, dict) and isinstance(key, str) else (defaults[0] if isinstance(defaults, list) and defaults else None)
+        if isinstance(key, int) and key < 0:
+            raise SpecError(_negative_index(text, path, step, node, dotted))
         if isinstance(key, int):
             if not isinstance(node, list) or key >= len(node):
                 size = len(node) if isinstance(node, list) else 0
@@ -793,11 +1019,25 @@ def apply_override(raw: dict[str, Any], text: str, source: _Source) -> None:
         dotted = _join(dotted, key)
         if last:
             node[key] = value
+            quoted = text.partition("=")[2].strip()[:1] in ("'", '"')
+            (source.quoted.add if quoted else source.quoted.discard)(dotted)
         else:
             if isinstance(key, str) and node.get(key) is None:
                 node[key] = _copy(defaults) if isinstance(defaults, (dict, list)) else {}
             node = node[key]
     source.overridden[dotted] = text
+
+
+def _negative_index(text: str, path: list[str | int], step: int, node: Any, dotted: str) -> str:
+    """The message for ``--set model.layers[-1].units=4``: which index to write instead."""
+    key = path[step]
+    assert isinstance(key, int)
+    message = f"`--set {text}`: negative indexes such as [{key}] are not supported; count from the first item, [0]."
+    if isinstance(node, list) and len(node) + key >= 0:
+        fixed = functools.reduce(_join, [len(node) + key if i == step else k for i, k in enumerate(path)], "")
+        return message + f" `{dotted}` has {len(node)} item(s), so write `--set {fixed}={text.partition('=')[2]}`."
+    size = len(node) if isinstance(node, list) else 0
+    return message + f" `{dotted}` has {size} item(s); write an index from 0 to {size - 1}." if size else message + f" `{dotted}` has no items yet: add them in the spec file first."
 
 
 def _copy(value: Any) -> Any:
@@ -813,6 +1053,8 @@ def load_spec(path: str | Path, overrides: Sequence[str] = (), *, strict: bool =
     (``inspect-shapes`` shows them as warnings).
     """
     file = Path(path)
+    if not file.exists() and file.is_symlink():
+        raise SpecError(f"Spec file {file} is a symbolic link that leads nowhere (to a missing file, or round in a loop). Point it at the spec, or give the spec's own path.")
     if not file.exists():
         raise SpecError(f"Spec file {file} does not exist. Check the path; `seqcli validate --help` shows the usage.")
     if file.is_dir():
@@ -835,24 +1077,56 @@ def load_spec(path: str | Path, overrides: Sequence[str] = (), *, strict: bool =
         problems = cross_field_problems(spec)
         if problems:
             raise SpecError(problems[0])
-    return resolve(spec, file.parent.resolve(), file.stem)
+    if spec.output.name is None and folder_name_problem(file.stem) is not None:
+        raise SpecError(
+            f"The spec file's name {file.stem!r} names its runs' folder by default, but {folder_name_problem(file.stem)}. "
+            "Set `output.name` (e.g. `output: {name: my-experiment}`), or rename the file."
+        )
+    return resolve(spec, _absolute(file.parent, "The spec file's folder"), file.stem)
+
+
+def _absolute(path: Path, key: str) -> Path:
+    """``path`` made absolute with symbolic links resolved; a link loop is an error that names ``key`` (the field, as written in the message)."""
+    try:
+        return path.resolve()
+    except (RuntimeError, OSError) as exc:  # RuntimeError("Symlink loop from ...") before Python 3.13
+        raise SpecError(
+            f"{key} is {path}, which cannot be followed: {exc.strerror if isinstance(exc, OSError) and exc.strerror else 'a symbolic link loop'}. "
+            "Point the link at a real file (`ls -l` shows where it leads), or give the file's own path."
+        ) from None
+
+
+def check_data_files(spec: Spec) -> None:
+    """Raise a :class:`SpecError` naming every data file of a resolved spec (each with its key) that does not exist or is a
+    directory; ``validate`` checks this, the loaders check it again when they read."""
+    problems = []
+    for role, path in spec_files(spec).items():
+        if os.path.isdir(path):
+            problems.append(f"`{file_key(role)}` is {path}, a directory, not a data file")
+        elif not os.path.isfile(path):
+            problems.append(f"`{file_key(role)}` is {path}, which does not exist")
+    if problems:
+        raise SpecError(
+            "; ".join(problems) + ". Paths in a spec are relative to the spec file's folder; correct the "
+            + ("paths, or put the files there." if len(problems) > 1 else "path, or put the file there.")
+        )
 
 
 def resolve(spec: Spec, base_dir: Path, name: str) -> Spec:
     """Make data paths absolute (relative to ``base_dir``) and fill ``output.name``."""
 
-    def absolute(data_file: DataFile) -> DataFile:
-        labels = str((base_dir / data_file.labels).resolve()) if data_file.labels else None
-        return DataFile(path=str((base_dir / data_file.path).resolve()), labels=labels)
+    def absolute(data_file: DataFile, key: str) -> DataFile:
+        labels = str(_absolute(base_dir / data_file.labels, f"`{key}.labels`")) if data_file.labels else None
+        return DataFile(path=str(_absolute(base_dir / data_file.path, f"`{key}`")), labels=labels)
 
-    def files(data: DataSpec) -> DataSpec:
-        validation = None if data.validation is None else absolute(data.validation)
-        test = None if data.test is None else absolute(data.test)
-        return dataclasses.replace(data, train=absolute(data.train), validation=validation, test=test)
+    def files(data: DataSpec, prefix: str) -> DataSpec:
+        validation = None if data.validation is None else absolute(data.validation, f"{prefix}.validation")
+        test = None if data.test is None else absolute(data.test, f"{prefix}.test")
+        return dataclasses.replace(data, train=absolute(data.train, f"{prefix}.train"), validation=validation, test=test)
 
-    inputs = None if spec.inputs is None else {n: dataclasses.replace(i, data=files(i.data)) for n, i in spec.inputs.items()}
+    inputs = None if spec.inputs is None else {n: dataclasses.replace(i, data=files(i.data, f"inputs.{n}.data")) for n, i in spec.inputs.items()}
     output = dataclasses.replace(spec.output, name=spec.output.name or name)
-    return dataclasses.replace(spec, data=files(spec.data), output=output, inputs=inputs)
+    return dataclasses.replace(spec, data=files(spec.data, "data"), output=output, inputs=inputs)
 
 
 def spec_from_dict(raw: dict[str, Any]) -> Spec:
@@ -929,7 +1203,9 @@ def reference_rows() -> list[tuple[str, str, str, str]]:
             else:
                 default = "`" + yaml.safe_dump(f.default, default_flow_style=True).strip().removesuffix("...").strip() + "`"
             type_text = "path or {path, labels}" if inner is DataFile else _type_name(tp)
-            rows.append((key, type_text, default, f.metadata["doc"]))
+            check: Check | None = f.metadata["check"]
+            bound = f" {check.bound()[0].upper()}{check.bound()[1:]}." if check is not None and check.at_most is not None else ""
+            rows.append((key, type_text, default, f.metadata["doc"] + bound))
 
     walk(Spec, "")
     return rows

@@ -28,8 +28,8 @@ class Padding:
 def real_lengths(data: SequenceData, prep: Preprocessor) -> np.ndarray:
     """Each sequence's timesteps as training sees them: token codes without the data's own padding code."""
     if prep.input == "tokens" and prep.vocabulary is None:
-        return np.asarray(preprocess.token_codes(data.sequences, prep.pad_code)[1], dtype=int)
-    return np.array([len(s) for s in data.sequences])
+        return preprocess.token_codes(data.sequences, prep.pad_code).lengths
+    return data.sequences.lengths
 
 
 def padding(lengths: np.ndarray, prep: Preprocessor, plan: batching.Plan | None) -> Padding:
@@ -39,17 +39,24 @@ def padding(lengths: np.ndarray, prep: Preprocessor, plan: batching.Plan | None)
     return Padding(share, to_maxlen, int((lengths > prep.maxlen).sum()))
 
 
-def bucket_plan(lengths: np.ndarray, prep: Preprocessor, batch_size: int, *, few_widths: bool) -> batching.Plan | None:
-    """An epoch's bucketed batches, as training draws them; None without bucketing."""
+def bucket_plan(lengths: np.ndarray, prep: Preprocessor, batch_size: int, *, few_widths: bool, planned_by: batching.Plan | None = None) -> batching.Plan | None:
+    """An epoch's bucketed batches, as training draws them; None without bucketing. ``planned_by``: the first input's plan,
+    whose batches an input of a multi-input model follows, each padded to this input's own width (:func:`batching.own_width`)."""
     if not prep.boundaries:
         return None
+    if planned_by is not None:
+        own = [batching.own_width(lengths[rows], maxlen=prep.maxlen, bucketed=True, few_widths=few_widths) for rows in planned_by.batches]
+        return batching.Plan(planned_by.batches, own)
     return batching.train_plan(np.minimum(lengths, prep.maxlen), prep.boundaries, prep.maxlen, batch_size, 0, 0, shuffle=True, few_widths=few_widths)
 
 
-def preprocessing_steps(data: SequenceData, prep: Preprocessor, lengths: np.ndarray, *, batch_size: int, embedding_dim: int, few_widths: bool) -> list[Step]:
+def preprocessing_steps(
+    data: SequenceData, prep: Preprocessor, lengths: np.ndarray, *, batch_size: int, embedding_dim: int, few_widths: bool, planned_by: tuple[str, batching.Plan] | None = None
+) -> list[Step]:
     """The steps after loading (scale or token codes, pad/truncate or bucket, encode and mask) with their shapes.
 
-    ``lengths``: :func:`real_lengths` of ``data``; ``few_widths``: batch widths as under JAX (shared widths).
+    ``lengths``: :func:`real_lengths` of ``data``; ``few_widths``: batch widths as under JAX (shared widths). ``planned_by``:
+    for an input of a multi-input model that follows another input's batches, that input's name and bucketed plan.
     """
     n = len(data.sequences)
     steps: list[Step] = []
@@ -60,7 +67,7 @@ def preprocessing_steps(data: SequenceData, prep: Preprocessor, lengths: np.ndar
         steps.append(Step("token codes", f"{n} x (timesteps,)", f"{stripped}{shifted}; codes 1..{prep.num_tokens - 1}, codes unseen in training -> {prep.num_tokens}"))
     elif prep.mean is not None:
         steps.append(Step("standardize", f"{n} x (timesteps, {prep.n_features})", "per-feature mean/std fitted on the real timesteps of the training data"))
-    plan = bucket_plan(lengths, prep, batch_size, few_widths=few_widths)
+    plan = bucket_plan(lengths, prep, batch_size, few_widths=few_widths, planned_by=planned_by[1] if planned_by else None)
     padded = padding(lengths, prep, plan)
     shape = f"(samples={n}, timesteps={prep.maxlen})" if prep.input == "tokens" else f"(samples={n}, timesteps={prep.maxlen}, features={prep.n_features})"
     pad_with = 0 if prep.input == "tokens" else prep.pad_value
@@ -71,8 +78,11 @@ def preprocessing_steps(data: SequenceData, prep: Preprocessor, lengths: np.ndar
         shape = f"(batch, timesteps={width})" if prep.input == "tokens" else f"(batch, timesteps={width}, features={prep.n_features})"
         groups = f" within the groups up to {', '.join(map(str, prep.boundaries))}" if len(prep.boundaries) > 1 else ""
         to = f"its longest sequence, rounded up to one of {len(set(plan.widths))} shared widths (one JAX compilation each)" if few_widths else "its longest sequence"
+        batches = f"the batches of {planned_by[0]!r} (sorted by its lengths)" if planned_by else f"batches of {batch_size} sorted by length{groups}"
+        if planned_by:
+            to = "its longest sequence in the batch" + (", rounded up to a 25% grid of widths" if few_widths else "")
         detail = (
-            f"batches of {batch_size} sorted by length{groups}, each {prep.padding}-padded with {pad_with} to {to}: "
+            f"{batches}, each {prep.padding}-padded with {pad_with} to {to}: "
             f"{padded.share:.1%} of timesteps are padding (padding all to maxlen: {padded.share_to_maxlen:.1%})"
         )
         steps.append(Step("bucket + pad", shape, detail))

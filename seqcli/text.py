@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from seqcli.backend import import_keras, import_tensorflow
+from seqcli.sequences import Sequences
 
 OOV_CODE = 1
 CHUNK = 8192  # texts vectorized at a time, at most
@@ -62,11 +63,12 @@ def fit_vocabulary(texts: list[str], options: dict[str, Any]) -> list[str]:
     return ["", options["oov_token"] or "[UNK]", *tokens]
 
 
-def to_codes(texts: list[str], vocabulary: list[str], options: dict[str, Any]) -> list[np.ndarray]:
+def to_codes(texts: list[str], vocabulary: list[str], options: dict[str, Any]) -> Sequences:
     """Each text as token codes, ``(tokens_i, 1)`` int64; tokens outside the vocabulary are code 1 (or dropped when ``oov_token`` is null)."""
     tf = import_tensorflow()
     layer = _vectorizer(options, vocabulary)
-    codes: list[np.ndarray] = []
+    values: list[np.ndarray] = []
+    counts: list[np.ndarray] = []
     for start, end in _chunks([len(t) for t in texts]):
         padded = np.asarray(layer(tf.constant(_standardized(texts[start:end], options), dtype=tf.string))).astype(np.int64)  # (texts, longest)
         real = padded != 0  # code 0 is padding only: every token has a code >= 1
@@ -75,8 +77,11 @@ def to_codes(texts: list[str], vocabulary: list[str], options: dict[str, Any]) -
             keep = flat != OOV_CODE
             lengths = np.diff(np.concatenate([[0], np.cumsum(keep)])[np.concatenate([[0], np.cumsum(lengths)])])
             flat = flat[keep]
-        codes.extend(np.split(flat[:, np.newaxis], np.cumsum(lengths)[:-1]))  # (tokens_i, 1) each
-    return codes
+        values.append(flat)
+        counts.append(lengths)
+    if not values:
+        return Sequences(np.zeros((0, 1), np.int64), np.zeros(0, np.int64))
+    return Sequences(np.concatenate(values)[:, np.newaxis], np.concatenate(counts))
 
 
 def _chunks(characters: list[int]) -> list[tuple[int, int]]:
@@ -95,7 +100,6 @@ def _chunks(characters: list[int]) -> list[tuple[int, int]]:
     return [*ranges, (start, len(characters))] if characters else []
 
 
-def oov_share(codes: list[np.ndarray]) -> float:
+def oov_share(codes: Sequences) -> float:
     """Fraction of all tokens that are out of vocabulary (code 1)."""
-    total = sum(len(c) for c in codes)
-    return sum(int((c == OOV_CODE).sum()) for c in codes) / total if total else 0.0
+    return float((codes.values == OOV_CODE).mean()) if len(codes.values) else 0.0

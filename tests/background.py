@@ -214,6 +214,12 @@ def smoke_on_other(ctx: Context) -> Training:
 
 
 @background
+def named_on_other(ctx: Context) -> Training:
+    """experiments/smoke.yaml (1 epoch) with `output.name: my expérience`, trained through the CLI in the other backend's worker."""
+    return Training(ctx.worker(OTHER), SMOKE_SPEC, ctx.mktemp(f"named-{OTHER}"), "my expérience", "training.epochs=1", "output.name=my expérience")
+
+
+@background
 def smoke_on_jax(ctx: Context) -> Training:
     """The same on JAX, in the JAX worker: ``smoke_on_other`` when the other backend is JAX."""
     if OTHER == "jax":

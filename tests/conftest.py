@@ -20,6 +20,7 @@ from tests.background import (  # noqa: F401
     jax_cache,
     jax_cache_reuse,
     jax_plans,
+    named_on_other,
     pytest_collection_modifyitems,
     smoke_on_jax,
     smoke_on_other,
@@ -124,10 +125,11 @@ def padded(prep: object, sequences: list, width: int | None = None) -> object:
     import numpy as np
 
     from seqcli import batching
+    from seqcli.sequences import Sequences
 
-    prepared = prep.prepare(sequences)  # type: ignore[attr-defined]
+    prepared = prep.prepare(Sequences.from_arrays(sequences))  # type: ignore[attr-defined]
     plan = batching.Plan([np.arange(len(prepared))], [width or prep.maxlen])  # type: ignore[attr-defined]
-    return numpy_batches(batching.dataset(prep, prepared, None, lambda _: plan, range(1), backend=BACKEND))[0]
+    return numpy_batches(batching.dataset([batching.Packed(prep, prepared)], None, lambda _: plan, range(1), backend=BACKEND))[0]
 
 
 def fitted(data: object, spec: object, task: str = "classify") -> object:

@@ -123,6 +123,16 @@ def test_a_run_predicts_the_same_on_either_backend(smoke_on_other: Training, smo
     assert got["accuracy"] == expected["accuracy"]
 
 
+def test_a_run_named_with_a_space_predicts_on_the_other_backend(named_on_other: Training) -> None:
+    """Trained on the other backend as 'my expérience' (by default TensorFlow here, JAX there: TensorFlow refuses spaces in
+    a model's name, so the saved model carries a sanitized one) and predicted here."""
+    run = named_on_other.result().path
+    assert run.parent.name == "my expérience"
+    here = CliRunner().invoke(app, ["predict", str(run), str(SMOKE_TEST), "--format", "json", "--backend", SESSION])
+    assert here.exit_code == 0, here.output
+    assert len(json.loads(here.stdout)["predictions"]) == 12
+
+
 def test_predict_backend_defaults_to_the_runs(smoke_run: Path) -> None:
     loaded = predict.load_run(smoke_run)
     assert loaded.pipeline.backend == import_keras().backend.backend() == json.loads((smoke_run / "run.json").read_text())["versions"]["backend"] == SESSION

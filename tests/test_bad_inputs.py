@@ -29,6 +29,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner, Result
 
+import seqcli.memory
 import seqcli.rundir
 from seqcli.cli import app
 from tests.conftest import SMOKE_SPEC, SMOKE_TEST
@@ -253,11 +254,107 @@ def schedule_factor_above_one(env: Env) -> list[str]:
     return train(env, csv_spec(env), "training.lr_schedule.factor=2")
 
 
+def units_huge(env: Env) -> list[str]:
+    return train(env, csv_spec(env, extra="model:\n  layers:\n    - units: 100000000000000000000000000000\n"))
+
+
+def units_beyond_bound(env: Env) -> list[str]:
+    return ["validate", str(csv_spec(env)), "--set", "model.layers[0].units=200000"]
+
+
+def seed_beyond_32_bits(env: Env) -> list[str]:
+    return train(env, csv_spec(env, extra=f"seed: {2**32}\n"))
+
+
+def dropout_one(env: Env) -> list[str]:
+    return train(env, csv_spec(env, extra="model:\n  layers:\n    - units: 8\n      dropout: 1.0\n"))
+
+
+def output_name_with_slash(env: Env) -> list[str]:
+    return ["validate", str(csv_spec(env, extra="output:\n  name: exp/one\n"))]
+
+
+def output_name_dot_dot(env: Env) -> list[str]:
+    return train(env, csv_spec(env), "output.name=..")
+
+
+def data_symlink_loop(env: Env) -> list[str]:
+    (env.tmp / "train.csv").symlink_to(env.tmp / "train.csv")
+    return ["validate", str(write_spec(env, "data:\n  train: train.csv\n"))]
+
+
+def labels_symlink_loop_train(env: Env) -> list[str]:
+    np.save(env.tmp / "x.npy", features())
+    (env.tmp / "a.npy").symlink_to(env.tmp / "b.npy")
+    (env.tmp / "b.npy").symlink_to(env.tmp / "a.npy")
+    return train(env, write_spec(env, "data:\n  train: {path: x.npy, labels: a.npy}\n"))
+
+
+BILLION_LAUGHS = "a: &a [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n" + "".join(
+    f"{b}: &{b} [{', '.join([f'*{a}'] * 9)}]\n" for a, b in zip("abcdefgh", "bcdefghi", strict=True)
+)  # 9 ** 9 values from 9 lines
+
+
+def yaml_alias_bomb(env: Env) -> list[str]:
+    return ["validate", str(write_spec(env, BILLION_LAUGHS, "laughs.yaml"))]
+
+
+def yaml_alias_recursive(env: Env) -> list[str]:
+    return train(env, write_spec(env, "data: &d\n  train: [*d]\n", "loop.yaml"))
+
+
+def run_spec_alias_bomb(env: Env) -> list[str]:
+    run = env.run_copy()
+    (run / "spec.yaml").write_text(BILLION_LAUGHS)
+    return ["predict", str(run), str(SMOKE_TEST)]
+
+
+def seed_exponent(env: Env) -> list[str]:
+    return ["validate", str(csv_spec(env, extra="seed: 1e23\n"))]
+
+
+def epochs_exponent_overflow(env: Env) -> list[str]:
+    return ["validate", str(csv_spec(env, extra="training:\n  epochs: 1e400\n"))]  # train() would --set the epochs
+
+
+def epochs_with_decimal_point(env: Env) -> list[str]:
+    return ["validate", str(csv_spec(env)), "--set", "training.epochs=30.0"]
+
+
+def learning_rate_exponent(env: Env) -> list[str]:
+    return ["validate", str(csv_spec(env, extra="training:\n  learning_rate: 1e-3\n"))]
+
+
+def set_negative_index(env: Env) -> list[str]:
+    return train(env, SMOKE_SPEC, "model.layers[-1].units=4")
+
+
+def data_train_list(env: Env) -> list[str]:
+    write_csv(env.tmp / "a.csv", csv_lines())
+    return ["validate", str(write_spec(env, "data:\n  train: [a.csv, b.csv]\n"))]
+
+
 # ----------------------------------------------------------------- data file cases
 
 
 def data_missing(env: Env) -> list[str]:
     return train(env, write_spec(env, "data:\n  train: nope.csv\n"))
+
+
+def validate_data_missing(env: Env) -> list[str]:
+    return ["validate", str(write_spec(env, "data:\n  train: nope.csv\n"))]
+
+
+def validate_several_data_files_missing(env: Env) -> list[str]:
+    write_csv(env.tmp / "train.csv", csv_lines())
+    (env.tmp / "test.npy").mkdir()
+    return ["validate", str(write_spec(env, "data:\n  train: train.csv\n  validation: {path: val.npy, labels: val_y.npy}\n  test: test.npy\n"))]
+
+
+def validate_input_data_missing(env: Env) -> list[str]:
+    spec = multi_input_spec(env, ["s0", "s1", "s2", "s3"])
+    (env.tmp / "aux.jsonl").unlink()
+    return ["validate", str(spec)]
 
 
 def data_empty(env: Env) -> list[str]:
@@ -314,6 +411,52 @@ def csv_ragged(env: Env) -> list[str]:
     lines = csv_lines()
     lines[6] = lines[6].replace(",", ",,", 1)  # line 7 has an extra cell
     return train(env, csv_spec(env, lines))
+
+
+def csv_scattered_id(env: Env) -> list[str]:
+    lines = csv_lines()
+    lines[7:10] = [line.replace("s02,", "s00,", 1) for line in lines[7:10]]  # lines 8-10: s00 again, after s01, with s00's label
+    return train(env, csv_spec(env, lines))
+
+
+def csv_duplicate_time(env: Env) -> list[str]:
+    lines = csv_lines()
+    lines[2] = lines[2].replace("s00,1,", "s00,0,", 1)  # line 3 repeats line 2's time
+    return train(env, csv_spec(env, lines))
+
+
+def csv_wrong_delimiter(env: Env) -> list[str]:
+    return train(env, csv_spec(env, [line.replace(",", ";") for line in csv_lines()], "  csv: {delimiter: ','}\n"))
+
+
+def csv_delimiter_two_characters(env: Env) -> list[str]:
+    return ["validate", str(csv_spec(env)), "--set", "data.csv.delimiter=;;"]
+
+
+def csv_duplicate_times_without_time_column(env: Env) -> list[str]:
+    return ["validate", str(csv_spec(env, extra="  csv: {time_column: null, allow_duplicate_times: true}\n"))]
+
+
+TS_HEADER = ["@problemName Tiny", "@missing false", "@univariate false", "@dimensions 2", "@classLabel true a b", "@data"]  # lines 1-6
+
+
+def ts_spec(env: Env, header: list[str], labels: str = "ababab") -> list[str]:
+    """A .ts training file with ``header`` and one 2-channel sequence per label (the first on line len(header) + 1)."""
+    rows = [f"{0.1 * k},{0.2 * k},0.3:{k},1,2:{label}" for k, label in enumerate(labels)]
+    (env.tmp / "train.ts").write_text("\n".join([*header, *rows]) + "\n")
+    return train(env, write_spec(env, "data:\n  train: train.ts\n"))
+
+
+def ts_label_not_declared(env: Env) -> list[str]:
+    return ts_spec(env, TS_HEADER, "ababcb")  # line 11: 'c'
+
+
+def ts_header_typo(env: Env) -> list[str]:
+    return ts_spec(env, [line.replace("@missing", "@mising") for line in TS_HEADER])
+
+
+def ts_header_value_malformed(env: Env) -> list[str]:
+    return ts_spec(env, [line.replace("@dimensions 2", "@dimensions two") for line in TS_HEADER])
 
 
 def npz_zero_length(env: Env) -> list[str]:
@@ -488,6 +631,15 @@ def empty_validation_split(env: Env) -> list[str]:
     return train(env, csv_spec(env, extra="  validation_split: 0.05\n"))
 
 
+def other_features_in_test_file(env: Env) -> list[str]:
+    write_csv(env.tmp / "test.csv", [line.replace(",label", ",c,label") if i == 0 else line.rsplit(",", 1)[0] + ",1.0," + line.rsplit(",", 1)[1] for i, line in enumerate(csv_lines(prefix="t"))])
+    return train(env, csv_spec(env, extra="  test: test.csv\n"))
+
+
+def one_sequence_per_class(env: Env) -> list[str]:
+    return train(env, csv_spec(env, csv_lines(classes=tuple(f"{0.37 * k + 0.11:.2f}" for k in range(12)), per_class=1)))
+
+
 def pickled_npy(env: Env) -> list[str]:
     ragged = np.empty(2, dtype=object)
     ragged[0], ragged[1] = np.zeros((3, 2)), np.zeros((5, 2))
@@ -578,6 +730,14 @@ def predict_output_is_directory(env: Env) -> list[str]:
 
 def predict_output_dir_missing(env: Env) -> list[str]:
     return ["predict", str(env.smoke_run()), str(SMOKE_TEST), "--output", str(env.tmp / "out" / "preds.csv")]
+
+
+def predict_format_not_the_extension(env: Env) -> list[str]:
+    return ["predict", str(env.smoke_run()), str(SMOKE_TEST), "-o", str(env.tmp / "c.json"), "--format", "csv"]
+
+
+def predict_json_format_for_csv_name(env: Env) -> list[str]:
+    return ["predict", str(env.smoke_run()), str(SMOKE_TEST), "--output", str(env.tmp / "preds.csv"), "--format", "json"]
 
 
 def dead_pid() -> int:
@@ -723,8 +883,75 @@ CASES = [
         schedule_factor_above_one,
         r"`training\.lr_schedule\.factor` must be a fraction in \(0, 1\)\. Received: 2\.0 \(from `--set training\.lr_schedule\.factor=2`\)\. Use e\.g\. 0\.5",
     ),
+    # Names, paths and YAML that once crashed, and numbers that validate passed but train died on.
+    Case("units-huge", units_huge, r"`model\.layers\[0\]\.units` is too large: at most 16,384\. Received: 100000000000000000000000000000 \(.*spec\.yaml, line 5\)\. Use e\.g\. 64"),
+    Case("units-beyond-bound", units_beyond_bound, r"`model\.layers\[0\]\.units` is too large: at most 16,384\. Received: 200000 \(from `--set model\.layers\[0\]\.units=200000`\)"),
+    Case("seed-beyond-32-bits", seed_beyond_32_bits, r"`seed` is too large: at most 4,294,967,295 \(NumPy and Keras seeds are 32-bit\)\. Received: 4294967296 \(.*spec\.yaml, line 3\)\. Use e\.g\. 0"),
+    Case("dropout-one", dropout_one, r"`model\.layers\[0\]\.dropout` must be a fraction in \[0, 1\)\. Received: 1\.0 \(.*line 6\)"),
+    Case(
+        "output-name-slash",
+        output_name_with_slash,
+        r"`output\.name` must be a folder name: .*Received: 'exp/one' \(.*spec\.yaml, line 4\)\. It contains '/', a path separator\. Spaces and non-ASCII",
+    ),
+    Case("output-name-dot-dot", output_name_dot_dot, r"`output\.name` must be a folder name: .*Received: '\.\.' \(from `--set output\.name=\.\.`\)\. '\.\.' stands for the folder above"),
+    Case("data-symlink-loop", data_symlink_loop, r"`data\.train` is .*/train\.csv, which cannot be followed: .*loop.*\. Point the link at a real file"),
+    Case("labels-symlink-loop", labels_symlink_loop_train, r"`data\.train\.labels` is .*/a\.npy, which cannot be followed: .*Point the link at a real file"),
+    Case(
+        "yaml-alias-bomb",
+        yaml_alias_bomb,
+        r"laughs\.yaml uses YAML aliases \(`\*name`, the first at line 2\) that would expand it by 4\d\d,\d{3},\d{3} values; seqcli reads at most 10,000 .*Write the repeated values out",
+    ),
+    Case(
+        "yaml-alias-recursive",
+        yaml_alias_recursive,
+        r"loop\.yaml has a YAML alias inside the value it refers to \(the first alias is at line 2\), so it would expand without end\. Remove the alias",
+    ),
+    Case("run-spec-alias-bomb", run_spec_alias_bomb, r"run/spec\.yaml uses YAML aliases .* seqcli reads at most 10,000"),
+    Case(
+        "seed-exponent",
+        seed_exponent,
+        r"`seed` must be an integer\. Received: '1e23' \(.*line 3\)\. YAML reads 1e23 as text, not as a number, "
+        r"and as a number it would be too large: at most 4,294,967,295 \(NumPy and Keras seeds are 32-bit\)\.",
+    ),
+    Case(
+        "epochs-exponent-overflow",
+        epochs_exponent_overflow,
+        r"`training\.epochs` must be an integer\. Received: '1e400' \(.*line 4\)\. YAML reads 1e400 as text, not as a number, and as a number it would be too large: at most 100,000\.",
+    ),
+    Case(
+        "epochs-with-decimal-point",
+        epochs_with_decimal_point,
+        r"`training\.epochs` must be an integer\. Received: 30\.0 \(from `--set training\.epochs=30\.0`\)\. Write it without the decimal point: 30\.",
+    ),
+    Case(
+        "learning-rate-exponent",
+        learning_rate_exponent,
+        r"`training\.learning_rate` must be a number\. Received: '1e-3' \(.*line 4\)\. YAML reads 1e-3 as text, not as a number: .*1\.0e-03, or in full, 0\.001\.",
+    ),
+    Case(
+        "set-negative-index",
+        set_negative_index,
+        r"`--set model\.layers\[-1\]\.units=4`: negative indexes such as \[-1\] are not supported; .*`model\.layers` has 2 item\(s\), so write `--set model\.layers\[1\]\.units=4`",
+    ),
+    Case(
+        "data-train-list",
+        data_train_list,
+        r"`data\.train` must be a data file path or a mapping \{path, labels\}\. Received: a list .*line 2\)\. Give one file's path, e\.g\. `train: data/train\.csv`.*combine them into one first",
+    ),
     # Data files: the file, and the line, row, sequence or column.
     Case("data-missing", data_missing, r"Data file .*nope\.csv does not exist\. Paths in a spec are relative to the spec file"),
+    Case(
+        "validate-data-missing",
+        validate_data_missing,
+        r"^`data\.train` is .*/nope\.csv, which does not exist\. Paths in a spec are relative to the spec file's folder; correct the path, or put the file there\.$",
+    ),
+    Case(
+        "validate-several-data-files-missing",
+        validate_several_data_files_missing,
+        r"^`data\.validation` is .*/val\.npy, which does not exist; `data\.validation\.labels` is .*/val_y\.npy, which does not exist; "
+        r"`data\.test` is .*/test\.npy, a directory, not a data file\. .*correct the paths, or put the files there\.$",
+    ),
+    Case("validate-input-data-missing", validate_input_data_missing, r"^`inputs\.aux\.data\.train` is .*/aux\.jsonl, which does not exist\."),
     Case("data-empty", data_empty, r"Data file .*train\.csv is empty \(0 bytes\)\. Write or export it again"),
     Case("data-is-directory", data_is_directory, r"train\.csv is a directory, not a data file\. Point the spec at a \.npy, \.npz, \.ts, \.csv or \.jsonl file"),
     Case("data-unknown-extension", data_unknown_extension, r"Cannot tell the format of .*train\.dat from its extension \.dat\. .*set `data\.format`"),
@@ -734,6 +961,39 @@ CASES = [
     Case("csv-non-numeric", csv_non_numeric, r"train\.csv, line 5, column 'a': '1\.2\.3' is not a number\. Fix the cell"),
     Case("csv-time-not-numeric", csv_time_not_numeric, r"train\.csv, line 3, column 'time' \(the time column\): 't1' is not a number\. Fix the cell, or set `data\.csv\.time_column: null`"),
     Case("csv-ragged-row", csv_ragged, r"train\.csv, line 7: 6 cells but the header has 5 columns\. Fix the row"),
+    Case(
+        "csv-id-in-two-blocks",
+        csv_scattered_id,
+        r"train\.csv, id 's00': its rows are in 2 separate blocks \(lines 2-4, 8-10\), with other ids between them\. .*give each its own id\. "
+        r".*set `data\.csv\.allow_scattered_ids: true` to join them\.",
+    ),
+    Case(
+        "csv-duplicate-time",
+        csv_duplicate_time,
+        r"train\.csv, id 's00' \(lines 2-4\): lines 2 and 3 have the same time 0 \(column 'time'\)\. .*or set `data\.csv\.allow_duplicate_times: true`",
+    ),
+    Case(
+        "csv-semicolons-read-with-commas",
+        csv_wrong_delimiter,
+        r"train\.csv has no column 'id' \(columns: id;time;a;b;label\)\. .*its cells are separated by ';', not ',': set `data\.csv\.delimiter: ';'`, or null to detect it\.",
+    ),
+    Case(
+        "csv-delimiter-two-characters",
+        csv_delimiter_two_characters,
+        r"`data\.csv\.delimiter` must be a single character such as .*Received: ';;' \(from `--set data\.csv\.delimiter=;;`\)",
+    ),
+    Case(
+        "csv-duplicate-times-without-time-column",
+        csv_duplicate_times_without_time_column,
+        r"`data\.csv\.allow_duplicate_times` is true, but `data\.csv\.time_column` is null: .*Remove one of the two\.",
+    ),
+    Case(
+        "ts-label-not-in-class-label",
+        ts_label_not_declared,
+        r"train\.ts, line 11: the label 'c' is not among the classes that @classLabel lists on line 5 \(a b\)\. Fix the label, or add it to the @classLabel line\.",
+    ),
+    Case("ts-header-key-typo", ts_header_typo, r"train\.ts, line 2: unknown header key @mising\. Did you mean @missing\? The \.ts header keys are @problemName, "),
+    Case("ts-header-value-malformed", ts_header_value_malformed, r"train\.ts, line 4: @dimensions must be followed by a positive whole number \(the number of channels\); got 'two'\. Write e\.g\."),
     Case("npz-zero-length-sequence", npz_zero_length, r"Sequence 1 in .*train\.npz has length 0; .*Remove empty sequences"),
     Case("npy-no-timesteps", npy_no_timesteps, r"x\.npy holds no data: shape \(samples=6, timesteps=0, features=2\)\. Save at least one sequence"),
     Case("npy-strings", npy_strings, r"x\.npy holds values of dtype <U3; seqcli needs numbers .*Convert the array to numbers"),
@@ -754,6 +1014,17 @@ CASES = [
     Case("single-class", single_class, r"train\.csv has a single class \('up'\); a classifier needs at least two\. Check the label column"),
     Case("test-label-unseen", unseen_test_labels, r"test\.csv, id 't01' \(lines 5-7\): label 'sideways' was not among the training classes \(down, up\)\. Remove those sequences or add the class"),
     Case("empty-validation-split", empty_validation_split, r"`data\.validation_split: 0\.05` of 6 training sequences leaves an empty validation set\. Raise the fraction"),
+    Case(
+        "test-file-other-features",
+        other_features_in_test_file,
+        r"test\.csv, id 't00' \(lines 2-4\) has 3 features per timestep, but the model was trained on 2\. Give data with the same 2 features",
+    ),
+    Case(
+        "one-sequence-per-class",
+        one_sequence_per_class,
+        r"train\.csv: each of the 12 classes of the training labels has a single sequence, so the stratified `data\.validation_split: 0\.2` can hold none of them out "
+        r".*They are numbers: if they are real values rather than classes, set `task: regress`\. For classes, give each class more sequences",
+    ),
     Case("pickled-object-npy", pickled_npy, r"x\.npy holds Python objects .*seqcli never loads pickles.*Store variable-length data as an \.npz"),
     Case("output-dir-under-a-file", output_dir_under_file, r"Cannot create the run directory under .*blocker/runs/smoke: .*blocker is a file \(Not a directory\)\. Set `output\.dir` to a writable"),
     Case("inspect-bare-inf", inspect_bare_nan, r"x\.npy, index 4: inf at timestep 3, feature 1\. Replace missing or infinite values"),
@@ -796,6 +1067,12 @@ CASES = [
         predict_output_is_directory,
         r"preds\.csv is a directory; give a file name for --output",
     ),
+    Case(
+        "predict-format-not-the-extension",
+        predict_format_not_the_extension,
+        r"--format csv does not match --output .*/c\.json, a \.json name\. Name the file c\.csv, or pass --format json, or leave --format out \(the extension decides\)\.",
+    ),
+    Case("predict-json-format-for-csv-name", predict_json_format_for_csv_name, r"--format json does not match --output .*/preds\.csv, a \.csv name\. Name the file preds\.json"),
     Case("predict-output-dir-missing", predict_output_dir_missing, r"Cannot write .*out/preds\.csv: the directory .*out does not exist\. Create it first"),
     Case(
         "predict-crashed-run-without-an-epoch",
@@ -892,6 +1169,19 @@ def test_unreadable_spec_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
     monkeypatch.chdir(tmp_path)
     args = ["validate", str(spec)]
     assert_reported(invoke(args), args, r"Cannot read spec file .*spec\.yaml: Permission denied\. Check its permissions")
+
+
+def test_model_too_large_for_this_machine(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A machine with 256 MB available: the estimate refuses an LSTM(4096) (1 GB to train) before Keras builds it."""
+    monkeypatch.setattr(seqcli.memory, "memory_bytes", lambda: (256 * 2**20, 512 * 2**20))
+    monkeypatch.chdir(tmp_path)
+    args = train(Env(tmp_path), SMOKE_SPEC, "model.layers[0].units=4096")
+    assert_reported(
+        invoke(args), args,
+        r"Training this model needs about 1\.0 GB of memory, but this machine has 256\.0 MB available \(of 512\.0 MB\): [\d,]+ parameters take 1\.0 GB .*"
+        r"The largest part is LSTM\(4,096\) .*Lower `model\.layers\[0\]\.units`",
+    )
+    assert not (tmp_path / "runs").exists()
 
 
 @dataclass

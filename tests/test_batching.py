@@ -12,6 +12,7 @@ import pytest
 from seqcli import backend, batching, preprocess
 from seqcli.data import SequenceData
 from seqcli.model import build_model
+from seqcli.sequences import Sequences
 from seqcli.spec import PreprocessingSpec, spec_from_dict
 from tests.conftest import BACKEND, fitted, numpy_batches
 from tests.conftest import padded as pad_all
@@ -66,7 +67,7 @@ def test_padded_share_by_hand() -> None:
 
 def data_of(lengths: list[int], features: int = 2) -> SequenceData:
     seqs = [np.arange(n * features, dtype=float).reshape(n, features) + 10 * i for i, n in enumerate(lengths)]
-    return SequenceData(seqs, np.array(["a", "b"] * (len(seqs) // 2)), "mem", "npy", "-", [str(i) for i in range(len(seqs))])
+    return SequenceData(Sequences.from_arrays(seqs), np.array(["a", "b"] * (len(seqs) // 2)), "mem", "npy", "-", [str(i) for i in range(len(seqs))])
 
 
 def test_bucketing_is_on_for_variable_lengths_only() -> None:
@@ -85,7 +86,7 @@ def test_dataset_pads_each_batch_to_its_width(padding: str) -> None:
     data = data_of([3, 1, 4, 2])
     prep = preprocess.fit(data, PreprocessingSpec(standardize=False, padding=padding))
     plan = batching.eval_plan(np.array([3, 1, 4, 2]), prep.boundaries, prep.maxlen, batch_size=2)  # [1, 3] width 2, [0, 2] width 4
-    (x0, y0), (x1, y1) = numpy_batches(batching.dataset(prep, data.sequences, np.arange(4), lambda _: plan, range(1), backend=BACKEND))
+    (x0, y0), (x1, y1) = numpy_batches(batching.dataset([batching.Packed(prep, data.sequences)], np.arange(4), lambda _: plan, range(1), backend=BACKEND))
     assert x0.shape == (2, 2, 2) and x1.shape == (2, 4, 2) and y0.tolist() == [1, 3] and y1.tolist() == [0, 2]
     def by_hand(rows: list[int], width: int) -> np.ndarray:
         out = np.zeros((len(rows), width, 2), dtype=np.float32)
@@ -106,13 +107,13 @@ def test_dataset_pads_each_batch_to_its_width(padding: str) -> None:
 @pytest.mark.parametrize("padding", ["post", "pre"])
 def test_token_batches_pad_with_code_0_on_both_paths(padding: str) -> None:
     seqs = [np.array([[5], [6], [7]]), np.array([[8]])]
-    data = SequenceData(seqs, np.array(["a", "b"]), "mem", "npy", "-", ["0", "1"])
+    data = SequenceData(Sequences.from_arrays(seqs), np.array(["a", "b"]), "mem", "npy", "-", ["0", "1"])
     prep = preprocess.fit(data, PreprocessingSpec(input="tokens", padding=padding))
     plan = batching.Plan([np.array([1, 0])], [4])
     expected = [[8, 0, 0, 0], [5, 6, 7, 0]] if padding == "post" else [[0, 0, 0, 8], [0, 5, 6, 7]]
-    (x,) = numpy_batches(batching.dataset(prep, prep.prepare(seqs), None, lambda _: plan, range(1), backend=BACKEND))
+    (x,) = numpy_batches(batching.dataset([batching.Packed(prep, prep.prepare(Sequences.from_arrays(seqs)))], None, lambda _: plan, range(1), backend=BACKEND))
     assert x.tolist() == expected and x.dtype == np.int32
-    assert batching.Packed(prep, prep.prepare(seqs)).batch(plan.batches[0], 4).tolist() == expected
+    assert batching.Packed(prep, prep.prepare(Sequences.from_arrays(seqs))).batch(plan.batches[0], 4).tolist() == expected
 
 
 def test_shared_widths_are_the_fewest_within_the_padding_budget_and_stay_in_their_group() -> None:
@@ -151,7 +152,7 @@ def test_dataset_streams_every_epoch_in_order() -> None:
     data = data_of([1, 2, 3, 4])
     prep = preprocess.fit(data, PreprocessingSpec(standardize=False, bucketing=False))
     plans = [batching.train_plan(np.array([1, 2, 3, 4]), None, 4, 2, seed=0, epoch=e, shuffle=True) for e in range(3)]
-    stream = [y.tolist() for _, y in numpy_batches(batching.dataset(prep, data.sequences, np.arange(4), lambda e: plans[e], range(1, 3), backend=BACKEND))]
+    stream = [y.tolist() for _, y in numpy_batches(batching.dataset([batching.Packed(prep, data.sequences)], np.arange(4), lambda e: plans[e], range(1, 3), backend=BACKEND))]
     assert stream == [b.tolist() for e in (1, 2) for b in plans[e].batches]
 
 
@@ -160,14 +161,15 @@ def test_bucketed_predictions_equal_fully_padded_ones_in_input_order(jax_plans: 
     """Also with JAX's one-pass plan (shared widths, merged, every batch of full rows), whichever backend runs the test."""
     rng = np.random.default_rng(0)
     seqs = [rng.normal(size=(n, 3)) for n in [7, 2, 12, 3, 9, 1, 12, 4]]
-    data = SequenceData(seqs, np.array(["a", "b"] * 4), "mem", "npy", "-", [str(i) for i in range(8)])
+    data = SequenceData(Sequences.from_arrays(seqs), np.array(["a", "b"] * 4), "mem", "npy", "-", [str(i) for i in range(8)])
     spec = spec_from_dict({"data": {"train": "x.npy"}, "model": {"layers": [{"units": 5}, {"units": 4}]}})
     padded = fitted(data, PreprocessingSpec(bucketing=False))
     bucketed = dataclasses.replace(padded, boundaries=[12])
-    model_padded, model_bucketed = build_model(spec, padded), build_model(spec, bucketed)
+    model_padded, model_bucketed = build_model(spec, {"main": padded}), build_model(spec, {"main": bucketed})
     model_bucketed.set_weights(model_padded.get_weights())
     expected = model_padded.predict(pad_all(padded, seqs), verbose=0)  # (batch=8, classes=2), one padded array
-    got = batching.predict_outputs(model_bucketed, bucketed, bucketed.prepare(seqs), batch_size=3, backend="jax" if jax_plans else "tensorflow", per_timestep=False)
+    inputs = [batching.Packed(bucketed, bucketed.prepare(Sequences.from_arrays(seqs)))]
+    got = batching.predict_outputs(model_bucketed, inputs, batch_size=3, backend="jax" if jax_plans else "tensorflow", per_timestep=False)
     np.testing.assert_allclose(got, expected, atol=1e-6)
 
 

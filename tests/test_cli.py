@@ -142,6 +142,17 @@ def test_predict_json_to_stdout(smoke_run: Path) -> None:
     assert payload["accuracy"] == pytest.approx(np.mean([p["predicted"] == p["label"] for p in payload["predictions"]]))
 
 
+def test_predict_output_format_follows_the_extension(smoke_run: Path, tmp_path: Path) -> None:
+    """.json without --format writes JSON; --format csv into a .json name is refused before anything is written; an
+    extension that names no format takes --format."""
+    assert run("predict", smoke_run, SMOKE_TEST, "-o", tmp_path / "p.json").exit_code == 0
+    assert len(json.loads((tmp_path / "p.json").read_text())["predictions"]) == 12
+    refused = run("predict", smoke_run, SMOKE_TEST, "-o", tmp_path / "c.json", "--format", "csv")
+    assert refused.exit_code == 1 and "--format csv does not match --output" in refused.stderr and not (tmp_path / "c.json").exists()
+    assert run("predict", smoke_run, SMOKE_TEST, "-o", tmp_path / "p.txt", "--format", "csv").exit_code == 0
+    assert (tmp_path / "p.txt").read_text().startswith("id,predicted,label,")
+
+
 def test_predict_one_unbatched_sample(smoke_run: Path, tmp_path: Path) -> None:
     sample = tmp_path / "one.npy"
     np.save(sample, np.array([[0.0, 0.5], [0.25, 0.45], [0.5, 0.27], [0.75, 0.03]]))  # (timesteps=4, features=2)

@@ -279,6 +279,47 @@ def test_ts_missing_data_line(tmp_path):
         load(DataFile(path=str(path)), BASE)
 
 
+def test_ts_label_not_listed_by_class_label_names_the_line(tmp_path):
+    path = write_text(tmp_path, "t.ts", TS_HEADER + "1,2:3,4:a\n1,2:3,4:c\n")
+    with pytest.raises(DataError, match=r"t\.ts, line 10: the label 'c' is not among the classes that @classLabel lists on line 7 \(a b\)\. Fix the label, or add it"):
+        load(DataFile(path=str(path)), BASE)
+
+
+def test_ts_class_labels_compare_like_aeon_and_a_list_is_optional(tmp_path):
+    """aeon lower-cases the file before comparing labels with the @classLabel list; without a list nothing is compared."""
+    path = write_text(tmp_path, "t.ts", TS_HEADER.replace("true a b", "true A b") + "1,2:3,4:a\n1,2:3,4:B\n")
+    assert load(DataFile(path=str(path)), BASE).labels.tolist() == ["a", "B"]
+    path = write_text(tmp_path, "u.ts", TS_HEADER.replace("true a b", "true") + "1,2:3,4:a\n1,2:3,4:z\n")
+    assert load(DataFile(path=str(path)), BASE).labels.tolist() == ["a", "z"]
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ("@mising false", r"t\.ts, line 2: unknown header key @mising\. Did you mean @missing\? The \.ts header keys are @problemName, .*@targetLabel, @data\. Fix the key"),
+        ("@classLabels true a b", r"line 2: unknown header key @classLabels\. Did you mean @classLabel\?"),
+        ("@colour blue", r"line 2: unknown header key @colour\. The \.ts header keys are .*start the line with '#' to make it a comment\."),
+        ("@dimensions two", r"t\.ts, line 2: @dimensions must be followed by a positive whole number \(the number of channels\); got 'two'\. Write e\.g\. `@dimensions 2`\."),
+        ("@seriesLength 0", r"line 2: @seriesLength must be followed by a positive whole number \(the length of every sequence\); got '0'"),
+        ("@univariate no", r"t\.ts, line 2: @univariate must be followed by true or false; got 'no'\. Write e\.g\. `@univariate false`\."),
+        ("@timestamps", r"line 2: @timeStamps must be followed by true or false; got ''"),
+        ("@classLabel false a b", r"line 2: @classLabel must be followed by true and the class values \(e\.g\. `@classLabel true 1 2 3`\), or by false alone; got 'false a b'\."),
+    ],
+    ids=["typo", "plural", "unknown", "dimensions-word", "series-length-zero", "boolean", "boolean-missing", "class-label-false-with-classes"],
+)
+def test_ts_header_errors_name_the_line(tmp_path, line, message):
+    path = write_text(tmp_path, "t.ts", TS_HEADER.replace("# a tiny problem\n", f"# a tiny problem\n{line}\n").replace("@dimensions 2\n", "") + "1,2:3,4:a\n")
+    with pytest.raises(DataError, match=message):
+        load(DataFile(path=str(path)), BASE)
+
+
+def test_ts_header_accepts_the_formats_spellings(tmp_path):
+    """Keys in any case, @dimension for @dimensions, and '%' comments, as aeon writes and reads them."""
+    header = "% made by hand\n@problemname tiny\n@TIMESTAMPS false\n@dimension 2\n@seriesLength 2\n@classlabel true a b\n@data\n"
+    data = load(DataFile(path=str(write_text(tmp_path, "t.ts", header + "1,2:3,4:a\n"))), BASE)
+    assert data.labels.tolist() == ["a"] and data.n_features == 2
+
+
 def test_ts_channels_first_is_rejected(tmp_path):
     path = write_text(tmp_path, "t.ts", TS_HEADER + "1,2:3,4:a\n")
     with pytest.raises(DataError, match=r"`data\.layout: channels_first` applies to 3-D NumPy arrays, but t\.ts is a \.ts file .*Remove `data\.layout`\."):
@@ -295,11 +336,12 @@ CSV_TEXT = (
     "007,1,x,2.0,20\n"  # line 5
     "b,0,y,9,90\n"  # line 6
 )
+SCATTERED = csv_options(allow_scattered_ids=True)  # CSV_TEXT's ids come in separate blocks
 
 
 def test_csv_groups_by_id_and_orders_by_time(tmp_path):
     path = write_text(tmp_path, "d.csv", CSV_TEXT)
-    data = load(DataFile(path=str(path)), BASE)
+    data = load(DataFile(path=str(path)), SCATTERED)
 
     assert data.format == "csv"
     assert data.ids == ["007", "b"]  # raw strings, first-appearance order
@@ -312,20 +354,20 @@ def test_csv_groups_by_id_and_orders_by_time(tmp_path):
 
 def test_csv_explicit_feature_columns_order(tmp_path):
     path = write_text(tmp_path, "d.csv", CSV_TEXT)
-    data = load(DataFile(path=str(path)), csv_options(feature_columns=["f2", "f1"]))
+    data = load(DataFile(path=str(path)), csv_options(feature_columns=["f2", "f1"], allow_scattered_ids=True))
     np.testing.assert_array_equal(data.sequences[0], [[10.0, 1.0], [20.0, 2.0], [30.0, 3.0]])
 
 
 def test_csv_without_time_column_keeps_file_order(tmp_path):
     path = write_text(tmp_path, "d.csv", CSV_TEXT)
-    data = load(DataFile(path=str(path)), csv_options(time_column=None, feature_columns=["f1"]))
+    data = load(DataFile(path=str(path)), csv_options(time_column=None, feature_columns=["f1"], allow_scattered_ids=True))
     np.testing.assert_array_equal(data.sequences[0][:, 0], [3.0, 1.0, 2.0])
     np.testing.assert_array_equal(data.sequences[1][:, 0], [10.0, 9.0])
 
 
 def test_csv_default_features_include_time_when_time_column_is_null(tmp_path):
     path = write_text(tmp_path, "d.csv", CSV_TEXT)
-    data = load(DataFile(path=str(path)), csv_options(time_column=None))
+    data = load(DataFile(path=str(path)), csv_options(time_column=None, allow_scattered_ids=True))
     np.testing.assert_array_equal(data.sequences[1], [[1.0, 10.0, 100.0], [0.0, 9.0, 90.0]])
 
 
@@ -338,7 +380,7 @@ def test_csv_unlabelled(tmp_path):
 
 def test_csv_explicit_format_for_other_extension(tmp_path):
     path = write_text(tmp_path, "d.txt", CSV_TEXT)
-    data = load(DataFile(path=str(path)), replace(BASE, format="csv"))
+    data = load(DataFile(path=str(path)), replace(SCATTERED, format="csv"))
     assert data.ids == ["007", "b"]
 
 
@@ -376,8 +418,8 @@ def test_csv_ragged_row(tmp_path):
 
 
 def test_csv_label_changes_within_sequence(tmp_path):
-    path = write_text(tmp_path, "d.csv", "id,time,label,f1\na,0,0,2\nb,0,1,5\na,1,1,3\n")
-    with pytest.raises(DataError, match=r"d\.csv, id 'a' \(lines 2-4\): the label column 'label' changes within the sequence \(0, 1\)\. One label per sequence; .*`task: tag`"):
+    path = write_text(tmp_path, "d.csv", "id,time,label,f1\na,0,0,2\na,1,1,3\nb,0,1,5\n")
+    with pytest.raises(DataError, match=r"d\.csv, id 'a' \(lines 2-3\): the label column 'label' changes within the sequence \(0, 1\)\. One label per sequence; .*`task: tag`"):
         load(DataFile(path=str(path)), BASE)
 
 
@@ -410,6 +452,59 @@ def test_csv_blank_line_is_skipped(tmp_path):
     path = write_text(tmp_path, "d.csv", "id,time,label,f1\na,0,1,2\n\na,1,1,3\n")
     data = load(DataFile(path=str(path)), BASE)
     np.testing.assert_array_equal(data.sequences[0][:, 0], [2.0, 3.0])
+
+
+def test_csv_scattered_ids_are_an_error_naming_the_blocks(tmp_path):
+    path = write_text(tmp_path, "d.csv", CSV_TEXT)
+    with pytest.raises(DataError, match=r"d\.csv, id '007': its rows are in 2 separate blocks \(lines 2, 4-5\), with other ids between them\. .*give each its own id\. "
+                       r".*set `data\.csv\.allow_scattered_ids: true` to join them\."):
+        load(DataFile(path=str(path)), BASE)
+
+
+def test_csv_scattered_ids_with_the_same_label_are_not_merged_silently(tmp_path):
+    """The case that slipped through: two sequences that share an id and a label, in separate blocks."""
+    path = write_text(tmp_path, "d.csv", "id,time,label,f1\na,0,x,1\na,1,x,2\nb,0,y,5\na,0,x,7\na,1,x,8\n")
+    with pytest.raises(DataError, match=r"id 'a': its rows are in 2 separate blocks \(lines 2-3, 5-6\)"):
+        load(DataFile(path=str(path)), BASE)
+    assert load(DataFile(path=str(path)), replace(SCATTERED, csv=replace(SCATTERED.csv, allow_duplicate_times=True))).lengths.tolist() == [4, 1]
+
+
+def test_csv_duplicate_times_are_an_error_naming_the_lines(tmp_path):
+    path = write_text(tmp_path, "d.csv", "id,time,label,f1\na,0,x,1\na,1.0,x,2\na,1,x,3\nb,0,y,5\n")
+    with pytest.raises(DataError, match=r"d\.csv, id 'a' \(lines 2-4\): lines 3 and 4 have the same time 1 \(column 'time'\)\. .*remove the duplicate row, "
+                       r"or set `data\.csv\.allow_duplicate_times: true`"):
+        load(DataFile(path=str(path)), BASE)
+    kept = load(DataFile(path=str(path)), csv_options(allow_duplicate_times=True))
+    assert kept.sequences[0][:, 0].tolist() == [1.0, 2.0, 3.0]  # same time: file order
+
+
+@pytest.mark.parametrize(("delimiter", "name"), [(";", "';'"), ("\t", "'\\t'"), ("|", "'|'")])
+def test_csv_delimiter_is_detected_from_the_header(tmp_path, delimiter, name):
+    path = write_text(tmp_path, "d.csv", "id,time,label,f1\na,0,x,1.5\na,1,x,2\nb,0,y,5\n".replace(",", delimiter))
+    data = load(DataFile(path=str(path)), BASE)
+    assert data.ids == ["a", "b"] and data.sequences[0][:, 0].tolist() == [1.5, 2.0]
+    assert data.steps[0].detail == f"rows grouped by 'id', ordered by 'time'; cells separated by {name} (detected from the header line)"
+
+
+def test_csv_comma_is_the_default_and_not_mentioned(tmp_path):
+    path = write_text(tmp_path, "d.csv", "id,time,label,f1\na,0,x,1\nb,0,y,5\n")
+    assert load(DataFile(path=str(path)), BASE).steps[0].detail == "rows grouped by 'id', ordered by 'time'"
+
+
+def test_csv_explicit_delimiter(tmp_path):
+    path = write_text(tmp_path, "d.csv", "id;time;label;f1\na;0;x;1.5\nb;0;y;5\n")
+    data = load(DataFile(path=str(path)), csv_options(delimiter=";"))
+    assert data.sequences[0][:, 0].tolist() == [1.5]
+    assert "cells separated by ';' (`data.csv.delimiter`)" in data.steps[0].detail
+    with pytest.raises(DataError, match=r"d\.csv has no column 'id' \(columns: id;time;label;f1\)\. .*The header is read as one column because its cells are separated by ';', not ',': "
+                       r"set `data\.csv\.delimiter: ';'`, or null to detect it\."):
+        load(DataFile(path=str(path)), csv_options(delimiter=","))
+
+
+def test_text_csv_delimiter_is_detected(tmp_path):
+    path = write_text(tmp_path, "t.csv", "text;label\nhello, world;en\nhallo;de\n")
+    data = load(DataFile(path=str(path)), BASE, text=True)
+    assert data.texts == ["hello, world", "hallo"] and data.labels.tolist() == ["en", "de"]
 
 
 def test_csv_channels_first_is_rejected(tmp_path):
@@ -458,7 +553,7 @@ def test_unknown_extension_with_auto_format(tmp_path):
     path = write_text(tmp_path, "d.txt", CSV_TEXT)
     with pytest.raises(DataError, match=r"d\.txt is a \.txt file: raw text, one per line, .*or set `data\.format` to the file's real format \(e\.g\. csv\)\."):
         load(DataFile(path=str(path)), BASE)
-    assert load(DataFile(path=str(path)), replace(BASE, format="csv")).format == "csv"
+    assert load(DataFile(path=str(path)), replace(SCATTERED, format="csv")).format == "csv"
 
 
 # --------------------------------------------------------------------------- JSON Lines
@@ -496,7 +591,7 @@ def test_jsonl_custom_keys_and_unlabelled_prediction_input(tmp_path):
 def test_jsonl_texts(tmp_path):
     path = write_jsonl(tmp_path, ['{"id": 1, "text": "Hello there", "label": "greet"}', '{"id": 2, "text": "Bye", "label": "leave"}'])
     data = load(DataFile(path=str(path)), BASE, text=True)
-    assert data.texts == ["Hello there", "Bye"] and data.sequences == [] and len(data) == 2
+    assert data.texts == ["Hello there", "Bye"] and len(data.sequences) == 0 and len(data) == 2
     assert data.labels.tolist() == ["greet", "leave"]
 
 
@@ -630,7 +725,7 @@ def test_subset(tmp_path):
 
 
 def test_subset_of_csv_keeps_ids(tmp_path):
-    data = load(DataFile(path=str(write_text(tmp_path, "d.csv", CSV_TEXT))), BASE)
+    data = load(DataFile(path=str(write_text(tmp_path, "d.csv", CSV_TEXT))), SCATTERED)
     part = data.subset(np.array([1]))
     assert part.ids == ["b"]
     assert part.labels.tolist() == ["y"]
@@ -641,7 +736,7 @@ def test_subset_of_csv_keeps_ids(tmp_path):
 
 
 def test_tag_csv_reads_each_rows_label_in_time_order(tmp_path):
-    path = write_text(tmp_path, "d.csv", "id,time,label,f1\na,1,O,2\nb,0,B,5\na,0,B,1\na,2,I,3\n")
+    path = write_text(tmp_path, "d.csv", "id,time,label,f1\na,1,O,2\na,0,B,1\na,2,I,3\nb,0,B,5\n")
     data = load(DataFile(path=str(path)), BASE, targets=TASK_KINDS["tag"])
     assert data.labels is None
     assert [t.tolist() for t in data.step_targets] == [["B", "O", "I"], ["B"]]
@@ -651,7 +746,7 @@ def test_tag_csv_reads_each_rows_label_in_time_order(tmp_path):
 def test_tag_jsonl_label_lists(tmp_path):
     path = write_text(tmp_path, "d.jsonl", '{"id": "a", "sequence": [1.5, 2, 3], "label": ["x", "y", "x"]}\n{"id": "b", "sequence": [[4]], "label": [7]}\n')
     data = load(DataFile(path=str(path)), BASE, targets=TASK_KINDS["tag"])
-    assert [t.tolist() for t in data.step_targets] == [["x", "y", "x"], [7]]
+    assert [t.tolist() for t in data.step_targets] == [["x", "y", "x"], ["7"]]  # one ragged array: mixed labels become strings, as the classes do
     assert data.ids == ["a", "b"]
 
 

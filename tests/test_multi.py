@@ -14,6 +14,7 @@ from seqcli import multi
 from seqcli.cli import app
 from seqcli.data import SequenceData
 from seqcli.errors import DataError, SpecError
+from seqcli.sequences import Sequences
 from seqcli.spec import load_spec, reference_rows
 from tests.background import OTHER, SESSION, Context, Pending, Training, background
 from tests.test_bad_inputs import assert_reported
@@ -71,7 +72,7 @@ def test_spec_reads_inputs_with_their_own_sections(tmp_path: Path) -> None:
     temp = (spec.inputs or {})["temp"]
     assert temp.data.train.path == str(tmp_path / "temp.jsonl") and temp.data.validation is None  # resolved like `data`
     assert [layer.units for layer in temp.layers] == [3] and temp.preprocessing.maxlen is None
-    assert list(multi.sections(spec)) == ["motion", "temp"]
+    assert list(spec.sections()) == ["motion", "temp"]
 
 
 def test_default_spec_has_no_inputs(tmp_path: Path) -> None:
@@ -86,16 +87,15 @@ def test_default_spec_has_no_inputs(tmp_path: Path) -> None:
         ("inputs.temp.layerz=[]", r"Unknown key `inputs\.temp\.layerz`.*Did you mean `inputs\.temp\.layers`\?"),
         ("input_name=temp", r"`inputs\.temp` has the name of the input that `data` describes"),
         ("input_name=2nd", r"Input name '2nd' must start with a letter"),
-        ("task=tag", r"`inputs` \(multi-input models\) is not supported with `task: tag`"),
         ("inputs.temp.data.test=null", r"`data` has a `test` file, so `inputs\.temp\.data\.test` must be given too"),
-        ("inputs.temp.preprocessing.bucketing=true", r"`inputs\.temp\.preprocessing\.bucketing` and `bucket_boundaries` are not supported in multi-input models"),
-        ("inputs.temp.layers[0].return_sequences=true", r"`inputs\.temp\.layers\[0\]\.return_sequences` is true for the branch's last layer"),
+        ("inputs.temp.layers[0].return_sequences=true", r"`inputs\.temp\.layers\[0\]\.return_sequences` is true for the branch's last layer, whose vector output is concatenated"),
+        ("task=tag inputs.temp.layers[0].return_sequences=true", r"whose vector output is repeated at every timestep of the first input"),
         ("inputs={}", r"`inputs` is an empty mapping"),
     ],
 )
 def test_spec_rules(tmp_path: Path, change: str, message: str) -> None:
     with pytest.raises(SpecError, match=message):
-        load_spec(write_spec(tmp_path), [change])
+        load_spec(write_spec(tmp_path), change.split())
 
 
 def test_reference_documents_inputs() -> None:
@@ -107,7 +107,7 @@ def test_reference_documents_inputs() -> None:
 
 
 def data(ids: list[str], source: str) -> SequenceData:
-    return SequenceData([np.full((1, 1), float(k)) for k in range(len(ids))], None, source, "jsonl", "", [f"line {k + 1}" for k in range(len(ids))], ids=ids)
+    return SequenceData(Sequences.from_arrays([np.full((1, 1), float(k)) for k in range(len(ids))]), None, source, "jsonl", "", [f"line {k + 1}" for k in range(len(ids))], ids=ids)
 
 
 def test_match_reorders_by_id() -> None:
@@ -154,10 +154,11 @@ def multi_on_other(ctx: Context) -> tuple[Path, Training, Pending[CliResult]]:
 def test_run_saves_one_preprocessing_per_input(multi_run: Path) -> None:
     state = json.loads((multi_run / "preprocessing.json").read_text())
     assert list(state) == ["motion", "temp"]
-    assert (state["motion"]["n_features"], state["motion"]["maxlen"]) == (2, 5)
+    assert (state["motion"]["n_features"], state["motion"]["maxlen"], state["motion"]["boundaries"]) == (2, 5, [5])  # lengths 3-5: bucketed by default
+    assert state["temp"]["boundaries"] is None  # one length
     assert (state["temp"]["n_features"], state["temp"]["maxlen"], state["temp"]["classes"]) == (1, 2, [])  # the classes are the labelled input's
     layers = {row["name"]: row for row in json.loads((multi_run / "layers.json").read_text())}
-    assert layers["motion"]["output_shape"] == "(batch, timesteps=5, features=2)"
+    assert layers["motion"]["output_shape"] == "(batch, timesteps, features=2)"
     assert layers["temp"]["output_shape"] == "(batch, timesteps=2, features=1)"
     assert layers["motion_lstm_0"]["output_shape"] == "(batch, units=4)" and layers["temp_lstm_0"]["output_shape"] == "(batch, units=3)"
     assert (layers["merge"]["kind"], layers["merge"]["output_shape"]) == ("Concatenate", "(batch, units=7)")
@@ -208,7 +209,7 @@ def test_inspect_shapes_shows_branches_and_merge(tmp_path: Path) -> None:
     assert steps[0] == "motion: read records" and "temp: pad/truncate" in steps and steps[-1] == "merge"
     assert trace["steps"][-1]["shape"] == "(batch, units=7)" and "motion 4 + temp 3" in trace["steps"][-1]["detail"]
     assert [layer["name"] for layer in trace["layers"]] == ["motion", "temp", "motion_masking", "temp_masking", "motion_lstm_0", "temp_lstm_0", "merge", "output"]
-    assert trace["input_shape"] == "motion (batch, timesteps=5, features=2); temp (batch, timesteps=2, features=1)"
+    assert trace["input_shape"] == "motion (batch, timesteps, features=2); temp (batch, timesteps=2, features=1)"
     assert {a["role"] for a in trace["arrays"]} == {"train (motion)", "test (motion)", "train (temp)", "test (temp)"}
 
 

@@ -10,6 +10,7 @@ import pytest
 from seqcli import preprocess
 from seqcli.data import SequenceData
 from seqcli.errors import DataError
+from seqcli.sequences import Sequences
 from seqcli.spec import PreprocessingSpec
 from tests.conftest import padded
 
@@ -20,7 +21,7 @@ def sequences_of(lengths: list[int], features: int = 2, dtype: type = np.float64
 
 
 def data_of(sequences: list[np.ndarray], labels: list[object] | None) -> SequenceData:
-    return SequenceData(sequences, None if labels is None else np.array(labels), "mem", "npy", "-", [f"index {i}" for i in range(len(sequences))])
+    return SequenceData(Sequences.from_arrays(sequences), None if labels is None else np.array(labels), "mem", "npy", "-", [f"index {i}" for i in range(len(sequences))])
 
 
 @pytest.mark.parametrize(
@@ -56,14 +57,14 @@ def test_standardization_uses_real_timesteps_only() -> None:
     assert x.shape == (2, 2, 1)
     np.testing.assert_allclose(x[:, :, 0], [[-1.2247449, 0.0], [1.2247449, 0.0]], rtol=1e-6)
     # The real timestep at the mean became exactly the pad value: it would be masked, and seqcli says so.
-    assert prep.masked_collisions(seqs) == 1
+    assert prep.masked_collisions(Sequences.from_arrays(seqs)) == 1
 
 
 def test_constant_feature_does_not_divide_by_zero() -> None:
     seqs = [np.array([[1.0, 5.0], [3.0, 5.0]]), np.array([[2.0, 5.0]])]
     prep = preprocess.fit(data_of(seqs, [0, 1]), PreprocessingSpec())
     assert prep.std[1] == 1.0
-    assert np.isfinite(np.concatenate(prep.prepare(seqs))).all()
+    assert np.isfinite(prep.prepare(Sequences.from_arrays(seqs)).values).all()
 
 
 @pytest.mark.parametrize(("maxlen", "expected"), [(None, 9), (4, 4), ("p50", 5), ("p100", 9)])
@@ -83,7 +84,7 @@ def test_fit_records_state_and_round_trips() -> None:
 def test_wrong_feature_count_names_expected_and_received() -> None:
     prep = preprocess.fit(data_of(sequences_of([2, 2], features=12), ["a", "b"]), PreprocessingSpec())
     with pytest.raises(DataError, match="13 features per timestep, but the model was trained on 12"):
-        prep.prepare(sequences_of([2], features=13))
+        prep.prepare(Sequences.from_arrays(sequences_of([2], features=13)))
 
 
 def test_integer_single_feature_data_becomes_tokens() -> None:
@@ -111,8 +112,8 @@ def test_tokens_need_one_feature() -> None:
 def test_masked_collisions_counts_real_steps_equal_to_pad_value() -> None:
     seqs = [np.array([[1.0, 2.0], [0.0, 0.0], [0.0, 3.0]]), np.array([[4.0, 5.0]])]
     prep = preprocess.fit(data_of(seqs, ["a", "b"]), PreprocessingSpec(standardize=False))
-    assert prep.masked_collisions(seqs) == 1  # only the all-zero timestep, not the half-zero one
-    assert dataclasses.replace(prep, pad_value=-999.0).masked_collisions(seqs) == 0
+    assert prep.masked_collisions(Sequences.from_arrays(seqs)) == 1  # only the all-zero timestep, not the half-zero one
+    assert dataclasses.replace(prep, pad_value=-999.0).masked_collisions(Sequences.from_arrays(seqs)) == 0
 
 
 def test_pad_code_between_real_codes_is_an_error_with_the_fixes() -> None:
@@ -145,6 +146,7 @@ def test_token_codes_of_many_fixed_width_sequences() -> None:
     x = np.tile(np.arange(1, 32, dtype=np.int8), (200_000, 1))
     x[:, 20:] = 0
     x[::7, 5:] = 0
-    values, lengths = preprocess.token_codes(list(x[:, :, None]), pad_code=0)
+    codes = preprocess.token_codes(Sequences.from_dense(x[:, :, None]), pad_code=0)
+    values, lengths = codes.values[:, 0], codes.lengths
     assert lengths[:8].tolist() == [5, 20, 20, 20, 20, 20, 20, 5] and values.shape == (int(lengths.sum()),)
     assert values[:7].tolist() == [1, 2, 3, 4, 5, 1, 2]

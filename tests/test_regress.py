@@ -146,7 +146,7 @@ def test_masked_loss_counts_real_timesteps_only(tmp_path: Path) -> None:
     losses = []
     for width in (4, 9):
         plan = batching.Plan([np.array([0, 1])], [width])
-        batches = batching.dataset(pipe.prep, split.sequences, split.y, lambda _, plan=plan: plan, range(1), backend=pipe.backend)
+        batches = batching.dataset([batching.Packed(pipe.prep, split.sequences)], split.y, lambda _, plan=plan: plan, range(1), backend=pipe.backend)
         (x, y), = numpy_batches(batches)
         assert y.shape == (2, width, 1)
         losses.append(pipe.model.evaluate(batches, verbose=0, return_dict=True)["loss"])

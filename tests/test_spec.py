@@ -15,6 +15,7 @@ from seqcli.spec import (
     LRScheduleSpec,
     RecurrentLayer,
     cross_field_problems,
+    keras_name,
     load_spec,
     reference_markdown,
     spec_from_dict,
@@ -83,6 +84,74 @@ def test_all_data_paths_resolved_relative_to_spec_dir(tmp_path, monkeypatch):
     assert spec.data.validation == DataFile(path=str(base / "v.ts"), labels=None)
     assert spec.data.test == DataFile(path=str(base / "t.npy"), labels=str(tmp_path.resolve() / "l.npy"))
     assert spec.output.name == "chosen"  # an explicit name is kept
+
+
+def test_output_name_defaults_to_the_file_name_as_written(tmp_path):
+    """Spaces and non-ASCII letters name the run folder as they are; only the Keras model gets a sanitized name."""
+    assert load_spec(write(tmp_path, MINIMAL, "my expérience.yaml")).output.name == "my expérience"
+    assert load_spec(write(tmp_path, MINIMAL + "output: {name: nämé x}\n")).output.name == "nämé x"
+    assert keras_name("my expérience") == "my_experience" and keras_name("a/b c") == "a_b_c" and keras_name("-") == "seqcli"
+
+
+@pytest.mark.parametrize(
+    ("name", "problem"),
+    [
+        ("", "It is empty"),
+        ("   ", "It is only spaces"),
+        (".", "'.' stands for the folder itself"),
+        ("a\\b", "It contains '\\', a path separator"),
+        ("a\tb", "It contains the control character '\\t'"),
+        ("é" * 200, "It is 400 bytes long; file systems allow 255"),
+    ],
+)
+def test_output_name_must_name_one_folder(tmp_path, name, problem):
+    path = write(tmp_path, MINIMAL + f"output:\n  name: {yaml.safe_dump(name).strip().removesuffix('...').strip()}\n")
+    with pytest.raises(SpecError, match=r"`output\.name` must be a folder name: .*Received: .*\(.*spec\.yaml, line 3\)\. " + re.escape(problem)):
+        load_spec(path)
+
+
+def test_a_file_name_that_cannot_name_the_folder_asks_for_output_name(tmp_path):
+    path = write(tmp_path, MINIMAL, "tab\there.yaml")
+    with pytest.raises(SpecError, match=r"The spec file's name 'tab\\there' names its runs' folder by default, but it contains the control character '\\t'\. Set `output\.name`"):
+        load_spec(path)
+    assert load_spec(path, ["output.name=tab"]).output.name == "tab"
+
+
+def test_yaml_aliases_within_the_bound_are_read(tmp_path):
+    spec = load_spec(write(tmp_path, MINIMAL + "model:\n  layers:\n    - &layer {units: 8, cell: gru}\n    - *layer\n"))
+    assert spec.model.layers == [RecurrentLayer(units=8, cell="gru"), RecurrentLayer(units=8, cell="gru")]
+
+
+@pytest.mark.parametrize(
+    ("setting", "ok"),
+    [("model.layers[0].units=16384", True), ("model.layers[0].units=16385", False), ("seed=4294967295", True), ("seed=4294967296", False),
+     ("training.batch_size=65536", True), ("training.batch_size=65537", False), ("preprocessing.maxlen=1000000", True), ("preprocessing.maxlen=1000001", False),
+     ("model.embedding_dim=16385", False), ("training.epochs=100001", False), ("training.early_stopping.patience=100001", False),
+     ("preprocessing.text.max_tokens=2147483648", False), ("preprocessing.pad_code=-2147483648", True), ("preprocessing.pad_code=2147483648", False),
+     ("training.early_stopping.min_delta=-0.1", False)],
+)
+def test_numbers_are_bounded(tmp_path, setting, ok):
+    path = write(tmp_path, MINIMAL)
+    if ok:
+        load_spec(path, [setting])
+    else:
+        with pytest.raises(SpecError, match=rf"`{re.escape(setting.split('=')[0])}` (is too large: at most|must be)"):
+            load_spec(path, [setting])
+
+
+@pytest.mark.parametrize(
+    ("setting", "fix"),
+    [
+        ("preprocessing.pad_code=1e400", "1e400 is far too large for any integer (YAML reads it as text, too). Write an integer in digits."),
+        ("training.epochs=1e3", "YAML reads 1e3 as text, not as a number. Write the integer in digits: 1000."),
+        ("training.epochs=2.5", "2.5 is not a whole number. Write an integer."),
+        ("training.epochs=true", "Write an integer."),
+        ("training.learning_rate=.inf", "inf is not a finite number. Write a finite number."),
+    ],
+)
+def test_a_number_of_the_wrong_kind_says_what_is_wrong(tmp_path, setting, fix):
+    with pytest.raises(SpecError, match=re.escape(f"(from `--set {setting}`). {fix}")):
+        load_spec(write(tmp_path, MINIMAL), [setting])
 
 
 def test_int_given_for_float_becomes_float(tmp_path):
@@ -375,6 +444,18 @@ def test_text_and_token_options_are_validated(tmp_path, text, message):
         load_spec(write(tmp_path, _merge_minimal(text)))
 
 
+@pytest.mark.parametrize(("text", "expected"), [("';'", ";"), ('"\\t"', "\t"), ("'|'", "|"), ("null", None)])
+def test_csv_delimiter_accepts(tmp_path, text, expected):
+    assert load_spec(write(tmp_path, _merge_minimal(f"data:\n  csv: {{delimiter: {text}}}\n"))).data.csv.delimiter == expected
+
+
+@pytest.mark.parametrize(("text", "shown"), [("';;'", "';;'"), ("'\\t'", "'\\\\t'"), ("''", "''"), ("'\"'", "'\"'")])
+def test_csv_delimiter_rejects(tmp_path, text, shown):
+    message = rf"`data\.csv\.delimiter` must be a single character such as ',', ';', '\|' or \"\\t\" \(a tab: in double quotes\), or null .*Received: {re.escape(shown)} \(.*line 3\)"
+    with pytest.raises(SpecError, match=message):
+        load_spec(write(tmp_path, _merge_minimal(f"data:\n  csv: {{delimiter: {text}}}\n")))
+
+
 # --------------------------------------------------------------------------- cross-field rules
 
 CROSS_FIELD = {
@@ -427,6 +508,10 @@ CROSS_FIELD = {
     "schedule_min_lr_not_below_rate": (
         "training:\n  learning_rate: 0.01\n  lr_schedule: {min_lr: 0.01}\n",
         r"`training\.lr_schedule\.min_lr` \(0\.01\) is not below `training\.learning_rate` \(0\.01\), so the schedule could never lower the rate\. Lower `min_lr`",
+    ),
+    "duplicate_times_without_time_column": (
+        "data:\n  csv: {allow_duplicate_times: true, time_column: null}\n",
+        r"`data\.csv\.allow_duplicate_times` is true, but `data\.csv\.time_column` is null: rows keep their file order .*Remove one of the two\.",
     ),
     "label_smoothing_with_sparse_loss": (
         "training:\n  loss: sparse_categorical_crossentropy\n  label_smoothing: 0.1\n",
@@ -509,6 +594,7 @@ EXPECTED_REFERENCE_KEYS = [
     "data.train", "data.validation", "data.test", "data.validation_split", "data.format", "data.layout",
     "data.npz.x", "data.npz.y", "data.npz.lengths",
     "data.csv.id_column", "data.csv.time_column", "data.csv.label_column", "data.csv.target_columns", "data.csv.feature_columns", "data.csv.text_column",
+    "data.csv.delimiter", "data.csv.allow_scattered_ids", "data.csv.allow_duplicate_times",
     "data.jsonl.id_key", "data.jsonl.sequence_key", "data.jsonl.text_key", "data.jsonl.label_key", "data.target_names",
     "preprocessing.input", "preprocessing.encoding", "preprocessing.pad_code",
     "preprocessing.text.level", "preprocessing.text.max_tokens", "preprocessing.text.lowercase", "preprocessing.text.strip_punctuation", "preprocessing.text.oov_token",
@@ -537,7 +623,7 @@ def test_reference_markdown_has_one_row_per_leaf_field():
     keys = [re.match(r"\| `([^`]+)` \|", line).group(1) for line in lines[2:]]
     assert keys == EXPECTED_REFERENCE_KEYS
     rows = {k: line for k, line in zip(keys, lines[2:], strict=True)}
-    assert rows["model.layers[].units"] == "| `model.layers[].units` | an integer | `64` | Hidden units (per direction when bidirectional). |"
+    assert rows["model.layers[].units"] == "| `model.layers[].units` | an integer | `64` | Hidden units (per direction when bidirectional). At most 16,384. |"
     assert rows["training.lr_schedule"].startswith("| `training.lr_schedule` | a mapping or null | `null` | ")  # an optional section, off by default
     assert rows["training.early_stopping"].startswith("| `training.early_stopping` | a mapping or null | a mapping | ")
     assert "| required |" in rows["data.train"]
@@ -551,5 +637,5 @@ def test_tag_task_implies_sequences_from_every_layer(tmp_path):
 
     spec = load_spec(write(tmp_path, MINIMAL + "task: tag\nmodel:\n  layers: [{units: 4}, {units: 5, return_sequences: true}]\n"))
     assert spec.task == "tag"
-    assert return_sequences(spec) == [True, True]
-    assert return_sequences(load_spec(write(tmp_path, MINIMAL + "model:\n  layers: [{units: 4}, {units: 5}]\n"))) == [True, False]
+    assert return_sequences(spec.model.layers, per_timestep=True) == [True, True]
+    assert return_sequences(load_spec(write(tmp_path, MINIMAL + "model:\n  layers: [{units: 4}, {units: 5}]\n")).model.layers, per_timestep=False) == [True, False]

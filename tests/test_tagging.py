@@ -61,11 +61,11 @@ def test_padding_changes_neither_loss_nor_accuracy(tmp_path: Path, padding: str)
     results = []
     for width in (3, 9):
         plan = batching.Plan([np.array([0, 1])], [width])
-        x, y = numpy_batches(batching.dataset(prep, split.sequences, split.y, lambda _, plan=plan: plan, range(1), backend=prepared.backend))[0]
+        x, y = numpy_batches(batching.dataset([batching.Packed(prep, split.sequences)], split.y, lambda _, plan=plan: plan, range(1), backend=prepared.backend))[0]
         assert tuple(y.shape) == (2, width)
         if width == 3:  # padded target cells are 0 and sit where the padded input cells are
             assert np.asarray(y).tolist() == ([[0, 1, 0], [1, 0, 0]] if padding == "post" else [[0, 1, 0], [0, 0, 1]])
-        results.append(model.evaluate(batching.dataset(prep, split.sequences, split.y, lambda _, plan=plan: plan, range(1), backend=prepared.backend), verbose=0, return_dict=True))
+        results.append(model.evaluate(batching.dataset([batching.Packed(prep, split.sequences)], split.y, lambda _, plan=plan: plan, range(1), backend=prepared.backend), verbose=0, return_dict=True))
         if width == 3:
             probs = np.asarray(model.predict_on_batch(np.asarray(x)))  # (batch=2, timesteps=3, classes=2)
             real = [probs[0, 0, 0], probs[0, 1, 1], probs[0, 2, 0], probs[1, 0 if padding == "post" else 2, 1]]  # true class of each real timestep

@@ -11,6 +11,7 @@ from seqcli import preprocess
 from seqcli.data import SequenceData
 from seqcli.errors import DataError
 from seqcli.metrics import regression_report
+from seqcli.sequences import Sequences
 from seqcli.spec import TASK_KINDS, PreprocessingSpec, Spec, spec_from_dict
 from seqcli.tasks import TASKS
 from seqcli.tasks.base import random_split
@@ -22,7 +23,9 @@ from seqcli.tasks.tag import Tag
 
 def data_of(lengths: list[int], labels: object = None, step_targets: list[np.ndarray] | None = None, names: list[str] | None = None) -> SequenceData:
     sequences = [np.arange(n * 2, dtype=np.float64).reshape(n, 2) for n in lengths]
-    return SequenceData(sequences, None if labels is None else np.asarray(labels), "mem", "npy", "-", [f"index {i}" for i in range(len(lengths))], step_targets=step_targets, target_names=names)
+    steps = None if step_targets is None else Sequences.from_arrays(step_targets)
+    where = [f"index {i}" for i in range(len(lengths))]
+    return SequenceData(Sequences.from_arrays(sequences), None if labels is None else np.asarray(labels), "mem", "npy", "-", where, step_targets=steps, target_names=names)
 
 
 def fitted(task: object, data: SequenceData, **pp: object) -> preprocess.Preprocessor:
@@ -85,7 +88,8 @@ def test_tag_classes_span_all_timesteps_and_targets_truncate() -> None:
     prep = fitted(Tag(), data, maxlen=2)
     assert prep.classes == ["a", "b", "c"]
     assert [t.tolist() for t in Tag().encode(prep, data)] == [[1, 0], [2, 0]]
-    evaluated = Tag().evaluate([np.eye(3)[[1, 0]], np.eye(3)[[0, 0]]], [np.array([1, 0]), np.array([2, 0])], prep, spec=spec_from_dict({"data": {"train": "x"}, "task": "tag"}))
+    outputs, y = Sequences.from_arrays([np.eye(3)[[1, 0]], np.eye(3)[[0, 0]]]), Sequences.from_arrays([np.array([1, 0]), np.array([2, 0])])
+    evaluated = Tag().evaluate(outputs, y, prep, spec=spec_from_dict({"data": {"train": "x"}, "task": "tag"}))
     assert (evaluated["accuracy"], evaluated["samples"], evaluated["sequences"]) == (0.75, 4, 2)
 
 

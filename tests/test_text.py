@@ -15,6 +15,7 @@ from seqcli import preprocess, train
 from seqcli.cli import app
 from seqcli.data import SequenceData
 from seqcli.errors import DataError
+from seqcli.sequences import Sequences
 from seqcli.spec import PreprocessingSpec, TextSpec, load_spec
 
 runner = CliRunner()
@@ -22,7 +23,7 @@ runner = CliRunner()
 
 def texts_of(texts: list[str], labels: list[str] | None = None) -> SequenceData:
     labels = labels if labels is not None else ["a", "b"] * (len(texts) // 2) + ["a"] * (len(texts) % 2)
-    return SequenceData([], np.array(labels), "mem", "jsonl", "-", [f"line {i + 1}" for i in range(len(texts))], ids=[str(i) for i in range(len(texts))], texts=texts)
+    return SequenceData(Sequences.from_arrays([]), np.array(labels), "mem", "jsonl", "-", [f"line {i + 1}" for i in range(len(texts))], ids=[str(i) for i in range(len(texts))], texts=texts)
 
 
 def text_spec(**options: object) -> PreprocessingSpec:

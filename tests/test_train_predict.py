@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from seqcli import predict, train
-from seqcli.batching import predict_outputs
+from seqcli.batching import Packed, predict_outputs
 from seqcli.pipeline import Pipeline
 from seqcli.spec import load_spec
 from tests.conftest import Interrupted
@@ -19,7 +19,7 @@ from tests.conftest import Interrupted
 def test_saved_run_predicts_like_the_trained_model(smoke_fit: tuple[Pipeline, train.TrainResult]) -> None:
     prepared, result = smoke_fit
     test = prepared.splits["test"]
-    in_memory = predict_outputs(prepared.model, prepared.prep, test.sequences, 8, backend=prepared.backend, per_timestep=False)  # the model holds the best weights after fit
+    in_memory = predict_outputs(prepared.model, [Packed(prepared.prep, test.sequences)], 8, backend=prepared.backend, per_timestep=False)  # the model holds the best weights after fit
     for checkpoint in ("best", "last"):
         loaded = predict.load_run(result.run.path, checkpoint)
         assert loaded.prep == prepared.prep
@@ -47,7 +47,7 @@ def test_ctrl_c_marks_run_interrupted_and_keeps_epoch_one(interrupted_smoke: Int
     assert any("interrupted" in n for n in loaded.notes)
     assert not list((run / "checkpoints").glob("*.keras"))  # the .keras models come with completion; predict rebuilds the model
     test = prepared.splits["test"]
-    epoch_one = predict_outputs(prepared.model, prepared.prep, test.sequences, 8, backend=prepared.backend, per_timestep=False)  # the model as the interruption left it
+    epoch_one = predict_outputs(prepared.model, [Packed(prepared.prep, test.sequences)], 8, backend=prepared.backend, per_timestep=False)  # the model as the interruption left it
     np.testing.assert_array_equal(predict.predict(loaded, test.data).values, epoch_one)
 
 
@@ -98,3 +98,24 @@ def test_token_sequences_train_and_predict_one_raw_sequence(tmp_path: Path) -> N
     prediction = predict.predict_file(loaded, tmp_path / "one.npy")
     assert prediction.values.shape == (1, 2)
     assert any("batch of one: (1, 3)" in n for n in prediction.notes)  # bucketing: padded only to its own length
+
+
+def test_a_spec_named_with_spaces_and_accents_trains_and_predicts(tmp_path: Path) -> None:
+    """`my expérience.yaml` names its run folder as written; Keras gets a sanitized model name (TensorFlow refuses spaces)."""
+    from typer.testing import CliRunner
+
+    from seqcli.cli import app
+
+    rng = np.random.default_rng(2)
+    x, y = rng.normal(size=(12, 4, 2)), np.array(["a", "b"] * 6)
+    write_npz(tmp_path / "train.npz", x + (y == "b")[:, None, None], y)
+    spec_file = tmp_path / "my expérience.yaml"
+    spec_file.write_text("data: {train: train.npz, validation_split: 0.25}\nmodel: {layers: [{units: 3}]}\ntraining: {epochs: 1, batch_size: 4}\n")
+    trained = CliRunner().invoke(app, ["train", str(spec_file), "--quiet", "--set", f"output.dir={tmp_path / 'runs'}"])
+    assert trained.exit_code == 0, trained.output
+    (run,) = (tmp_path / "runs" / "my expérience").iterdir()
+    assert json.loads((run / "run.json").read_text())["status"] == "completed"
+    assert 'Model: "my_experience"' in (run / "model_summary.txt").read_text()
+    predicted = CliRunner().invoke(app, ["predict", str(run), str(tmp_path / "train.npz"), "--format", "json"])
+    assert predicted.exit_code == 0, predicted.output
+    assert len(json.loads(predicted.stdout)["predictions"]) == 12

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from seqcli import predict, train
-from seqcli.batching import predict_outputs
+from seqcli.batching import Packed, predict_outputs
 from seqcli.errors import SpecError
 from seqcli.model import learning_rate, load_checkpoint
 from seqcli.spec import Spec, load_spec, spec_from_dict
@@ -82,7 +82,8 @@ def test_weighted_and_smoothed_loss_reach_the_training_loop(tmp_path: Path, outp
     prepared = train.prepare(load_spec(spec_file, [f"output.dir={tmp_path / 'runs'}"]))
     result = train.fit(prepared)
     split = prepared.splits["train"]
-    probs = Classify().probabilities(predict_outputs(prepared.model, prepared.prep, split.sequences, 4, backend=prepared.backend, per_timestep=False)).astype(np.float64)  # (samples, classes)
+    outputs = predict_outputs(prepared.model, [Packed(prepared.prep, split.sequences)], 4, backend=prepared.backend, per_timestep=False)
+    probs = Classify().probabilities(outputs).astype(np.float64)  # (samples, classes)
     if output == "softmax":
         targets = (1 - smoothing) * np.eye(3)[split.y] + smoothing / 3
         per_sample = -(targets * np.log(probs)).sum(axis=1)

@@ -20,14 +20,15 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 
 from seqcli.errors import DataError
+from seqcli.sequences import Sequences
 
 if TYPE_CHECKING:
     from seqcli.data import SequenceData
     from seqcli.preprocess import Preprocessor
     from seqcli.spec import Spec, TaskKind
 
-Targets = np.ndarray | list[np.ndarray]  # (samples, ...) per sequence, or one (timesteps_i, ...) array per sequence
-Outputs = np.ndarray | list[np.ndarray]
+Targets = np.ndarray | Sequences  # (samples, ...) per sequence, or ragged (timesteps_i, ...) per sequence
+Outputs = np.ndarray | Sequences
 
 
 class Task(ABC):
@@ -93,7 +94,7 @@ class Task(ABC):
         """The metrics of one split (``metrics.json``), from the model's outputs and the encoded targets; a per-timestep
         task's over all real timesteps, with ``sequences`` counting the sequences."""
         report = self._evaluate(flat(outputs), flat(y), prep, spec=spec)
-        return {**report, "sequences": len(y)} if isinstance(y, list) else report
+        return {**report, "sequences": len(y)} if isinstance(y, Sequences) else report
 
     def predictions(self, outputs: Outputs, prep: Preprocessor) -> np.ndarray:
         """Per row (a sequence, or a real timestep of one) ``(rows, columns)``: class probabilities, or values in the targets' units."""
@@ -121,9 +122,7 @@ class Task(ABC):
 
 def flat(values: Outputs) -> np.ndarray:
     """Per-timestep arrays concatenated ``(real timesteps, ...)``; a per-sequence array as it is."""
-    if isinstance(values, list):
-        return np.concatenate(values) if values else np.zeros((0, 0))
-    return values
+    return values.values if isinstance(values, Sequences) else values
 
 
 def random_split(samples: int, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:

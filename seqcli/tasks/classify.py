@@ -129,8 +129,22 @@ class Classify(ClassLabels):
         return class_indices(names, prep.classes).astype(np.int64)
 
     def split(self, train: SequenceData, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+        """The stratified split; when it is empty because most classes have a single sequence, an error that says so."""
         assert train.labels is not None
-        return stratified_split(train.labels, fraction, seed)
+        try:
+            return stratified_split(train.labels, fraction, seed)
+        except DataError:
+            counts = np.unique(label_names(train.labels), return_counts=True)[1]
+            singles = int((counts == 1).sum())
+            if 2 * singles <= len(counts):
+                raise
+        numeric = " They are numbers: if they are real values rather than classes, set `task: regress`." if numeric_labels(train.labels) is not None else ""
+        raise DataError(
+            f"{train.source}: {'each' if singles == len(counts) else singles} of the {len(counts)} classes of the training labels "
+            f"{'has' if singles == len(counts) else 'have'} a single sequence, so the stratified "
+            f"`data.validation_split: {fraction}` can hold none of them out and the validation set would be empty; a classifier cannot learn a class "
+            f"from one example either.{numeric} For classes, give each class more sequences, or give `data.validation`."
+        ) from None
 
     def model_targets(self, spec: Spec, prep: Preprocessor, y: Targets) -> Targets:
         """Class indices ``(samples,)``; ``(samples, 1)`` floats for a sigmoid output; one-hot ``(samples, classes)`` with label smoothing."""
@@ -203,6 +217,46 @@ def label_names(labels: np.ndarray) -> np.ndarray:
     except TypeError:  # values NumPy cannot order
         return np.array([_label_name(v) for v in labels], dtype=str)
     return np.array([_label_name(v) for v in unique], dtype=str)[inverse.reshape(-1)]
+
+
+def numeric_labels(labels: np.ndarray) -> np.ndarray | None:
+    """The distinct labels as numbers, sorted; None when one of them is not a finite number."""
+    values = []
+    for name in np.unique(label_names(labels)):
+        try:
+            value = float(name)
+        except ValueError:
+            return None
+        if not np.isfinite(value):
+            return None
+        values.append(value)
+    return np.array(sorted(values))
+
+
+def regression_like(labels: np.ndarray) -> str | None:
+    """Why class labels look like real-valued targets, or None: numbers with a fractional part, or more than two distinct
+    numbers of which most label a single sequence.
+
+    >>> regression_like(np.array([1.0, 2.0, 3.5, 1.0, 2.0]))
+    'numbers with a fractional part, such as 3.5'
+    >>> regression_like(np.array([0.12, 7.0, 3.0, 12.0]))
+    'numbers with a fractional part, such as 0.12'
+    >>> regression_like(np.array([10, 20, 30, 40, 10]))
+    '4 distinct numbers, 3 of them on a single sequence'
+    >>> regression_like(np.array([1, 2, 1, 2])), regression_like(np.array(["a", "b", "c"]))
+    (None, None)
+    """
+    values = numeric_labels(labels)
+    if values is None:
+        return None
+    fractional = [v for v in values if not float(v).is_integer()]
+    if fractional:
+        return "numbers with a fractional part, such as " + ", ".join(f"{v:g}" for v in fractional[:3])
+    counts = np.unique(label_names(labels), return_counts=True)[1]
+    singles = int((counts == 1).sum())
+    if len(counts) > 2 and 2 * singles > len(counts):
+        return f"{len(counts)} distinct numbers, {singles} of them on a single sequence"
+    return None
 
 
 def class_indices(names: np.ndarray, classes: list[str]) -> np.ndarray:

@@ -30,14 +30,14 @@ class RegressTimesteps(Regress):
     def raw_targets(self, data: SequenceData) -> np.ndarray:
         """The raw targets of every real timestep, ``(total_timesteps, targets)``."""
         assert data.step_targets is not None
-        return np.concatenate(data.step_targets)
+        return data.step_targets.values
 
     def encode(self, prep: Preprocessor, data: SequenceData) -> Targets:
         """Standardized targets ``(timesteps_i, targets)`` float32 per sequence, truncated like the sequences."""
         assert data.step_targets is not None
-        check_target_count(prep, data.step_targets[0].shape[1] if data.step_targets else 0, data.source)
+        check_target_count(prep, data.step_targets.cell_shape[0] if len(data.step_targets) else 0, data.source)
         check_unpadded_codes(prep, data)
-        return [prep.truncate(self.standardize(prep, t).astype(np.float32)) for t in data.step_targets]
+        return prep.truncate(data.step_targets.map(lambda t: self.standardize(prep, t).astype(np.float32)))
 
     def describe(self, prep: Preprocessor) -> str:
         assert prep.targets is not None

@@ -29,7 +29,7 @@ class Tag(ClassLabels):
         """Sorted class names over all real training timesteps; at least two."""
         if data.step_targets is None:
             raise DataError(f"{data.source} has no labels; with `task: tag` training data needs one label per timestep.")
-        names = sorted(set(label_names(np.concatenate(data.step_targets)).tolist()), key=numeric_first)
+        names = sorted(set(label_names(data.step_targets.values).tolist()), key=numeric_first)
         if len(names) < 2:
             raise DataError(f"The training data in {data.source} has a single class ({names[0]!r}) over all timesteps; a tagger needs at least two. Check the labels.")
         return names
@@ -37,20 +37,19 @@ class Tag(ClassLabels):
     def encode(self, prep: Preprocessor, data: SequenceData) -> Targets:
         """Per-timestep class indices ``(timesteps_i,)``, truncated like the sequences; an unseen label is an error naming the timestep."""
         assert data.step_targets is not None
-        lengths = np.array([len(t) for t in data.step_targets])
-        ends = np.cumsum(lengths)
-        names = label_names(np.concatenate(data.step_targets)) if len(data.step_targets) else np.zeros(0, str)
+        starts = data.step_targets.starts
+        names = label_names(data.step_targets.values) if len(data.step_targets) else np.zeros(0, str)
         unknown = np.flatnonzero(~np.isin(names, prep.classes))
         if unknown.size:
-            i = int(np.searchsorted(ends, unknown[0], side="right"))
-            t = int(unknown[0] - (ends[i - 1] if i else 0))
+            i = int(np.searchsorted(starts, unknown[0], side="right")) - 1
+            t = int(unknown[0] - starts[i])
             raise DataError(
                 f"{data.source}, {data.where[i]}, timestep {t}: label {str(names[unknown[0]])!r} was not among the training classes "
                 f"({', '.join(prep.classes)}). Fix the label or add the class to the training data."
             )
         codes = class_indices(names, prep.classes).astype(np.int32)
         check_unpadded_codes(prep, data)
-        return [prep.truncate(t) for t in np.split(codes, ends[:-1])]
+        return prep.truncate(data.step_targets.with_values(codes))
 
     def describe(self, prep: Preprocessor) -> str:
         return (
@@ -63,9 +62,11 @@ def check_unpadded_codes(prep: Preprocessor, data: SequenceData) -> None:
     """Per-timestep targets of token codes: no sequence may start or end with the padding code, which is stripped (the targets would shift)."""
     if prep.input != "tokens" or prep.pad_code is None:
         return
-    for i, seq in enumerate(data.sequences):
-        if seq[0, 0] == prep.pad_code or seq[-1, 0] == prep.pad_code:
-            raise DataError(
-                f"{data.source}, {data.where[i]}: the sequence starts or ends with the padding code {prep.pad_code} (`preprocessing.pad_code`), which is stripped, "
-                "so its targets no longer line up with its timesteps. Give unpadded sequences, or set `preprocessing.pad_code: null`."
-            )
+    seqs = data.sequences
+    padded = np.flatnonzero((seqs.values[seqs.starts, 0] == prep.pad_code) | (seqs.values[seqs.starts + seqs.lengths - 1, 0] == prep.pad_code))
+    if padded.size:
+        i = int(padded[0])
+        raise DataError(
+            f"{data.source}, {data.where[i]}: the sequence starts or ends with the padding code {prep.pad_code} (`preprocessing.pad_code`), which is stripped, "
+            "so its targets no longer line up with its timesteps. Give unpadded sequences, or set `preprocessing.pad_code: null`."
+        )
