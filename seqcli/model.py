@@ -193,6 +193,6 @@ def load_checkpoint(path: Any, *, compile: bool) -> Any:
     try:
         model = keras.saving.load_model(path, compile=compile, safe_mode=True)
     except Exception as exc:  # Keras raises many types for a damaged archive
-        raise RunError(f"Cannot load checkpoint {path}: {type(exc).__name__}: {exc}. The file is damaged; train again (or try --checkpoint last/best).") from None
+        raise RunError(f"Cannot load checkpoint {path}: {type(exc).__name__}: {str(exc).rstrip('.')}. The file is damaged.") from None
     model.name = keras_name(model.name)  # runs saved before names were sanitized (e.g. 'my experiment' on JAX) predict on TensorFlow too
     return model

@@ -18,7 +18,7 @@ from seqcli import train
 from seqcli.cli import app
 from seqcli.errors import DataError, RunError, SpecError
 from seqcli.pipeline import Pipeline
-from seqcli.rundir import RunDir
+from seqcli.rundir import RunDir, process_identity
 from seqcli.spec import load_spec
 from tests.conftest import ROOT, SMOKE_SPEC, Interrupted, StopAfter, copy_run
 
@@ -67,6 +67,34 @@ def test_interrupted_run_resumes_to_the_same_result(whole: train.TrainResult, tm
     assert resumed.metrics == whole.metrics and resumed.best_epoch == whole.best_epoch
     assert json.loads((run / "history.json").read_text()) == whole.history
     assert json.loads((run / "run.json").read_text())["status"] == "completed"
+
+
+def test_a_completed_run_trained_further_matches_a_longer_run(whole: train.TrainResult, tmp_path: Path) -> None:
+    """`seqcli train --resume RUN --set training.epochs=4` on a completed 2-epoch run gives the uninterrupted 4-epoch run exactly."""
+    first = uninterrupted(tmp_path / "runs", [*SETTINGS, "training.epochs=2"])
+    run = first.run.path
+    assert json.loads((run / "run.json").read_text())["status"] == "completed" and len(first.history) == 2
+    prepared, state = train.prepare_resume(run, None, ["training.epochs=4"])
+    assert (state.status, state.epochs_completed, state.extended_from) == ("completed", 2, 2)
+    extended = train.fit(prepared, resume=state)
+    assert extended.history == whole.history and extended.metrics == whole.metrics  # bit-identical
+    info = json.loads((run / "run.json").read_text())
+    assert (info["status"], info["epochs_completed"]) == ("completed", 4)
+    assert [(e["after_epoch"], e["epochs_before"], e["epochs"]) for e in info["extensions"]] == [(2, 2, 4)]
+    assert "  epochs: 4\n" in (run / "spec.yaml").read_text()
+    assert {"best.keras", "last.keras"} <= {p.name for p in (run / "checkpoints").iterdir()}
+    with pytest.raises(SpecError, match=r"`--set training\.epochs=4` must exceed the 4 epochs run .* has done already"):
+        train.prepare_resume(run, None, ["training.epochs=4"])
+
+
+def test_training_a_cosine_run_further_warns_that_its_rates_change(smoke_run: Path, tmp_path: Path) -> None:
+    run = copy_run(smoke_run, tmp_path)
+    spec = (run / "spec.yaml").read_text()
+    assert "  lr_schedule: null\n" in spec
+    (run / "spec.yaml").write_text(spec.replace("  lr_schedule: null\n", "  lr_schedule:\n    type: cosine\n"))
+    prepared, _ = train.prepare_resume(run, None, ["training.epochs=6"])
+    (warning,) = [w for w in prepared.warnings if "cosine" in w]
+    assert "with 6 epochs instead of 2, epochs 3-6 follow the 6-epoch curve, from a rate of 0.015 (epoch 2 trained with 0.01)" in warning
 
 
 @pytest.mark.slow  # three more trainings (about 10 s): the commit policy; test_interrupted_run_resumes_to_the_same_result covers resuming
@@ -135,8 +163,8 @@ def test_resume_refuses_a_changed_spec_with_the_difference(interrupted_run: Path
         train.prepare_resume(interrupted_run, SMOKE_SPEC, ["model.layers[0].units=16"])
     # The same spec and settings are accepted (where runs go does not count as a change).
     train.prepare_resume(interrupted_run, SMOKE_SPEC, ["training.epochs=3", "output.dir=elsewhere"])
-    with pytest.raises(SpecError, match="`--set` with `--resume` would change the run's spec"):
-        train.prepare_resume(interrupted_run, None, ["training.epochs=5"])
+    with pytest.raises(SpecError, match=r"`--set model\.layers\[0\]\.units=16` with `--resume` would change the run's spec; .* takes only `--set training\.epochs=N`"):
+        train.prepare_resume(interrupted_run, None, ["model.layers[0].units=16"])
 
 
 def test_resume_refuses_changed_data(interrupted_run: Path, tmp_path: Path) -> None:
@@ -161,9 +189,9 @@ def test_resume_refuses_completed_and_live_runs(smoke_run: Path, interrupted_run
     sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     try:
         info = json.loads((run / "run.json").read_text())
-        info.update(status="running", pid=sleeper.pid)
+        info.update(status="running", **process_identity(sleeper.pid))  # as the sleeper would have recorded itself
         (run / "run.json").write_text(json.dumps(info))
-        with pytest.raises(RunError, match=f"still training \\(process {sleeper.pid}\\)"):
+        with pytest.raises(RunError, match=f"still training \\(process {sleeper.pid}; 1 epoch committed so far\\)\\. Stop that process first"):
             train.prepare_resume(run)
     finally:
         sleeper.kill()
