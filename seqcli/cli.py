@@ -132,6 +132,7 @@ def train(
     set_: SetOption = None,
     backend: Annotated[Backend | None, typer.Option(help="Keras backend; the same as --set backend=NAME (default: the spec's, auto).")] = None,
     quiet: QuietOption = False,
+    baseline: Annotated[bool, typer.Option("--baseline", help="Also fit MiniRocket (aeon, an optional dependency) on the same splits and show it beside the model.")] = False,
 ) -> None:
     """Train a model and write a new run directory (checkpoints, history, metrics), or resume one."""
     from seqcli import render
@@ -165,6 +166,10 @@ def train(
         else:
             assert resolved is not None  # checked above: without --resume there is a SPEC
             prepared, state = core.prepare(resolved), None
+        if baseline:
+            from seqcli import baseline as reference
+
+            reference.check(prepared)  # before training: aeon missing, or data it cannot take
         for text in prepared.warnings:
             render.warning(text)
         if quiet:
@@ -172,6 +177,10 @@ def train(
         else:
             with render.RichProgress() as progress:
                 result = core.fit(prepared, progress, resume=state, on_run=started)
+        if baseline:
+            if not quiet:
+                render.note(f"fitting {reference.NAME} on the same training split ...")
+            result = reference.attach(result, reference.fit(prepared))
     except KeyboardInterrupt:
         render.error(_interrupted(runs[0] if runs else None, resume))
         raise typer.Exit(130) from None

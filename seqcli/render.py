@@ -109,6 +109,13 @@ def metrics_table(metrics: dict[str, Any]) -> Table:
     for role in ("validation", "test"):
         if role in metrics:
             table.add_row(role, *(_cell(metrics[role].get(key)) for _, key in headline))
+    reference = metrics.get("baseline")
+    if reference:
+        for role in ("validation", "test"):
+            if role in reference:
+                table.add_row(f"{role}: {reference['name']}", *(_cell(reference[role].get(key)) for _, key in headline), style="dim")
+        table.caption_justify = "left"
+        table.caption = f"{reference['name']}: fitted in {reference['fit_seconds']:.1f} s on the same training split (seqcli train --baseline)"
     return table
 
 
