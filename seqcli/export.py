@@ -159,6 +159,10 @@ def _fixed_width_model(loaded: Any) -> Any:
     preps = {name: dataclasses.replace(prep, boundaries=None) for name, prep in loaded.pipeline.preps.items()}
     model = build_model(loaded.spec, preps, unroll=True)
     model.set_weights(loaded.model.get_weights())
+    for layer in model.layers:  # Keras' unrolled loop zeroes a backward layer's outputs at the wrong (unreversed) timesteps: keep them
+        for rnn in (layer.forward_layer, layer.backward_layer) if hasattr(layer, "backward_layer") else (layer,):
+            if hasattr(rnn, "zero_output_for_mask"):
+                rnn.zero_output_for_mask = False  # padded timesteps then repeat the last real output; they are masked downstream
     return model
 
 
