@@ -1036,7 +1036,7 @@ CASES = [
     Case("predict-json-format-for-csv-name", predict_json_format_for_csv_name, r"--format json does not match --output .*/preds\.csv, a \.csv name\. Name the file preds\.json"),
     Case("predict-output-dir-missing", predict_output_dir_missing, r"Cannot write .*out/preds\.csv: the directory .*out does not exist\. Create it first"),
     # export: only a completed run; the output checked before anything is written.
-    Case("export-run-interrupted", export_with_status("interrupted"), r"Run .*run is interrupted after epoch 2; only a completed run can be exported .*Finish it with `seqcli train --resume .*run`, then export it"),
+    Case("export-run-interrupted", export_with_status("interrupted"), r"Run .*run is interrupted after epoch 2; only a completed run .*Finish it with `seqcli train --resume .*run`, then export it"),
     Case("export-run-crashed", export_with_status("running", pid=2**22 + 7, host="nowhere"), r"Run .*run is crashed \(its process is gone\) after epoch 2; .*`seqcli train --resume"),
     Case("export-run-failed", export_with_status("failed"), r"Run .*run is failed after epoch 2; only a completed run can be exported"),
     Case("export-run-missing", export_run_missing, r"Run directory .*no-run does not exist"),

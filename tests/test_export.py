@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from tests.conftest import BACKEND, SMOKE_TEST
+from tests.conftest import BACKEND, ROOT, SMOKE_TEST
 
 pytestmark = pytest.mark.skipif(BACKEND != "tensorflow", reason="export runs on the TensorFlow backend; the in-process tests run on another")
 
@@ -184,6 +184,43 @@ def test_token_input_matches_predict(fmt: str, token_run: tuple[Path, Path], tmp
         raw = {str(i): row for i, row in enumerate(arrays["x"])}
     differences = parity(run, fmt, tmp_path, raw, data)
     assert max(differences) <= TOLERANCE, differences
+
+
+@pytest.fixture(scope="module")
+def tag_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """experiments/segments.yaml (task: tag, a bidirectional LSTM), 1 epoch of 4 units, truncated to 20 timesteps (LiteRT unrolls them)."""
+    folder = tmp_path_factory.mktemp("tag")
+    sets = ["training.epochs=1", "model.layers[0].units=4", "preprocessing.maxlen=20", f"output.dir={folder}"]
+    result = invoke("train", ROOT / "experiments" / "segments.yaml", "--quiet", *[a for s in sets for a in ("--set", s)])
+    assert result.exit_code == 0, result.output
+    (run,) = folder.glob("*/*")
+    return run
+
+
+@pytest.mark.parametrize("fmt", list(FORMATS))
+def test_per_timestep_outputs_match_predict(fmt: str, tag_run: Path, tmp_path: Path) -> None:
+    """One label per timestep: the real timesteps' probabilities (the first `length` of each padded row) equal predict's rows."""
+    from seqcli import predict
+
+    data = ROOT / "data" / "segments" / "test.csv"
+    rows: dict[str, list[tuple[int, float, float]]] = {}
+    with open(data, newline="") as handle:
+        for row in csv.DictReader(handle):
+            rows.setdefault(row["id"], []).append((int(row["time"]), float(row["magnitude"]), float(row["wave"])))
+    ids = list(rows)[:40]
+    raw = [np.array([r[1:] for r in sorted(rows[i])]) for i in ids]
+    output, description = exported(tag_run, fmt, tmp_path)
+    assert description["per_timestep"] and "real_timesteps" in description["outputs"]
+    (entry,) = description["inputs"]
+    prediction = predict.predict_file(predict.load_run(tag_run), data)
+    expected = {(i, t): v for i, t, v in zip(prediction.ids, prediction.timesteps or [], prediction.values, strict=True)}
+    serve = runtime(fmt, output)
+    for width in (None, entry["maxlen"] + 3) if not entry["fixed_width"] else (None,):
+        batch, lengths = serve_batch(entry, raw, width)
+        out = np.asarray(serve({entry["name"]: batch}), dtype=np.float64)
+        got = np.concatenate([out[k, :n] for k, n in enumerate(lengths)])  # padding post: the first `length` timesteps are real
+        want = np.array([expected[(i, t)] for i, n in zip(ids, lengths, strict=True) for t in range(n)])
+        assert float(np.abs(got - want).max()) <= TOLERANCE
 
 
 def test_the_description_says_how_to_feed_the_model(token_run: tuple[Path, Path], smoke_run: Path, tmp_path: Path) -> None:
