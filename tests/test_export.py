@@ -136,7 +136,11 @@ def smoke_sequences() -> dict[str, np.ndarray]:
 def token_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """A token-code run (1 epoch): a bidirectional GRU, padding and truncation at the front, maxlen 7 below the longest
     sequence (9), bucketed; and its test file, 0-padded at the end, with a code never seen in training."""
-    folder = tmp_path_factory.mktemp("tokens")
+    return make_token_run(tmp_path_factory.mktemp("tokens"))
+
+
+def make_token_run(folder: Path) -> tuple[Path, Path]:
+    """The run of :func:`token_run` trained in ``folder``."""
     rng = np.random.default_rng(3)
 
     def codes(samples: int, highest: int) -> tuple[np.ndarray, np.ndarray]:
