@@ -272,3 +272,25 @@ def test_force_replaces_an_earlier_export(smoke_run: Path, tmp_path: Path) -> No
     assert not (tmp_path / "model" / "old.txt").exists() and (tmp_path / "model" / "saved_model.pb").exists()
     assert json.loads((tmp_path / "model.json").read_text())["format"] == "saved_model"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model", "model.json"]  # no temporary files left
+
+
+@pytest.mark.slow
+def test_multi_input_model_matches_predict(tmp_path: Path) -> None:
+    """experiments/two_sensors.yaml (motion and temperature, matched by id), 1 epoch: the ONNX file takes both inputs by
+    name, each padded from its own entry of the JSON, and gives predict's probabilities (the other formats: the export check)."""
+    from seqcli import predict
+
+    sets = ["training.epochs=1", "model.layers[0].units=4", f"output.dir={tmp_path / 'runs'}"]
+    result = invoke("train", ROOT / "experiments" / "two_sensors.yaml", "--quiet", *[a for s in sets for a in ("--set", s)])
+    assert result.exit_code == 0, result.output
+    (run,) = (tmp_path / "runs").glob("*/*")
+    files = {"motion": ROOT / "data" / "two_sensors" / "motion_test.jsonl", "temperature": ROOT / "data" / "two_sensors" / "temperature_test.jsonl"}
+    raw = {name: {row["id"]: np.array(row["sequence"], dtype=np.float64).reshape(len(row["sequence"]), -1) for row in map(json.loads, file.read_text().splitlines())} for name, file in files.items()}
+    output, description = exported(run, "onnx", tmp_path)
+    assert [e["name"] for e in description["inputs"]] == ["motion", "temperature"]
+    prediction = predict.predict_inputs(predict.load_run(run), files)
+    expected = dict(zip(prediction.ids, prediction.values, strict=True))
+    ids = list(expected)
+    feeds = {e["name"]: serve_batch(e, [raw[e["name"]][i] for i in ids])[0] for e in description["inputs"]}
+    out = runtime("onnx", output)(feeds)
+    assert float(np.abs(out - np.array([expected[i] for i in ids])).max()) <= TOLERANCE
