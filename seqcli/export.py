@@ -31,7 +31,7 @@ import numpy as np
 from seqcli import __version__
 from seqcli.errors import RunError
 from seqcli.preprocess import Preprocessor
-from seqcli.rundir import RunDir, write_artifact
+from seqcli.rundir import RunDir, check_output, write_artifact
 from seqcli.sequences import Sequences
 from seqcli.spec import TASK_KINDS
 
@@ -87,8 +87,6 @@ def export_run(run_dir: str | Path, *, fmt: str, output: str | Path, checkpoint:
     missing = missing_packages(fmt)
     if missing:
         raise RunError(f"--format {fmt} needs the Python package(s) {', '.join(missing)}, which are not installed. Install them with `{INSTALL}` (in this repository: `uv sync`).")
-    from seqcli.rundir import check_output
-
     check_output(output, force=force)
     check_output(description_path(output), force=force)
     run = RunDir.open(run_dir)
@@ -127,12 +125,13 @@ def _check_completed(run: RunDir) -> None:
     status = info["status"]
     if status == "completed":
         return
-    epochs = f"after epoch {info.get('epochs_completed', 0)}"
+    planned = run.read_yaml("spec.yaml").get("training", {}).get("epochs")
+    epochs = f"after epoch {info.get('epochs_completed', 0)}{f' of {planned}' if isinstance(planned, int) else ''}"
     if status == "running" and run.is_live():
         raise RunError(f"Run {run.path} is still training (process {info.get('pid')}, {epochs}). Export it once it has completed.")
-    shown = "crashed (its process is gone)" if status == "running" else status
+    shown = "running, but its process is gone: it crashed" if status == "running" else status
     raise RunError(
-        f"Run {run.path} is {shown} {epochs}; only a completed run can be exported (its final models are written when training completes). "
+        f"Run {run.path} has not completed (status: {shown}; {epochs}), and only a completed run can be exported (its final models are written when training completes). "
         f"Finish it with `seqcli train --resume {run.path}`, then export it."
     )
 

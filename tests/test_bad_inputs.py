@@ -1036,9 +1036,17 @@ CASES = [
     Case("predict-json-format-for-csv-name", predict_json_format_for_csv_name, r"--format json does not match --output .*/preds\.csv, a \.csv name\. Name the file preds\.json"),
     Case("predict-output-dir-missing", predict_output_dir_missing, r"Cannot write .*out/preds\.csv: the directory .*out does not exist\. Create it first"),
     # export: only a completed run; the output checked before anything is written.
-    Case("export-run-interrupted", export_with_status("interrupted"), r"Run .*run is interrupted after epoch 2; only a completed run .*Finish it with `seqcli train --resume .*run`, then export it"),
-    Case("export-run-crashed", export_with_status("running", pid=2**22 + 7, host="nowhere"), r"Run .*run is crashed \(its process is gone\) after epoch 2; .*`seqcli train --resume"),
-    Case("export-run-failed", export_with_status("failed"), r"Run .*run is failed after epoch 2; only a completed run can be exported"),
+    Case(
+        "export-run-interrupted",
+        export_with_status("interrupted"),
+        r"Run .*run has not completed \(status: interrupted; after epoch 2 of 2\), and only a completed run can be exported .*Finish it with `seqcli train --resume .*run`, then export it",
+    ),
+    Case(
+        "export-run-crashed",
+        export_with_status("running", pid=2**22 + 7, host="nowhere"),
+        r"Run .*run has not completed \(status: running, but its process is gone: it crashed; after epoch 2 of 2\).*`seqcli train --resume",
+    ),
+    Case("export-run-failed", export_with_status("failed"), r"Run .*run has not completed \(status: failed; after epoch 2 of 2\), and only a completed run can be exported"),
     Case("export-run-missing", export_run_missing, r"Run directory .*no-run does not exist"),
     Case("export-unknown-format", export_unknown_format, r"Unknown export format 'onnnx'\. Choose one of saved_model, onnx, litert \(--format\)\. Did you mean onnx\?"),
     Case("export-output-exists", export_output_exists, r"model\.onnx already exists\. Choose another --output, or pass --force to replace it"),
