@@ -180,9 +180,14 @@ def _hidden(module: str) -> Iterator[None]:
 LOAD_NOISE = (b"All log messages before absl::InitializeLog() is called", b"oneDNN custom operations are on")
 
 
+def without_native_lines(noise: tuple[bytes, ...]) -> contextlib.AbstractContextManager[None]:
+    """Meanwhile, drop the lines written to file descriptor 2 (by C++ libraries too) that contain one of ``noise``."""
+    return _without_load_noise(noise)
+
+
 @contextlib.contextmanager
-def _without_load_noise() -> Iterator[None]:
-    """Hold back what is written to file descriptor 2 meanwhile (C++ and Python alike), then pass on every line but :data:`LOAD_NOISE`."""
+def _without_load_noise(noise: tuple[bytes, ...] = LOAD_NOISE) -> Iterator[None]:
+    """Hold back what is written to file descriptor 2 meanwhile (C++ and Python alike), then pass on every line but ``noise`` (:data:`LOAD_NOISE`)."""
     import tempfile
 
     if sys.stderr is not None:
@@ -202,7 +207,7 @@ def _without_load_noise() -> Iterator[None]:
             os.dup2(saved, 2)
             os.close(saved)
             held.seek(0)
-            kept = b"".join(line for line in held.read().splitlines(keepends=True) if not any(noise in line for noise in LOAD_NOISE))
+            kept = b"".join(line for line in held.read().splitlines(keepends=True) if not any(text in line for text in noise))
             if kept:
                 os.write(2, kept)
 

@@ -304,6 +304,30 @@ def _named_files(values: list[str]) -> dict[str, Path]:
     return files
 
 
+@app.command()
+@_reports_errors
+def export(
+    run_dir: Annotated[Path, typer.Argument(metavar="RUN_DIR", help="A completed run directory created by `seqcli train`.")],
+    format_: Annotated[str, typer.Option("--format", metavar="saved_model|onnx|litert", help="saved_model: a TensorFlow SavedModel folder; onnx: an .onnx file; litert: a .tflite file.")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Where to write the model; its preprocessing description goes beside it, as OUTPUT.json.")],
+    checkpoint: Annotated[Checkpoint, typer.Option(help="Which checkpoint to export.")] = Checkpoint.best,
+    force: Annotated[bool, typer.Option("--force", help="Replace an existing --output (and its .json).")] = False,
+) -> None:
+    """Export a run's model (Keras' model.export) with a JSON of the preprocessing that feeds it, to serve it without seqcli."""
+    from seqcli import export as core
+    from seqcli import render
+
+    result = core.export_run(run_dir, fmt=format_, output=output, checkpoint=checkpoint.value, force=force)
+    for note in result.notes:
+        render.note(note)
+    inputs = ", ".join(f"{i['name']} {i['dtype']} ({', '.join('None' if d is None else str(d) for d in i['shape'])})" for i in result.inputs)
+    render.out.print(
+        f"wrote {result.path} ({result.format}) and {result.description}; inputs: {inputs}; "
+        f"checked against the Keras model at width(s) {', '.join(map(str, result.widths))}: largest difference {result.difference:.2g}",
+        highlight=False, markup=False, soft_wrap=True,
+    )
+
+
 @app.command("inspect-shapes")
 @_reports_errors
 def inspect_shapes(

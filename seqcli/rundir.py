@@ -30,6 +30,7 @@ import io
 import json
 import os
 import secrets
+import shutil
 import socket
 import tempfile
 import zipfile
@@ -74,22 +75,6 @@ def atomic_write(path: Path, write: Callable[[Path], object]) -> None:
 def write_text(path: Path, text: str) -> None:
     """Write a text file atomically."""
     atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
-
-
-def check_output(path: Path, *, force: bool) -> None:
-    """Refuse an ``--output`` file that :func:`write_output` could not or must not write; writes nothing."""
-    path = Path(path)
-    if path.is_dir():
-        raise RunError(f"{path} is a directory; give a file name for --output.")
-    if path.exists() and not force:
-        raise RunError(f"{path} already exists. Choose another --output file, or pass --force to overwrite it.")
-    if not path.parent.exists():
-        blocker = _file_above(path.parent)
-        if blocker is not None:
-            raise RunError(f"Cannot write {path}: {blocker} is a file, not a directory (Not a directory). Choose another --output path.")
-        raise RunError(f"Cannot write {path}: the directory {path.parent} does not exist. Create it first.")
-    if not path.parent.is_dir():
-        raise RunError(f"Cannot write {path}: {path.parent} is a file, not a directory (Not a directory). Choose another --output path.")
 
 
 def write_output(path: Path, text: str, *, force: bool) -> None:
@@ -185,6 +170,110 @@ def describe_status(path: Path, info: dict[str, Any]) -> str:
     if status == "failed":
         return f"Run {path} failed {after} ({str(info.get('error', 'no error recorded')).rstrip('.')}); {resume} once the cause is fixed."
     return f"Run {path} is completed ({epochs} epochs)."
+
+
+def check_output(path: Path, *, force: bool, flag: str = "--output", directory: bool = False) -> None:
+    """Refuse to write ``path`` (a result file outside any run, or with ``directory`` a folder such as a SavedModel) when
+    it exists and ``force`` is off, when it is a folder where a file is due, when its folder is missing or lies under a
+    file, or when nothing can be created in that folder (tried with a temporary file, which root's permission bits would
+    not show). Writes nothing."""
+    path = Path(path)
+    if path.is_dir() and not directory:
+        raise RunError(f"{path} is a directory; give a file name for {flag}.")
+    if (path.exists() or path.is_symlink()) and not force:
+        raise RunError(f"{path} already exists. Choose another {flag}, or pass --force to replace it.")
+    parent = path.parent
+    if not parent.exists():
+        blocker = _file_above(parent)
+        if blocker is not None:
+            raise RunError(f"Cannot write {path}: {blocker} is a file, not a directory. Choose another {flag} path.")
+        raise RunError(f"Cannot write {path}: the directory {parent} does not exist. Create it first.")
+    if not parent.is_dir():
+        raise RunError(f"Cannot write {path}: {parent} is a file, not a directory. Give an {flag} inside a directory.")
+    try:
+        fd, probe = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".probe", dir=parent)
+    except OSError as exc:
+        raise RunError(f"Cannot write {path}: {exc.strerror or exc} in {parent}. Give an {flag} in a directory you can write to.") from None
+    os.close(fd)
+    os.unlink(probe)
+
+
+def write_artifact(path: Path, write: Callable[[Path], object], *, directory: bool, force: bool, companions: dict[Path, str]) -> None:
+    """Write an exported model and its text companions (e.g. a JSON description) so that none is ever half-written.
+
+    ``write(tmp)`` fills a temporary sibling of ``path`` (a folder when ``directory``; its name ends like ``path``'s, for
+    writers that check the extension) and may raise to refuse the result; then each companion is written to a temporary
+    file, and only then is everything renamed into place, the model first. An existing ``path`` or companion is replaced
+    only with ``force``. Any failure removes the temporary files and leaves existing files as they were.
+    """
+    path = Path(path)
+    check_output(path, force=force)
+    for companion in companions:
+        check_output(companion, force=force)
+    temporary: list[Path] = []
+    try:
+        if directory:
+            tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+        else:
+            fd, name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".tmp" + path.suffix, dir=path.parent)
+            os.close(fd)
+            tmp = Path(name)
+        temporary.append(tmp)
+        write(tmp)
+        _fsync_tree(tmp)
+        _usual_permissions(tmp)
+        staged: list[tuple[Path, Path]] = []
+        for companion, text in companions.items():
+            fd, name = tempfile.mkstemp(prefix=f".{companion.stem}.", suffix=".tmp" + companion.suffix, dir=companion.parent)
+            os.close(fd)
+            temporary.append(Path(name))
+            Path(name).write_text(text, encoding="utf-8")
+            _fsync_tree(Path(name))
+            _usual_permissions(Path(name))
+            staged.append((Path(name), companion))
+        _replace(tmp, path)
+        for source, target in staged:
+            os.replace(source, target)
+    except OSError as exc:
+        _remove(temporary)
+        raise RunError(f"Cannot write {path}: {exc.strerror or exc}. Check free disk space and permissions of {path.parent}.") from None
+    except BaseException:
+        _remove(temporary)
+        raise
+
+
+def _fsync_tree(path: Path) -> None:
+    """fsync a file, or every file in a folder."""
+    for file in [path] if path.is_file() else [p for p in path.rglob("*") if p.is_file()]:
+        with open(file, "rb+") as handle:
+            os.fsync(handle.fileno())
+
+
+def _usual_permissions(path: Path) -> None:
+    """What a plain ``open``/``mkdir`` would have given (temporary files are private to their owner): readable by a server's user."""
+    umask = os.umask(0)
+    os.umask(umask)
+    for item in [path, *(path.rglob("*") if path.is_dir() else [])]:
+        os.chmod(item, (0o777 if item.is_dir() else 0o666) & ~umask)
+
+
+def _replace(source: Path, target: Path) -> None:
+    """Rename ``source`` onto ``target``; a folder (or a file where a folder is, or the other way round) is moved aside first."""
+    if (target.is_dir() and not target.is_symlink()) or (target.exists() and source.is_dir()):
+        aside = target.with_name(f".{target.name}.{secrets.token_hex(4)}.old")
+        os.replace(target, aside)
+        os.replace(source, target)
+        _remove([aside])
+        return
+    os.replace(source, target)
+
+
+def _remove(paths: list[Path]) -> None:
+    for path in paths:
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
 
 
 def _json(obj: Any) -> str:

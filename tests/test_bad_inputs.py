@@ -848,6 +848,54 @@ def multi_input_split_mismatch(env: Env) -> list[str]:
 
 REMOVE_FOR_NULL = r"Use one of those, or remove the key for the default \(null\)\."
 
+# ----------------------------------------------------------------- export cases
+
+
+def export_args(env: Env, run: Path, output: Path, fmt: str = "onnx") -> list[str]:
+    return ["export", str(run), "--format", fmt, "--output", str(output)]
+
+
+def export_with_status(status: str, **fields: Any) -> Callable[[Env], list[str]]:
+    def build(env: Env) -> list[str]:
+        run = env.run_copy()
+        info = json.loads((run / "run.json").read_text())
+        (run / "run.json").write_text(json.dumps({**info, "status": status, **fields}))
+        return export_args(env, run, env.tmp / "model.onnx")
+
+    return build
+
+
+def export_unknown_format(env: Env) -> list[str]:
+    return export_args(env, env.smoke_run(), env.tmp / "model.onnx", fmt="onnnx")
+
+
+def export_output_exists(env: Env) -> list[str]:
+    (env.tmp / "model.onnx").write_text("keep me\n")
+    return export_args(env, env.smoke_run(), env.tmp / "model.onnx")
+
+
+def export_description_exists(env: Env) -> list[str]:
+    (env.tmp / "model.onnx.json").write_text("{}\n")
+    return export_args(env, env.smoke_run(), env.tmp / "model.onnx")
+
+
+def export_output_dir_missing(env: Env) -> list[str]:
+    return export_args(env, env.smoke_run(), env.tmp / "out" / "model.onnx")
+
+
+def export_output_under_file(env: Env) -> list[str]:
+    (env.tmp / "blocker").write_text("a regular file\n")
+    return export_args(env, env.smoke_run(), env.tmp / "blocker" / "model.onnx")
+
+
+def export_litert_extension(env: Env) -> list[str]:
+    return export_args(env, env.smoke_run(), env.tmp / "model.lite", fmt="litert")
+
+
+def export_run_missing(env: Env) -> list[str]:
+    return export_args(env, env.tmp / "no-run", env.tmp / "model.onnx")
+
+
 CASES = [
     # The spec: the dotted field, where it came from (line or --set) and the fix.
     Case("yaml-malformed", yaml_malformed, r"bad\.yaml is not valid YAML at line 5, column 10: .*Check the indentation"),
@@ -1056,7 +1104,7 @@ CASES = [
         predict_input_missing,
         r"^(?!.*`data\.\*`).*new\.csv does not exist\. Check the path",
     ),
-    Case("predict-output-exists", predict_output_exists, r"preds\.csv already exists\. Choose another --output file, or pass --force"),
+    Case("predict-output-exists", predict_output_exists, r"preds\.csv already exists\. Choose another --output, or pass --force to replace it"),
     Case(
         "predict-output-under-a-file",
         predict_output_under_file,
@@ -1106,6 +1154,25 @@ CASES = [
         resume_stopped_early,
         r"Run .*run stopped early after epoch 2 \(val_loss did not improve for 1 epoch\); trained further, it would stop again at once\. .*larger `training\.early_stopping\.patience`",
     ),
+    # export: only a completed run; the output checked before anything is written.
+    Case(
+        "export-run-interrupted",
+        export_with_status("interrupted"),
+        r"Run .*run has not completed \(status: interrupted; after epoch 2 of 2\), and only a completed run can be exported .*Finish it with `seqcli train --resume .*run`, then export it",
+    ),
+    Case(
+        "export-run-crashed",
+        export_with_status("running", pid=2**22 + 7, host="nowhere"),
+        r"Run .*run has not completed \(status: running, but its process is gone: it crashed; after epoch 2 of 2\).*`seqcli train --resume",
+    ),
+    Case("export-run-failed", export_with_status("failed"), r"Run .*run has not completed \(status: failed; after epoch 2 of 2\), and only a completed run can be exported"),
+    Case("export-run-missing", export_run_missing, r"Run directory .*no-run does not exist"),
+    Case("export-unknown-format", export_unknown_format, r"Unknown export format 'onnnx'\. Choose one of saved_model, onnx, litert \(--format\)\. Did you mean onnx\?"),
+    Case("export-output-exists", export_output_exists, r"model\.onnx already exists\. Choose another --output, or pass --force to replace it"),
+    Case("export-description-exists", export_description_exists, r"model\.onnx\.json already exists\. Choose another --output, or pass --force"),
+    Case("export-output-dir-missing", export_output_dir_missing, r"Cannot write .*out/model\.onnx: the directory .*out does not exist\. Create it first"),
+    Case("export-output-under-file", export_output_under_file, r"Cannot write .*blocker/model\.onnx: .*blocker is a file, not a directory"),
+    Case("export-litert-extension", export_litert_extension, r"A LiteRT model is a \.tflite file; --output .*model\.lite has another extension\. Name it model\.tflite"),
     # Multi-input specs: samples matched by id, the keys of each input, the shared splits.
     Case(
         "multi-input-missing-id",
@@ -1127,6 +1194,42 @@ def test_bad_input(case: Case, tmp_path: Path, request: pytest.FixtureRequest, m
 def test_catalogue_ids_are_unique() -> None:
     assert len({c.id for c in CASES}) == len(CASES)
     assert len(CASES) >= 32
+
+
+def test_export_to_an_unwritable_directory(smoke_run: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Permission bits do not stop root, so make creating a file in the output's directory fail as it would."""
+    real_mkstemp = seqcli.rundir.tempfile.mkstemp
+    locked = tmp_path / "locked"
+    locked.mkdir()
+
+    def refusing_mkstemp(*args: Any, **kwargs: Any) -> Any:
+        if Path(kwargs.get("dir") or ".") == locked:
+            raise PermissionError(errno.EACCES, "Permission denied")
+        return real_mkstemp(*args, **kwargs)
+
+    monkeypatch.setattr(seqcli.rundir.tempfile, "mkstemp", refusing_mkstemp)
+    args = ["export", str(smoke_run), "--format", "onnx", "--output", str(locked / "model.onnx")]
+    assert_reported(invoke(args), args, r"Cannot write .*locked/model\.onnx: Permission denied in .*locked\. Give an --output in a directory you can write to")
+    assert list(locked.iterdir()) == []
+
+
+def test_export_without_its_packages(smoke_run: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A pip install without the export extra: one line that says what to install."""
+    import importlib.util
+
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name in ("tf2onnx", "onnxruntime") else real_find_spec(name, *a))
+    args = ["export", str(smoke_run), "--format", "onnx", "--output", str(tmp_path / "model.onnx")]
+    assert_reported(invoke(args), args, r"--format onnx needs the Python package\(s\) tf2onnx, onnxruntime, which are not installed\. Install them with `pip install 'seqcli\[export\]'`")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_export_when_the_disk_fills(smoke_run: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The model is written, then fsync fails: no model, no JSON, no temporary file is left."""
+    full_disk(monkeypatch, first_failing_call=1)
+    args = ["export", str(smoke_run), "--format", "onnx", "--output", str(tmp_path / "model.onnx")]
+    assert_reported(invoke(args), args, r"Cannot write .*model\.onnx: No space left on device\. Check free disk space")
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_run_check_catches_a_completed_run(smoke_run: Path) -> None:

@@ -29,7 +29,7 @@ def run(*args: str) -> object:
 def test_help_lists_commands_and_version() -> None:
     result = run("--help")
     assert result.exit_code == 0
-    for command in ("train", "predict", "inspect-shapes", "validate"):
+    for command in ("train", "predict", "inspect-shapes", "validate", "export"):
         assert command in result.stdout
     assert run("--version").stdout.strip() == f"seqcli {__version__}"
 
