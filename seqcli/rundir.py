@@ -6,8 +6,11 @@ Layout of ``<output.dir>/<output.name>/<YYYYmmdd-HHMMSS>-<id>/``::
     spec.yaml            the resolved spec (every default filled in, absolute data paths)
     preprocessing.json   fitted state: input kind, maxlen, padding, pad value, scaler, classes, token range
     model_summary.txt    Keras' summary; layers.json: every layer's output shape in named axes
-    history.csv/.json    one row per committed epoch
+    history.csv/.json    one row per committed epoch (its metrics, learning rate and wall time)
     metrics.json         loss, accuracy, per-class precision/recall/F1, confusion matrix (validation, test)
+    test_values.npz      regression: true and predicted values of the test split (what predictions.png plots)
+    history.png, confusion_matrix.png, predictions.png   plots of a completed run (seqcli.plots; `seqcli plot` redraws them)
+    tensorboard/         TensorBoard logs, with `output.tensorboard: true` (Keras' callback writes them)
     checkpoints/epoch-NNNN.npz     training state of the last and the best epoch (weights, optimizer state)
     checkpoints/last.keras, best.keras   the completed run's models, loadable by Keras alone
 
@@ -92,10 +95,18 @@ def check_output(path: Path, *, force: bool) -> None:
         raise RunError(f"Cannot write {path}: {path.parent} is a file, not a directory (Not a directory). Choose another --output path.")
 
 
-def write_output(path: Path, text: str, *, force: bool) -> None:
-    """Write a result file (e.g. predictions) outside a run; never overwrite without ``force``."""
+def write_bytes(path: Path, data: bytes) -> None:
+    """Write a binary file (e.g. a PNG) atomically."""
+    atomic_write(path, lambda tmp: tmp.write_bytes(data))
+
+
+def write_output(path: Path, content: str | bytes, *, force: bool) -> None:
+    """Write a result file (predictions, a PNG) outside a run; never overwrite without ``force``."""
     check_output(path, force=force)
-    write_text(Path(path), text)
+    if isinstance(content, bytes):
+        write_bytes(Path(path), content)
+    else:
+        write_text(Path(path), content)
 
 
 def check_output_dir(output_dir: str | Path, name: str) -> None:
@@ -240,6 +251,37 @@ class RunDir:
 
     def write_text(self, name: str, text: str) -> None:
         write_text(self.path / name, text)
+
+    def write_bytes(self, name: str, data: bytes) -> Path:
+        """A binary file of the run (a PNG), atomically; returns its path."""
+        write_bytes(self.path / name, data)
+        return self.path / name
+
+    def write_arrays(self, name: str, arrays: dict[str, np.ndarray]) -> None:
+        """A NumPy ``.npz`` file of the run (no pickles), atomically."""
+        atomic_write(self.path / name, lambda tmp: _save_arrays(tmp, arrays))
+
+    def read_arrays(self, name: str) -> dict[str, np.ndarray]:
+        """The arrays of a ``.npz`` file of the run, loaded without pickles."""
+        import numpy as np
+
+        file = self.path / name
+        try:
+            with np.load(file, allow_pickle=False) as arrays:
+                return {key: arrays[key] for key in arrays.files}
+        except FileNotFoundError:
+            raise RunError(f"{file} is missing; the run is incomplete.") from None
+        except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile) as exc:
+            raise RunError(f"Cannot read {file}: {str(exc).rstrip('.')}. The file is damaged; train again.") from None
+
+    def tensorboard_dir(self) -> Path:
+        """tensorboard/, created empty if needed: where Keras' TensorBoard callback writes the run's logs."""
+        folder = self.path / "tensorboard"
+        try:
+            folder.mkdir(exist_ok=True)
+        except OSError as exc:
+            raise RunError(f"Cannot create {folder}: {exc.strerror}.") from None
+        return folder
 
     def write_history(self, rows: list[dict[str, float]]) -> None:
         """history.csv and history.json: one row per completed epoch (epoch numbers from 1)."""
