@@ -360,12 +360,12 @@ def compare(
     from seqcli.rundir import check_output, write_output
 
     if plot is not None:
-        check_output(plot, force=force)  # before anything is read
+        check_output(plot, force=force, option="--plot")  # before anything is read
     result = core.compare(list(run_dirs))
     if plot is not None:
         from seqcli.plots import curves_png
 
-        write_output(plot, curves_png(list(zip(result.labels, result.histories, strict=True)), title=f"validation curves of {len(result.labels)} runs"), force=force)
+        write_output(plot, curves_png(list(zip(result.labels, result.histories, strict=True)), title=f"validation curves of {len(result.labels)} runs"), force=force, option="--plot")
     if json_:
         render.out.print(json.dumps(result.to_dict(), indent=2), highlight=False, markup=False, soft_wrap=True)
     else:
@@ -385,4 +385,4 @@ def plot(
     from seqcli.rundir import RunDir
 
     written = plot_run(RunDir.open(run_dir))
-    render.out.print(f"wrote {', '.join(p.name for p in written)} to {run_dir}", highlight=False)
+    render.out.print(f"wrote {', '.join(p.name for p in written)} to {run_dir}", highlight=False, soft_wrap=True)

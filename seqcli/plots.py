@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from seqcli.errors import RunError
+from seqcli.rundir import run_status
 
 if TYPE_CHECKING:
     import numpy as np
@@ -200,7 +201,10 @@ def plot_run(run: RunDir) -> list[Path]:
     spec = run.read_yaml("spec.yaml")
     monitor = str(metrics.get("monitor") or spec.get("training", {}).get("monitor", "val_loss"))
     best = metrics.get("best_epoch") or info.get("best_epoch")
-    written = [run.write_bytes("history.png", history_png(history, monitor=monitor, best_epoch=best, title=f"{title}: {len(history)} epochs"))]
+    status = run_status(info)
+    planned = spec.get("training", {}).get("epochs")
+    how = f"{len(history)} epochs" if status == "completed" else f"{status}, {len(history)} of {planned} epochs committed"
+    written = [run.write_bytes("history.png", history_png(history, monitor=monitor, best_epoch=best, title=f"{title}: {how}"))]
     role = "test" if "test" in metrics else "validation"
     report = metrics.get(role, {})
     if isinstance(report, dict) and "confusion_matrix" in report:

@@ -340,7 +340,7 @@ def comparison(result: Any) -> Group:
     for label in result.labels:
         metrics.add_column(label, justify="right")
     for title, values in result.metrics:
-        metrics.add_row(title, *(_seconds(v) if title == "training seconds" else _number(v) for v in values))
+        metrics.add_row(title, *(_seconds(v) if title == "training time" else _number(v) for v in values))
     parts.append(metrics)
     if result.per_class_f1:
         f1 = Table(title=f"Per-class F1 ({result.per_class_split})", title_justify="left")

@@ -79,20 +79,20 @@ def write_text(path: Path, text: str) -> None:
     atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
 
 
-def check_output(path: Path, *, force: bool) -> None:
-    """Refuse an ``--output`` file that :func:`write_output` could not or must not write; writes nothing."""
+def check_output(path: Path, *, force: bool, option: str = "--output") -> None:
+    """Refuse an ``option`` (``--output``, ``--plot``) file that :func:`write_output` could not or must not write; writes nothing."""
     path = Path(path)
     if path.is_dir():
-        raise RunError(f"{path} is a directory; give a file name for --output.")
+        raise RunError(f"{path} is a directory; give a file name for {option}.")
     if path.exists() and not force:
-        raise RunError(f"{path} already exists. Choose another --output file, or pass --force to overwrite it.")
+        raise RunError(f"{path} already exists. Choose another {option} file, or pass --force to overwrite it.")
     if not path.parent.exists():
         blocker = _file_above(path.parent)
         if blocker is not None:
-            raise RunError(f"Cannot write {path}: {blocker} is a file, not a directory (Not a directory). Choose another --output path.")
+            raise RunError(f"Cannot write {path}: {blocker} is a file, not a directory (Not a directory). Choose another {option} path.")
         raise RunError(f"Cannot write {path}: the directory {path.parent} does not exist. Create it first.")
     if not path.parent.is_dir():
-        raise RunError(f"Cannot write {path}: {path.parent} is a file, not a directory (Not a directory). Choose another --output path.")
+        raise RunError(f"Cannot write {path}: {path.parent} is a file, not a directory (Not a directory). Choose another {option} path.")
 
 
 def write_bytes(path: Path, data: bytes) -> None:
@@ -100,9 +100,9 @@ def write_bytes(path: Path, data: bytes) -> None:
     atomic_write(path, lambda tmp: tmp.write_bytes(data))
 
 
-def write_output(path: Path, content: str | bytes, *, force: bool) -> None:
+def write_output(path: Path, content: str | bytes, *, force: bool, option: str = "--output") -> None:
     """Write a result file (predictions, a PNG) outside a run; never overwrite without ``force``."""
-    check_output(path, force=force)
+    check_output(path, force=force, option=option)
     if isinstance(content, bytes):
         write_bytes(Path(path), content)
     else:

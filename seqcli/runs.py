@@ -215,7 +215,7 @@ def compare(paths: list[str | Path]) -> Comparison:
     ]
     monitors = {s.monitor for s in summaries}
     rows.append((f"best {next(iter(monitors))}" if len(monitors) == 1 else "best monitored value", [s.monitored for s in summaries]))
-    rows.append(("training seconds", [s.train_seconds for s in summaries]))
+    rows.append(("training time", [s.train_seconds for s in summaries]))
     for role in ("validation", "test"):
         keys = list(dict.fromkeys(k for m in metrics for k, v in (m.get(role) or {}).items() if isinstance(v, int | float) and not isinstance(v, bool)))
         rows += [(f"{role} {key}", [(m.get(role) or {}).get(key) for m in metrics]) for key in keys]

@@ -169,6 +169,8 @@ def test_compare_plot_to_an_unwritable_place_writes_nothing(smoke_run: Path, tmp
     before = sorted(p.name for p in a.iterdir())
     missing = invoke("compare", str(a), str(b), "--plot", str(tmp_path / "no" / "such" / "c.png"))
     assert missing.exit_code == 1 and "the directory" in missing.output and "does not exist" in missing.output
+    blocked = invoke("compare", str(a), str(b), "--plot", str(a / "run.json" / "c.png"))  # a file where a directory should be: also as root
+    assert blocked.exit_code == 1 and "run.json is a file, not a directory (Not a directory). Choose another --plot path." in blocked.output
     locked = tmp_path / "locked"
     locked.mkdir()
     locked.chmod(0o500)
