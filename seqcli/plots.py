@@ -126,12 +126,12 @@ def predictions_png(true: np.ndarray, predicted: np.ndarray, names: list[str], *
     import numpy as np
 
     count = min(len(names), shown) or 1
-    figure = _figure(4.2 * count, 4.2)
+    figure = _figure(max(4.4 * count, 5.6), 4.8)
     figure.suptitle(title, fontsize=10)
     for j in range(count):
         axes = figure.add_subplot(1, count, j + 1)
         x, y = np.asarray(true)[:, j], np.asarray(predicted)[:, j]
-        axes.scatter(x, y, s=10 if len(x) < 2000 else 2, alpha=0.6 if len(x) < 2000 else 0.3, edgecolors="none")
+        axes.scatter(x, y, s=24 if len(x) < 500 else 8 if len(x) < 5000 else 2, alpha=0.7 if len(x) < 5000 else 0.3, edgecolors="none")
         low, high = float(min(x.min(), y.min())), float(max(x.max(), y.max()))
         pad = (high - low) * 0.05 or 1.0
         axes.plot([low - pad, high + pad], [low - pad, high + pad], color="tab:red", linewidth=1, label="predicted = true")
@@ -188,10 +188,11 @@ def committed_history(run: RunDir) -> list[dict[str, float]]:
     return history[: int(info.get("epochs_completed", len(history)))]
 
 
-def plot_run(run: RunDir) -> list[Path]:
+def plot_run(run: RunDir, *, status: str | None = None) -> list[Path]:
     """Write the run's plots from its files: history.png from its committed epochs; with metrics.json (a completed run)
     confusion_matrix.png (classification, the test split, else validation) or predictions.png (regression, test_values.npz).
-    Returns the files written; a run with no committed epoch is an error."""
+    Returns the files written; a run with no committed epoch is an error. ``status``: the run's, when the caller knows
+    better than run.json (training draws the plots just before it marks the run completed)."""
     info = run.info()
     history = committed_history(run)
     if not history:
@@ -201,7 +202,7 @@ def plot_run(run: RunDir) -> list[Path]:
     spec = run.read_yaml("spec.yaml")
     monitor = str(metrics.get("monitor") or spec.get("training", {}).get("monitor", "val_loss"))
     best = metrics.get("best_epoch") or info.get("best_epoch")
-    status = run_status(info)
+    status = status or run_status(info)
     planned = spec.get("training", {}).get("epochs")
     how = f"{len(history)} epochs" if status == "completed" else f"{status}, {len(history)} of {planned} epochs committed"
     written = [run.write_bytes("history.png", history_png(history, monitor=monitor, best_epoch=best, title=f"{title}: {how}"))]

@@ -86,7 +86,19 @@ def prepare(spec: Spec, backend: str | None = None) -> Pipeline:
     directory can be created under is refused first, before the data is loaded.
     """
     check_output_dir(spec.output.dir, spec.output.name or "run")
+    check_tensorboard(spec)
     return pipeline.run(spec, backend=backend)
+
+
+def check_tensorboard(spec: Spec) -> None:
+    """``output.tensorboard: true`` needs the ``tensorboard`` package (TensorFlow's summary writer does); refused before anything is loaded."""
+    import importlib.util
+
+    if spec.output.tensorboard and importlib.util.find_spec("tensorboard") is None:
+        raise SpecError(
+            "`output.tensorboard: true` needs the tensorboard package, which is not installed. Install it "
+            "(`uv sync --extra tensorboard`, or `pip install tensorboard`), or set `output.tensorboard: false`."
+        )
 
 
 def prepare_resume(run_path: str | Path, spec_path: str | Path | None = None, overrides: list[str] | None = None) -> tuple[Pipeline, Resume]:
@@ -138,6 +150,7 @@ def prepare_resume(run_path: str | Path, spec_path: str | Path | None = None, ov
             f"Data changed since run {run.path} started: {', '.join(changed)} no longer match the fingerprints in its run.json. "
             "Resuming would mix two data sets; restore the original files or start a new run."
         )
+    check_tensorboard(extended)
     prepared = pipeline.run(extended, backend=run_backend)  # not prepare(): the run exists, wherever `output.dir` now points
     interrupt.check()
     if prepared.preprocessing_state() != run.read_json("preprocessing.json"):
@@ -289,7 +302,7 @@ def fit(prepared: Pipeline, progress: Progress | None = None, resume: Resume | N
         interrupt.check()
         from seqcli.plots import plot_run
 
-        plot_run(run)
+        plot_run(run, status="completed")  # drawn as the completed run it is about to be marked
         seconds = time.perf_counter() - started
         run.set_status("completed", train_seconds=round(seconds, 2))
         return TrainResult(run, recorder.history, metrics, recorder.best_epoch, seconds, recorder.stop, prepared.warnings, prepared.class_weights)

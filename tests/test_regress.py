@@ -208,7 +208,7 @@ def test_regress_run_predicts_values_and_scores_them(tmp_path: Path) -> None:
     assert payload["task"] == "regress" and payload["targets"] == ["target"] and payload["rmse"] == pytest.approx(metrics["test"]["rmse"], rel=1e-5)
     assert set(payload["predictions"][0]) == {"id", "predicted", "target"} and payload["predictions"][3]["target"] == pytest.approx(0.3)
     with np.load(run / "test_values.npz") as values:  # the test split's values in the targets' units, as predict scores them
-        assert values["true"][:, 0] == pytest.approx([0.1 * i for i in range(12)])
+        assert values["true"][:, 0] == pytest.approx([0.1 * i for i in range(12)], abs=1e-6)
         assert float(np.sqrt(np.mean((values["predicted"] - values["true"]) ** 2))) == pytest.approx(metrics["test"]["rmse"], rel=1e-5)
     assert_png(run / "predictions.png") and assert_png(run / "history.png")
     assert not (run / "confusion_matrix.png").exists()

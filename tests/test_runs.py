@@ -228,9 +228,28 @@ def test_plot_refuses_a_run_without_epochs_and_a_missing_one(tmp_path: Path) -> 
     assert invoke("plot", str(run)).exit_code == 1
 
 
+def test_tensorboard_without_its_package_is_refused_before_loading(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib.util
+
+    from seqcli import train
+    from seqcli.errors import SpecError
+    from tests.conftest import smoke_spec
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "tensorboard" else real(name, *a))
+    with pytest.raises(SpecError, match=r"`output.tensorboard: true` needs the tensorboard package, which is not installed\. Install it \(`uv sync --extra tensorboard`"):
+        train.prepare(smoke_spec(tmp_path, "output.tensorboard=true"))
+    assert not (tmp_path / "smoke").exists()
+
+
 def test_tensorboard_logs_on_request(tmp_path: Path) -> None:
+    import importlib.util
+
     from seqcli import train
     from tests.conftest import smoke_spec
+
+    if importlib.util.find_spec("tensorboard") is None:
+        pytest.skip("the tensorboard extra is not installed (uv sync --extra tensorboard)")
 
     result = train.fit(train.prepare(smoke_spec(tmp_path, "training.epochs=1", "output.tensorboard=true", "model.layers=[{units: 4}]")))
     events = sorted(p.relative_to(result.run.path).parts[:2] for p in (result.run.path / "tensorboard").rglob("events.out.tfevents.*"))
