@@ -127,7 +127,7 @@ def predictions_png(true: np.ndarray, predicted: np.ndarray, names: list[str], *
 
     count = min(len(names), shown) or 1
     figure = _figure(max(4.4 * count, 5.6), 4.8)
-    figure.suptitle(title, fontsize=10)
+    figure.suptitle(title + (f" (the first {count} of {len(names)} targets)" if len(names) > count else ""), fontsize=10)
     for j in range(count):
         axes = figure.add_subplot(1, count, j + 1)
         x, y = np.asarray(true)[:, j], np.asarray(predicted)[:, j]
@@ -139,7 +139,8 @@ def predictions_png(true: np.ndarray, predicted: np.ndarray, names: list[str], *
         axes.set_ylim(low - pad, high + pad)
         axes.set_aspect("equal")
         rmse = float(np.sqrt(np.mean((y - x) ** 2)))
-        axes.set_title(f"{names[j] if j < len(names) else 'target'} (RMSE {rmse:.4g}, {len(x)} rows)", fontsize=10)
+        name = names[j] if j < len(names) else "target"
+        axes.set_title(f"{'target ' + name if name.isdigit() else name} (RMSE {rmse:.4g}, {len(x)} rows)", fontsize=10)
         axes.set_xlabel("true")
         axes.set_ylabel("predicted")
         axes.grid(alpha=0.3)
