@@ -365,7 +365,10 @@ def compare(
     if plot is not None:
         from seqcli.plots import curves_png
 
-        write_output(plot, curves_png(list(zip(result.labels, result.histories, strict=True)), title=f"validation curves of {len(result.labels)} runs"), force=force, option="--plot")
+        curves = curves_png(
+            list(zip(result.labels, result.histories, strict=True)), title=f"validation curves of {len(result.labels)} runs", best=[(s.monitor, s.best_epoch) for s in result.runs]
+        )
+        write_output(plot, curves, force=force, option="--plot")
     if json_:
         render.out.print(json.dumps(result.to_dict(), indent=2), highlight=False, markup=False, soft_wrap=True)
     else:

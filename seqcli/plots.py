@@ -148,8 +148,9 @@ def predictions_png(true: np.ndarray, predicted: np.ndarray, names: list[str], *
     return _png(figure)
 
 
-def curves_png(runs: list[tuple[str, list[dict[str, float]]]], *, title: str) -> bytes:
-    """The validation curves of several runs overlaid, one panel per metric (training curves where a run has no validation)."""
+def curves_png(runs: list[tuple[str, list[dict[str, float]]]], *, title: str, best: list[tuple[str | None, int | None]] | None = None) -> bytes:
+    """The validation curves of several runs overlaid, one panel per metric (training curves where a run has no validation);
+    ``best``: each run's monitor and best epoch, starred on its curve in the monitor's panel."""
     names = list(dict.fromkeys(name for _, history in runs for name in curve_names(history)))
     columns = min(len(names), 3) or 1
     rows = math.ceil(len(names) / columns) or 1
@@ -161,19 +162,22 @@ def curves_png(runs: list[tuple[str, list[dict[str, float]]]], *, title: str) ->
             key = f"val_{name}" if any(f"val_{name}" in r for r in history) else name
             points = [(int(r["epoch"]), r[key]) for r in history if key in r]
             if points:  # a marker and a dash pattern per run, so that curves lying on each other stay visible
-                axes.plot(
+                (line,) = axes.plot(
                     *zip(*points, strict=True),
                     linestyle=LINE_STYLES[j % len(LINE_STYLES)],
                     marker=MARKERS[j % len(MARKERS)] if len(points) < 40 else None,
                     markersize=7 - 1.5 * (j % 3),
                     label=label if key.startswith("val_") else f"{label} (training)",
                 )
+                monitor, epoch = best[j] if best else (None, None)
+                if monitor == key and epoch and epoch <= len(history) and key in history[epoch - 1]:
+                    axes.plot([epoch], [history[epoch - 1][key]], "*", color=line.get_color(), markersize=15, markeredgecolor="black", zorder=5)
         axes.set_title(f"validation {name.replace('_', ' ')}", fontsize=10)
         axes.set_xlabel("epoch")
         axes.xaxis.get_major_locator().set_params(integer=True)
         axes.grid(alpha=0.3)
         if i == 0:
-            axes.legend(fontsize=8)
+            axes.legend(fontsize=8, title="* best epoch" if best else None, title_fontsize=8)
     return _png(figure)
 
 
