@@ -78,8 +78,10 @@ def summarize(path: Path) -> RunSummary:
         committed = history[: summary.epochs]
         if summary.best_epoch and summary.monitor and len(committed) >= summary.best_epoch:
             summary.monitored = committed[summary.best_epoch - 1].get(summary.monitor)
-        if summary.train_seconds is None and committed and all("seconds" in row for row in committed):
-            summary.train_seconds = round(sum(row["seconds"] for row in committed), 2)  # a run that did not complete: its epochs' wall time
+        timed = bool(committed) and all("seconds" in row for row in committed)
+        if timed and (summary.train_seconds is None or info.get("resumed")):
+            # a run that did not complete, or was resumed (run.json's train_seconds counts the last session only): its epochs' wall time
+            summary.train_seconds = round(sum(row["seconds"] for row in committed), 2)
         metrics = _read(run, "metrics.json")
         if isinstance(metrics, dict):
             summary.split = "test" if "test" in metrics else "validation" if "validation" in metrics else None

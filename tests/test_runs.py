@@ -90,6 +90,9 @@ def test_runs_lists_newest_first_with_crashed_and_damaged_runs(tmp_path: Path, m
     assert [r["status"] for r in listed] == ["crashed", "completed", "completed", "completed", "damaged"]
     assert listed[1]["scores"] == {"rmse": 0.31, "r2": 0.64} and listed[2]["scores"] == {"accuracy": 0.8125, "macro_f1": 0.8}
     assert listed[0]["train_seconds"] == 6.0  # a run that did not complete: the wall time of its committed epochs
+    resumed = Path("runs") / "smoke" / "20260102-100000-aaaaaa" / "run.json"
+    resumed.write_text(json.dumps({**json.loads(resumed.read_text()), "resumed": "2026-01-02T11:00:00+00:00", "train_seconds": 1.5}))
+    assert json.loads(invoke("runs", "--json").stdout)[3]["train_seconds"] == 6.0  # resumed: every epoch's time, not the last session's
     assert listed[2]["monitored"] == pytest.approx(0.6) and listed[2]["best_epoch"] == 2
     assert "is corrupt" in listed[4]["problem"]
 
