@@ -354,3 +354,71 @@ def inspect_shapes(
         render.out.print(json.dumps(result.to_dict(), indent=2), highlight=False, markup=False, soft_wrap=True)
     else:
         render.out.print(render.trace(result))
+
+
+@app.command()
+@_reports_errors
+def runs(
+    directory: Annotated[Path, typer.Argument(metavar="[DIR]", help="The directory that holds the runs: a spec's `output.dir` (default: runs), or one experiment's folder.")] = Path("runs"),
+    name: Annotated[str | None, typer.Option("--name", help="Only the runs of experiments with this name (`*` wildcards, e.g. 'smoke*').")] = None,
+    status: Annotated[str | None, typer.Option("--status", help="Only the runs with this status: running, completed, failed, interrupted, crashed or damaged.")] = None,
+    json_: Annotated[bool, typer.Option("--json", help="Machine-readable output: a list of runs.")] = False,
+) -> None:
+    """List the runs under DIR, newest first: status, epochs, best epoch, the monitored value, test scores, training time."""
+    import json
+
+    from seqcli import render
+    from seqcli import runs as core
+
+    found = core.list_runs(directory, name=name, status=status)
+    if json_:
+        render.out.print(json.dumps([s.to_dict() for s in found], indent=2), highlight=False, markup=False, soft_wrap=True)
+    else:
+        render.out.print(render.runs_table(found, directory))
+
+
+@app.command()
+@_reports_errors
+def compare(
+    run_dirs: Annotated[list[Path], typer.Argument(metavar="RUN_DIR RUN_DIR [...]", help="Two run directories or more.")],
+    plot: Annotated[Path | None, typer.Option("--plot", metavar="FILE", help="Also write the runs' validation curves, overlaid, to this PNG file.")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing --plot file.")] = False,
+    json_: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """Compare runs: the spec fields that differ (dotted paths), the metrics side by side, the per-class F1 of classification runs."""
+    import json
+
+    from seqcli import render
+    from seqcli import runs as core
+    from seqcli.rundir import check_output, write_output
+
+    if plot is not None:
+        check_output(plot, force=force, option="--plot")  # before anything is read
+    result = core.compare(list(run_dirs))
+    if plot is not None:
+        from seqcli.plots import curves_png
+
+        curves = curves_png(
+            list(zip(result.labels, result.histories, strict=True)), title=f"validation curves of {len(result.labels)} runs", best=[(s.monitor, s.best_epoch) for s in result.runs]
+        )
+        write_output(plot, curves, force=force, option="--plot")
+    if json_:
+        render.out.print(json.dumps(result.to_dict(), indent=2), highlight=False, markup=False, soft_wrap=True)
+    else:
+        render.out.print(render.comparison(result))
+    if plot is not None:
+        render.note(f"wrote the validation curves of {len(result.labels)} runs to {plot}")
+
+
+@app.command()
+@_reports_errors
+def plot(
+    run_dir: Annotated[Path, typer.Argument(metavar="RUN_DIR", help="A run directory created by `seqcli train` (any status with a committed epoch).")],
+) -> None:
+    """Redraw a run's plots: history.png from its committed epochs, and confusion_matrix.png or predictions.png once it has completed."""
+    from seqcli import render
+    from seqcli.plots import plot_run
+    from seqcli.rundir import RunDir
+
+    written = plot_run(RunDir.open(run_dir))
+    render.out.print(f"wrote {', '.join(p.name for p in written)} to {run_dir}", highlight=False, soft_wrap=True)

@@ -6,8 +6,11 @@ Layout of ``<output.dir>/<output.name>/<YYYYmmdd-HHMMSS>-<id>/``::
     spec.yaml            the resolved spec (every default filled in, absolute data paths)
     preprocessing.json   fitted state: input kind, maxlen, padding, pad value, scaler, classes, token range
     model_summary.txt    Keras' summary; layers.json: every layer's output shape in named axes
-    history.csv/.json    one row per committed epoch
+    history.csv/.json    one row per committed epoch (its metrics, learning rate and wall time)
     metrics.json         loss, accuracy, per-class precision/recall/F1, confusion matrix (validation, test)
+    test_values.npz      regression: true and predicted values of the test split (what predictions.png plots)
+    history.png, confusion_matrix.png, predictions.png   plots of a completed run (seqcli.plots; `seqcli plot` redraws them)
+    tensorboard/         TensorBoard logs, with `output.tensorboard: true` (Keras' callback writes them)
     checkpoints/epoch-NNNN.npz     training state of the last and the best epoch (weights, optimizer state)
     checkpoints/last.keras, best.keras   the completed run's models, loadable by Keras alone
 
@@ -77,10 +80,18 @@ def write_text(path: Path, text: str) -> None:
     atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
 
 
-def write_output(path: Path, text: str, *, force: bool) -> None:
-    """Write a result file (e.g. predictions) outside a run; never overwrite without ``force``."""
-    check_output(path, force=force)
-    write_text(Path(path), text)
+def write_bytes(path: Path, data: bytes) -> None:
+    """Write a binary file (e.g. a PNG) atomically."""
+    atomic_write(path, lambda tmp: tmp.write_bytes(data))
+
+
+def write_output(path: Path, content: str | bytes, *, force: bool, option: str = "--output") -> None:
+    """Write a result file (predictions, a PNG) outside a run; never overwrite without ``force``."""
+    check_output(path, force=force, option=option)
+    if isinstance(content, bytes):
+        write_bytes(Path(path), content)
+    else:
+        write_text(Path(path), content)
 
 
 def check_output_dir(output_dir: str | Path, name: str) -> None:
@@ -172,28 +183,28 @@ def describe_status(path: Path, info: dict[str, Any]) -> str:
     return f"Run {path} is completed ({epochs} epochs)."
 
 
-def check_output(path: Path, *, force: bool, flag: str = "--output", directory: bool = False) -> None:
+def check_output(path: Path, *, force: bool, option: str = "--output", directory: bool = False) -> None:
     """Refuse to write ``path`` (a result file outside any run, or with ``directory`` a folder such as a SavedModel) when
     it exists and ``force`` is off, when it is a folder where a file is due, when its folder is missing or lies under a
     file, or when nothing can be created in that folder (tried with a temporary file, which root's permission bits would
     not show). Writes nothing."""
     path = Path(path)
     if path.is_dir() and not directory:
-        raise RunError(f"{path} is a directory; give a file name for {flag}.")
+        raise RunError(f"{path} is a directory; give a file name for {option}.")
     if (path.exists() or path.is_symlink()) and not force:
-        raise RunError(f"{path} already exists. Choose another {flag}, or pass --force to replace it.")
+        raise RunError(f"{path} already exists. Choose another {option}, or pass --force to replace it.")
     parent = path.parent
     if not parent.exists():
         blocker = _file_above(parent)
         if blocker is not None:
-            raise RunError(f"Cannot write {path}: {blocker} is a file, not a directory. Choose another {flag} path.")
+            raise RunError(f"Cannot write {path}: {blocker} is a file, not a directory. Choose another {option} path.")
         raise RunError(f"Cannot write {path}: the directory {parent} does not exist. Create it first.")
     if not parent.is_dir():
-        raise RunError(f"Cannot write {path}: {parent} is a file, not a directory. Give an {flag} inside a directory.")
+        raise RunError(f"Cannot write {path}: {parent} is a file, not a directory. Give an {option} inside a directory.")
     try:
         fd, probe = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".probe", dir=parent)
     except OSError as exc:
-        raise RunError(f"Cannot write {path}: {exc.strerror or exc} in {parent}. Give an {flag} in a directory you can write to.") from None
+        raise RunError(f"Cannot write {path}: {exc.strerror or exc} in {parent}. Give an {option} in a directory you can write to.") from None
     os.close(fd)
     os.unlink(probe)
 
@@ -329,6 +340,37 @@ class RunDir:
 
     def write_text(self, name: str, text: str) -> None:
         write_text(self.path / name, text)
+
+    def write_bytes(self, name: str, data: bytes) -> Path:
+        """A binary file of the run (a PNG), atomically; returns its path."""
+        write_bytes(self.path / name, data)
+        return self.path / name
+
+    def write_arrays(self, name: str, arrays: dict[str, np.ndarray]) -> None:
+        """A NumPy ``.npz`` file of the run (no pickles), atomically."""
+        atomic_write(self.path / name, lambda tmp: _save_arrays(tmp, arrays))
+
+    def read_arrays(self, name: str) -> dict[str, np.ndarray]:
+        """The arrays of a ``.npz`` file of the run, loaded without pickles."""
+        import numpy as np
+
+        file = self.path / name
+        try:
+            with np.load(file, allow_pickle=False) as arrays:
+                return {key: arrays[key] for key in arrays.files}
+        except FileNotFoundError:
+            raise RunError(f"{file} is missing; the run is incomplete.") from None
+        except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile) as exc:
+            raise RunError(f"Cannot read {file}: {str(exc).rstrip('.')}. The file is damaged; train again.") from None
+
+    def tensorboard_dir(self) -> Path:
+        """tensorboard/, created empty if needed: where Keras' TensorBoard callback writes the run's logs."""
+        folder = self.path / "tensorboard"
+        try:
+            folder.mkdir(exist_ok=True)
+        except OSError as exc:
+            raise RunError(f"Cannot create {folder}: {exc.strerror}.") from None
+        return folder
 
     def write_history(self, rows: list[dict[str, float]]) -> None:
         """history.csv and history.json: one row per completed epoch (epoch numbers from 1)."""

@@ -381,6 +381,11 @@ class OutputSpec:
         "Experiment name; runs go to <dir>/<name>/<timestamp>-<id>/ (any folder name: spaces and non-ASCII letters are fine, no '/'). null: the spec file's name.",
         RUN_FOLDER,
     )
+    tensorboard: bool = opt(
+        False,
+        "Also write TensorBoard logs (Keras' TensorBoard callback) to the run's tensorboard/ folder; needs the tensorboard package "
+        "(`uv sync --extra tensorboard`). `tensorboard --logdir RUN_DIR/tensorboard` shows them.",
+    )
 
 
 @dataclass

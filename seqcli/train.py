@@ -86,7 +86,19 @@ def prepare(spec: Spec, backend: str | None = None) -> Pipeline:
     directory can be created under is refused first, before the data is loaded.
     """
     check_output_dir(spec.output.dir, spec.output.name or "run")
+    check_tensorboard(spec)
     return pipeline.run(spec, backend=backend)
+
+
+def check_tensorboard(spec: Spec) -> None:
+    """``output.tensorboard: true`` needs the ``tensorboard`` package (TensorFlow's summary writer does); refused before anything is loaded."""
+    import importlib.util
+
+    if spec.output.tensorboard and importlib.util.find_spec("tensorboard") is None:
+        raise SpecError(
+            "`output.tensorboard: true` needs the tensorboard package, which is not installed. Install it "
+            "(`uv sync --extra tensorboard`, or `pip install tensorboard`), or set `output.tensorboard: false`."
+        )
 
 
 def prepare_resume(run_path: str | Path, spec_path: str | Path | None = None, overrides: list[str] | None = None) -> tuple[Pipeline, Resume]:
@@ -138,6 +150,7 @@ def prepare_resume(run_path: str | Path, spec_path: str | Path | None = None, ov
             f"Data changed since run {run.path} started: {', '.join(changed)} no longer match the fingerprints in its run.json. "
             "Resuming would mix two data sets; restore the original files or start a new run."
         )
+    check_tensorboard(extended)
     prepared = pipeline.run(extended, backend=run_backend)  # not prepare(): the run exists, wherever `output.dir` now points
     interrupt.check()
     if prepared.preprocessing_state() != run.read_json("preprocessing.json"):
@@ -266,7 +279,7 @@ def fit(prepared: Pipeline, progress: Progress | None = None, resume: Resume | N
                 shuffle=False,  # the plans shuffle
                 class_weight=dict(enumerate(prepared.class_weights.values())) if prepared.class_weights else None,
                 verbose=0,
-                callbacks=[recorder],
+                callbacks=[recorder, *_tensorboard(spec, run)],
             )
         interrupt.check()  # a Ctrl-C that a library swallowed during the last epoch
         recorder.commit()  # the last epoch, if it ended within COMMIT_INTERVAL of the previous commit
@@ -279,8 +292,17 @@ def fit(prepared: Pipeline, progress: Progress | None = None, resume: Resume | N
         metrics = {"task": spec.task, "checkpoint": "best", "best_epoch": recorder.best_epoch, "monitor": spec.training.monitor}
         for role in ("validation", "test"):
             if role in prepared.splits:
-                metrics[role] = prepared.evaluate(model, prepared.splits[role])
+                split = prepared.splits[role]
+                outputs = prepared.outputs(model, split)
+                assert split.y is not None  # evaluated splits have targets
+                metrics[role] = prepared.task.evaluate(outputs, split.y, prepared.prep, spec=spec)
+                if TASK_KINDS[spec.task].numeric and role == "test":
+                    run.write_arrays(TEST_VALUES, _test_values(prepared, outputs, split.y))
         run.write_json("metrics.json", metrics)
+        interrupt.check()
+        from seqcli.plots import plot_run
+
+        plot_run(run, status="completed")  # drawn as the completed run it is about to be marked
         seconds = time.perf_counter() - started
         run.set_status("completed", train_seconds=round(seconds, 2))
         return TrainResult(run, recorder.history, metrics, recorder.best_epoch, seconds, recorder.stop, prepared.warnings, prepared.class_weights)
@@ -295,6 +317,23 @@ def fit(prepared: Pipeline, progress: Progress | None = None, resume: Resume | N
                 else:
                     run.set_status("failed", error=str(exc) if isinstance(exc, SeqcliError) else f"{type(exc).__name__}: {exc}")
         raise
+
+
+TEST_VALUES = "test_values.npz"  # regression: the test split's true and predicted values, for predictions.png
+PLOTTED_VALUES = 20_000  # at most this many (per-timestep) rows are kept in it, a seeded sample of them
+
+
+def _test_values(prepared: Pipeline, outputs: Any, y: Any) -> dict[str, np.ndarray]:
+    """``true``, ``predicted`` ``(rows, targets)`` in the targets' units, and the targets' ``names``, of a regression run's test split."""
+    from seqcli.tasks.base import flat
+
+    task = prepared.task
+    predicted = task.predictions(outputs, prepared.prep)
+    true = task.predictions(flat(y), prepared.prep)  # the encoded targets through the same unscaling as the outputs
+    if len(true) > PLOTTED_VALUES:
+        keep = np.sort(np.random.default_rng(0).choice(len(true), PLOTTED_VALUES, replace=False))
+        true, predicted = true[keep], predicted[keep]
+    return {"true": np.asarray(true, np.float64), "predicted": np.asarray(predicted, np.float64), "names": np.array(task.columns(prepared.prep), dtype=str)}
 
 
 def output_axis(spec: Spec) -> str:
@@ -323,6 +362,13 @@ def _summary(model: Any) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _tensorboard(spec: Spec, run: RunDir) -> list[Any]:
+    """Keras' TensorBoard callback writing to the run's tensorboard/, with ``output.tensorboard: true``."""
+    if not spec.output.tensorboard:
+        return []
+    return [import_keras().callbacks.TensorBoard(log_dir=str(run.tensorboard_dir()), write_graph=False)]
+
+
 @functools.cache
 def _recorder_class() -> type:
     """The Keras callback class, defined on first use so importing this module stays TensorFlow-free."""
@@ -346,6 +392,7 @@ def _recorder_class() -> type:
             self.patience = _Patience(self.monitor, es.patience, es.min_delta) if es is not None else None
             self.stop = False
             self.start_epoch: Callable[[int], None] | None = None
+            self.epoch_started = time.perf_counter()
             self.schedule = spec.training.lr_schedule
             self.learning_rate = spec.training.learning_rate  # the rate of the next epoch
             self.plateau_best: float | None = None
@@ -399,6 +446,7 @@ def _recorder_class() -> type:
 
         def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
             interrupt.check()
+            self.epoch_started = time.perf_counter()
             if self.start_epoch is not None:
                 self.start_epoch(epoch)
             # Dropout masks depend on (seed, epoch) only; checkpoints do not carry the RNG state.
@@ -411,8 +459,8 @@ def _recorder_class() -> type:
 
         def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
             row = {"epoch": epoch + 1, **{k: float(v) for k, v in (logs or {}).items() if k != "learning_rate"}}
-            if self.schedule is not None:
-                row["learning_rate"] = self.learning_rate  # the rate this epoch trained with
+            row["learning_rate"] = float(self.learning_rate)  # the rate this epoch trained with
+            row["seconds"] = round(time.perf_counter() - self.epoch_started, 4)  # its wall time, validation included (not part of an exact resume)
             improved = self._observe(row)
             state = training_state(self.model)
             if improved:
@@ -421,7 +469,8 @@ def _recorder_class() -> type:
             if time.monotonic() - self.committed_at >= COMMIT_INTERVAL or self.stop or epoch + 1 == self.params["epochs"]:
                 self.commit()
             if self.progress is not None:
-                self.progress.on_epoch_end(epoch + 1, {k: v for k, v in row.items() if k != "epoch"}, improved)
+                shown = {k: v for k, v in row.items() if k not in ("epoch", "seconds") and (k != "learning_rate" or self.schedule is not None)}
+                self.progress.on_epoch_end(epoch + 1, shown, improved)
             if self.stop:
                 self.model.stop_training = True
             interrupt.check()

@@ -29,7 +29,7 @@ def run(*args: str) -> object:
 def test_help_lists_commands_and_version() -> None:
     result = run("--help")
     assert result.exit_code == 0
-    for command in ("train", "predict", "inspect-shapes", "validate", "export"):
+    for command in ("train", "predict", "inspect-shapes", "validate", "runs", "compare", "plot", "export"):
         assert command in result.stdout
     assert run("--version").stdout.strip() == f"seqcli {__version__}"
 
@@ -50,7 +50,7 @@ def test_help_and_validate_do_not_import_tensorflow() -> None:
         "from seqcli.cli import app\n"
         f"assert CliRunner().invoke(app, ['--help']).exit_code == 0\n"
         f"assert CliRunner().invoke(app, ['validate', {str(SMOKE_SPEC)!r}]).exit_code == 0\n"
-        "print(sorted(m for m in ('tensorflow', 'keras', 'numpy') if m in sys.modules))\n"
+        "print(sorted(m for m in ('tensorflow', 'keras', 'numpy', 'matplotlib') if m in sys.modules))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
     assert out.stdout.strip() == "[]"
