@@ -31,7 +31,7 @@ import numpy as np
 from seqcli import __version__
 from seqcli.errors import RunError
 from seqcli.preprocess import Preprocessor
-from seqcli.rundir import RunDir, check_output, write_artifact
+from seqcli.rundir import RunDir, check_output, run_status, write_artifact
 from seqcli.sequences import Sequences
 from seqcli.spec import TASK_KINDS
 
@@ -122,14 +122,14 @@ def export_run(run_dir: str | Path, *, fmt: str, output: str | Path, checkpoint:
 
 def _check_completed(run: RunDir) -> None:
     info = run.info()
-    status = info["status"]
+    status = run_status(info)
     if status == "completed":
         return
     planned = run.read_yaml("spec.yaml").get("training", {}).get("epochs")
     epochs = f"after epoch {info.get('epochs_completed', 0)}{f' of {planned}' if isinstance(planned, int) else ''}"
-    if status == "running" and run.is_live():
+    if status == "running":
         raise RunError(f"Run {run.path} is still training (process {info.get('pid')}, {epochs}). Export it once it has completed.")
-    shown = "running, but its process is gone: it crashed" if status == "running" else status
+    shown = "running, but its process is gone: it crashed" if status == "crashed" else status
     raise RunError(
         f"Run {run.path} has not completed (status: {shown}; {epochs}), and only a completed run can be exported (its final models are written when training completes). "
         f"Finish it with `seqcli train --resume {run.path}`, then export it."

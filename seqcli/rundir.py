@@ -197,10 +197,10 @@ def check_output(path: Path, *, force: bool, option: str = "--output", directory
     if not parent.exists():
         blocker = _file_above(parent)
         if blocker is not None:
-            raise RunError(f"Cannot write {path}: {blocker} is a file, not a directory. Choose another {option} path.")
+            raise RunError(f"Cannot write {path}: {blocker} is a file, not a directory (Not a directory). Choose another {option} path.")
         raise RunError(f"Cannot write {path}: the directory {parent} does not exist. Create it first.")
     if not parent.is_dir():
-        raise RunError(f"Cannot write {path}: {parent} is a file, not a directory. Give an {option} inside a directory.")
+        raise RunError(f"Cannot write {path}: {parent} is a file, not a directory (Not a directory). Choose another {option} path.")
     try:
         fd, probe = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".probe", dir=parent)
     except OSError as exc:
@@ -218,7 +218,7 @@ def write_artifact(path: Path, write: Callable[[Path], object], *, directory: bo
     only with ``force``. Any failure removes the temporary files and leaves existing files as they were.
     """
     path = Path(path)
-    check_output(path, force=force)
+    check_output(path, force=force, directory=directory)
     for companion in companions:
         check_output(companion, force=force)
     temporary: list[Path] = []
@@ -424,10 +424,6 @@ class RunDir:
     def status(self) -> str:
         """:func:`run_status` of this run."""
         return run_status(self.info())
-
-    def is_live(self) -> bool:
-        """True when run.json says running and its process is alive on this host (or runs on another one)."""
-        return self.status() == "running"
 
     def checkpoints_left(self) -> list[str]:
         """The files in checkpoints/, sorted: what a damaged or half-deleted run still has."""

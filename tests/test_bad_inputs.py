@@ -17,6 +17,7 @@ import json
 import os
 import re
 import shutil
+import socket
 import subprocess
 import sys
 import textwrap
@@ -1162,7 +1163,7 @@ CASES = [
     ),
     Case(
         "export-run-crashed",
-        export_with_status("running", pid=2**22 + 7, host="nowhere"),
+        export_with_status("running", pid=2**22 + 7, host=socket.gethostname()),
         r"Run .*run has not completed \(status: running, but its process is gone: it crashed; after epoch 2 of 2\).*`seqcli train --resume",
     ),
     Case("export-run-failed", export_with_status("failed"), r"Run .*run has not completed \(status: failed; after epoch 2 of 2\), and only a completed run can be exported"),

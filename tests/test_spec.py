@@ -611,7 +611,7 @@ EXPECTED_REFERENCE_KEYS = [
     "training.shuffle", "training.class_weight",
     "training.augment.jitter", "training.augment.scaling", "training.augment.magnitude_warp", "training.augment.time_warp", "training.augment.window",
     "training.label_smoothing",
-    "output.dir", "output.name",
+    "output.dir", "output.name", "output.tensorboard",
     "seed",
     "backend",
     "task", "inputs", "inputs.NAME.data", "inputs.NAME.preprocessing", "inputs.NAME.layers", "input_name",
