@@ -290,7 +290,9 @@ def run(spec: Spec, *, backend: str | None = None, lenient: bool = False, train:
 def _merge_step(spec: Spec) -> Step:
     """How a multi-input model joins its branches: their last outputs concatenated, or for a per-timestep task, the
     other branches' vectors repeated at every timestep of the first input's branch and concatenated with its outputs."""
-    widths = [(name, layers[-1].units * (2 if layers[-1].bidirectional else 1) if layers else 0) for name, (_, _, layers) in spec.sections().items()]
+    from seqcli.model import Branch
+
+    widths = [(name, Branch.of(spec, name).units()) for name in spec.sections()]
     total = sum(w for _, w in widths)
     parts = " + ".join(f"{n} {w}" for n, w in widths)
     if TASK_KINDS[spec.task].per_timestep:

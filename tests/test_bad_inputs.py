@@ -251,6 +251,14 @@ def schedule_factor_above_one(env: Env) -> list[str]:
     return train(env, csv_spec(env), "training.lr_schedule.factor=2")
 
 
+def frontend_stride_pre_padding(env: Env) -> list[str]:
+    return train(env, csv_spec(env, extra="preprocessing:\n  padding: pre\nmodel:\n  frontend:\n    blocks:\n      - filters: 8\n        stride: 2\n"))
+
+
+def pooling_per_timestep(env: Env) -> list[str]:
+    return train(env, csv_spec(env, extra="task: tag\n"), "model.pooling=[last, mean]")
+
+
 # ----------------------------------------------------------------- data file cases
 
 
@@ -719,6 +727,12 @@ CASES = [
         schedule_factor_above_one,
         r"`training\.lr_schedule\.factor` must be a fraction in \(0, 1\)\. Received: 2\.0 \(from `--set training\.lr_schedule\.factor=2`\)\. Use e\.g\. 0\.5",
     ),
+    Case(
+        "frontend-stride-with-pre-padding",
+        frontend_stride_pre_padding,
+        r"`model\.frontend\.blocks\[0\]\.stride` is 2, which shortens the sequence, but `preprocessing\.padding` is 'pre': .*Set `preprocessing\.padding: post` \(the default\)",
+    ),
+    Case("pooling-for-a-per-timestep-task", pooling_per_timestep, r"`model\.pooling` is \[last, mean\], but `task: tag` predicts one label per timestep.*Remove `model\.pooling`"),
     # Data files: the file, and the line, row, sequence or column.
     Case("data-missing", data_missing, r"Data file .*nope\.csv does not exist\. Paths in a spec are relative to the spec file"),
     Case(
