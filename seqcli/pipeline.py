@@ -25,6 +25,7 @@ from seqcli.backend import backend_before_fitting, choose_backend, compiles_each
 from seqcli.data import SequenceData, Step
 from seqcli.errors import DataError, SpecError
 from seqcli.fingerprint import spec_fingerprints
+from seqcli.layers import dropped_masks
 from seqcli.preprocess import Preprocessor
 from seqcli.sequences import Sequences
 from seqcli.spec import TASK_KINDS, PreprocessingSpec, Spec
@@ -98,6 +99,9 @@ class Pipeline:
         use_backend(self.backend)
         seed_everything(self.spec.seed)
         self.model = build_model(self.spec, self.preps)
+        warning = diagnostics.dropped_mask_warning(dropped_masks(self.model))
+        if warning and warning not in self.warnings:
+            self.warnings.append(warning)
         return self.model
 
     # ------------------------------------------------------------------ new data (predict)
@@ -276,6 +280,9 @@ def run(spec: Spec, *, backend: str | None = None, lenient: bool = False, train:
             notes.append(labelled(name, f"Integer data with one value per timestep is read as token codes ({codes}). If these are measurements, set `preprocessing.input: float`."))
         if p.input == "tokens":
             notes.append(labelled(name, steps.encoding_note(p, spec.model.embedding_dim)))
+    shortened = steps.frontend_note(spec.model.frontend, prep)
+    if shortened:
+        notes.append(labelled(first_name, shortened))
     if named:
         recorded.append(_merge_step(spec))
     weights = _class_weights(spec, task, prep, splits["train"], warnings if lenient else None)

@@ -16,6 +16,7 @@ from typing import Any, get_args
 import numpy as np
 import pytest
 
+from seqcli import diagnostics, shapes
 from seqcli.backend import import_keras
 from seqcli.data import SequenceData
 from seqcli.layers import dropped_masks, layer_rows
@@ -211,6 +212,14 @@ def test_layer_table_shows_every_new_layer_with_its_mask() -> None:
     ]
 
 
+def test_trace_notes_the_shortened_sequence() -> None:
+    spec = spec_from_dict({"data": {"train": "x.npy"}, "preprocessing": {"bucketing": False}, "model": {"frontend": SHORTENING, "layers": [{"units": 3}]}})
+    result = shapes.trace(spec, train=float_data())
+    assert "The convolutional front-end shortens the sequences 6x (strides x pools) before the recurrent layers: maxlen 10 -> 2 steps" in " ".join(result.notes)
+    assert not any("mask" in w for w in result.warnings)
+    assert [(r.name, r.output_shape) for r in result.layers if r.name.startswith("conv")] == [("conv_0", "(batch, timesteps=5, filters=5)"), ("conv_1", "(batch, timesteps=2, filters=4)")]
+
+
 def test_conv_block_output_is_zero_on_padding() -> None:
     """After each block the padded steps are zeros again (bias, normalization and activation made them non-zero), on the shortened mask too."""
     data = float_data()
@@ -223,6 +232,19 @@ def test_conv_block_output_is_zero_on_padding() -> None:
         for i, n in enumerate(LENGTHS):
             real = -(-n // factor)
             assert (out[i, real:] == 0).all() and out[i, :real].any()
+
+
+@pytest.mark.filterwarnings("ignore:Layer 'plain_conv'")
+def test_a_layer_that_drops_the_mask_is_found_and_warned_about() -> None:
+    """A plain Keras Conv1D after the masking drops the mask (Keras only warns in a log); seqcli names the layer."""
+    keras = import_keras()
+    inputs = keras.Input((None, 2))
+    x = keras.layers.Conv1D(3, 3, padding="same", name="plain_conv")(keras.layers.Masking()(inputs))
+    model = keras.Model(inputs, keras.layers.LSTM(2)(x))
+    assert dropped_masks(model) == ["plain_conv"]
+    warning = diagnostics.dropped_mask_warning(dropped_masks(model))
+    assert warning is not None and warning.startswith("Layer(s) plain_conv receive a masked sequence but return one without a mask: after them padded timesteps count as real")
+    assert diagnostics.dropped_mask_warning([]) is None
 
 
 def test_every_pooling_name_has_a_head() -> None:
