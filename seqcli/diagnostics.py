@@ -107,6 +107,18 @@ def spec_warnings(spec: Spec) -> list[str]:
     return warnings
 
 
+def dropped_mask_warning(layers: list[str]) -> str | None:
+    """Warn about model layers that drop the mask of a sequence (:func:`seqcli.layers.dropped_masks`): after them padded
+    timesteps look real to the layers that follow, so the width of a batch changes the predictions."""
+    if not layers:
+        return None
+    return (
+        f"Layer(s) {', '.join(layers)} receive a masked sequence but return one without a mask: after them padded timesteps count as real "
+        "(in the recurrent layers, the pooling and the loss), so predictions depend on how much padding a batch has. "
+        "Leave out the setting that adds such a layer, or use seqcli's masked layers (`model.frontend`, `model.pooling`) instead."
+    )
+
+
 def regression_labels_warning(data: SequenceData, kind: TaskKind) -> str | None:
     """Warn when the class labels of a per-sequence classifier look like real values (:func:`seqcli.tasks.classify.regression_like`)."""
     if kind.numeric or kind.per_timestep or data.labels is None:

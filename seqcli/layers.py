@@ -28,9 +28,29 @@ def layer_rows(model: Any, *, output_axis: str = "classes") -> list[LayerRow]:
         kind = type(layer).__name__
         if kind == "Bidirectional":
             kind = f"Bidirectional({type(layer.forward_layer).__name__})"
-        mask = getattr(layer.output, "_keras_mask", None) is not None
-        rows.append(LayerRow(layer.name, kind, named_shape(shape, kind, layer.name, output_axis=output_axis), int(layer.count_params()), mask))
+        if kind == "MaskedPooling":
+            kind = f"MaskedPooling({layer.mode})"
+        if kind == "ConvBlock":
+            shortening = "".join(f", {what} {n}" for what, n in (("stride", layer.stride), ("pool", layer.pool)) if n > 1)
+            kind = f"ConvBlock(kernel {layer.kernel_size}{shortening}, {layer.normalization} norm)"
+        rows.append(LayerRow(layer.name, kind, named_shape(shape, kind, layer.name, output_axis=output_axis), int(layer.count_params()), _masked(layer.output)))
     return rows
+
+
+def _masked(tensor: Any) -> bool:
+    return getattr(tensor, "_keras_mask", None) is not None
+
+
+def dropped_masks(model: Any) -> list[str]:
+    """The layers that receive a masked sequence and return a sequence without a mask ``(batch, timesteps, ...)``: after
+    them padded timesteps count as real. Layers that reduce the time axis (a recurrent layer's last state, pooling) drop
+    the mask rightly and are not listed."""
+    dropped = []
+    for layer in model.layers:
+        inputs = [] if type(layer).__name__ == "InputLayer" else layer.input if isinstance(layer.input, (list, tuple)) else [layer.input]
+        if len(layer.output.shape) == 3 and not _masked(layer.output) and any(_masked(x) for x in inputs):
+            dropped.append(layer.name)
+    return dropped
 
 
 def named_shape(shape: tuple[Any, ...], kind: str, name: str = "", *, output_axis: str = "classes") -> str:
@@ -38,9 +58,12 @@ def named_shape(shape: tuple[Any, ...], kind: str, name: str = "", *, output_axi
 
     >>> named_shape((None, None, 16), "Dense", "output", output_axis="targets")
     '(batch, timesteps, targets=16)'
+    >>> named_shape((None, 15, 8), "ConvBlock(kernel 5, stride 2, layer norm)")
+    '(batch, timesteps=15, filters=8)'
     """
-    recurrent = kind in ("LSTM", "GRU") or kind.startswith("Bidirectional")
-    last = output_axis if name == "output" else "units" if recurrent else {"Dense": "units", "Dropout": "units", "Concatenate": "units", "Embedding": "embedding"}.get(kind, "features")
+    recurrent = kind in ("LSTM", "GRU") or kind.startswith(("Bidirectional", "MaskedPooling", "AttentionPooling", "LayerNormalization"))
+    axes_of = {"Dense": "units", "Dropout": "units", "Concatenate": "units", "Embedding": "embedding"}
+    last = output_axis if name == "output" else "units" if recurrent else "filters" if kind.startswith("ConvBlock") else axes_of.get(kind, "features")
     if name.endswith(("one_hot", "code_value")):
         last = "features"
     timesteps = "timesteps" if len(shape) > 1 and shape[1] is None else f"timesteps={shape[1]}" if len(shape) > 1 else ""

@@ -2,39 +2,89 @@
 
 Input ``(batch, timesteps, features)`` -> ``Masking(pad_value)`` (float input) or
 input ``(batch, timesteps)`` -> ``Embedding(mask_zero=True)`` (tokens and text:
-learned, or frozen one-hot/code-value tables) -> stacked LSTM or GRU layers, each
-optionally bidirectional (every one but the last returns sequences) -> optional
-dense layers -> the task's head (:meth:`seqcli.tasks.base.Task.head`): a softmax over
-the classes, one sigmoid unit for two classes, or a linear layer for regression.
-The mask reaches every recurrent layer, both directions included. For a per-timestep
-task (``tag``, ``regress_timesteps``) the last recurrent layer returns sequences too,
-the dense layers and the head apply per timestep ``(batch, timesteps, units)``, and the
-mask they carry keeps padded timesteps out of the loss and the metrics.
+learned, or frozen one-hot/code-value tables) -> optionally a convolutional front-end
+(``model.frontend``: masked Conv1D blocks that may shorten the sequence and its mask) ->
+stacked LSTM or GRU layers, each optionally bidirectional and layer-normalized (every one
+but the last returns sequences) -> the pooling heads over time (``model.pooling``: the last
+real state by default; mean, max or attention under the mask, concatenated) and beside the
+recurrent layers optionally a fully convolutional branch (``model.fcn``, averaged over the
+real timesteps) -> optional dense layers -> the task's head
+(:meth:`seqcli.tasks.base.Task.head`): a softmax over the classes, one sigmoid unit for two
+classes, or a linear layer for regression. The mask reaches every recurrent layer, both
+directions included, and every pooling; seqcli's own masked layers are in
+:mod:`seqcli.keras_layers`. For a per-timestep task (``tag``, ``regress_timesteps``) the last
+recurrent layer returns sequences too, the dense layers and the head apply per timestep
+``(batch, timesteps, units)``, and the mask they carry keeps padded timesteps out of the loss
+and the metrics.
 
 A multi-input model has one such branch (input, masking or embedding, recurrent layers) per input, joined before the
 dense layers: the branches' last outputs concatenated, or for a per-timestep task the other inputs' vectors repeated
-at every timestep of the first input's branch.
+at every timestep of the first input's branch. The front-end, the pooling heads and the FCN branch belong to the first
+input's branch (the one ``data`` and ``model.layers`` describe).
 """
 
 from __future__ import annotations
 
 import functools
 import math
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from seqcli import keras_layers
 from seqcli.backend import import_keras
 from seqcli.errors import RunError
 from seqcli.preprocess import Preprocessor
-from seqcli.spec import TASK_KINDS, RecurrentLayer, Spec, keras_name
+from seqcli.spec import TASK_KINDS, FcnSpec, FrontendSpec, RecurrentLayer, Spec, keras_name
 from seqcli.tasks import get as get_task
 
 
-def return_sequences(layers: list[RecurrentLayer], *, per_timestep: bool) -> list[bool]:
+def return_sequences(layers: list[RecurrentLayer], *, per_timestep: bool, pooled: bool = False) -> list[bool]:
     """Per recurrent layer of a branch: the spec's explicit value, else true for all but the last (for the first branch of
-    a per-timestep task for all)."""
-    return [layer.return_sequences if layer.return_sequences is not None else per_timestep or i < len(layers) - 1 for i, layer in enumerate(layers)]
+    a per-timestep task, or one whose ``pooled`` outputs a pooling head reduces over time, for all)."""
+    return [layer.return_sequences if layer.return_sequences is not None else per_timestep or pooled or i < len(layers) - 1 for i, layer in enumerate(layers)]
+
+
+@dataclass(frozen=True)
+class Branch:
+    """What one input's branch is made of besides its recurrent layers: the first input's has the model's front-end,
+    pooling heads and FCN branch; every other input's is recurrent layers alone."""
+
+    layers: list[RecurrentLayer]
+    frontend: FrontendSpec | None = None
+    pooling: tuple[str, ...] = ("last",)
+    fcn: FcnSpec | None = None
+
+    @classmethod
+    def of(cls, spec: Spec, name: str) -> Branch:
+        layers = spec.sections()[name][2]
+        if name != spec.input_name:
+            return cls(layers)
+        return cls(layers, spec.model.frontend, tuple(spec.model.pooling), spec.model.fcn)
+
+    @property
+    def pooled(self) -> bool:
+        """Whether a pooling head reduces the last recurrent layer's sequence (anything but ``last`` alone)."""
+        return self.pooling != ("last",)
+
+    def units(self) -> int:
+        """The width of the branch's output vector: each pooling head's (the last layer's width), plus the FCN's last filters."""
+        last = self.layers[-1].units * (2 if self.layers[-1].bidirectional else 1) if self.layers else 0
+        return last * len(self.pooling) + (self.fcn.blocks[-1].filters if self.fcn is not None and self.fcn.blocks else 0)
+
+
+def _pooling_head(kind: str, *, bidirectional: bool, name: str) -> Any:
+    """One pooling head over time (``model.pooling``): ``(batch, timesteps, units) -> (batch, units)`` under the mask."""
+    layers = keras_layers.classes()
+    if kind == "attention":
+        return layers.AttentionPooling(name=name)
+    return layers.MaskedPooling(kind, bidirectional=bidirectional and kind == "last", name=name)
+
+
+POOLING_HEADS: dict[str, Callable[..., Any]] = {kind: functools.partial(_pooling_head, kind) for kind in ("last", "mean", "max", "attention")}
+"""The pooling heads by their ``model.pooling`` name; each takes ``bidirectional`` (of the last recurrent layer) and ``name``."""
 
 
 def build_model(spec: Spec, preps: dict[str, Preprocessor], *, unroll: bool = False) -> Any:
@@ -52,11 +102,9 @@ def build_model(spec: Spec, preps: dict[str, Preprocessor], *, unroll: bool = Fa
     task = get_task(spec.task)
     named, per_timestep = spec.inputs is not None, TASK_KINDS[spec.task].per_timestep
     inputs, branches = {}, []
-    for k, (name, (_, _, layers)) in enumerate(spec.sections().items()):
+    for k, name in enumerate(spec.sections()):
         inputs[name], x = _input_layers(spec, preps[name], name if named else None)
-        for i, (layer, sequences) in enumerate(zip(layers, return_sequences(layers, per_timestep=per_timestep and k == 0), strict=True)):
-            x = _recurrent(layer, sequences, i, f"{name}_" if named else "", unroll=unroll)(x)  # (batch, timesteps, units) or (batch, units); x2 units when bidirectional
-        branches.append(x)
+        branches.append(_branch(x, Branch.of(spec, name), per_timestep=per_timestep and k == 0, prefix=f"{name}_" if named else "", unroll=unroll))
     x = _join(branches, per_timestep=per_timestep) if named else branches[0]
     for i, dense in enumerate(spec.model.dense):
         x = keras.layers.Dense(dense.units, activation=dense.activation, name=f"dense_{i}")(x)
@@ -66,6 +114,39 @@ def build_model(spec: Spec, preps: dict[str, Preprocessor], *, unroll: bool = Fa
     model = keras.Model(inputs if named else next(iter(inputs.values())), outputs, name=keras_name(spec.output.name))  # the run folder keeps output.name as it is
     model.compile(optimizer=_optimizer(spec), loss=task.loss(spec), metrics=task.metrics(spec))
     return model
+
+
+def _branch(encoded: Any, branch: Branch, *, per_timestep: bool, prefix: str, unroll: bool = False) -> Any:
+    """One input's branch on its masked encoding ``(batch, timesteps, features)``: the front-end ``conv_0``, ... (the
+    sequence and its mask maybe shortened), the recurrent layers (each maybe followed by ``layer_norm_<i>``), the pooling
+    heads ``pool_<kind>`` and the FCN branch ``fcn_0``, ... ``fcn_pool``, their vectors concatenated as ``concat``.
+    Output ``(batch, units)``, or for a per-timestep task ``(batch, timesteps, units)``."""
+    keras = import_keras()
+    x = encoded
+    if branch.frontend is not None:
+        x = _conv_stack(x, branch.frontend, f"{prefix}conv")
+    layers = branch.layers
+    for i, (layer, sequences) in enumerate(zip(layers, return_sequences(layers, per_timestep=per_timestep, pooled=branch.pooled), strict=True)):
+        x = _recurrent(layer, sequences, i, prefix, unroll=unroll)(x)  # (batch, timesteps, units) or (batch, units); x2 units when bidirectional
+        if layer.layer_norm:
+            x = keras.layers.LayerNormalization(name=f"{prefix}layer_norm_{i}")(x)
+    vectors = [x]
+    if branch.pooled and layers:
+        bidirectional = layers[-1].bidirectional
+        vectors = [POOLING_HEADS[kind](bidirectional=bidirectional, name=f"{prefix}pool_{kind}")(x) for kind in branch.pooling]
+    if branch.fcn is not None:
+        features = _conv_stack(encoded, branch.fcn, f"{prefix}fcn")
+        vectors.append(keras_layers.classes().MaskedPooling("mean", name=f"{prefix}fcn_pool")(features))
+    return vectors[0] if len(vectors) == 1 else keras.layers.Concatenate(name=f"{prefix}concat")(vectors)
+
+
+def _conv_stack(x: Any, stack: FrontendSpec | FcnSpec, name: str) -> Any:
+    """``model.frontend`` or ``model.fcn``: masked :class:`~seqcli.keras_layers` ``ConvBlock`` layers ``{name}_0``, ...
+    ``(batch, timesteps, features) -> (batch, timesteps', filters)``, the mask shortened with the sequence."""
+    block_class = keras_layers.classes().ConvBlock
+    for i, block in enumerate(stack.blocks):
+        x = block_class(block.filters, block.kernel_size, block.stride, block.pool, stack.normalization, stack.activation, name=f"{name}_{i}")(x)
+    return x
 
 
 def _join(branches: list[Any], *, per_timestep: bool) -> Any:
@@ -157,10 +238,21 @@ def learning_rate(spec: Spec, epoch: int) -> float:
     return max(initial * schedule.factor**epoch, schedule.min_lr)
 
 
+def optimizer_options(spec: Spec) -> dict[str, float]:
+    """The Keras optimizer's arguments besides the learning rate: ``global_clipnorm`` (``training.clip_norm``) and
+    ``weight_decay`` (``training.weight_decay``), each only when set, so that the optimizer's own defaults hold otherwise."""
+    training, options = spec.training, {}
+    if training.clip_norm is not None:
+        options["global_clipnorm"] = training.clip_norm
+    if training.weight_decay is not None:
+        options["weight_decay"] = training.weight_decay
+    return options
+
+
 def _optimizer(spec: Spec) -> Any:
     keras = import_keras()
     classes = {"adam": keras.optimizers.Adam, "adamw": keras.optimizers.AdamW, "rmsprop": keras.optimizers.RMSprop, "sgd": keras.optimizers.SGD}
-    return classes[spec.training.optimizer](learning_rate=spec.training.learning_rate)
+    return classes[spec.training.optimizer](learning_rate=spec.training.learning_rate, **optimizer_options(spec))
 
 
 def training_state(model: Any) -> dict[str, np.ndarray]:
@@ -192,7 +284,8 @@ def restore_training_state(model: Any, state: dict[str, np.ndarray], source: Any
 def load_checkpoint(path: Any, *, compile: bool) -> Any:
     """Load a saved ``.keras`` model in Keras' safe mode (no code from the file runs)."""
     keras = import_keras()
-    along_time()  # registers seqcli's own layer before Keras reads the file
+    along_time()  # registers seqcli's own layers before Keras reads the file
+    keras_layers.classes()
     try:
         model = keras.saving.load_model(path, compile=compile, safe_mode=True)
     except Exception as exc:  # Keras raises many types for a damaged archive

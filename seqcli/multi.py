@@ -14,7 +14,7 @@ import numpy as np
 
 from seqcli.data import SequenceData
 from seqcli.errors import DataError
-from seqcli.spec import TASK_KINDS, Spec
+from seqcli.spec import TASK_KINDS, Spec, sequence_pooling
 
 
 def match(first: SequenceData, other: SequenceData, name: str, first_name: str) -> SequenceData:
@@ -45,5 +45,9 @@ def buildable(spec: Spec) -> bool:
     if spec.inputs is None:
         return True
     per_timestep = TASK_KINDS[spec.task].per_timestep
-    branches = list(spec.sections().values())[1 if per_timestep else 0 :]
-    return all(layers and not layers[-1].return_sequences and all(x.return_sequences is not False for x in layers[:-1]) for _, _, layers in branches)
+    branches = list(spec.sections().items())[1 if per_timestep else 0 :]
+    pooled = {spec.input_name: sequence_pooling(spec)}  # the first input's pooling heads reduce a last layer that returns sequences
+    return all(
+        layers and (pooled.get(name, False) or not layers[-1].return_sequences) and all(x.return_sequences is not False for x in layers[:-1])
+        for name, (_, _, layers) in branches
+    )

@@ -26,6 +26,7 @@ from seqcli.backend import backend_before_fitting, choose_backend, compiles_each
 from seqcli.data import SequenceData, Step
 from seqcli.errors import DataError, SpecError
 from seqcli.fingerprint import spec_fingerprints
+from seqcli.layers import dropped_masks
 from seqcli.preprocess import Preprocessor
 from seqcli.sequences import Sequences
 from seqcli.spec import TASK_KINDS, PreprocessingSpec, Spec
@@ -100,6 +101,9 @@ class Pipeline:
         use_backend(self.backend)
         seed_everything(self.spec.seed)
         self.model = build_model(self.spec, self.preps)
+        warning = diagnostics.dropped_mask_warning(dropped_masks(self.model))
+        if warning and warning not in self.warnings:
+            self.warnings.append(warning)
         return self.model
 
     # ------------------------------------------------------------------ new data (predict)
@@ -282,6 +286,9 @@ def run(spec: Spec, *, backend: str | None = None, lenient: bool = False, train:
             notes.append(labelled(name, f"Integer data with one value per timestep is read as token codes ({codes}). If these are measurements, set `preprocessing.input: float`."))
         if p.input == "tokens":
             notes.append(labelled(name, steps.encoding_note(p, spec.model.embedding_dim)))
+    shortened = steps.frontend_note(spec.model.frontend, prep)
+    if shortened:
+        notes.append(labelled(first_name, shortened))
     if named:
         recorded.append(_merge_step(spec))
     augmenter = Augmenter(spec.training.augment, seed=spec.seed)
@@ -304,7 +311,9 @@ def run(spec: Spec, *, backend: str | None = None, lenient: bool = False, train:
 def _merge_step(spec: Spec) -> Step:
     """How a multi-input model joins its branches: their last outputs concatenated, or for a per-timestep task, the
     other branches' vectors repeated at every timestep of the first input's branch and concatenated with its outputs."""
-    widths = [(name, layers[-1].units * (2 if layers[-1].bidirectional else 1) if layers else 0) for name, (_, _, layers) in spec.sections().items()]
+    from seqcli.model import Branch
+
+    widths = [(name, Branch.of(spec, name).units()) for name in spec.sections()]
     total = sum(w for _, w in widths)
     parts = " + ".join(f"{n} {w}" for n, w in widths)
     if TASK_KINDS[spec.task].per_timestep:

@@ -288,7 +288,8 @@ class RecurrentLayer:
     bidirectional: bool = opt(False, "Also read each sequence backwards; the two directions' outputs are concatenated (2 x units).")
     dropout: float = opt(0.0, "Dropout on the layer's inputs.", RATE)
     recurrent_dropout: float = opt(0.0, "Dropout on the recurrent state; > 0 disables the fast cuDNN kernel on a GPU.", RATE)
-    return_sequences: bool | None = opt(None, "null: set by seqcli (true for every recurrent layer but the last).")
+    return_sequences: bool | None = opt(None, "null: set by seqcli (true for every recurrent layer but the last, and for the last too with `model.pooling` other than [last]).")
+    layer_norm: bool = opt(False, "LayerNormalization of this layer's outputs (per timestep, so padding cannot change it), before the next layer.")
 
 
 @dataclass
@@ -298,9 +299,62 @@ class DenseLayer:
     dropout: float = opt(0.0, "Dropout after this layer.", RATE)
 
 
+ConvActivation = Literal["relu", "gelu", "tanh", "elu", "selu", "swish", "linear"]
+ConvNormalization = Literal["layer", "batch", "none"]
+Pooling = Literal["last", "mean", "max", "attention"]
+CONV_NORMALIZATION_DOC = (
+    "After each convolution: layer (LayerNormalization per timestep), batch (BatchNormalization whose training statistics count real timesteps only), or none. "
+    "Padding changes neither."
+)
+
+
+@dataclass
+class ConvBlock:
+    filters: int = opt(64, "Output channels of the convolution.", POSITIVE)
+    kernel_size: int = opt(5, "Timesteps each output step sees, centred; the sequence is extended with zeros at both ends.", POSITIVE)
+    stride: int = opt(
+        1, "Step between outputs: s > 1 keeps ceil(length / s) timesteps (each real iff the input step it starts at is real); 1 keeps the length. Needs `preprocessing.padding: post`.", POSITIVE
+    )
+    pool: int = opt(
+        1, "Max pooling over windows of this many steps after the block (real steps only): ceil(length / pool) timesteps; 1: none. Needs `preprocessing.padding: post`.", POSITIVE
+    )
+
+
+@dataclass
+class FrontendSpec:
+    blocks: list[ConvBlock] = opt(
+        [ConvBlock()],
+        "Conv1D blocks, input side first, each: padding zeroed, convolution, normalization, activation, pooling, padding zeroed. Strides and pools shorten the sequence the recurrent layers read.",
+    )
+    normalization: ConvNormalization = opt("layer", CONV_NORMALIZATION_DOC)
+    activation: ConvActivation = opt("relu", "Activation after the normalization.")
+
+
+@dataclass
+class FcnSpec:
+    blocks: list[ConvBlock] = opt(
+        [ConvBlock(128, 8), ConvBlock(256, 5), ConvBlock(128, 3)],
+        "Conv1D blocks on the input, input side first, as in `model.frontend.blocks`; the default is LSTM-FCN's (Karim et al.). Their output is averaged over the real timesteps.",
+    )
+    normalization: ConvNormalization = opt("batch", CONV_NORMALIZATION_DOC)
+    activation: ConvActivation = opt("relu", "Activation after the normalization.")
+
+
 @dataclass
 class ModelSpec:
+    frontend: FrontendSpec | None = opt(
+        None,
+        "Convolutional front-end before the recurrent layers (of the input that `data` describes); the mask is shortened with the sequence. null: none, the input goes to the recurrent layers.",
+    )
     layers: list[RecurrentLayer] = opt([RecurrentLayer()], "Stacked recurrent layers (LSTM or GRU), input side first.")
+    pooling: list[Pooling] = opt(
+        ["last"],
+        "How the last recurrent layer's outputs become one vector per sequence: last (its final state), mean, max (over real timesteps), attention (a learned softmax "
+        "weighting of the real timesteps); several are concatenated. Anything but [last] makes the last layer return sequences. Per-sequence tasks only.",
+    )
+    fcn: FcnSpec | None = opt(
+        None, "A fully convolutional branch beside the recurrent layers (LSTM-FCN), on the same input; its masked average over time is concatenated with the pooled recurrent output. null: none."
+    )
     dense: list[DenseLayer] = opt([], "The classifier head: dense layers between the last recurrent layer and the output layer, e.g. [{units: 32, dropout: 0.2}].")
     embedding_dim: int = opt(32, "Embedding size for token input.", UNITS)
     output: Literal["softmax", "sigmoid"] = opt("softmax", "Output layer: softmax over all classes, or sigmoid (two classes only).")
@@ -351,6 +405,13 @@ class TrainingSpec:
     batch_size: int = opt(32, "Sequences per batch.", POSITIVE.up_to(MAX_BATCH_SIZE))
     optimizer: Literal["adam", "adamw", "rmsprop", "sgd"] = opt("adam", "Optimizer.")
     learning_rate: float = opt(0.001, "Learning rate (the initial one with `lr_schedule`).", POSITIVE_FLOAT)
+    clip_norm: float | None = opt(
+        None, "Gradient clipping: each step's gradients are scaled down to this global norm when above it (Keras' `global_clipnorm`). null: no clipping.", POSITIVE_FLOAT
+    )
+    weight_decay: float | None = opt(
+        None, "Decoupled weight decay (Keras' `weight_decay`, for every optimizer): each step shrinks the weights by learning_rate x weight_decay. null: the optimizer's own (none; adamw 0.004).",
+        NON_NEGATIVE_FLOAT,
+    )
     lr_schedule: LRScheduleSpec | None = opt(None, "Learning-rate schedule, applied at the start of each epoch; null keeps `learning_rate` constant.")
     loss: Literal["auto", "sparse_categorical_crossentropy", "binary_crossentropy", "mse", "mae", "huber"] = opt(
         "auto", "auto: sparse categorical cross-entropy for softmax, binary cross-entropy for sigmoid, mse for the regression tasks. mse, mae, huber: regression only."
@@ -818,7 +879,7 @@ def cross_field_problems(spec: Spec) -> list[str]:
     problems += _shape_changing_problems(spec, kind)
     if spec.inputs is not None:
         problems += _input_problems(spec)
-    if not per_timestep and layers and layers[-1].return_sequences:
+    if not per_timestep and layers and layers[-1].return_sequences and not sequence_pooling(spec):
         last, cell = len(layers) - 1, layers[-1].cell.upper()
         per_step, verb, model = ("regress_timesteps", "predict", "the regressor") if kind.numeric else ("tag", "label", "the classifier")
         problems.append(
@@ -879,6 +940,61 @@ def cross_field_problems(spec: Spec) -> list[str]:
             "instead of `training.loss: sparse_categorical_crossentropy`. Set `training.loss: auto`."
         )
     problems += _csv_problems(spec)
+    problems += _pooling_problems(spec)
+    problems += _conv_problems(spec)
+    return problems
+
+
+def sequence_pooling(spec: Spec) -> bool:
+    """Whether `model.pooling` pools the last recurrent layer's outputs over time (anything but [last]), so that it returns sequences."""
+    return spec.model.pooling != ["last"]
+
+
+def _pooling_problems(spec: Spec) -> list[str]:
+    """`model.pooling`: at least one head, each once, over the sequence of the last recurrent layer; per-sequence tasks only."""
+    pooling, layers, kind = spec.model.pooling, spec.model.layers, TASK_KINDS[spec.task]
+    shown = "[" + ", ".join(pooling) + "]"
+    problems = []
+    if not pooling:
+        problems.append("`model.pooling` is empty, so the recurrent outputs would never become one vector per sequence. Remove the key for the default [last], or list heads, e.g. [last, mean].")
+    repeated = sorted({p for p in pooling if pooling.count(p) > 1})
+    if repeated:
+        problems.append(f"`model.pooling` is {shown}: {', '.join(repeated)} appears more than once and would give the same values twice. List each head once, e.g. [last, mean].")
+    if pooling and sequence_pooling(spec) and kind.per_timestep:
+        problems.append(
+            f"`model.pooling` is {shown}, but `task: {spec.task}` predicts one {_target_word(kind)} per timestep, so nothing is pooled over time. Remove `model.pooling` (the default [last])."
+        )
+    elif pooling and sequence_pooling(spec) and layers and layers[-1].return_sequences is False:
+        problems.append(
+            f"`model.layers[{len(layers) - 1}].return_sequences` is false, but `model.pooling` {shown} pools the last layer's outputs over time, so that layer returns the whole sequence. "
+            "Remove the key (seqcli sets it)."
+        )
+    return problems
+
+
+def _conv_problems(spec: Spec) -> list[str]:
+    """`model.frontend` and `model.fcn`: blocks to run; shortening (stride, pool) needs post-padding and, in the front-end, a per-sequence task; the FCN's vector, a per-sequence task."""
+    kind, problems = TASK_KINDS[spec.task], []
+    for key, stack in (("model.frontend", spec.model.frontend), ("model.fcn", spec.model.fcn)):
+        if stack is None:
+            continue
+        if not stack.blocks:
+            problems.append(f"`{key}.blocks` is empty. Give at least one block, e.g. `blocks: [{{filters: 64, kernel_size: 5}}]`, or remove `{key}` for none.")
+        shortening = [f"`{key}.blocks[{i}].{name}` is {value}" for i, block in enumerate(stack.blocks) for name, value in (("stride", block.stride), ("pool", block.pool)) if value > 1]
+        if shortening and spec.preprocessing.padding == "pre":
+            problems.append(
+                f"{shortening[0]}, which shortens the sequence, but `preprocessing.padding` is 'pre': which timesteps are kept would depend on how much padding comes "
+                "before each sequence, so the width of a batch would change the predictions. Set `preprocessing.padding: post` (the default), or stride and pool 1."
+            )
+        if shortening and kind.per_timestep and key == "model.frontend":
+            problems.append(
+                f"{shortening[0]}, which shortens the sequence, but `task: {spec.task}` predicts one {_target_word(kind)} per input timestep. Set stride and pool to 1 (the default) in every block."
+            )
+    if spec.model.fcn is not None and kind.per_timestep:
+        problems.append(
+            f"`model.fcn` adds one vector per sequence (its average over time), but `task: {spec.task}` predicts one {_target_word(kind)} per timestep. "
+            "Remove `model.fcn`; `model.frontend` (stride and pool 1) works per timestep."
+        )
     return problems
 
 

@@ -7,6 +7,7 @@ padding/truncation or bucketing, the mask). Pure data, no TensorFlow.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -14,6 +15,7 @@ import numpy as np
 from seqcli import batching, preprocess
 from seqcli.data import SequenceData, Step
 from seqcli.preprocess import Preprocessor
+from seqcli.spec import FrontendSpec
 
 
 @dataclass(frozen=True)
@@ -136,3 +138,17 @@ def encoding_note(prep: Preprocessor, embedding_dim: int) -> str:
     )
 
 
+
+
+def frontend_note(frontend: FrontendSpec | None, prep: Preprocessor) -> str | None:
+    """How much the convolutional front-end (``model.frontend``) shortens the sequences the recurrent layers read, and
+    which of the shortened timesteps are real; None without shortening."""
+    factor = math.prod(block.stride * block.pool for block in (frontend.blocks if frontend is not None else []))
+    if factor == 1:
+        return None
+    timesteps = "a batch's timesteps" if prep.boundaries else f"maxlen {prep.maxlen}"
+    after = f"ceil(timesteps / {factor})" if prep.boundaries else str(math.ceil(prep.maxlen / factor))
+    return (
+        f"The convolutional front-end shortens the sequences {factor}x (strides x pools) before the recurrent layers: {timesteps} -> {after} steps, "
+        f"so each recurrent layer runs {factor}x fewer steps. The mask is shortened with them: a sequence of length L keeps ceil(L / {factor}) real steps."
+    )

@@ -335,6 +335,14 @@ def data_train_list(env: Env) -> list[str]:
     return ["validate", str(write_spec(env, "data:\n  train: [a.csv, b.csv]\n"))]
 
 
+def frontend_stride_pre_padding(env: Env) -> list[str]:
+    return train(env, csv_spec(env, extra="preprocessing:\n  padding: pre\nmodel:\n  frontend:\n    blocks:\n      - filters: 8\n        stride: 2\n"))
+
+
+def pooling_per_timestep(env: Env) -> list[str]:
+    return train(env, csv_spec(env, extra="task: tag\n"), "model.pooling=[last, mean]")
+
+
 # ----------------------------------------------------------------- data file cases
 
 
@@ -987,6 +995,12 @@ CASES = [
         data_train_list,
         r"`data\.train` must be a data file path or a mapping \{path, labels\}\. Received: a list .*line 2\)\. Give one file's path, e\.g\. `train: data/train\.csv`.*combine them into one first",
     ),
+    Case(
+        "frontend-stride-with-pre-padding",
+        frontend_stride_pre_padding,
+        r"`model\.frontend\.blocks\[0\]\.stride` is 2, which shortens the sequence, but `preprocessing\.padding` is 'pre': .*Set `preprocessing\.padding: post` \(the default\)",
+    ),
+    Case("pooling-for-a-per-timestep-task", pooling_per_timestep, r"`model\.pooling` is \[last, mean\], but `task: tag` predicts one label per timestep.*Remove `model\.pooling`"),
     # Data files: the file, and the line, row, sequence or column.
     Case("data-missing", data_missing, r"Data file .*nope\.csv does not exist\. Paths in a spec are relative to the spec file"),
     Case(

@@ -248,6 +248,22 @@ def test_other_backend_run_predicts_the_same_here(multi_on_other: tuple[Path, Tr
     np.testing.assert_allclose([[r["p_down"], r["p_up"]] for r in here["predictions"]], [[r["p_down"], r["p_up"]] for r in expected["predictions"]], atol=2e-6)
 
 
+def test_model_pieces_belong_to_the_first_inputs_branch(tmp_path: Path) -> None:
+    """`model.frontend`, `model.pooling` and `model.fcn` shape the branch of the input `data` describes; the merge counts their widths."""
+    write_data(tmp_path)
+    pieces = ["model.frontend={blocks: [{filters: 5, kernel_size: 3, stride: 2}]}", "model.pooling=[last, mean]", "model.fcn={blocks: [{filters: 6, kernel_size: 2}]}"]
+    args = ["inspect-shapes", str(write_spec(tmp_path)), "--json", "--set", "inputs.temp.layers=[{units: 3, layer_norm: true}]"]
+    result = runner.invoke(app, [*args, *(a for piece in pieces for a in ("--set", piece))])
+    assert result.exit_code == 0, result.output
+    trace = json.loads(result.stdout)
+    assert trace["steps"][-1]["shape"] == "(batch, units=17)" and "motion 14 + temp 3" in trace["steps"][-1]["detail"]  # 4 (last) + 4 (mean) + 6 (fcn)
+    layers = {layer["name"]: layer for layer in trace["layers"]}
+    assert {"motion_conv_0", "motion_pool_last", "motion_pool_mean", "motion_fcn_0", "motion_fcn_pool", "motion_concat", "temp_layer_norm_0"} <= set(layers)
+    assert not any(name.startswith("temp_") and ("conv" in name or "pool" in name) for name in layers)
+    assert layers["motion_conv_0"]["mask"] and layers["motion_lstm_0"]["mask"] and layers["merge"]["output_shape"] == "(batch, units=17)"
+    assert not any("mask" in w for w in trace["warnings"])
+
+
 def test_inspect_shapes_shows_no_model_for_an_empty_branch(tmp_path: Path) -> None:
     write_data(tmp_path)
     result = runner.invoke(app, ["inspect-shapes", str(write_spec(tmp_path)), "--json", "--set", "inputs.temp.layers=[]"])

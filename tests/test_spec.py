@@ -10,8 +10,11 @@ import yaml
 
 from seqcli.errors import SpecError
 from seqcli.spec import (
+    ConvBlock,
     DataFile,
     EarlyStoppingSpec,
+    FcnSpec,
+    FrontendSpec,
     LRScheduleSpec,
     RecurrentLayer,
     cross_field_problems,
@@ -283,6 +286,20 @@ BAD_OPTIONS = {
         r"`training\.lr_schedule\.monitor` must be one of 'val_loss', 'val_accuracy', 'val_mae', 'val_rmse', 'loss', 'accuracy', 'mae', 'rmse'\. "
         r"Received: 'val_auc' \(.*line 3\)\. Use one of the listed values",
     ),
+    "pooling-typo": (
+        "model:\n  pooling: [mean, avg]\n",
+        r"`model\.pooling\[1\]` must be one of 'last', 'mean', 'max', 'attention'\. Received: 'avg' \(.*line 3\)\. Use one of the listed values",
+    ),
+    "pooling-not-a-list": ("model:\n  pooling: mean\n", r"`model\.pooling` must be a list\. Received: 'mean' \(.*line 3\)\. Write it as a YAML list"),
+    "conv-stride-zero": ("model:\n  frontend: {blocks: [{stride: 0}]}\n", r"`model\.frontend\.blocks\[0\]\.stride` must be a positive integer\. Received: 0 \(.*line 3\)\. Use e\.g\. 1"),
+    "conv-normalization": (
+        "model:\n  fcn: {normalization: group}\n",
+        r"`model\.fcn\.normalization` must be one of 'layer', 'batch', 'none'\. Received: 'group' \(.*line 3\)\. Use one of the listed values",
+    ),
+    "frontend-unknown-key": ("model:\n  frontend: {filters: 8}\n", r"Unknown key `model\.frontend\.filters` .*`filters` belongs in each item of `model\.frontend\.blocks`"),
+    "layer-norm-not-bool": ("model:\n  layers: [{layer_norm: 1}]\n", r"`model\.layers\[0\]\.layer_norm` must be true or false\. Received: 1"),
+    "clip-norm-zero": ("training:\n  clip_norm: 0\n", r"`training\.clip_norm` must be a positive number\. Received: 0\.0 \(.*line 3\)\. Use one of those, or remove the key for the default \(null\)"),
+    "weight-decay-negative": ("training:\n  weight_decay: -0.01\n", r"`training\.weight_decay` must be a non-negative number\. Received: -0\.01"),
     "schedule-not-mapping": ("training:\n  lr_schedule: cosine\n", r"`training\.lr_schedule` must be a mapping of keys to values\. Received: 'cosine' \(.*line 3\)\. Write it as `key: value` lines"),
 }
 
@@ -513,6 +530,30 @@ CROSS_FIELD = {
         "data:\n  csv: {allow_duplicate_times: true, time_column: null}\n",
         r"`data\.csv\.allow_duplicate_times` is true, but `data\.csv\.time_column` is null: rows keep their file order .*Remove one of the two\.",
     ),
+    "pooling_empty": ("model:\n  pooling: []\n", r"`model\.pooling` is empty, so the recurrent outputs would never become one vector per sequence\. Remove the key for the default \[last\]"),
+    "pooling_repeated": ("model:\n  pooling: [mean, last, mean]\n", r"`model\.pooling` is \[mean, last, mean\]: mean appears more than once .*List each head once"),
+    "pooling_per_timestep": (
+        "task: tag\nmodel:\n  pooling: [last, attention]\n",
+        r"`model\.pooling` is \[last, attention\], but `task: tag` predicts one label per timestep, so nothing is pooled over time\. Remove `model\.pooling`",
+    ),
+    "pooling_last_layer_without_sequences": (
+        "model:\n  layers: [{units: 4}, {units: 3, return_sequences: false}]\n  pooling: [max]\n",
+        r"`model\.layers\[1\]\.return_sequences` is false, but `model\.pooling` \[max\] pools the last layer's outputs over time.*Remove the key \(seqcli sets it\)\.",
+    ),
+    "frontend_without_blocks": ("model:\n  frontend: {blocks: []}\n", r"`model\.frontend\.blocks` is empty\. Give at least one block, .*or remove `model\.frontend` for none\."),
+    "frontend_stride_with_pre_padding": (
+        "preprocessing:\n  padding: pre\nmodel:\n  frontend: {blocks: [{}, {stride: 2}]}\n",
+        r"`model\.frontend\.blocks\[1\]\.stride` is 2, which shortens the sequence, but `preprocessing\.padding` is 'pre': .*Set `preprocessing\.padding: post` \(the default\), or stride and pool 1",
+    ),
+    "fcn_pool_with_pre_padding": (
+        "preprocessing:\n  padding: pre\nmodel:\n  fcn: {blocks: [{pool: 3}]}\n",
+        r"`model\.fcn\.blocks\[0\]\.pool` is 3, which shortens the sequence, but `preprocessing\.padding` is 'pre'",
+    ),
+    "frontend_pool_per_timestep": (
+        "task: regress_timesteps\nmodel:\n  frontend: {blocks: [{pool: 2}]}\n",
+        r"`model\.frontend\.blocks\[0\]\.pool` is 2, which shortens the sequence, but `task: regress_timesteps` predicts one target per input timestep\. Set stride and pool to 1",
+    ),
+    "fcn_per_timestep": ("task: tag\nmodel:\n  fcn: {}\n", r"`model\.fcn` adds one vector per sequence \(its average over time\), but `task: tag` predicts one label per timestep\. Remove"),
     "label_smoothing_with_sparse_loss": (
         "training:\n  loss: sparse_categorical_crossentropy\n  label_smoothing: 0.1\n",
         r"`training\.label_smoothing` needs one-hot targets, so seqcli trains with categorical cross-entropy .*Set `training\.loss: auto`\.",
@@ -552,6 +593,22 @@ def test_cross_field_ok_cases(tmp_path):
     assert on_loss.training.monitor == "loss"
     assert auc.training.metrics == ["accuracy", "auc"]
     assert [cross_field_problems(s) for s in (with_file, on_loss, auc)] == [[], [], []]
+
+
+def test_model_pieces_parse_and_stay_off_by_default(tmp_path):
+    """Every new piece is off in a spec that does not name it; each, when named, gets its documented defaults."""
+    default = load_spec(write(tmp_path, MINIMAL, "a.yaml"))
+    assert (default.model.frontend, default.model.fcn, default.model.pooling) == (None, None, ["last"])
+    assert not default.model.layers[0].layer_norm and (default.training.clip_norm, default.training.weight_decay) == (None, None)
+    text = MINIMAL + "model:\n  frontend: {}\n  fcn: {}\n  pooling: [mean, attention]\n  layers: [{units: 4, layer_norm: true, return_sequences: true}]\n"
+    text += "training:\n  clip_norm: 1\n  weight_decay: 0.01\n"
+    spec = load_spec(write(tmp_path, text, "b.yaml"))  # an explicit return_sequences: true on the last layer is what pooling needs
+    assert spec.model.frontend == FrontendSpec(blocks=[ConvBlock(filters=64, kernel_size=5, stride=1, pool=1)], normalization="layer", activation="relu")
+    assert spec.model.fcn == FcnSpec(blocks=[ConvBlock(128, 8), ConvBlock(256, 5), ConvBlock(128, 3)], normalization="batch", activation="relu")
+    assert spec.model.pooling == ["mean", "attention"] and spec.model.layers[0].layer_norm and (spec.training.clip_norm, spec.training.weight_decay) == (1.0, 0.01)
+    assert load_spec(write(tmp_path, MINIMAL + "preprocessing: {padding: pre}\nmodel:\n  frontend: {}\n", "c.yaml")).preprocessing.padding == "pre"  # stride and pool 1: fine
+    on = load_spec(write(tmp_path, MINIMAL, "d.yaml"), ["model.frontend.normalization=batch"])  # --set fills the null section from its defaults
+    assert on.model.frontend == FrontendSpec(normalization="batch")
 
 
 def test_cross_field_problems_lists_all(tmp_path):
@@ -600,10 +657,14 @@ EXPECTED_REFERENCE_KEYS = [
     "preprocessing.text.level", "preprocessing.text.max_tokens", "preprocessing.text.lowercase", "preprocessing.text.strip_punctuation", "preprocessing.text.oov_token",
     "preprocessing.maxlen", "preprocessing.padding", "preprocessing.truncating",
     "preprocessing.pad_value", "preprocessing.standardize", "preprocessing.znorm", "preprocessing.resample", "preprocessing.bucketing", "preprocessing.bucket_boundaries",
+    "model.frontend", "model.frontend.blocks[].filters", "model.frontend.blocks[].kernel_size", "model.frontend.blocks[].stride", "model.frontend.blocks[].pool",
+    "model.frontend.normalization", "model.frontend.activation",
     "model.layers[].units", "model.layers[].cell", "model.layers[].bidirectional", "model.layers[].dropout", "model.layers[].recurrent_dropout", "model.layers[].return_sequences",
+    "model.layers[].layer_norm", "model.pooling",
+    "model.fcn", "model.fcn.blocks[].filters", "model.fcn.blocks[].kernel_size", "model.fcn.blocks[].stride", "model.fcn.blocks[].pool", "model.fcn.normalization", "model.fcn.activation",
     "model.dense[].units", "model.dense[].activation", "model.dense[].dropout",
     "model.embedding_dim", "model.output",
-    "training.epochs", "training.batch_size", "training.optimizer", "training.learning_rate",
+    "training.epochs", "training.batch_size", "training.optimizer", "training.learning_rate", "training.clip_norm", "training.weight_decay",
     "training.lr_schedule", "training.lr_schedule.type", "training.lr_schedule.factor", "training.lr_schedule.patience",
     "training.lr_schedule.min_delta", "training.lr_schedule.min_lr", "training.lr_schedule.monitor",
     "training.loss", "training.metrics", "training.monitor",
