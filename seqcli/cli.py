@@ -178,8 +178,6 @@ def tune(
     from seqcli.spec import load_search
 
     search = load_search(spec, set_ or [])
-    if not quiet and not json_:
-        render.note(f"searching {', '.join(p.name for p in search.params)} for {trials} trials ...")
     try:
         result = core.search(search, trials=trials, storage=storage, study_name=study, new_study=new_study, prune=not no_prune, progress=None if quiet else render.TuneLines())
     except KeyboardInterrupt:

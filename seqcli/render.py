@@ -332,6 +332,10 @@ def tune_result(result: TuneResult) -> Group:
 class TuneLines:
     """One line on stderr per trial started and ended (implements tune.TuneProgress)."""
 
+    def on_study(self, study: str, storage: str, finished: int, trials: int) -> None:
+        state = f"{finished} of {trials} trials finished" if finished else "new"
+        note(f"study {study!r} in {storage}: {state}")
+
     def on_trial_begin(self, number: int, params: dict[str, Any], run: Path) -> None:
         values = ", ".join(f"{k}={_param(v)}" for k, v in params.items())
         note(f"trial {number}: {values} -> {_run_cell(str(run))}")

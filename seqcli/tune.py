@@ -47,6 +47,7 @@ SQLITE_FILE = "tune.db"
 class TuneProgress(Protocol):
     """Receives the search's progress; the CLI renders it."""
 
+    def on_study(self, study: str, storage: str, finished: int, trials: int) -> None: ...
     def on_trial_begin(self, number: int, params: dict[str, Any], run: Path) -> None: ...
     def on_trial_end(self, row: TrialRow) -> None: ...
 
@@ -184,12 +185,14 @@ def open_storage(url: str) -> optuna.storages.RDBStorage:
     host when the database cannot be reached."""
     import optuna
 
-    retry = optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=MAX_RETRIES)
+    with _quiet_optuna():
+        retry = optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=MAX_RETRIES)
     connect: dict[str, Any] = {"timeout": 60} if url.startswith("sqlite") else {"connect_timeout": 10} if url.startswith("postgresql") else {}
     try:
-        return optuna.storages.RDBStorage(
-            url, engine_kwargs={"connect_args": connect}, heartbeat_interval=HEARTBEAT_S, grace_period=GRACE_S, heartbeat_stale_trial_callback=retry
-        )
+        with _quiet_optuna():
+            return optuna.storages.RDBStorage(
+                url, engine_kwargs={"connect_args": connect}, heartbeat_interval=HEARTBEAT_S, grace_period=GRACE_S, heartbeat_stale_trial_callback=retry
+            )
     except Exception as exc:  # SQLAlchemy's errors (OperationalError, ArgumentError, ...), a missing driver (ImportError), a bad URL (ValueError)
         reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0] if str(getattr(exc, "orig", None) or exc).strip() else type(exc).__name__
         fix = (
@@ -291,6 +294,10 @@ def _fail_dead_trials(study: optuna.Study, storage: optuna.storages.RDBStorage) 
             continue
         if storage.set_trial_state_values(trial._trial_id, state=TrialState.FAIL):  # False: another worker got there first
             failed.append(trial.number)
+            run = trial.user_attrs.get("run")
+            if run and (Path(run) / "run.json").is_file():
+                with contextlib.suppress(SeqcliError):
+                    rundir.RunDir(Path(run)).set_status("failed", error=f"its tuner (process {pid}) died; trial {trial.number} of study {study.study_name!r} is retried")
             optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=MAX_RETRIES)(study, storage.get_trial(trial._trial_id))
     with contextlib.suppress(Exception):
         optuna.storages.fail_stale_trials(study)
@@ -462,6 +469,8 @@ def search(
                 progress.on_trial_end(_row(trial))
 
         _fail_dead_trials(study, store)
+        if progress is not None:
+            progress.on_study(study.study_name, shown, len(study.get_trials(deepcopy=False, states=_finished_states())), trials)
         while True:
             done = study.get_trials(deepcopy=False, states=_finished_states())
             if len(done) >= trials:
