@@ -188,11 +188,20 @@ def open_storage(url: str) -> optuna.storages.RDBStorage:
     with _quiet_optuna():
         retry = optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=MAX_RETRIES)
     connect: dict[str, Any] = {"timeout": 60} if url.startswith("sqlite") else {"connect_timeout": 10} if url.startswith("postgresql") else {}
+    from sqlalchemy.exc import IntegrityError, ProgrammingError
+
     try:
-        with _quiet_optuna():
-            return optuna.storages.RDBStorage(
-                url, engine_kwargs={"connect_args": connect}, heartbeat_interval=HEARTBEAT_S, grace_period=GRACE_S, heartbeat_stale_trial_callback=retry
-            )
+        for attempt in range(5):
+            try:
+                with _quiet_optuna():
+                    return optuna.storages.RDBStorage(
+                        url, engine_kwargs={"connect_args": connect}, heartbeat_interval=HEARTBEAT_S, grace_period=GRACE_S, heartbeat_stale_trial_callback=retry
+                    )
+            except (IntegrityError, ProgrammingError):  # two workers creating the tables of a new database at once: the other one won
+                if attempt == 4:
+                    raise
+                time.sleep(0.2 + 0.3 * attempt + (os.getpid() % 7) / 20)
+        raise AssertionError("unreachable")  # pragma: no cover
     except Exception as exc:  # SQLAlchemy's errors (OperationalError, ArgumentError, ...), a missing driver (ImportError), a bad URL (ValueError)
         reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0] if str(getattr(exc, "orig", None) or exc).strip() else type(exc).__name__
         fix = (
