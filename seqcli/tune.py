@@ -156,7 +156,7 @@ def storage_url(spec: Spec, storage: str | None) -> str:
     scheme, sep, rest = storage.partition("://")
     if not sep:
         raise TuneError(
-            f"--storage {redact(storage)!r} is not a database URL. Give one like postgresql://USER:PASSWORD@HOST:5432/DATABASE, "
+            "--storage is not a database URL: it has no `scheme://` (it is not shown here, as it may hold a password). Give one like postgresql://USER:PASSWORD@HOST:5432/DATABASE, "
             "or leave --storage out for the SQLite file in the experiment's folder."
         )
     if scheme in ("postgres", "postgresql"):
