@@ -301,7 +301,7 @@ def tune_result(result: TuneResult) -> Group:
     table.add_column("run")
     for row in result.trials:
         mark = " *" if result.best is not None and row.number == result.best.number else ""
-        state = row.state + (f" (retry of {row.retry_of})" if row.retry_of is not None else "")
+        state = row.state + (f" (retry of {row.retry_of})" if row.retry_of is not None else "") + (" (the spec's values)" if row.baseline else "")
         table.add_row(
             f"{row.number}{mark}", state, *(_param(row.params.get(n)) for n in names), _cell(row.value), _cell(row.epochs), _run_cell(row.run)
         )

@@ -9,6 +9,7 @@ received, the line in the file and the fix. No TensorFlow here.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import decimal
 import difflib
@@ -1143,7 +1144,7 @@ class Search:
     source: _Source
 
     def trial_spec(self, values: dict[str, Any]) -> Spec:
-        raw, source = _copy(self.raw), _Source(self.source.file)
+        raw, source = copy.deepcopy(self.raw), _Source(self.source.file)
         source.lines, source.quoted, source.overridden = dict(self.source.lines), set(self.source.quoted), dict(self.source.overridden)
         for param in self.params:
             dotted = _set_value(raw, param.keys, values[param.name], f"tune.{param.name}")
@@ -1161,7 +1162,7 @@ def load_search(path: str | Path, overrides: Sequence[str] = (), *, strict: bool
         if parse_override(text_override)[0][0] == "tune":
             raise SpecError(f"`--set {text_override}`: `tune` cannot be set with --set; edit the `tune:` section of {file}.")
         apply_override(raw, text_override, source)
-    spec = _finish(_copy(raw), source, file, strict=strict)
+    spec = _finish(copy.deepcopy(raw), source, file, strict=strict)
     if not had_tune and tune_required:
         raise SpecError(
             f"{file} has no `tune:` section, so there is nothing to search. Add one that maps dotted spec paths to choices or ranges, e.g. "
@@ -1179,7 +1180,7 @@ def load_search(path: str | Path, overrides: Sequence[str] = (), *, strict: bool
 
 def _check_value(search: Search, param: TuneParam, value: Any, *, strict: bool) -> None:
     """Validate ``value`` of ``param`` alone on the base spec."""
-    raw, source = _copy(search.raw), _Source(search.source.file)
+    raw, source = copy.deepcopy(search.raw), _Source(search.source.file)
     source.lines, source.quoted, source.overridden = dict(search.source.lines), set(search.source.quoted), dict(search.source.overridden)
     dotted = _set_value(raw, param.keys, value, f"tune.{param.name}")
     line = search.source.lines.get(f"tune.{param.name}", search.source.lines.get("tune"))

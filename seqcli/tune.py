@@ -65,6 +65,7 @@ class TrialRow:
     host: str | None = None
     error: str | None = None
     retry_of: int | None = None
+    baseline: bool = False  # the spec's own values (trial 0 of a new study, when they lie in the search space)
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -258,10 +259,17 @@ def _study(
         name = name or next(n for n in [experiment, *(f"{experiment}-{k}" for k in range(2, 10_000))] if n not in taken)
     elif name is None:
         name = mine[-1].study_name if mine else experiment
+    created = False
     try:
-        study = optuna.create_study(study_name=name, storage=storage, sampler=sampler, pruner=pruner, direction=wanted, load_if_exists=not new_study)
-    except DuplicatedStudyError:  # pragma: no cover - two workers creating one new study with --new-study
-        raise TuneError(f"A study named {name!r} was just created by another worker. Run again without --new-study to join it.") from None
+        try:
+            study = optuna.create_study(study_name=name, storage=storage, sampler=sampler, pruner=pruner, direction=wanted)
+            created = True
+        except DuplicatedStudyError:  # it exists, or another worker made it a moment ago
+            if new_study:  # pragma: no cover - two workers creating one new study with --new-study
+                raise TuneError(f"A study named {name!r} was just created by another worker. Run again without --new-study to join it.") from None
+            study = optuna.load_study(study_name=name, storage=storage, sampler=sampler, pruner=pruner)
+    except TuneError:
+        raise
     except Exception as exc:
         raise TuneError(f"Cannot open the study {name!r} in {_where(url)}: {_scrub(str(exc).splitlines()[0] if str(exc) else type(exc).__name__, url)}.") from None
     attrs = study.user_attrs
@@ -275,11 +283,14 @@ def _study(
         changes = spec_changes(attrs.get("seqcli_spec", {}), data)
         shown = "; ".join(changes[:5]) + (f"; and {len(changes) - 5} more" if len(changes) > 5 else "") if changes else "its data files differ"
         raise TuneError(
-            f"The study {name!r} in {_where(url)} was made from a different spec: {shown}. Its {len(study.trials)} trial(s) are kept. "
+            f"The study {name!r} in {_where(url)} was made from a different spec: {shown}. Its {len(study.get_trials(deepcopy=False, states=_finished_states()))} finished trial(s) are kept. "
             "Continue it with the spec it was made from, start a new study with --new-study, or name another with --study."
         )
     if study.direction.name.lower() != wanted:  # pragma: no cover - the monitor is part of the fingerprint
         raise TuneError(f"The study {name!r} {study.direction.name.lower()}s, but `training.monitor: {spec.training.monitor}` needs {wanted}. Use --new-study.")
+    baseline = _baseline(search)
+    if created and baseline is not None:  # trial 0: the spec's own values, the untuned result to beat (only its creator adds it)
+        study.enqueue_trial(baseline, user_attrs={"baseline": True})
     return study
 
 
@@ -374,6 +385,26 @@ def _suggest(trial: optuna.Trial, param: TuneParam) -> Any:
     return trial.suggest_float(param.name, float(param.low), float(param.high), step=param.step, log=param.log)
 
 
+def _baseline(search: Search) -> dict[str, Any] | None:
+    """The base spec's value of every searched field, when each lies in its choices or range; else None."""
+    values: dict[str, Any] = {}
+    for param in search.params:
+        node: Any = to_dict(search.spec)
+        for key in param.keys:
+            node = node[key] if isinstance(node, dict) and isinstance(key, str) and key in node else node[key] if isinstance(node, list) and isinstance(key, int) else None
+        if param.choices is not None:
+            if node not in param.choices:
+                return None
+        else:
+            assert param.low is not None and param.high is not None
+            if not (isinstance(node, (int, float)) and not isinstance(node, bool) and param.low <= node <= param.high):
+                return None
+            if param.step is not None and not math.isclose((node - param.low) / param.step, round((node - param.low) / param.step)):
+                return None
+        values[param.name] = node
+    return values
+
+
 def _row(trial: Any) -> TrialRow:
     from optuna.storages import RetryHeartbeatStaleTrialCallback
 
@@ -391,6 +422,7 @@ def _row(trial: Any) -> TrialRow:
         host=trial.user_attrs.get("host"),
         error=trial.user_attrs.get("error"),
         retry_of=RetryHeartbeatStaleTrialCallback.retried_trial_number(trial),
+        baseline=bool(trial.user_attrs.get("baseline")),
     )
 
 

@@ -81,6 +81,17 @@ def test_malformed_tune_entries_are_refused_with_the_path_and_fix(tmp_path: Path
         load_spec(spec)  # validate and train check it too
 
 
+def test_help_and_validate_of_a_tune_spec_import_no_optuna() -> None:
+    code = (
+        "import sys; from typer.testing import CliRunner; from seqcli.cli import app; "
+        f"r = CliRunner().invoke(app, ['validate', {str(TUNE_SMOKE)!r}]); assert r.exit_code == 0, r.output; "
+        "r = CliRunner().invoke(app, ['tune', '--help']); assert r.exit_code == 0 and '--storage' in r.output; "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('optuna', 'sqlalchemy', 'tensorflow', 'keras')))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"
+
+
 def test_tune_needs_a_tune_section() -> None:
     with pytest.raises(SpecError, match=r"smoke\.yaml has no `tune:` section, so there is nothing to search\. Add one"):
         load_search(ROOT / "experiments" / "smoke.yaml")
@@ -105,6 +116,9 @@ def test_search_fills_the_study_then_continues_it(tmp_path: Path) -> None:
     out = tmp_path / "runs"
     first = run_tune(out, 3)
     assert first["finished"] == 3 and len(first["ran_here"]) == len(first["trials"]) == 3
+    baseline = first["trials"][0]  # trial 0: the spec's own values, the untuned result to beat
+    assert baseline["baseline"] and baseline["params"] == {"model.layers[0].units": 8, "model.layers[0].cell": "lstm", "training.learning_rate": 0.02}
+    assert not any(row["baseline"] for row in first["trials"][1:])
     runs = {row["number"]: Path(row["run"]) for row in first["trials"]}
     for number, run in runs.items():
         info = json.loads((run / "run.json").read_text())
