@@ -300,8 +300,8 @@ def tune_result(result: TuneResult) -> Group:
     table.add_column("epochs", justify="right")
     table.add_column("run")
     for row in result.trials:
-        mark = " *" if result.best is not None and row.number == result.best.number else ""
-        state = row.state + (f" (retry of {row.retry_of})" if row.retry_of is not None else "") + (" (the spec's values)" if row.baseline else "")
+        mark = (" spec" if row.baseline else "") + (" *" if result.best is not None and row.number == result.best.number else "")
+        state = row.state + (f" (retry of {row.retry_of})" if row.retry_of is not None else "")
         table.add_row(
             f"{row.number}{mark}", state, *(_param(row.params.get(n)) for n in names), _cell(row.value), _cell(row.epochs), _run_cell(row.run)
         )
@@ -323,6 +323,8 @@ def tune_result(result: TuneResult) -> Group:
         parts.append(importances)
     if result.importance_note:
         parts.append(Text(result.importance_note))
+    if any(row.baseline for row in result.trials):
+        parts.append(Text("spec: the spec's own values (trial 0 of a new study); *: the best trial."))
     surplus = sum(row.state == "surplus" for row in result.trials)
     if surplus:
         parts.append(Text(f"{surplus} trial(s) marked surplus were claimed by two workers at once and given up before training."))

@@ -451,7 +451,7 @@ def search(
         store = open_storage(url)
         seed = spec.seed if storage is None else (spec.seed * 1_000_003 + os.getpid() * 7_919 + time.time_ns()) % 2**32  # workers must not all draw alike
         sampler = optuna.samplers.TPESampler(seed=seed, n_startup_trials=max(2, min(10, trials // 3)), constant_liar=True)
-        pruner = optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=2) if prune else optuna.pruners.NopPruner()
+        pruner = optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=max(2, spec.training.epochs // 10)) if prune else optuna.pruners.NopPruner()
         study = _study(store, url, search, name=study_name, new_study=new_study, sampler=sampler, pruner=pruner)
         context = {"study": study.study_name, "storage": shown}
         ran_here: list[int] = []
@@ -540,7 +540,7 @@ def _result(study: optuna.Study, search: Search, *, trials: int, shown: str, fol
         resolved = search.trial_spec(dict(best.params))
         header = (
             f"# The best trial of study {study.study_name!r} ({shown}): trial {best.number}, {spec.training.monitor} {best.value:.6g}.\n"
-            f"# {', '.join(f'{k}: {v}' for k, v in best.params.items())}. Train it with `seqcli train {folder.name}/{study.study_name}.best.yaml`.\n"
+            f"# {', '.join(f'{k}: {v}' for k, v in best.params.items())}. Train it with `seqcli train {_shown_path(folder / f"{study.study_name}.best.yaml")}`.\n"
         )
         best_spec = folder / f"{study.study_name}.best.yaml"
         rundir.write_spec_file(best_spec, header + to_yaml(resolved))
@@ -549,6 +549,14 @@ def _result(study: optuna.Study, search: Search, *, trials: int, shown: str, fol
         study=study.study_name, storage=shown, monitor=spec.training.monitor, direction=direction(spec.training.monitor), trials_target=trials,
         params=search.params, trials=rows, best=best_row, best_spec=best_spec, ran_here=ran_here, importances=importances, importance_note=note, seconds=seconds,
     )
+
+
+def _shown_path(path: Path) -> str:
+    """``path`` relative to the working directory when it is below it."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
 
 
 def _importances(study: optuna.Study, complete: int, search: Search) -> tuple[dict[str, float] | None, str | None]:
