@@ -538,11 +538,11 @@ def _result(study: optuna.Study, search: Search, *, trials: int, shown: str, fol
         best = study.best_trial
         best_row = next(r for r in rows if r.number == best.number)
         resolved = search.trial_spec(dict(best.params))
+        best_spec = folder / f"{study.study_name}.best.yaml"
         header = (
             f"# The best trial of study {study.study_name!r} ({shown}): trial {best.number}, {spec.training.monitor} {best.value:.6g}.\n"
-            f"# {', '.join(f'{k}: {v}' for k, v in best.params.items())}. Train it with `seqcli train {_shown_path(folder / f"{study.study_name}.best.yaml")}`.\n"
+            f"# {', '.join(f'{k}: {v}' for k, v in best.params.items())}. Train it with `seqcli train {_shown_path(best_spec)}`.\n"
         )
-        best_spec = folder / f"{study.study_name}.best.yaml"
         rundir.write_spec_file(best_spec, header + to_yaml(resolved))
     importances, note = _importances(study, len(complete), search)
     return TuneResult(
