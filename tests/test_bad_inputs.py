@@ -799,6 +799,10 @@ def tune_without_section(env: Env) -> list[str]:
     return tune_args(env, SMOKE_SPEC)
 
 
+def tune_trials_zero(env: Env) -> list[str]:
+    return [*tune_args(env, TUNE_SMOKE), "--trials", "0"]  # the last --trials wins
+
+
 def tune_storage_unreachable(env: Env) -> list[str]:
     return tune_args(env, TUNE_SMOKE, "--storage", "postgresql://tuner:s3cret-pw@127.0.0.1:9/studies")
 
@@ -1067,6 +1071,7 @@ CASES = [
         tune_storage_unreachable,
         r"^(?!.*s3cret)Cannot open the study storage, the PostgreSQL server at 127\.0\.0\.1:9 \(database 'studies', user 'tuner'\): .*Check that the server runs",
     ),
+    Case("tune-trials-zero", tune_trials_zero, r"^--trials must be a positive number of trials\. Received: 0\. Use e\.g\. --trials 20\.$"),
     Case("tune-storage-not-a-url", tune_storage_not_a_url, r"^(?!.*s3cret)--storage is not a database URL: it has no `scheme://` .*Give one like postgresql://USER:PASSWORD@HOST:5432/DATABASE"),
     Case(
         "tune-study-from-another-spec",
