@@ -209,13 +209,14 @@ _LAUNCHER = (
 )
 
 
-def run_child(command: list[str], *, cwd: Path = ROOT) -> tuple[float, float, str]:
-    """Run ``command`` in a fresh process; return its wall seconds, its peak RSS in MiB and its stdout. Raises if it fails."""
+def run_child(command: list[str], *, cwd: Path = ROOT, status: int = 0) -> tuple[float, float, str]:
+    """Run ``command`` in a fresh process; return its wall seconds, its peak RSS in MiB and its stdout. Raises if it does
+    not exit with ``status`` (an error that is measured: 1)."""
     with tempfile.TemporaryDirectory() as folder:
         measured = Path(folder) / "measured"
         done = subprocess.run([sys.executable, "-c", _LAUNCHER, str(measured), *command], capture_output=True, text=True, cwd=cwd)
-        if done.returncode:
-            raise RuntimeError(f"{' '.join(command)} exited {done.returncode}:\n{done.stderr[-2000:]}")
+        if done.returncode != status:
+            raise RuntimeError(f"{' '.join(command)} exited {done.returncode}, not {status}:\n{done.stderr[-2000:]}")
         seconds, maxrss = measured.read_text().split()
     return float(seconds), int(maxrss) / (2**20 if sys.platform == "darwin" else 2**10), done.stdout
 

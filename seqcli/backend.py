@@ -121,19 +121,17 @@ def compiles_each_shape(backend: str) -> bool:
 def import_keras() -> Any:
     """Import Keras with TensorFlow's start-up log noise silenced (JAX unless :func:`use_backend` chose otherwise).
 
-    TensorFlow is loaded here too, on either backend (Keras loads it anyway: ``set_random_seed``, ``tf.data``),
-    so that the lines its libraries print as they load can be held back (:func:`_without_load_noise`).
+    On the TensorFlow backend Keras loads TensorFlow, which is imported here first so that the lines its libraries
+    print as they load can be held back (:func:`_without_load_noise`), and without JAX: TensorFlow's ``tf.lite``
+    imports JAX when it can (about 0.5 s), which seqcli never needs there. On the JAX backend TensorFlow is not
+    loaded at all (2-4 s): only text (``TextVectorization``) needs it there, through :func:`import_tensorflow`.
     """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     os.environ.setdefault("KERAS_BACKEND", "jax")
     import logging
 
-    if "tensorflow" not in sys.modules and os.environ["TF_CPP_MIN_LOG_LEVEL"] not in ("", "0"):  # 0: the user asked for TensorFlow's INFO lines
-        with _without_load_noise():
-            import keras
-
-            with contextlib.suppress(ImportError):  # TensorFlow is a dependency on every platform
-                import tensorflow  # noqa: F401
+    if os.environ["KERAS_BACKEND"] == "tensorflow" and "keras" not in sys.modules:
+        import_tensorflow()
     import keras
 
     logging.getLogger("tensorflow").setLevel(logging.ERROR)
@@ -143,9 +141,35 @@ def import_keras() -> Any:
         from absl import logging as absl_logging
 
         absl_logging.set_verbosity(absl_logging.ERROR)
-    except ImportError:  # pragma: no cover - absl ships with TensorFlow
+    except ImportError:  # pragma: no cover - absl ships with TensorFlow (and JAX)
         pass
     return keras
+
+
+def import_tensorflow() -> Any:
+    """Import TensorFlow with its start-up log noise silenced and without loading JAX for it (see :func:`import_keras`)."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    if "tensorflow" not in sys.modules:
+        quiet = os.environ["TF_CPP_MIN_LOG_LEVEL"] not in ("", "0")  # 0: the user asked for TensorFlow's INFO lines
+        with _without_load_noise() if quiet else contextlib.nullcontext(), _hidden("jax"):
+            import tensorflow  # noqa: F401
+    import tensorflow as tf
+
+    return tf
+
+
+@contextlib.contextmanager
+def _hidden(module: str) -> Iterator[None]:
+    """Make ``import module`` raise ImportError meanwhile, unless it is loaded already (what tries it then does without)."""
+    if module in sys.modules:
+        yield
+        return
+    sys.modules[module] = None  # type: ignore[assignment]  # None in sys.modules: Python's documented way to make an import fail
+    try:
+        yield
+    finally:
+        if sys.modules.get(module, "") is None:
+            del sys.modules[module]
 
 
 # Printed by TensorFlow 2.21 as its shared libraries load, whatever TF_CPP_MIN_LOG_LEVEL says: libtensorflow_framework.so.2
@@ -156,9 +180,14 @@ def import_keras() -> Any:
 LOAD_NOISE = (b"All log messages before absl::InitializeLog() is called", b"oneDNN custom operations are on")
 
 
+def without_native_lines(noise: tuple[bytes, ...]) -> contextlib.AbstractContextManager[None]:
+    """Meanwhile, drop the lines written to file descriptor 2 (by C++ libraries too) that contain one of ``noise``."""
+    return _without_load_noise(noise)
+
+
 @contextlib.contextmanager
-def _without_load_noise() -> Iterator[None]:
-    """Hold back what is written to file descriptor 2 meanwhile (C++ and Python alike), then pass on every line but :data:`LOAD_NOISE`."""
+def _without_load_noise(noise: tuple[bytes, ...] = LOAD_NOISE) -> Iterator[None]:
+    """Hold back what is written to file descriptor 2 meanwhile (C++ and Python alike), then pass on every line but ``noise`` (:data:`LOAD_NOISE`)."""
     import tempfile
 
     if sys.stderr is not None:
@@ -178,7 +207,7 @@ def _without_load_noise() -> Iterator[None]:
             os.dup2(saved, 2)
             os.close(saved)
             held.seek(0)
-            kept = b"".join(line for line in held.read().splitlines(keepends=True) if not any(noise in line for noise in LOAD_NOISE))
+            kept = b"".join(line for line in held.read().splitlines(keepends=True) if not any(text in line for text in noise))
             if kept:
                 os.write(2, kept)
 
@@ -219,9 +248,11 @@ def seed_everything(seed: int) -> None:
 
     The CPU kernels seqcli uses are deterministic already (the test suite checks that two runs, in one
     process or two, give bit-identical histories); forcing op determinism there halves training speed.
+    On JAX, TensorFlow's seed is set only when TensorFlow is loaded (text): nothing else draws from it.
     """
     keras = import_keras()
-    keras.utils.set_random_seed(seed)
+    with without_tensorflow():
+        keras.utils.set_random_seed(seed)
     if keras.backend.backend() == "tensorflow":
         import tensorflow as tf
 
@@ -229,19 +260,49 @@ def seed_everything(seed: int) -> None:
             tf.config.experimental.enable_op_determinism()
 
 
+@contextlib.contextmanager
+def without_tensorflow() -> Iterator[None]:
+    """On the JAX backend, unless TensorFlow is loaded already: Keras meanwhile does without it.
+
+    Keras imports TensorFlow (2-4 s, and its log noise) wherever it is installed, to seed it
+    (``set_random_seed``) or to look for its types when saving a model, neither of which a JAX run needs.
+    Afterwards Keras may import it again (text needs it).
+    """
+    if os.environ.get("KERAS_BACKEND") == "tensorflow" or "tensorflow" in sys.modules:
+        yield
+        return
+    try:
+        with _hidden("tensorflow"):
+            yield
+    finally:
+        with contextlib.suppress(ImportError, AttributeError):  # Keras' lazy module is private: if it changed, there is nothing to undo
+            from keras.src.utils import module_utils
+
+            if module_utils.tensorflow.module is None:
+                module_utils.tensorflow._available = None  # it remembers the failed import: let it try again
+
+
 def versions() -> dict[str, str]:
-    """Library versions recorded in every run."""
+    """Library versions recorded in every run (TensorFlow's from its package metadata when it is not loaded)."""
     import numpy
 
     import seqcli
 
     keras = import_keras()
-    import tensorflow as tf  # Keras loads it on either backend; the tf.data pipeline and text need it
-
     found = {"seqcli": seqcli.__version__, "python": platform.python_version(), "numpy": numpy.__version__, "keras": keras.__version__, "backend": keras.backend.backend()}
-    found["tensorflow"] = tf.__version__
+    found["tensorflow"] = sys.modules["tensorflow"].__version__ if "tensorflow" in sys.modules else _installed("tensorflow-cpu", "tensorflow")
     if found["backend"] == "jax":
         import jax
 
         found["jax"] = jax.__version__
     return found
+
+
+def _installed(*names: str) -> str:
+    """The version of the first of the distributions ``names`` that is installed, else ``"not installed"``."""
+    from importlib import metadata
+
+    for name in names:
+        with contextlib.suppress(metadata.PackageNotFoundError):
+            return metadata.version(name)
+    return "not installed"

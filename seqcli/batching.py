@@ -23,7 +23,7 @@ import functools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -186,7 +186,7 @@ class Packed:
     """
 
     def __init__(self, prep: Any, sequences: Sequences, *, name: str | None = None) -> None:
-        tokens = prep.input == "tokens"
+        tokens = self.tokens = prep.input == "tokens"
         if not len(sequences):
             sequences = Sequences(np.zeros((0, prep.n_features)), np.zeros(0, np.int64))
         values = sequences.values[:, 0].astype(np.int32) if tokens else sequences.values.astype(np.float32, copy=False)
@@ -256,7 +256,13 @@ def _x(inputs: list[Packed], arrays: list[Any]) -> Any:
     return arrays[0] if inputs[0].name is None else {p.name: a for p, a in zip(inputs, arrays, strict=True)}
 
 
-def dataset(inputs: list[Packed], targets: np.ndarray | Sequences | None, plan_for_epoch: Callable[[int], Plan], epochs: range, *, backend: str) -> Any:
+class Augment(Protocol):
+    def __call__(self, sequences: Sequences, *, epoch: int, batch: int, stream: int = 0) -> Sequences: ...
+
+
+def dataset(
+    inputs: list[Packed], targets: np.ndarray | Sequences | None, plan_for_epoch: Callable[[int], Plan], epochs: range, *, backend: str, augment: Augment | None = None
+) -> Any:
     """The batches of ``plan_for_epoch(e)`` for every epoch ``e`` in ``epochs``, for ``model.fit``/``predict`` on ``backend``.
 
     ``x`` is the first input's ``(batch, width[, features])`` floats or ``(batch, width)`` token codes, padded to the plan's
@@ -266,11 +272,13 @@ def dataset(inputs: list[Packed], targets: np.ndarray | Sequences | None, plan_f
 
     Each batch is gathered and padded when it is drawn (no padded copy of the data). On TensorFlow this is a prefetched
     ``tf.data`` pipeline that pads in the graph; on JAX, where each batch goes to the compiled step as a NumPy array
-    anyway, a ``keras.utils.PyDataset`` that pads with one NumPy gather per input.
+    anyway, a ``keras.utils.PyDataset`` that pads with one NumPy gather per input. ``augment`` (training batches only,
+    :class:`seqcli.augment.Augmenter`) transforms each float input's real timesteps of batch ``b`` of epoch ``e`` before
+    padding, on either backend in NumPy (a PyDataset).
     """
     few_widths = compiles_each_shape(backend)
-    if backend == "jax":
-        return _py_dataset(inputs, targets, plan_for_epoch, epochs, few_widths)
+    if backend == "jax" or augment is not None:
+        return _py_dataset(inputs, targets, plan_for_epoch, epochs, few_widths, augment)
     import tensorflow as tf
 
     tensors = [(tf.constant(p.sequences.values), tf.constant(p.sequences.starts), tf.constant(p.lengths)) for p in inputs]  # (total_timesteps[, features]) each
@@ -315,11 +323,20 @@ def dataset(inputs: list[Packed], targets: np.ndarray | Sequences | None, plan_f
     return batches.map(make, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
 
 
-def _py_dataset(inputs: list[Packed], targets: np.ndarray | Sequences | None, plan_for_epoch: Callable[[int], Plan], epochs: range, few_widths: bool) -> Any:
-    """The JAX path of :func:`dataset`: batches padded in NumPy by :class:`Packed`."""
+def _py_dataset(
+    inputs: list[Packed], targets: np.ndarray | Sequences | None, plan_for_epoch: Callable[[int], Plan], epochs: range, few_widths: bool, augment: Augment | None = None
+) -> Any:
+    """The NumPy path of :func:`dataset` (JAX, or augmented batches): batches padded by :class:`Packed`."""
 
-    def make(rows: np.ndarray, width: int) -> Any:
-        x = _x(inputs, [p.batch(rows, w) for p, w in zip(inputs, _widths(inputs, rows, width, few_widths), strict=True)])
+    def padded(k: int, p: Packed, rows: np.ndarray, width: int, epoch: int, index: int) -> np.ndarray:
+        if augment is None or p.tokens:
+            return p.batch(rows, width)
+        changed = augment(p.sequences.subset(rows), epoch=epoch, batch=index, stream=k)
+        return changed.padded(np.arange(len(rows)), width, post=p.post, pad_value=p.pad_value)
+
+    def make(rows: np.ndarray, width: int, epoch: int, index: int) -> Any:
+        widths = _widths(inputs, rows, width, few_widths)
+        x = _x(inputs, [padded(k, p, rows, w, epoch, index) for k, (p, w) in enumerate(zip(inputs, widths, strict=True))])
         if isinstance(targets, Sequences):
             cells, real = inputs[0].cells(rows, width)
             values = targets.values
@@ -329,8 +346,8 @@ def _py_dataset(inputs: list[Packed], targets: np.ndarray | Sequences | None, pl
     return planned(plan_for_epoch, epochs, make)
 
 
-def planned(plan_for_epoch: Callable[[int], Plan], epochs: range, make: Callable[[np.ndarray, int], Any]) -> Any:
-    """A ``keras.utils.PyDataset`` whose batch ``i`` is ``make(rows_i, width_i)`` of the current epoch's plan.
+def planned(plan_for_epoch: Callable[[int], Plan], epochs: range, make: Callable[[np.ndarray, int, int, int], Any]) -> Any:
+    """A ``keras.utils.PyDataset`` whose batch ``i`` is ``make(rows_i, width_i, epoch, i)`` of the current epoch's plan.
 
     The fit loop calls its ``start_epoch(e)`` as each epoch begins. Keras' own ``on_epoch_begin``/``on_epoch_end``
     hooks cannot count epochs: Keras also calls them around the batch it reads for its shapes and when ``fit`` starts.
@@ -340,16 +357,16 @@ def planned(plan_for_epoch: Callable[[int], Plan], epochs: range, make: Callable
     class Batches(keras.utils.PyDataset):  # type: ignore[name-defined]  # keras is import_keras()'s untyped (Any) module: a dynamic base class
         def __init__(self) -> None:
             super().__init__()
-            self.plan = plan_for_epoch(epochs[0] if len(epochs) else 0)
+            self.start_epoch(epochs[0] if len(epochs) else 0)
 
         def __len__(self) -> int:
             return len(self.plan.batches)
 
         def __getitem__(self, i: int) -> Any:
-            return make(self.plan.batches[i], self.plan.widths[i])
+            return make(self.plan.batches[i], self.plan.widths[i], self.epoch, i)
 
         def start_epoch(self, epoch: int) -> None:
-            self.plan = plan_for_epoch(epoch)
+            self.epoch, self.plan = epoch, plan_for_epoch(epoch)
 
     return Batches()
 

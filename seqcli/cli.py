@@ -1,9 +1,11 @@
 """The seqcli command line: parse, call the core, render.
 
 Only :class:`~seqcli.errors.SeqcliError` is caught (message on stderr, exit 1);
-anything else is a bug and keeps its traceback. Heavy modules (NumPy,
-TensorFlow) are imported inside the commands that need them, so ``--help`` and
-``validate`` stay fast.
+anything else is a bug and keeps its traceback. Ctrl-C stops every command with
+one message and exit status 130 (:mod:`seqcli.interrupt` makes sure it is not
+lost). Heavy modules (NumPy, TensorFlow) are imported inside the commands that
+need them, so ``--help`` and ``validate`` stay fast, and every check that needs
+no model runs before Keras is imported.
 """
 
 from __future__ import annotations
@@ -12,12 +14,16 @@ import functools
 from collections.abc import Callable
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Annotated, ParamSpec, TypeVar
 
 import typer
 
 from seqcli import __version__
 from seqcli.errors import SeqcliError
+
+if TYPE_CHECKING:
+    from seqcli.rundir import RunDir
+    from seqcli.train import Resume
 
 app = typer.Typer(
     name="seqcli",
@@ -48,10 +54,14 @@ class Backend(StrEnum):
 
 
 def _reports_errors(command: Callable[P, R]) -> Callable[P, R]:
-    """Turn seqcli's own errors into a one-paragraph message and exit status 1."""
+    """Turn seqcli's own errors into a one-paragraph message and exit status 1, and Ctrl-C into one message and exit status 130."""
+    name = command.__name__.replace("_", "-")
 
     @functools.wraps(command)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        from seqcli import interrupt
+
+        restore = interrupt.install()
         try:
             return command(*args, **kwargs)
         except SeqcliError as exc:
@@ -59,6 +69,14 @@ def _reports_errors(command: Callable[P, R]) -> Callable[P, R]:
 
             render.error(str(exc))
             raise typer.Exit(1) from None
+        except KeyboardInterrupt:
+            from seqcli import render
+
+            render.error(f"Interrupted (Ctrl-C): `seqcli {name}` stopped before it finished.")
+            raise typer.Exit(130) from None
+        finally:
+            interrupt.clear()
+            restore()
 
     return wrapper
 
@@ -114,39 +132,57 @@ def train(
     set_: SetOption = None,
     backend: Annotated[Backend | None, typer.Option(help="Keras backend; the same as --set backend=NAME (default: the spec's, auto).")] = None,
     quiet: QuietOption = False,
+    baseline: Annotated[bool, typer.Option("--baseline", help="Also fit MiniRocket (aeon, an optional dependency) on the same splits and show it beside the model.")] = False,
 ) -> None:
     """Train a model and write a new run directory (checkpoints, history, metrics), or resume one."""
     from seqcli import render
-    from seqcli import train as core
     from seqcli.errors import SpecError
+    from seqcli.rundir import check_output_dir
     from seqcli.spec import load_spec
 
     if resume is None and spec is None:
         raise SpecError("Give a spec to train (`seqcli train SPEC`), or a run to continue (`seqcli train --resume RUN_DIR`).")
     if backend is not None:
         set_ = [*(set_ or []), f"backend={backend.value}"]
-    if not quiet:
-        render.note(f"loading data and building the model for {resume or spec} ...")
-    if resume is not None:
-        prepared, state = core.prepare_resume(resume, spec, set_ or [])
-        if not quiet:
-            render.note(f"resuming {state.run.path} after epoch {state.epochs_completed}")
-    else:
-        assert spec is not None  # checked above: without --resume there is a SPEC
-        prepared, state = core.prepare(load_spec(spec, set_ or [])), None
-    for text in prepared.warnings:
-        render.warning(text)
+    runs: list[RunDir] = []  # the run directory, once it exists
+
+    def started(run: RunDir) -> None:
+        runs.append(run)
+        if not quiet and resume is None:
+            render.note(f"training run {run.path}")
+
     try:
+        resolved = load_spec(spec, set_ or []) if resume is None and spec is not None else None
+        if resolved is not None:
+            check_output_dir(resolved.output.dir, resolved.output.name or "run")  # before the slow part (train.prepare checks it too)
+        if not quiet:
+            render.note(f"loading data and building the model for {resume or spec} ...")
+        from seqcli import train as core
+
+        if resume is not None:
+            prepared, state = core.prepare_resume(resume, spec, set_ or [])
+            if not quiet:
+                render.note(_resuming(state, prepared.spec.training.epochs))
+        else:
+            assert resolved is not None  # checked above: without --resume there is a SPEC
+            prepared, state = core.prepare(resolved), None
+        if baseline:
+            from seqcli import baseline as reference
+
+            reference.check(prepared)  # before training: aeon missing, or data it cannot take
+        for text in prepared.warnings:
+            render.warning(text)
         if quiet:
-            result = core.fit(prepared, resume=state)
+            result = core.fit(prepared, resume=state, on_run=started)
         else:
             with render.RichProgress() as progress:
-                result = core.fit(prepared, progress, resume=state)
+                result = core.fit(prepared, progress, resume=state, on_run=started)
+        if baseline:
+            if not quiet:
+                render.note(f"fitting {reference.NAME} on the same training split ...")
+            result = reference.attach(result, reference.fit(prepared))
     except KeyboardInterrupt:
-        render.error(
-            "Interrupted. The run is marked 'interrupted' and keeps every completed epoch; "
-            "continue it with `seqcli train --resume RUN_DIR` (RUN_DIR is the newest directory under `output.dir`)."
-        )
+        render.error(_interrupted(runs[0] if runs else None, resume))
         raise typer.Exit(130) from None
     render.out.print(render.train_result(result))
 
@@ -187,6 +223,25 @@ def tune(
         render.out.print(json.dumps(result.to_dict(), indent=2), highlight=False, markup=False, soft_wrap=True)
     else:
         render.out.print(render.tune_result(result))
+def _resuming(state: Resume, epochs: int) -> str:
+    """``resuming RUN after epoch N``, with how it had stopped and, with a new ``training.epochs``, the epochs it now trains for."""
+    how = {"crashed": ", which crashed,", "failed": ", which failed,", "completed": ", which completed,"}.get(state.status, "")
+    more = f"; training it for {epochs} epochs instead of {state.extended_from}" if state.extended_from is not None else ""
+    return f"resuming {state.run.path}{how} after epoch {state.epochs_completed}{more}"
+
+
+def _interrupted(run: RunDir | None, resume: Path | None) -> str:
+    """The Ctrl-C message of `train`: where the run stands and how to continue it."""
+    if run is None:
+        if resume is not None:
+            return f"Interrupted (Ctrl-C) before training resumed; run {resume} is unchanged. Continue it with `seqcli train --resume {resume}`."
+        return "Interrupted (Ctrl-C) while loading the data and building the model; no run directory was created."
+    try:
+        epochs = int(run.info().get("epochs_completed", 0))
+    except SeqcliError:
+        epochs = 0
+    kept = f"keeps its {epochs} completed epoch{'s' if epochs != 1 else ''}" if epochs else "has no completed epoch yet"
+    return f"Interrupted (Ctrl-C). Run {run.path} is marked 'interrupted' and {kept}; continue it with `seqcli train --resume {run.path}`."
 
 
 class Checkpoint(StrEnum):
@@ -224,7 +279,7 @@ def predict(
     from seqcli import predict as core
     from seqcli import render
     from seqcli.errors import RunError
-    from seqcli.rundir import write_output
+    from seqcli.rundir import check_output, write_output
 
     fmt = format_.value
     named = {".csv": "csv", ".json": "json"}.get(output.suffix.lower(), "") if output is not None else ""  # the format --output's extension names
@@ -242,7 +297,9 @@ def predict(
     if sum([input_ is not None, bool(text), bool(input_files)]) != 1:
         raise RunError("Give either INPUT (a data file) or --text TEXT (for a text run), or --input NAME=FILE for every input of a multi-input run: exactly one of the three.")
     files = _named_files(input_files or [])
-    loaded = core.load_run(run_dir, checkpoint.value, backend.value if backend else None)
+    if output is not None:
+        check_output(output, force=force)  # first: these need nothing loaded, and the model takes seconds to load
+    loaded = core.load_run(run_dir, checkpoint.value, backend.value if backend else None)  # the model loads when first used, after INPUT is checked
     if input_files:
         result = core.predict_inputs(loaded, files)
     elif text:
@@ -283,6 +340,30 @@ def _named_files(values: list[str]) -> dict[str, Path]:
     return files
 
 
+@app.command()
+@_reports_errors
+def export(
+    run_dir: Annotated[Path, typer.Argument(metavar="RUN_DIR", help="A completed run directory created by `seqcli train`.")],
+    format_: Annotated[str, typer.Option("--format", metavar="saved_model|onnx|litert", help="saved_model: a TensorFlow SavedModel folder; onnx: an .onnx file; litert: a .tflite file.")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Where to write the model; its preprocessing description goes beside it, as OUTPUT.json.")],
+    checkpoint: Annotated[Checkpoint, typer.Option(help="Which checkpoint to export.")] = Checkpoint.best,
+    force: Annotated[bool, typer.Option("--force", help="Replace an existing --output (and its .json).")] = False,
+) -> None:
+    """Export a run's model (Keras' model.export) with a JSON of the preprocessing that feeds it, to serve it without seqcli."""
+    from seqcli import export as core
+    from seqcli import render
+
+    result = core.export_run(run_dir, fmt=format_, output=output, checkpoint=checkpoint.value, force=force)
+    for note in result.notes:
+        render.note(note)
+    inputs = ", ".join(f"{i['name']} {i['dtype']} ({', '.join('None' if d is None else str(d) for d in i['shape'])})" for i in result.inputs)
+    render.out.print(
+        f"wrote {result.path} ({result.format}) and {result.description}; inputs: {inputs}; "
+        f"checked against the Keras model at width(s) {', '.join(map(str, result.widths))}: largest difference {result.difference:.2g}",
+        highlight=False, markup=False, soft_wrap=True,
+    )
+
+
 @app.command("inspect-shapes")
 @_reports_errors
 def inspect_shapes(
@@ -309,3 +390,71 @@ def inspect_shapes(
         render.out.print(json.dumps(result.to_dict(), indent=2), highlight=False, markup=False, soft_wrap=True)
     else:
         render.out.print(render.trace(result))
+
+
+@app.command()
+@_reports_errors
+def runs(
+    directory: Annotated[Path, typer.Argument(metavar="[DIR]", help="The directory that holds the runs: a spec's `output.dir` (default: runs), or one experiment's folder.")] = Path("runs"),
+    name: Annotated[str | None, typer.Option("--name", help="Only the runs of experiments with this name (`*` wildcards, e.g. 'smoke*').")] = None,
+    status: Annotated[str | None, typer.Option("--status", help="Only the runs with this status: running, completed, failed, interrupted, crashed or damaged.")] = None,
+    json_: Annotated[bool, typer.Option("--json", help="Machine-readable output: a list of runs.")] = False,
+) -> None:
+    """List the runs under DIR, newest first: status, epochs, best epoch, the monitored value, test scores, training time."""
+    import json
+
+    from seqcli import render
+    from seqcli import runs as core
+
+    found = core.list_runs(directory, name=name, status=status)
+    if json_:
+        render.out.print(json.dumps([s.to_dict() for s in found], indent=2), highlight=False, markup=False, soft_wrap=True)
+    else:
+        render.out.print(render.runs_table(found, directory))
+
+
+@app.command()
+@_reports_errors
+def compare(
+    run_dirs: Annotated[list[Path], typer.Argument(metavar="RUN_DIR RUN_DIR [...]", help="Two run directories or more.")],
+    plot: Annotated[Path | None, typer.Option("--plot", metavar="FILE", help="Also write the runs' validation curves, overlaid, to this PNG file.")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing --plot file.")] = False,
+    json_: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """Compare runs: the spec fields that differ (dotted paths), the metrics side by side, the per-class F1 of classification runs."""
+    import json
+
+    from seqcli import render
+    from seqcli import runs as core
+    from seqcli.rundir import check_output, write_output
+
+    if plot is not None:
+        check_output(plot, force=force, option="--plot")  # before anything is read
+    result = core.compare(list(run_dirs))
+    if plot is not None:
+        from seqcli.plots import curves_png
+
+        curves = curves_png(
+            list(zip(result.labels, result.histories, strict=True)), title=f"validation curves of {len(result.labels)} runs", best=[(s.monitor, s.best_epoch) for s in result.runs]
+        )
+        write_output(plot, curves, force=force, option="--plot")
+    if json_:
+        render.out.print(json.dumps(result.to_dict(), indent=2), highlight=False, markup=False, soft_wrap=True)
+    else:
+        render.out.print(render.comparison(result))
+    if plot is not None:
+        render.note(f"wrote the validation curves of {len(result.labels)} runs to {plot}")
+
+
+@app.command()
+@_reports_errors
+def plot(
+    run_dir: Annotated[Path, typer.Argument(metavar="RUN_DIR", help="A run directory created by `seqcli train` (any status with a committed epoch).")],
+) -> None:
+    """Redraw a run's plots: history.png from its committed epochs, and confusion_matrix.png or predictions.png once it has completed."""
+    from seqcli import render
+    from seqcli.plots import plot_run
+    from seqcli.rundir import RunDir
+
+    written = plot_run(RunDir.open(run_dir))
+    render.out.print(f"wrote {', '.join(p.name for p in written)} to {run_dir}", highlight=False, soft_wrap=True)

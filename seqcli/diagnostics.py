@@ -62,7 +62,7 @@ def truncation_warning(data: SequenceData, prep: Preprocessor, role: str) -> str
     """Warn when validation/test/predict sequences are longer than the fitted maxlen."""
     lengths = data.lengths
     longer = int((lengths > prep.maxlen).sum())
-    if not longer:
+    if not longer or prep.resample is not None:  # resampled to a fixed length: nothing is cut
         return None
     return (
         f"{longer} of {len(lengths)} {role} sequences are longer than maxlen={prep.maxlen} (longest {int(lengths.max())}) and are truncated "

@@ -37,13 +37,16 @@ def return_sequences(layers: list[RecurrentLayer], *, per_timestep: bool) -> lis
     return [layer.return_sequences if layer.return_sequences is not None else per_timestep or i < len(layers) - 1 for i, layer in enumerate(layers)]
 
 
-def build_model(spec: Spec, preps: dict[str, Preprocessor]) -> Any:
+def build_model(spec: Spec, preps: dict[str, Preprocessor], *, unroll: bool = False) -> Any:
     """Build and compile the network (imports Keras): one branch per input (``preps``, the first input's first), joined
     when there are several (:func:`_join`), then the dense layers and the task's head.
 
     A one-input model is the case of one branch, with the names it always had: input ``sequence`` (or ``tokens``),
     layers ``masking``/``embedding``, ``lstm_0``, ... A multi-input model names each branch's input and layers after
     the input: ``{name}``, ``{name}_masking``, ``{name}_lstm_0``, ...
+
+    ``unroll``: unrolled recurrent layers (inputs of a fixed width only; for a LiteRT export, whose builtin operators have no
+    loop over timesteps); the same weights and outputs.
     """
     keras = import_keras()
     task = get_task(spec.task)
@@ -52,7 +55,7 @@ def build_model(spec: Spec, preps: dict[str, Preprocessor]) -> Any:
     for k, (name, (_, _, layers)) in enumerate(spec.sections().items()):
         inputs[name], x = _input_layers(spec, preps[name], name if named else None)
         for i, (layer, sequences) in enumerate(zip(layers, return_sequences(layers, per_timestep=per_timestep and k == 0), strict=True)):
-            x = _recurrent(layer, sequences, i, f"{name}_" if named else "")(x)  # (batch, timesteps, units) or (batch, units); x2 units when bidirectional
+            x = _recurrent(layer, sequences, i, f"{name}_" if named else "", unroll=unroll)(x)  # (batch, timesteps, units) or (batch, units); x2 units when bidirectional
         branches.append(x)
     x = _join(branches, per_timestep=per_timestep) if named else branches[0]
     for i, dense in enumerate(spec.model.dense):
@@ -107,11 +110,11 @@ def along_time() -> Any:
     return AlongTime
 
 
-def _recurrent(layer: RecurrentLayer, sequences: bool, index: int, prefix: str = "") -> Any:
+def _recurrent(layer: RecurrentLayer, sequences: bool, index: int, prefix: str = "", *, unroll: bool = False) -> Any:
     """``lstm_0``/``gru_0``, or the same layer in a ``Bidirectional`` wrapper named ``bilstm_0``/``bigru_0`` (outputs concatenated); ``prefix`` names a branch."""
     keras = import_keras()
     cell = {"lstm": keras.layers.LSTM, "gru": keras.layers.GRU}[layer.cell]
-    rnn = cell(layer.units, dropout=layer.dropout, recurrent_dropout=layer.recurrent_dropout, return_sequences=sequences, name=f"{prefix}{layer.cell}_{index}")
+    rnn = cell(layer.units, dropout=layer.dropout, recurrent_dropout=layer.recurrent_dropout, return_sequences=sequences, unroll=unroll, name=f"{prefix}{layer.cell}_{index}")
     return keras.layers.Bidirectional(rnn, name=f"{prefix}bi{layer.cell}_{index}") if layer.bidirectional else rnn
 
 
@@ -193,6 +196,6 @@ def load_checkpoint(path: Any, *, compile: bool) -> Any:
     try:
         model = keras.saving.load_model(path, compile=compile, safe_mode=True)
     except Exception as exc:  # Keras raises many types for a damaged archive
-        raise RunError(f"Cannot load checkpoint {path}: {type(exc).__name__}: {exc}. The file is damaged; train again (or try --checkpoint last/best).") from None
+        raise RunError(f"Cannot load checkpoint {path}: {type(exc).__name__}: {str(exc).rstrip('.')}. The file is damaged.") from None
     model.name = keras_name(model.name)  # runs saved before names were sanitized (e.g. 'my experiment' on JAX) predict on TensorFlow too
     return model

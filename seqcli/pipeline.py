@@ -21,6 +21,7 @@ import numpy as np
 
 from seqcli import batching, diagnostics, memory, multi, preprocess, steps
 from seqcli import data as data_mod
+from seqcli.augment import Augmenter
 from seqcli.backend import backend_before_fitting, choose_backend, compiles_each_shape, seed_everything, use_backend
 from seqcli.data import SequenceData, Step
 from seqcli.errors import DataError, SpecError
@@ -138,7 +139,9 @@ class Pipeline:
             return batching.train_plan(lengths, prep.boundaries, prep.maxlen, size, spec.seed, epoch, spec.training.shuffle, few_widths)
 
         epochs = range(first_epoch, spec.training.epochs)
-        return batching.dataset(self.packed(split), targets, plan, epochs, backend=self.backend), len(plan(first_epoch).batches)
+        augmenter = Augmenter(spec.training.augment, seed=spec.seed)
+        augment = augmenter if augmenter.active else None
+        return batching.dataset(self.packed(split), targets, plan, epochs, backend=self.backend, augment=augment), len(plan(first_epoch).batches)
 
     def eval_batches(self, split: Split) -> Any:
         """One pass over ``split`` with its targets, for validation during training."""
@@ -281,6 +284,14 @@ def run(spec: Spec, *, backend: str | None = None, lenient: bool = False, train:
             notes.append(labelled(name, steps.encoding_note(p, spec.model.embedding_dim)))
     if named:
         recorded.append(_merge_step(spec))
+    augmenter = Augmenter(spec.training.augment, seed=spec.seed)
+    if augmenter.active:
+        if all(p.input == "tokens" for p in preps.values()):
+            problem = "`training.augment` transforms real-valued features, but every input is read as token codes. Remove `training.augment`, or set `preprocessing.input: float`."
+            if not lenient:
+                raise SpecError(problem)
+            warnings.append(problem)
+        recorded.append(Step("augment (training)", "(batch, timesteps, features)", augmenter.describe()))
     weights = _class_weights(spec, task, prep, splits["train"], warnings if lenient else None)
     pipeline = Pipeline(spec, task, preps, backend, splits, recorded, warnings, notes, reason, spec_fingerprints(spec), weights)
     if build and multi.buildable(spec):

@@ -3,6 +3,10 @@
 The run directory is all that is needed: the resolved spec (loader options),
 the fitted preprocessing and the checkpoint. One unbatched sample, a
 ``(timesteps, features)`` array or a 1-D sequence, is predicted as a batch of one.
+
+Everything that needs no model comes first: the run's files and checkpoint are checked when it is opened, and the
+input is read and checked against the run's preprocessing (features, classes) before the model is loaded, which
+imports Keras (seconds), so that a mistake is reported at once.
 """
 
 from __future__ import annotations
@@ -13,32 +17,33 @@ import io
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
-from seqcli import __version__, pipeline
-from seqcli import data as data_mod
-from seqcli.data import SequenceData
+from seqcli import __version__
 from seqcli.errors import DataError, RunError
-from seqcli.model import build_model, load_checkpoint, restore_training_state
-from seqcli.pipeline import Pipeline, Split
-from seqcli.preprocess import Preprocessor
-from seqcli.rundir import CHECKPOINTS, RunDir
-from seqcli.sequences import Sequences
+from seqcli.rundir import CHECKPOINTS, RunDir, describe_status
 from seqcli.spec import TASK_KINDS, DataFile, Spec, spec_from_dict
-from seqcli.tasks.base import Outputs
+
+if TYPE_CHECKING:  # the rest is imported where it is used: importing this module stays light, so `predict` checks --output first
+    import numpy as np
+
+    from seqcli.data import SequenceData
+    from seqcli.pipeline import Pipeline, Split
+    from seqcli.preprocess import Preprocessor
+    from seqcli.tasks.base import Outputs
 
 
 @dataclass
 class LoadedRun:
-    """A run opened for prediction: its pipeline rebuilt from the saved spec and preprocessing, and the checkpoint's model."""
+    """A run opened for prediction: its pipeline rebuilt from the saved spec and preprocessing, and the checkpoint's
+    model, loaded on first use (:attr:`model`): a completed run's ``.keras`` file, or ``epoch`` (its ``.npz`` state)."""
 
     run: RunDir
     pipeline: Pipeline
-    model: Any
     checkpoint: str
+    epoch: int | None = None  # a run that has not completed: the epoch whose state is loaded
     notes: list[str] = field(default_factory=list)
+    _model: Any = None
 
     @property
     def spec(self) -> Spec:
@@ -47,6 +52,29 @@ class LoadedRun:
     @property
     def prep(self) -> Preprocessor:
         return self.pipeline.prep
+
+    @property
+    def model(self) -> Any:
+        """The checkpoint's model (imports Keras the first time)."""
+        if self._model is None:
+            self._model = self._load_model()
+        return self._model
+
+    def _load_model(self) -> Any:
+        from seqcli.model import build_model, load_checkpoint, restore_training_state
+
+        pipe = self.pipeline
+        if self.epoch is None:
+            path = self.run.checkpoint_path(self.checkpoint)
+            try:
+                return load_checkpoint(path, compile=False)
+            except RunError as exc:
+                other = next(c for c in CHECKPOINTS if c != self.checkpoint)
+                instead = f"try `--checkpoint {other}`" if self.run.checkpoint_path(other).is_file() else f"checkpoints/ holds {', '.join(self.run.checkpoints_left()) or 'nothing'}"
+                raise RunError(f"{exc} Train again, or {instead}.") from None
+        model = build_model(self.spec, pipe.preps)
+        restore_training_state(model, self.run.read_state(self.epoch), self.run.state_path(self.epoch), optimizer=False)
+        return model
 
 
 @dataclass
@@ -78,11 +106,14 @@ class Prediction:
 
 
 def load_run(path: str | Path, checkpoint: str = "best", backend: str | None = None) -> LoadedRun:
-    """Open a run directory and load its spec, preprocessing and checkpoint: a completed run's ``.keras`` model (Keras safe
-    mode), or for a run that has not completed, the model built from its spec with the epoch's ``.npz`` weights.
+    """Open a run directory, load its spec and preprocessing and check its checkpoint: a completed run's ``.keras`` model
+    (loaded in Keras' safe mode), or for a run that has not completed, the model built from its spec with the epoch's
+    ``.npz`` weights. The model itself is loaded on first use (:attr:`LoadedRun.model`).
 
     ``backend`` None: the backend the run trained with. Either backend gives the same predictions.
     """
+    from seqcli import pipeline
+
     if checkpoint not in CHECKPOINTS:
         raise RunError(f"--checkpoint must be one of {', '.join(CHECKPOINTS)}. Received: {checkpoint!r}.")
     run = RunDir.open(path)
@@ -96,20 +127,44 @@ def load_run(path: str | Path, checkpoint: str = "best", backend: str | None = N
             f"{run.path / 'preprocessing.json'} does not describe a preprocessing this seqcli ({__version__}) can rebuild ({type(exc).__name__}: {exc}); "
             f"the run was written by seqcli {written}. Predict with that version, or train again."
         ) from None
-    notes = []
+    epoch = int(info.get("best_epoch" if checkpoint == "best" else "epochs_completed", 0))
     if info["status"] == "completed":
-        model = load_checkpoint(run.checkpoint_path(checkpoint), compile=False)
-    else:  # no .keras model yet: the run's own architecture with the committed epoch's weights
-        epoch = info.get("best_epoch" if checkpoint == "best" else "epochs_completed", 0)
-        if not epoch:
-            raise RunError(
-                f"Run {run.path} (status: {info['status']}) has no {checkpoint} checkpoint: it stopped before completing an epoch. "
-                "Train it again."
-            )
-        notes.append(f"The run is {info['status']}; predicting with its {checkpoint} checkpoint (epoch {epoch}).")
-        model = build_model(spec, pipe.preps)
-        restore_training_state(model, run.read_state(epoch), run.state_path(epoch), optimizer=False)
-    return LoadedRun(run, pipe, model, checkpoint, notes)
+        if run.checkpoint_path(checkpoint).is_file():
+            return LoadedRun(run, pipe, checkpoint)
+        model = f"checkpoints/{checkpoint}.keras"
+        if not epoch or not run.state_path(epoch).is_file():
+            raise RunError(_missing_model(run, checkpoint))
+        note = f"Run {run.path} is completed, but {model} is missing; predicting with the same weights from epoch {epoch}'s state, checkpoints/{run.state_path(epoch).name}."
+        return LoadedRun(run, pipe, checkpoint, epoch, [note])
+    # no .keras model yet: the run's own architecture with the committed epoch's weights
+    status = describe_status(run.path, info)
+    if not epoch:
+        raise RunError(f"{status} There is no {checkpoint} checkpoint to predict with: no epoch was committed.")
+    if not run.state_path(epoch).is_file():
+        left = ", ".join(run.checkpoints_left()) or "nothing"
+        raise RunError(f"{status} Its {checkpoint} checkpoint, checkpoints/{run.state_path(epoch).name} (epoch {epoch}), is missing; checkpoints/ holds {left}. Train again.")
+    return LoadedRun(run, pipe, checkpoint, epoch, [f"{status} Predicting with its {checkpoint} checkpoint (epoch {epoch})."])
+
+
+def _missing_model(run: RunDir, checkpoint: str) -> str:
+    """What a completed run lacks when checkpoints/<checkpoint>.keras and its epoch's state are gone, and what it still has."""
+    left = run.checkpoints_left()
+    other = next(c for c in CHECKPOINTS if c != checkpoint)
+    message = f"Run {run.path} is completed, but its {checkpoint} model is missing: checkpoints/{checkpoint}.keras and its epoch's state are gone (deleted or moved). "
+    if f"{other}.keras" in left:
+        return message + f"checkpoints/ still holds {', '.join(left)}: predict with `--checkpoint {other}`, or train again."
+    if left:
+        return message + f"checkpoints/ holds only {', '.join(left)}, none of them the {checkpoint} epoch's. Train again."
+    return message + "checkpoints/ is empty. Train again."
+
+
+def check_inputs(input_: Path | None, files: dict[str, Path]) -> None:
+    """Refuse an INPUT or ``--input NAME=FILE`` that does not exist (before anything is read or loaded)."""
+    if input_ is not None and not Path(input_).exists():
+        raise DataError(f"INPUT {input_} does not exist. Check the path.")
+    for name, file in files.items():
+        if not Path(file).exists():
+            raise DataError(f"--input {name}={file}: the file does not exist. Check the path.")
 
 
 def read_input(loaded: LoadedRun, path: str | Path) -> tuple[SequenceData, list[str]]:
@@ -117,9 +172,12 @@ def read_input(loaded: LoadedRun, path: str | Path) -> tuple[SequenceData, list[
 
     The format comes from INPUT's extension, else from the run's ``data.format``.
     """
+    from seqcli import data as data_mod
+    from seqcli.data import SequenceData
+    from seqcli.sequences import Sequences
+
     file = Path(path)
-    if not file.exists():
-        raise DataError(f"INPUT {file} does not exist. Check the path.")
+    check_inputs(file, {})
     notes: list[str] = []
     fmt = data_mod.FORMATS.get(file.suffix.lower()) or data_mod.detect_format(file, loaded.spec.data.format)
     options = dataclasses.replace(loaded.spec.data, format=fmt)
@@ -141,6 +199,8 @@ def read_input(loaded: LoadedRun, path: str | Path) -> tuple[SequenceData, list[
 
 def _single_sample(array: np.ndarray, prep: Preprocessor, file: Path) -> np.ndarray | None:
     """``(timesteps, features)`` for a lone sequence, or None when ``array`` is a batch."""
+    import numpy as np
+
     features = prep.n_features
     if array.ndim == 1:
         if features != 1:
@@ -169,6 +229,8 @@ def predict(loaded: LoadedRun, data: SequenceData, notes: list[str] | None = Non
 
 def _prediction(loaded: LoadedRun, split: Split, outputs: Outputs, notes: list[str]) -> Prediction:
     """The task's rows for ``outputs``: one per sequence, or one per real timestep of every sequence (truncated sequences: per kept timestep)."""
+    from seqcli.sequences import Sequences
+
     pipe = loaded.pipeline
     task, prep = pipe.task, pipe.prep
     rows, scores = task.rows(outputs, prep, split.y)
@@ -201,12 +263,13 @@ def predict_inputs(loaded: LoadedRun, files: dict[str, Path]) -> Prediction:
     if unknown or missing:
         problem = f"unknown input(s) {', '.join(map(repr, unknown))}" if unknown else f"no file for input(s) {', '.join(map(repr, missing))}"
         raise DataError(f"--input: {problem}. This model takes the inputs {', '.join(map(repr, preps))}: give each once, e.g. {' '.join(f'--input {n}=FILE' for n in preps)}.")
+    from seqcli import data as data_mod
+
+    check_inputs(None, files)
     options = spec.sections()
     parts: dict[str, SequenceData] = {}
     for name, path in files.items():
         file = Path(path)
-        if not file.exists():
-            raise DataError(f"--input {name}={file}: the file does not exist. Check the path.")
         data_options = options[name][0]
         fmt = data_mod.FORMATS.get(file.suffix.lower()) or data_mod.detect_format(file, data_options.format)
         text = preps[name].vocabulary is not None
@@ -219,6 +282,10 @@ def predict_texts(loaded: LoadedRun, texts: list[str]) -> Prediction:
     """Predict raw strings (``--text``) with a text run; each text is its own id."""
     if loaded.prep.vocabulary is None:
         raise DataError(f"--text needs a run trained on text (`preprocessing.input: text`), but {loaded.run.path} was trained on {loaded.prep.input} input. Give an INPUT file instead.")
+    from seqcli import data as data_mod
+    from seqcli.data import SequenceData
+    from seqcli.sequences import Sequences
+
     where = [f"text {i + 1}" for i in range(len(texts))]
     data = SequenceData(Sequences.from_arrays([]), None, "--text", "txt", f"{len(texts)} texts", where, ids=list(texts), texts=list(texts))
     data_mod.validate(data, need_labels=False)

@@ -58,6 +58,8 @@ class Preprocessor:
     vocabulary: list[str] | None = None
     task: str = "classify"
     targets: dict[str, Any] | None = None
+    znorm: bool = False
+    resample: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -87,9 +89,17 @@ class Preprocessor:
         return tokenize(data, self.vocabulary, self.text)
 
     def prepare(self, sequences: Sequences, where: list[str] | None = None) -> Sequences:
-        """Check, scale and truncate to maxlen, without padding: ``(timesteps_i, features)`` each (batches pad later)."""
+        """Check, resample and z-normalize (when asked), scale and truncate to maxlen, without padding: ``(timesteps_i, features)``
+        each (batches pad later)."""
         self.check_features(sequences, where)
-        return self.truncate(self.scale(sequences, where))
+        return self.truncate(self.scale(self.per_sequence(sequences), where))
+
+    def per_sequence(self, sequences: Sequences) -> Sequences:
+        """The transforms of each sequence on its own, with no fitted state: resampling to ``resample`` timesteps, then
+        z-normalization (``znorm``). Float input only (the spec and :func:`fit` refuse them for codes)."""
+        if self.resample is not None:
+            sequences = resampled(sequences, self.resample)
+        return znormed(sequences) if self.znorm else sequences
 
     def truncate(self, sequences: Sequences) -> Sequences:
         """The first (``truncating: post``) or last (``pre``) ``maxlen`` timesteps of every sequence, or of its per-timestep targets."""
@@ -119,7 +129,7 @@ class Preprocessor:
         """Real float timesteps whose every feature equals the pad value (they would be masked); token codes never collide (checked)."""
         if self.input == "tokens":
             return 0
-        return int(np.all(self.scale(sequences).values == self.pad_value, axis=1).sum())
+        return int(np.all(self.scale(self.per_sequence(sequences)).values == self.pad_value, axis=1).sum())
 
 
 def fit(train: SequenceData, spec: PreprocessingSpec) -> Preprocessor:
@@ -146,9 +156,19 @@ def fit(train: SequenceData, spec: PreprocessingSpec) -> Preprocessor:
         kind = "tokens"
     sequences = train.sequences
     if kind == "tokens":
+        shaping = [key for key, on in (("znorm", spec.znorm), ("resample", spec.resample is not None)) if on]
+        if shaping:
+            raise DataError(
+                f"`preprocessing.{shaping[0]}` transforms real-valued features, but {train.source} is read as integer token codes "
+                f"(`preprocessing.input: {spec.input}`). Set `preprocessing.input: float` if the values are measurements, or remove `{shaping[0]}`."
+            )
         codes = token_codes(sequences, pad_code, [f"{train.source}, {w}" for w in train.where], fitting=True)
         values, lengths = codes.values, codes.lengths
     else:
+        if spec.resample is not None:
+            sequences = resampled(sequences, spec.resample)
+        if spec.znorm:
+            sequences = znormed(sequences)
         lengths = sequences.lengths
     maxlen = resolve_maxlen(spec.maxlen, lengths)
     mean = std = None
@@ -166,7 +186,42 @@ def fit(train: SequenceData, spec: PreprocessingSpec) -> Preprocessor:
     boundaries = resolve_boundaries(spec, np.minimum(lengths, maxlen), maxlen)
     return Preprocessor(
         kind, train.n_features, maxlen, spec.padding, spec.truncating, spec.pad_value, [], mean, std, num_tokens, boundaries, spec.encoding, pad_code, options, vocabulary,
+        znorm=spec.znorm and kind == "float", resample=spec.resample if kind == "float" else None,
     )
+
+
+def resampled(sequences: Sequences, length: int) -> Sequences:
+    """Every sequence linearly interpolated to ``length`` timesteps (its first and last kept): ``(samples, length, features)``
+    as equal-length :class:`Sequences`; one vectorized gather.
+
+    >>> resampled(Sequences.from_arrays([np.array([[0.0], [2.0]]), np.array([[5.0]])]), 3).values[:, 0].tolist()
+    [0.0, 1.0, 2.0, 5.0, 5.0, 5.0]
+    """
+    lengths, starts = sequences.lengths, sequences.starts
+    position = np.linspace(0.0, 1.0, length)[None, :] * (lengths[:, None] - 1)  # (samples, length): where each new step reads
+    low = np.floor(position).astype(np.int64)
+    high = np.minimum(low + 1, lengths[:, None] - 1)
+    weight = (position - low)[..., None]
+    values = sequences.values.astype(np.float64, copy=False)
+    return Sequences.from_dense(values[starts[:, None] + low] * (1.0 - weight) + values[starts[:, None] + high] * weight)
+
+
+def znormed(sequences: Sequences) -> Sequences:
+    """Each sequence's every feature to mean 0 and std 1 over its own timesteps (a constant feature becomes 0).
+
+    >>> znormed(Sequences.from_arrays([np.array([[1.0], [3.0]]), np.array([[4.0], [4.0]])])).values[:, 0].tolist()
+    [-1.0, 1.0, 0.0, 0.0]
+    """
+    values = sequences.values.astype(np.float64, copy=False)
+    if not len(values):
+        return sequences.with_values(values)
+    lengths = sequences.lengths[:, None]
+    owner = np.repeat(np.arange(len(sequences)), sequences.lengths)  # the sequence of every timestep
+    mean = np.add.reduceat(values, sequences.starts) / lengths
+    centred = values - mean[owner]
+    std = np.sqrt(np.add.reduceat(centred**2, sequences.starts) / lengths)
+    std[std < 1e-8] = 1.0
+    return sequences.with_values(centred / std[owner])
 
 
 def tokenize(data: SequenceData, vocabulary: list[str], options: dict[str, Any]) -> SequenceData:

@@ -110,6 +110,13 @@ def metrics_table(metrics: dict[str, Any]) -> Table:
     for role in ("validation", "test"):
         if role in metrics:
             table.add_row(role, *(_cell(metrics[role].get(key)) for _, key in headline))
+    reference = metrics.get("baseline")
+    if reference:
+        for role in ("validation", "test"):
+            if role in reference:
+                table.add_row(f"{role}: {reference['name']}", *(_cell(reference[role].get(key)) for _, key in headline), style="dim")
+        table.caption_justify = "left"
+        table.caption = f"{reference['name']}: fitted in {reference['fit_seconds']:.1f} s on the same training split (seqcli train --baseline)"
     return table
 
 
@@ -347,3 +354,98 @@ class TuneLines:
             warning(f"trial {row.number} failed: {row.error or 'see its run directory'}")
             return
         note(f"trial {row.number} {row.state}: best {_cell(row.value)} in {row.epochs} epoch(s)")
+def _number(value: Any, digits: int = 4) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return str(value)
+    return str(value) if isinstance(value, int) else f"{value:.{digits}f}"
+
+
+def _seconds(value: float | None) -> str:
+    if value is None:
+        return "-"
+    return f"{value:.1f} s" if value < 120 else f"{value / 60:.1f} min"
+
+
+SCORE_TITLES = {"accuracy": "accuracy", "macro_f1": "macro F1", "rmse": "RMSE", "r2": "R²"}
+SHORT_TITLES = {"accuracy": "acc", "macro_f1": "F1", "rmse": "RMSE", "r2": "R²"}
+
+
+def runs_table(found: list[Any], directory: Path) -> Any:
+    """``seqcli runs``: one row per run (newest first), the damaged ones' problems below the table."""
+    from rich import box
+
+    if not found:
+        return Text(f"No runs under {directory}.")
+    table = Table(title=f"Runs under {directory}, newest first", title_justify="left", box=box.SIMPLE_HEAD, show_edge=False, padding=(0, 1), collapse_padding=True)
+    kinds = {tuple(s.scores) for s in found if s.scores}
+    scores = list(next(iter(kinds))) if len(kinds) == 1 else []  # one task kind: a column per score; several: one "test scores" column
+    monitors = {s.monitor for s in found if s.monitor}
+    monitor = next(iter(monitors)) if len(monitors) == 1 else "monitored"
+    titles = [SCORE_TITLES.get(k, k) for k in scores] if len(kinds) <= 1 else ["test scores"]
+    for column in ("experiment/run", "status", "created", "backend", "epochs", "best", monitor, *titles, "time"):
+        table.add_column(column, justify="left" if column in ("experiment/run", "status", "created", "backend") else "right", no_wrap=True)
+    styles = {"completed": "green", "crashed": "red", "failed": "red", "damaged": "red", "interrupted": "yellow", "running": "cyan"}
+    for s in found:
+        epochs = "-" if s.epochs is None else f"{s.epochs}/{s.planned_epochs}" if s.planned_epochs and s.planned_epochs != s.epochs else str(s.epochs)
+        monitored = "-" if s.monitored is None else f"{s.monitored:.4f}" if monitor != "monitored" else f"{s.monitor} {s.monitored:.4f}"
+        created = _created(s.created)
+        val = " (val)" if s.split == "validation" else ""
+        if len(kinds) <= 1:
+            cells = [_number(s.scores.get(k)) + (val if s.scores.get(k) is not None else "") for k in scores]
+        else:
+            cells = [" ".join(f"{SHORT_TITLES.get(k, k)} {_number(v, 3)}" for k, v in s.scores.items() if v is not None) + val if s.scores else "-"]
+        table.add_row(f"{s.name}/{s.run_id}", Text(s.status, style=styles.get(s.status, "")), created, s.backend or "-", epochs, _number(s.best_epoch), monitored, *cells, _seconds(s.train_seconds))
+    parts: list[Any] = [table]
+    for s in found:
+        if s.problem:
+            parts.append(Text(f"{s.name}/{s.run_id}: ", style="bold red") + Text(s.problem))
+    return Group(*parts)
+
+
+def _created(created: str | None) -> str:
+    """``Dec 02 02:54`` (UTC) from run.json's ISO time; the run id holds the year."""
+    from datetime import datetime
+
+    if not created:
+        return "-"
+    try:
+        return datetime.fromisoformat(created).strftime("%b %d %H:%M")
+    except ValueError:
+        return created
+
+
+def comparison(result: Any) -> Group:
+    """``seqcli compare``: the spec fields that differ, the metrics side by side, the per-class F1."""
+    spec = Table(title="Spec fields that differ", title_justify="left")
+    spec.add_column("field")
+    for label in result.labels:
+        spec.add_column(label, overflow="fold")
+    for path, values in result.spec_differences:
+        spec.add_row(path, *(_spec_value(v) for v in values))
+    parts: list[Any] = [spec if result.spec_differences else Text("The resolved specs are the same.", style="bold")]
+    metrics = Table(title="Metrics (best checkpoint)", title_justify="left")
+    metrics.add_column("metric")
+    for label in result.labels:
+        metrics.add_column(label, justify="right")
+    for title, values in result.metrics:
+        metrics.add_row(title, *(_seconds(v) if title == "training time" else _number(v) for v in values))
+    parts.append(metrics)
+    if result.per_class_f1:
+        f1 = Table(title=f"Per-class F1 ({result.per_class_split})", title_justify="left")
+        f1.add_column("class")
+        for label in result.labels:
+            f1.add_column(label, justify="right")
+        for name, values in result.per_class_f1:
+            f1.add_row(name, *(_number(v) for v in values))
+        parts.append(f1)
+    return Group(*parts)
+
+
+def _spec_value(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return str(value).lower()
+    return str(value)

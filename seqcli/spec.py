@@ -78,6 +78,7 @@ RATE = Check(lambda v: 0.0 <= v < 1.0, "a fraction in [0, 1)")
 POSITIVE_FLOAT = Check(lambda v: v > 0.0, "a positive number")
 NON_NEGATIVE_FLOAT = Check(lambda v: v >= 0.0, "a non-negative number")
 FACTOR = Check(lambda v: 0.0 < v < 1.0, "a fraction in (0, 1)")
+WINDOW = Check(lambda v: 0.0 < v <= 1.0, "a fraction in (0, 1]")
 CLASS_WEIGHT = Check(lambda v: v == "balanced" or all(w > 0 for w in v.values()), "'balanced', or a mapping of class names to positive weights")
 VOCABULARY_SIZE = Check(lambda v: v >= 3, "an integer >= 3 (padding, the OOV entry and at least one token), or null").up_to(INT32, "token codes are int32")
 MAXLEN = Check(
@@ -268,6 +269,15 @@ class PreprocessingSpec:
     truncating: Literal["post", "pre"] = opt("post", "Side cut from sequences longer than maxlen: post drops the end, pre the beginning.")
     pad_value: float = opt(0.0, "Value used for padding float features and, the same value, for masking them.")
     standardize: bool = opt(True, "Per-feature standardization (mean 0, std 1) fitted on the real timesteps of the training data; float input only.")
+    znorm: bool = opt(
+        False, "Per-sequence z-normalization (the UCR convention): each sequence's every feature to mean 0, std 1 over its own real timesteps, before `standardize`; float input only."
+    )
+    resample: int | None = opt(
+        None,
+        "Resample every sequence to this many timesteps by linear interpolation, before scaling: fixed-length input without padding; float input and per-sequence tasks only. "
+        "null: off.",
+        POSITIVE.up_to(MAX_MAXLEN),
+    )
     bucketing: bool | None = opt(None, "Length bucketing: batches of sequences sorted by length, each padded only to its longest one. null: on when lengths vary.")
     bucket_boundaries: list[int] | None = opt(None, "Lengths that no batch crosses, ascending (e.g. to keep very long sequences apart); null: none.")
 
@@ -324,6 +334,19 @@ class LRScheduleSpec:
 
 
 @dataclass
+class AugmentSpec:
+    """On-the-fly augmentation of training batches (never of validation, test or predict data)."""
+
+    jitter: float = opt(0.0, "Gaussian noise of this standard deviation added to every real timestep's features (after scaling); 0: off.", NON_NEGATIVE_FLOAT)
+    scaling: float = opt(0.0, "Each sequence's features multiplied by a factor drawn from N(1, this); 0: off.", NON_NEGATIVE_FLOAT)
+    magnitude_warp: float = opt(0.0, "Each sequence multiplied by a smooth random curve through 4 knots drawn from N(1, this); 0: off.", NON_NEGATIVE_FLOAT)
+    time_warp: float = opt(
+        0.0, "Each sequence's time axis distorted smoothly (4 knots of speed drawn from N(1, this)) and resampled to its own length; 0: off. Per-sequence tasks only.", NON_NEGATIVE_FLOAT
+    )
+    window: float = opt(1.0, "Window slicing: each sequence cut to a random window of this fraction of its timesteps; 1: off. Per-sequence tasks only.", WINDOW)
+
+
+@dataclass
 class TrainingSpec:
     epochs: int = opt(30, "Maximum number of epochs.", EPOCHS)
     batch_size: int = opt(32, "Sequences per batch.", POSITIVE.up_to(MAX_BATCH_SIZE))
@@ -347,6 +370,7 @@ class TrainingSpec:
         "or a mapping {class name: weight} (unnamed classes get 1); null: all 1.",
         CLASS_WEIGHT,
     )
+    augment: AugmentSpec = opt(AugmentSpec(), "On-the-fly augmentation of the training batches, seeded by (seed, epoch, batch), so resumes stay exact; float input only.")
     label_smoothing: float = opt(0.0, "Train on softened targets: 1 - x for the true class, plus x spread evenly over all classes (x / 2 each for sigmoid); 0: off.", RATE)
 
 
@@ -357,6 +381,11 @@ class OutputSpec:
         None,
         "Experiment name; runs go to <dir>/<name>/<timestamp>-<id>/ (any folder name: spaces and non-ASCII letters are fine, no '/'). null: the spec file's name.",
         RUN_FOLDER,
+    )
+    tensorboard: bool = opt(
+        False,
+        "Also write TensorBoard logs (Keras' TensorBoard callback) to the run's tensorboard/ folder; needs the tensorboard package "
+        "(`uv sync --extra tensorboard`). `tensorboard --logdir RUN_DIR/tensorboard` shows them.",
     )
 
 
@@ -789,6 +818,7 @@ def cross_field_problems(spec: Spec) -> list[str]:
             "returns the whole sequence. Remove the key (seqcli sets it to true)."
         )
     problems += _task_problems(spec, kind)
+    problems += _shape_changing_problems(spec, kind)
     if spec.inputs is not None:
         problems += _input_problems(spec)
     if not per_timestep and layers and layers[-1].return_sequences:
@@ -866,6 +896,24 @@ def _csv_problems(spec: Spec) -> list[str]:
 
 
 INPUT_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
+
+
+def _shape_changing_problems(spec: Spec, kind: TaskKind) -> list[str]:
+    """Resampling, time warping and window slicing change a sequence's timesteps: float input only, and per-timestep
+    targets would no longer line up with them."""
+    problems = []
+    augment = spec.training.augment
+    changing = {"preprocessing.resample": spec.preprocessing.resample is not None, "training.augment.time_warp": augment.time_warp > 0, "training.augment.window": augment.window < 1}
+    for key in (k for k, on in changing.items() if on):
+        if kind.per_timestep:
+            problems.append(f"`{key}` changes the timesteps of every sequence, but `task: {spec.task}` has a target per timestep, which would no longer line up. Remove `{key}`.")
+    numeric = {"preprocessing.znorm": spec.preprocessing.znorm, **changing, **{f"training.augment.{k}": getattr(augment, k) > 0 for k in ("jitter", "scaling", "magnitude_warp")}}
+    if spec.preprocessing.input in ("tokens", "text"):
+        for key in (k for k, on in numeric.items() if on):
+            problems.append(f"`{key}` transforms real-valued features, but `preprocessing.input` is {spec.preprocessing.input!r} (codes). Remove `{key}`.")
+    if spec.preprocessing.resample is not None and (spec.preprocessing.maxlen is not None or spec.preprocessing.bucketing):
+        problems.append("`preprocessing.resample` makes every sequence the same length, so `maxlen` and `bucketing` have nothing to do. Remove them.")
+    return problems
 
 
 def _input_problems(spec: Spec) -> list[str]:

@@ -29,6 +29,8 @@ def real_lengths(data: SequenceData, prep: Preprocessor) -> np.ndarray:
     """Each sequence's timesteps as training sees them: token codes without the data's own padding code."""
     if prep.input == "tokens" and prep.vocabulary is None:
         return preprocess.token_codes(data.sequences, prep.pad_code).lengths
+    if prep.resample is not None:
+        return np.full(len(data.sequences), prep.resample, np.int64)
     return data.sequences.lengths
 
 
@@ -65,7 +67,11 @@ def preprocessing_steps(
         stripped = "no padding in the data" if prep.pad_code is None else f"padding code {prep.pad_code} stripped from both ends"
         shifted = "" if prep.pad_code == 0 else "; codes shifted by 1 to keep 0 for padding"
         steps.append(Step("token codes", f"{n} x (timesteps,)", f"{stripped}{shifted}; codes 1..{prep.num_tokens - 1}, codes unseen in training -> {prep.num_tokens}"))
-    elif prep.mean is not None:
+    if prep.resample is not None:
+        steps.append(Step("resample", f"(samples={n}, timesteps={prep.resample}, features={prep.n_features})", f"each sequence linearly interpolated to {prep.resample} timesteps"))
+    if prep.znorm:
+        steps.append(Step("z-normalize", f"{n} x (timesteps, {prep.n_features})", "each sequence's every feature to mean 0, std 1 over its own timesteps (the UCR convention)"))
+    if prep.input != "tokens" and prep.mean is not None:
         steps.append(Step("standardize", f"{n} x (timesteps, {prep.n_features})", "per-feature mean/std fitted on the real timesteps of the training data"))
     plan = bucket_plan(lengths, prep, batch_size, few_widths=few_widths, planned_by=planned_by[1] if planned_by else None)
     padded = padding(lengths, prep, plan)

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from seqcli.backend import import_keras
+from seqcli.backend import import_keras, import_tensorflow
 from seqcli.sequences import Sequences
 
 OOV_CODE = 1
@@ -39,6 +39,7 @@ def describe(options: dict[str, Any]) -> str:
 
 
 def _vectorizer(options: dict[str, Any], vocabulary: list[str] | None = None) -> Any:
+    import_tensorflow()  # the layer needs it on either backend; first, so that it loads quietly
     keras = import_keras()
     return keras.layers.TextVectorization(
         max_tokens=options["max_tokens"] if vocabulary is None else None,
@@ -54,8 +55,7 @@ def _standardized(texts: list[str], options: dict[str, Any]) -> list[str]:
 
 def fit_vocabulary(texts: list[str], options: dict[str, Any]) -> list[str]:
     """The vocabulary of the (training) texts: ``["", oov, most frequent token, ...]``, at most ``max_tokens`` entries."""
-    import_keras()  # first: it silences TensorFlow's C++ log
-    import tensorflow as tf
+    tf = import_tensorflow()
 
     layer = _vectorizer(options)
     layer.adapt(tf.data.Dataset.from_tensor_slices(tf.constant(_standardized(texts, options), dtype=tf.string)).batch(CHUNK))
@@ -65,9 +65,7 @@ def fit_vocabulary(texts: list[str], options: dict[str, Any]) -> list[str]:
 
 def to_codes(texts: list[str], vocabulary: list[str], options: dict[str, Any]) -> Sequences:
     """Each text as token codes, ``(tokens_i, 1)`` int64; tokens outside the vocabulary are code 1 (or dropped when ``oov_token`` is null)."""
-    import_keras()
-    import tensorflow as tf
-
+    tf = import_tensorflow()
     layer = _vectorizer(options, vocabulary)
     values: list[np.ndarray] = []
     counts: list[np.ndarray] = []

@@ -3,8 +3,9 @@
 :func:`prepare` runs the pipeline (:mod:`seqcli.pipeline`), which does all the work that can fail on bad
 input (loading, splitting, fitting the preprocessing, building the model) before any run directory exists;
 :func:`fit` creates the run directory and trains. :func:`prepare_resume` reopens
-an interrupted run. Progress goes to an optional :class:`Progress` hook; this
-module never prints.
+an interrupted or crashed run, or a completed one to train it for more epochs. Progress goes to an optional
+:class:`Progress` hook; this module never prints. Ctrl-C is honoured at every batch and epoch
+(:mod:`seqcli.interrupt`), and the run is then marked interrupted with every completed epoch kept.
 
 Every epoch is a function of (seed, epoch) alone: the batch order and the dropout
 masks are reseeded at each epoch start, and weights and optimizer state are
@@ -16,6 +17,7 @@ the interrupted one's last commit left it.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import time
 from collections.abc import Callable
@@ -26,15 +28,15 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from seqcli import pipeline
+from seqcli import interrupt, pipeline
 from seqcli.backend import import_keras, versions
 from seqcli.errors import DataError, RunError, SeqcliError, SpecError
 from seqcli.fingerprint import file_key, spec_files, spec_fingerprints
 from seqcli.layers import layer_rows
 from seqcli.model import learning_rate, restore_training_state, training_state
 from seqcli.pipeline import Pipeline
-from seqcli.rundir import EpochWriter, RunDir
-from seqcli.spec import TASK_KINDS, Spec, spec_from_dict, to_dict, to_yaml
+from seqcli.rundir import EpochWriter, RunDir, check_output_dir, describe_status, run_status
+from seqcli.spec import TASK_KINDS, Spec, parse_override, spec_from_dict, to_dict, to_yaml
 
 COMMIT_INTERVAL = 1.0  # seconds: an epoch is committed when this long has passed since the last commit (always the last epoch and on stops)
 
@@ -56,11 +58,14 @@ class Progress(Protocol):
 
 @dataclass
 class Resume:
-    """Where an interrupted run stands: its directory, committed epochs and their history."""
+    """Where a run to continue stands: its directory, committed epochs and their history, its status (interrupted,
+    failed, crashed, or completed when it is extended) and, when ``training.epochs`` changes, the epochs it had."""
 
     run: RunDir
     epochs_completed: int
     history: list[dict[str, float]]
+    status: str = "interrupted"
+    extended_from: int | None = None
 
 
 @dataclass
@@ -79,35 +84,66 @@ def prepare(spec: Spec, backend: str | None = None) -> Pipeline:
     """Everything before training (:func:`seqcli.pipeline.run`): data, preprocessing fitted on train only, the Keras backend, the model.
 
     ``backend`` overrides ``spec.backend`` (a resumed run keeps the one it started with).
-    Raises :class:`~seqcli.errors.SeqcliError` on bad input; creates no files.
+    Raises :class:`~seqcli.errors.SeqcliError` on bad input; creates no files. An ``output.dir`` that no run
+    directory can be created under is refused first, before the data is loaded.
     """
+    check_output_dir(spec.output.dir, spec.output.name or "run")
+    check_tensorboard(spec)
     return pipeline.run(spec, backend=backend)
 
 
-def prepare_resume(run_path: str | Path, spec_path: str | Path | None = None, overrides: list[str] | None = None) -> tuple[Pipeline, Resume]:
-    """Reopen an interrupted, failed or crashed run to continue it from its last committed epoch.
+def check_tensorboard(spec: Spec) -> None:
+    """``output.tensorboard: true`` needs the ``tensorboard`` package (TensorFlow's summary writer does); refused before anything is loaded."""
+    import importlib.util
 
-    Refuses completed or still-running runs, and a spec or data that changed since the run started.
+    if spec.output.tensorboard and importlib.util.find_spec("tensorboard") is None:
+        raise SpecError(
+            "`output.tensorboard: true` needs the tensorboard package, which is not installed. Install it "
+            "(`uv sync --extra tensorboard`, or `pip install tensorboard`), or set `output.tensorboard: false`."
+        )
+
+
+def prepare_resume(run_path: str | Path, spec_path: str | Path | None = None, overrides: list[str] | None = None) -> tuple[Pipeline, Resume]:
+    """Reopen an interrupted, failed or crashed run to continue it from its last committed epoch, or a completed one to
+    train it further: ``--set training.epochs=N`` (N above the epochs done) is the one override a resumed run takes.
+
+    Refuses still-running runs, other overrides, a spec or data that changed since the run started, and extending a
+    run that stopped early.
     """
     from seqcli.spec import load_spec
 
     run = RunDir.open(run_path)
     info = run.info()
-    if info["status"] == "completed":
-        raise RunError(f"Run {run.path} is already completed ({info.get('epochs_completed')} epochs); there is nothing to resume. Start a new run with `seqcli train SPEC`.")
-    if run.is_live():
-        raise RunError(f"Run {run.path} is still training (process {info['pid']}). Stop that process first, or wait for it.")
+    status = run_status(info)
+    epochs = int(info.get("epochs_completed", 0))
+    if status == "running":
+        raise RunError(f"{describe_status(run.path, info)} Stop that process first, or wait for it.")
     spec = spec_from_dict(run.read_yaml("spec.yaml"))
-    if spec_path is not None or overrides:
-        if spec_path is None:
-            raise SpecError("`--set` with `--resume` would change the run's spec; a resumed run keeps the spec it started with. Drop `--set`, or start a new run.")
+    run_backend = info.get("versions", {}).get("backend")
+    target = _epochs_override(overrides or [], run.path, run_backend, spec_given=spec_path is not None)
+    if status == "completed" and target is None:
+        raise RunError(
+            f"Run {run.path} is already completed ({epochs} epochs); there is nothing to resume. Train it for more epochs with "
+            f"`seqcli train --resume {run.path} --set training.epochs=N` (N > {epochs}), or start a new run with `seqcli train SPEC`."
+        )
+    if target is not None and target <= epochs:
+        raise SpecError(f"`--set training.epochs={target}` must exceed the {epochs} epochs run {run.path} has done already. Give a larger number.")
+    extended = dataclasses.replace(spec, training=dataclasses.replace(spec.training, epochs=target)) if target is not None else spec
+    if spec_path is not None:
         given = load_spec(spec_path, overrides or [])
-        changes = spec_changes(to_dict(spec), to_dict(given))
+        changes = spec_changes(to_dict(extended), to_dict(given))
         if changes:
             raise SpecError(
                 f"The spec differs from the one run {run.path} started with: {'; '.join(changes)}. A resumed run must keep its spec: "
                 "resume with `seqcli train --resume RUN_DIR` alone, or start a new run with the changed spec."
             )
+    if target is not None and status == "completed" and _stopped_early(spec, run.read_json("history.json")[:epochs]):
+        es = spec.training.early_stopping
+        assert es is not None  # only a run with early stopping stops early
+        raise RunError(
+            f"Run {run.path} stopped early after epoch {epochs} ({spec.training.monitor} did not improve for {es.patience} epoch{'' if es.patience == 1 else 's'}); "
+            "trained further, it would stop again at once. Start a new run with a larger `training.early_stopping.patience`, or without early stopping."
+        )
     recorded = info.get("data_fingerprints", {})
     current = spec_fingerprints(spec)
     changed = [f"`{file_key(role)}` ({path})" for role, path in spec_files(spec).items() if recorded.get(role) != current.get(role)]
@@ -116,17 +152,75 @@ def prepare_resume(run_path: str | Path, spec_path: str | Path | None = None, ov
             f"Data changed since run {run.path} started: {', '.join(changed)} no longer match the fingerprints in its run.json. "
             "Resuming would mix two data sets; restore the original files or start a new run."
         )
-    prepared = prepare(spec, info.get("versions", {}).get("backend"))
+    check_tensorboard(extended)
+    prepared = pipeline.run(extended, backend=run_backend)  # not prepare(): the run exists, wherever `output.dir` now points
+    interrupt.check()
     if prepared.preprocessing_state() != run.read_json("preprocessing.json"):
         raise RunError(f"{run.path / 'preprocessing.json'} does not match the preprocessing fitted now on the same spec and data; the run is corrupt. Start a new run.")
-    epochs = int(info.get("epochs_completed", 0))
     history = run.read_json("history.json")[:epochs] if epochs else []
     if len(history) != epochs:
         raise RunError(f"{run.path / 'history.json'} has {len(history)} epochs but run.json says {epochs} were completed; the run is corrupt. Start a new run.")
     if epochs:
         run.settle_checkpoints()
         restore_training_state(prepared.model, run.read_state(epochs), run.state_path(epochs))
-    return prepared, Resume(run, epochs, history)
+    schedule = spec.training.lr_schedule
+    if target is not None and target != spec.training.epochs and schedule is not None and schedule.type == "cosine" and epochs:
+        prepared.warnings.append(
+            f"`training.lr_schedule` is cosine over `training.epochs`: with {target} epochs instead of {spec.training.epochs}, epochs {epochs + 1}-{target} "
+            f"follow the {target}-epoch curve, from a rate of {learning_rate(extended, epochs):.3g} (epoch {epochs} trained with {learning_rate(spec, epochs - 1):.3g}), "
+            f"so the run differs from a fresh {target}-epoch run."
+        )
+    return prepared, Resume(run, epochs, history, status, spec.training.epochs if target is not None and target != spec.training.epochs else None)
+
+
+def _epochs_override(overrides: list[str], run: Path, backend: str | None, *, spec_given: bool) -> int | None:
+    """N of a ``training.epochs=N`` override; other overrides are refused on resume (with a SPEC, they are compared with the run's spec)."""
+    target = None
+    for text in overrides:
+        path, value = parse_override(text)
+        if path == ["training", "epochs"]:
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise SpecError(f"`--set {text}`: `training.epochs` must be a positive integer. Received: {value!r}.")
+            target = value
+        elif path == ["backend"] and value == backend:
+            continue  # --backend naming the run's own backend
+        elif path == ["backend"]:
+            raise SpecError(f"`backend: {value}` with `--resume`: run {run} trains on {backend}, and a resumed run keeps its backend. Drop `--backend` (or `--set backend=...`), or start a new run.")
+        elif not spec_given:
+            raise SpecError(
+                f"`--set {text}` with `--resume` would change the run's spec; a resumed run keeps the spec it started with, and takes only "
+                "`--set training.epochs=N` (to train for more epochs). Drop `--set`, or start a new run."
+            )
+    return target
+
+
+def _stopped_early(spec: Spec, history: list[dict[str, float]]) -> bool:
+    """Whether early stopping ended this history (its patience ran out at the last epoch)."""
+    es = spec.training.early_stopping
+    if es is None:
+        return False
+    patience = _Patience(spec.training.monitor, es.patience, es.min_delta)
+    stops = [patience.observe(row[spec.training.monitor]) for row in history]
+    return bool(stops) and stops[-1]
+
+
+@dataclass
+class _Patience:
+    """Keras' EarlyStopping rule: training stops once the monitored value has not improved by more than ``min_delta`` for ``patience`` epochs."""
+
+    monitor: str
+    patience: int
+    min_delta: float
+    best: float | None = None
+    wait: int = 0
+
+    def observe(self, value: float) -> bool:
+        """Record one epoch's value; True when training stops after it."""
+        if _improves(value, self.best, self.monitor, self.min_delta):
+            self.best, self.wait = value, 0
+            return False
+        self.wait += 1
+        return self.wait >= self.patience
 
 
 def spec_changes(old: Any, new: Any, path: str = "") -> list[str]:
@@ -141,16 +235,24 @@ def spec_changes(old: Any, new: Any, path: str = "") -> list[str]:
 
 
 def fit(
-    prepared: Pipeline, progress: Progress | None = None, resume: Resume | None = None, *, run: RunDir | None = None, run_fields: dict[str, Any] | None = None
+    prepared: Pipeline,
+    progress: Progress | None = None,
+    resume: Resume | None = None,
+    *,
+    on_run: Callable[[RunDir], None] | None = None,
+    run: RunDir | None = None,
+    run_fields: dict[str, Any] | None = None,
 ) -> TrainResult:
     """Train (a new run directory, or the resumed one), commit every epoch, evaluate the best checkpoint.
 
+    ``on_run`` is called with the run directory as soon as it exists (or is reopened), before training starts.
     ``run``: a new, empty run directory to train into (default: one made now under ``output.dir``);
     ``run_fields``: more fields for a new run's run.json (``seqcli tune`` records its study and trial number).
     """
     spec, model = prepared.spec, prepared.model
     if resume is not None and (run is not None or run_fields):
         raise ValueError("a resumed run keeps its directory and run.json fields")
+    interrupt.check()
     run = resume.run if resume else run or RunDir.create(spec.output.dir, spec.output.name or "run")
     history = list(resume.history) if resume else []
     per_batch = progress is not None and getattr(progress, "batch_updates", True)
@@ -158,6 +260,8 @@ def fit(
     recorder = (_batch_recorder_class() if per_batch else _recorder_class())(writer, spec, progress, history)
     started = time.perf_counter()
     try:
+        if on_run is not None:
+            on_run(run)
         if resume is None:
             run.write_text("spec.yaml", to_yaml(spec))
             run.write_json("preprocessing.json", prepared.preprocessing_state())
@@ -166,7 +270,13 @@ def fit(
             weights = {"class_weights": prepared.class_weights} if prepared.class_weights else {}
             run.mark_running(created=_now(), name=spec.output.name, seed=spec.seed, versions=versions(), data_fingerprints=prepared.fingerprints, **weights, **(run_fields or {}))
         else:
-            run.mark_running(resumed=_now())
+            extension = {}
+            if resume.extended_from is not None:  # `--set training.epochs=N`
+                run.write_text("spec.yaml", to_yaml(spec))  # first: until run.json says running, a completed run stays what it was
+                done = {"at": _now(), "after_epoch": resume.epochs_completed, "epochs_before": resume.extended_from, "epochs": spec.training.epochs}
+                extension = {"extensions": [*run.info().get("extensions", []), done]}
+            run.mark_running(resumed=_now(), **extension)
+            run.discard("metrics.json")  # the completed run's, if it is extended; written again at the end
             if recorder.best_epoch:
                 recorder.best_state = run.read_state(recorder.best_epoch)
         validation = prepared.splits.get("validation")
@@ -183,8 +293,9 @@ def fit(
                 shuffle=False,  # the plans shuffle
                 class_weight=dict(enumerate(prepared.class_weights.values())) if prepared.class_weights else None,
                 verbose=0,
-                callbacks=[recorder],
+                callbacks=[recorder, *_tensorboard(spec, run)],
             )
+        interrupt.check()  # a Ctrl-C that a library swallowed during the last epoch
         recorder.commit()  # the last epoch, if it ended within COMMIT_INTERVAL of the previous commit
         writer.close()
         if progress is not None:
@@ -195,21 +306,48 @@ def fit(
         metrics = {"task": spec.task, "checkpoint": "best", "best_epoch": recorder.best_epoch, "monitor": spec.training.monitor}
         for role in ("validation", "test"):
             if role in prepared.splits:
-                metrics[role] = prepared.evaluate(model, prepared.splits[role])
+                split = prepared.splits[role]
+                outputs = prepared.outputs(model, split)
+                assert split.y is not None  # evaluated splits have targets
+                metrics[role] = prepared.task.evaluate(outputs, split.y, prepared.prep, spec=spec)
+                if TASK_KINDS[spec.task].numeric and role == "test":
+                    run.write_arrays(TEST_VALUES, _test_values(prepared, outputs, split.y))
         run.write_json("metrics.json", metrics)
+        interrupt.check()
+        from seqcli.plots import plot_run
+
+        plot_run(run, status="completed")  # drawn as the completed run it is about to be marked
         seconds = time.perf_counter() - started
         run.set_status("completed", train_seconds=round(seconds, 2))
         return TrainResult(run, recorder.history, metrics, recorder.best_epoch, seconds, recorder.stop, prepared.warnings, prepared.class_weights)
     except BaseException as exc:  # mark the run, then let the CLI report (or the traceback show) the cause
-        with contextlib.suppress(SeqcliError):  # on a full disk these writes fail too; the original error matters more
-            recorder.commit()  # every completed epoch is kept
-            writer.close()
-        with contextlib.suppress(SeqcliError):
-            if isinstance(exc, KeyboardInterrupt):
-                run.set_status("interrupted")
-            else:
-                run.set_status("failed", error=str(exc) if isinstance(exc, SeqcliError) else f"{type(exc).__name__}: {exc}")
+        with interrupt.deferred():  # a second Ctrl-C must not cut this short
+            with contextlib.suppress(SeqcliError):  # on a full disk these writes fail too; the original error matters more
+                recorder.commit()  # every completed epoch is kept
+                writer.close()
+            with contextlib.suppress(SeqcliError):
+                if isinstance(exc, KeyboardInterrupt):
+                    run.set_status("interrupted")
+                else:
+                    run.set_status("failed", error=str(exc) if isinstance(exc, SeqcliError) else f"{type(exc).__name__}: {exc}")
         raise
+
+
+TEST_VALUES = "test_values.npz"  # regression: the test split's true and predicted values, for predictions.png
+PLOTTED_VALUES = 20_000  # at most this many (per-timestep) rows are kept in it, a seeded sample of them
+
+
+def _test_values(prepared: Pipeline, outputs: Any, y: Any) -> dict[str, np.ndarray]:
+    """``true``, ``predicted`` ``(rows, targets)`` in the targets' units, and the targets' ``names``, of a regression run's test split."""
+    from seqcli.tasks.base import flat
+
+    task = prepared.task
+    predicted = task.predictions(outputs, prepared.prep)
+    true = task.predictions(flat(y), prepared.prep)  # the encoded targets through the same unscaling as the outputs
+    if len(true) > PLOTTED_VALUES:
+        keep = np.sort(np.random.default_rng(0).choice(len(true), PLOTTED_VALUES, replace=False))
+        true, predicted = true[keep], predicted[keep]
+    return {"true": np.asarray(true, np.float64), "predicted": np.asarray(predicted, np.float64), "names": np.array(task.columns(prepared.prep), dtype=str)}
 
 
 def output_axis(spec: Spec) -> str:
@@ -238,6 +376,13 @@ def _summary(model: Any) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _tensorboard(spec: Spec, run: RunDir) -> list[Any]:
+    """Keras' TensorBoard callback writing to the run's tensorboard/, with ``output.tensorboard: true``."""
+    if not spec.output.tensorboard:
+        return []
+    return [import_keras().callbacks.TensorBoard(log_dir=str(run.tensorboard_dir()), write_graph=False)]
+
+
 @functools.cache
 def _recorder_class() -> type:
     """The Keras callback class, defined on first use so importing this module stays TensorFlow-free."""
@@ -257,10 +402,11 @@ def _recorder_class() -> type:
             self.best: float | None = None
             self.best_epoch = 0
             self.best_state: dict[str, np.ndarray] = {}  # the best epoch's training state
-            self.patience_best: float | None = None
-            self.wait = 0
+            es = spec.training.early_stopping
+            self.patience = _Patience(self.monitor, es.patience, es.min_delta) if es is not None else None
             self.stop = False
             self.start_epoch: Callable[[int], None] | None = None
+            self.epoch_started = time.perf_counter()
             self.schedule = spec.training.lr_schedule
             self.learning_rate = spec.training.learning_rate  # the rate of the next epoch
             self.plateau_best: float | None = None
@@ -277,13 +423,8 @@ def _recorder_class() -> type:
             improved = _improves(current, self.best, self.monitor)
             if improved:
                 self.best, self.best_epoch = current, int(row["epoch"])
-            es = self.spec.training.early_stopping
-            if es is not None:  # Keras' EarlyStopping rule
-                if _improves(current, self.patience_best, self.monitor, es.min_delta):
-                    self.patience_best, self.wait = current, 0
-                else:
-                    self.wait += 1
-                    self.stop = self.wait >= es.patience
+            if self.patience is not None:
+                self.stop = self.patience.observe(current)
             if self.schedule is not None and self.schedule.type == "reduce_on_plateau":
                 self._plateau(row)
             return improved
@@ -311,7 +452,15 @@ def _recorder_class() -> type:
             if self.progress is not None:
                 self.progress.on_train_begin(self.params["epochs"], self.params["steps"] or 0, len(self.history) + 1)
 
+        def on_train_batch_begin(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+            interrupt.check()  # a safe point: Keras calls this in the main thread, and defining it costs no synchronization
+
+        def on_test_batch_begin(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+            interrupt.check()
+
         def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+            interrupt.check()
+            self.epoch_started = time.perf_counter()
             if self.start_epoch is not None:
                 self.start_epoch(epoch)
             # Dropout masks depend on (seed, epoch) only; checkpoints do not carry the RNG state.
@@ -324,8 +473,8 @@ def _recorder_class() -> type:
 
         def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
             row = {"epoch": epoch + 1, **{k: float(v) for k, v in (logs or {}).items() if k != "learning_rate"}}
-            if self.schedule is not None:
-                row["learning_rate"] = self.learning_rate  # the rate this epoch trained with
+            row["learning_rate"] = float(self.learning_rate)  # the rate this epoch trained with
+            row["seconds"] = round(time.perf_counter() - self.epoch_started, 4)  # its wall time, validation included (not part of an exact resume)
             improved = self._observe(row)
             state = training_state(self.model)
             if improved:
@@ -334,12 +483,14 @@ def _recorder_class() -> type:
             if time.monotonic() - self.committed_at >= COMMIT_INTERVAL or self.stop or epoch + 1 == self.params["epochs"]:
                 self.commit()
             if self.progress is not None:
-                self.progress.on_epoch_end(epoch + 1, {k: v for k, v in row.items() if k != "epoch"}, improved)
+                shown = {k: v for k, v in row.items() if k not in ("epoch", "seconds") and (k != "learning_rate" or self.schedule is not None)}
+                self.progress.on_epoch_end(epoch + 1, shown, improved)
                 if getattr(self.progress, "stop_requested", False) and not self.stop:
                     self.stop = True  # like early stopping: this epoch is the last
                     self.commit()
             if self.stop:
                 self.model.stop_training = True
+            interrupt.check()
 
     return Recorder
 

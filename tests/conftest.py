@@ -95,6 +95,11 @@ def interrupted_smoke(tmp_path_factory: pytest.TempPathFactory) -> Interrupted:
     return Interrupted(run, prepared)
 
 
+def untimed(history: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """History rows without their wall time (``seconds``), which no two trainings share: what an exact resume repeats bit for bit."""
+    return [{k: v for k, v in row.items() if k != "seconds"} for row in history]
+
+
 def copy_run(run: Path, folder: Path) -> Path:
     """A private copy of ``run`` under ``folder``, to change."""
     return Path(shutil.copytree(run, folder / run.name))
@@ -145,3 +150,18 @@ def numpy_batches(batches: object) -> list:
     if hasattr(batches, "as_numpy_iterator"):
         return list(batches.as_numpy_iterator())
     return [batches[i] for i in range(len(batches))]  # type: ignore[index, arg-type]
+
+
+def assert_png(path: Path, *, min_width: int = 300, min_height: int = 200) -> tuple[int, int]:
+    """``path`` is a PNG image at least this large that is not blank (more than one colour, a fair share of non-white
+    pixels); returns its (width, height)."""
+    import numpy as np
+    from matplotlib.image import imread
+
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", f"{path} is not a PNG"
+    pixels = imread(path)[..., :3]
+    height, width = pixels.shape[:2]
+    assert width >= min_width and height >= min_height, (path, width, height)
+    drawn = float((pixels.min(axis=-1) < 0.9).mean())
+    assert len(np.unique(pixels.reshape(-1, 3), axis=0)) > 10 and drawn > 0.01, f"{path} looks blank ({drawn:.1%} drawn)"
+    return width, height

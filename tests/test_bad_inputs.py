@@ -17,6 +17,8 @@ import json
 import os
 import re
 import shutil
+import subprocess
+import sys
 import textwrap
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -738,6 +740,87 @@ def predict_json_format_for_csv_name(env: Env) -> list[str]:
     return ["predict", str(env.smoke_run()), str(SMOKE_TEST), "--output", str(env.tmp / "preds.csv"), "--format", "json"]
 
 
+def dead_pid() -> int:
+    """The pid of a process that has ended."""
+    done = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True, check=True)
+    return int(done.stdout)
+
+
+def edit_run_json(run: Path, **fields: Any) -> Path:
+    info = json.loads((run / "run.json").read_text())
+    (run / "run.json").write_text(json.dumps({**info, **fields}))
+    return run
+
+
+def predict_crashed_before_an_epoch(env: Env) -> list[str]:
+    run = edit_run_json(env.run_copy(), status="running", pid=dead_pid(), epochs_completed=0, best_epoch=0)
+    return ["predict", str(run), str(SMOKE_TEST)]
+
+
+def predict_models_deleted(env: Env) -> list[str]:
+    run = env.run_copy()
+    best = json.loads((run / "run.json").read_text())["best_epoch"]
+    (run / "checkpoints" / "best.keras").unlink()
+    (run / "checkpoints" / f"epoch-{best:04d}.npz").unlink()
+    return ["predict", str(run), str(SMOKE_TEST)]
+
+
+def predict_checkpoints_emptied(env: Env) -> list[str]:
+    run = env.run_copy()
+    for file in (run / "checkpoints").iterdir():
+        file.unlink()
+    return ["predict", str(run), str(SMOKE_TEST)]
+
+
+def output_dir_is_a_file(env: Env) -> list[str]:
+    (env.tmp / "blocker").write_text("a regular file\n")
+    return train(env, SMOKE_SPEC, f"output.dir={env.tmp / 'blocker'}")
+
+
+# ----------------------------------------------------------------- resume cases
+
+
+def resume(run: Path, *args: str) -> list[str]:
+    return ["train", "--resume", str(run), "--quiet", *args]
+
+
+def resume_run_missing(env: Env) -> list[str]:
+    return resume(env.tmp / "no-run")
+
+
+def resume_completed(env: Env) -> list[str]:
+    return resume(env.run_copy())
+
+
+def resume_live_run(env: Env) -> list[str]:
+    return resume(edit_run_json(env.run_copy(), status="running", **seqcli.rundir.process_identity(os.getppid())))  # a live process, not this one
+
+
+def resume_with_other_set(env: Env) -> list[str]:
+    return resume(env.run_copy(), "--set", "model.layers[0].units=16")
+
+
+def resume_too_few_epochs(env: Env) -> list[str]:
+    return resume(env.run_copy(), "--set", "training.epochs=2")
+
+
+def resume_other_backend(env: Env) -> list[str]:
+    run = env.run_copy()
+    other = {"jax": "tensorflow", "tensorflow": "jax"}[json.loads((run / "run.json").read_text())["versions"]["backend"]]
+    return resume(run, "--backend", other, "--set", "training.epochs=3")
+
+
+def resume_stopped_early(env: Env) -> list[str]:
+    """A completed run whose history ran out of patience: 2 epochs of 8, patience 1, the second epoch no better."""
+    run = env.run_copy()
+    spec = (run / "spec.yaml").read_text().replace("  epochs: 2\n", "  epochs: 8\n").replace("    patience: 10\n", "    patience: 1\n")
+    (run / "spec.yaml").write_text(spec)
+    history = json.loads((run / "history.json").read_text())
+    history[1]["val_loss"] = history[0]["val_loss"] + 0.1
+    (run / "history.json").write_text(json.dumps(history))
+    return resume(run, "--set", "training.epochs=12")
+
+
 # ----------------------------------------------------------------- multi-input cases
 
 
@@ -825,6 +908,52 @@ def tune_study_from_another_spec(env: Env) -> list[str]:
 def tune_output_under_a_file(env: Env) -> list[str]:
     (env.tmp / "blocker").write_text("a file, not a folder\n")
     return [*tune_args(env, TUNE_SMOKE), "--set", f"output.dir={env.tmp / 'blocker' / 'runs'}"]
+# ----------------------------------------------------------------- export cases
+
+
+def export_args(env: Env, run: Path, output: Path, fmt: str = "onnx") -> list[str]:
+    return ["export", str(run), "--format", fmt, "--output", str(output)]
+
+
+def export_with_status(status: str, **fields: Any) -> Callable[[Env], list[str]]:
+    def build(env: Env) -> list[str]:
+        run = env.run_copy()
+        info = json.loads((run / "run.json").read_text())
+        (run / "run.json").write_text(json.dumps({**info, "status": status, **fields}))
+        return export_args(env, run, env.tmp / "model.onnx")
+
+    return build
+
+
+def export_unknown_format(env: Env) -> list[str]:
+    return export_args(env, env.smoke_run(), env.tmp / "model.onnx", fmt="onnnx")
+
+
+def export_output_exists(env: Env) -> list[str]:
+    (env.tmp / "model.onnx").write_text("keep me\n")
+    return export_args(env, env.smoke_run(), env.tmp / "model.onnx")
+
+
+def export_description_exists(env: Env) -> list[str]:
+    (env.tmp / "model.onnx.json").write_text("{}\n")
+    return export_args(env, env.smoke_run(), env.tmp / "model.onnx")
+
+
+def export_output_dir_missing(env: Env) -> list[str]:
+    return export_args(env, env.smoke_run(), env.tmp / "out" / "model.onnx")
+
+
+def export_output_under_file(env: Env) -> list[str]:
+    (env.tmp / "blocker").write_text("a regular file\n")
+    return export_args(env, env.smoke_run(), env.tmp / "blocker" / "model.onnx")
+
+
+def export_litert_extension(env: Env) -> list[str]:
+    return export_args(env, env.smoke_run(), env.tmp / "model.lite", fmt="litert")
+
+
+def export_run_missing(env: Env) -> list[str]:
+    return export_args(env, env.tmp / "no-run", env.tmp / "model.onnx")
 
 
 CASES = [
@@ -1005,7 +1134,7 @@ CASES = [
         r".*They are numbers: if they are real values rather than classes, set `task: regress`\. For classes, give each class more sequences",
     ),
     Case("pickled-object-npy", pickled_npy, r"x\.npy holds Python objects .*seqcli never loads pickles.*Store variable-length data as an \.npz"),
-    Case("output-dir-under-a-file", output_dir_under_file, r"Cannot create the run directory under .*blocker/runs/smoke: Not a directory\. Set `output\.dir` to a writable directory"),
+    Case("output-dir-under-a-file", output_dir_under_file, r"Cannot create the run directory under .*blocker/runs/smoke: .*blocker is a file \(Not a directory\)\. Set `output\.dir` to a writable"),
     Case("inspect-bare-inf", inspect_bare_nan, r"x\.npy, index 4: inf at timestep 3, feature 1\. Replace missing or infinite values"),
     Case("inspect-data-option-without-spec", inspect_data_without_spec, r"--data and --set need a spec; for a bare data file run `seqcli inspect-shapes FILE`"),
     # predict: the run directory, INPUT and --output.
@@ -1024,14 +1153,18 @@ CASES = [
     Case("predict-run-missing", predict_run_missing, r"Run directory .*no-run does not exist\. `seqcli train` prints the run directory"),
     Case("predict-run-incomplete", predict_run_incomplete, r"run is not a complete seqcli run: preprocessing\.json is missing\. Give a directory created by `seqcli train`"),
     Case("predict-run-json-corrupt", predict_run_json_corrupt, r"run/run\.json is corrupt .*Train again"),
-    Case("predict-checkpoint-corrupt", predict_checkpoint_corrupt, r"Cannot load checkpoint .*run/checkpoints/best\.keras: .*train again"),
+    Case(
+        "predict-checkpoint-corrupt",
+        predict_checkpoint_corrupt,
+        r"Cannot load checkpoint .*run/checkpoints/best\.keras: (?!.*\.\.).*[^.]\. The file is damaged\. Train again, or try `--checkpoint last`\.$",
+    ),
     Case("predict-interrupted-checkpoint-corrupt", predict_interrupted_state_corrupt, r"Cannot read checkpoint .*run/checkpoints/epoch-000\d\.npz: .*damaged; train again"),
     Case(
         "predict-input-missing",
         predict_input_missing,
         r"^(?!.*`data\.\*`).*new\.csv does not exist\. Check the path",
     ),
-    Case("predict-output-exists", predict_output_exists, r"preds\.csv already exists\. Choose another --output file, or pass --force"),
+    Case("predict-output-exists", predict_output_exists, r"preds\.csv already exists\. Choose another --output, or pass --force to replace it"),
     Case(
         "predict-output-under-a-file",
         predict_output_under_file,
@@ -1049,6 +1182,57 @@ CASES = [
     ),
     Case("predict-json-format-for-csv-name", predict_json_format_for_csv_name, r"--format json does not match --output .*/preds\.csv, a \.csv name\. Name the file preds\.json"),
     Case("predict-output-dir-missing", predict_output_dir_missing, r"Cannot write .*out/preds\.csv: the directory .*out does not exist\. Create it first"),
+    Case(
+        "predict-crashed-run-without-an-epoch",
+        predict_crashed_before_an_epoch,
+        r"Run .*run crashed before its first epoch ended \(its process \d+ is gone\); resume it with `seqcli train --resume .*run`\. There is no best checkpoint to predict with",
+    ),
+    Case(
+        "predict-best-model-deleted",
+        predict_models_deleted,
+        r"its best model is missing: checkpoints/best\.keras and its epoch's state are gone \(deleted or moved\)\. checkpoints/ still holds .*last\.keras: predict with `--checkpoint last`",
+    ),
+    Case("predict-checkpoints-emptied", predict_checkpoints_emptied, r"its best model is missing: .*checkpoints/ is empty\. Train again\.$"),
+    Case("output-dir-is-a-file", output_dir_is_a_file, r"Cannot create the run directory under .*blocker/smoke: .*blocker is a file \(Not a directory\)\. Set `output\.dir`"),
+    # train --resume: what a run can continue with, and what it must keep.
+    Case("resume-run-missing", resume_run_missing, r"Run directory .*no-run does not exist"),
+    Case(
+        "resume-completed-run",
+        resume_completed,
+        r"Run .*run is already completed \(2 epochs\); there is nothing to resume\. Train it for more epochs with `seqcli train --resume .*run --set training\.epochs=N` \(N > 2\)",
+    ),
+    Case("resume-live-run", resume_live_run, r"Run .*run is still training \(process \d+; 2 epochs committed so far\)\. Stop that process first, or wait for it"),
+    Case(
+        "resume-with-another-set",
+        resume_with_other_set,
+        r"`--set model\.layers\[0\]\.units=16` with `--resume` would change the run's spec; .*takes only `--set training\.epochs=N` \(to train for more epochs\)",
+    ),
+    Case("resume-too-few-epochs", resume_too_few_epochs, r"`--set training\.epochs=2` must exceed the 2 epochs run .*run has done already\. Give a larger number"),
+    Case("resume-other-backend", resume_other_backend, r"`backend: \w+` with `--resume`: run .*run trains on \w+, and a resumed run keeps its backend\. Drop `--backend`"),
+    Case(
+        "resume-stopped-early",
+        resume_stopped_early,
+        r"Run .*run stopped early after epoch 2 \(val_loss did not improve for 1 epoch\); trained further, it would stop again at once\. .*larger `training\.early_stopping\.patience`",
+    ),
+    # export: only a completed run; the output checked before anything is written.
+    Case(
+        "export-run-interrupted",
+        export_with_status("interrupted"),
+        r"Run .*run has not completed \(status: interrupted; after epoch 2 of 2\), and only a completed run can be exported .*Finish it with `seqcli train --resume .*run`, then export it",
+    ),
+    Case(
+        "export-run-crashed",
+        export_with_status("running", pid=2**22 + 7, host="nowhere"),
+        r"Run .*run has not completed \(status: running, but its process is gone: it crashed; after epoch 2 of 2\).*`seqcli train --resume",
+    ),
+    Case("export-run-failed", export_with_status("failed"), r"Run .*run has not completed \(status: failed; after epoch 2 of 2\), and only a completed run can be exported"),
+    Case("export-run-missing", export_run_missing, r"Run directory .*no-run does not exist"),
+    Case("export-unknown-format", export_unknown_format, r"Unknown export format 'onnnx'\. Choose one of saved_model, onnx, litert \(--format\)\. Did you mean onnx\?"),
+    Case("export-output-exists", export_output_exists, r"model\.onnx already exists\. Choose another --output, or pass --force to replace it"),
+    Case("export-description-exists", export_description_exists, r"model\.onnx\.json already exists\. Choose another --output, or pass --force"),
+    Case("export-output-dir-missing", export_output_dir_missing, r"Cannot write .*out/model\.onnx: the directory .*out does not exist\. Create it first"),
+    Case("export-output-under-file", export_output_under_file, r"Cannot write .*blocker/model\.onnx: .*blocker is a file, not a directory"),
+    Case("export-litert-extension", export_litert_extension, r"A LiteRT model is a \.tflite file; --output .*model\.lite has another extension\. Name it model\.tflite"),
     # Multi-input specs: samples matched by id, the keys of each input, the shared splits.
     Case(
         "multi-input-missing-id",
@@ -1093,6 +1277,42 @@ def test_bad_input(case: Case, tmp_path: Path, request: pytest.FixtureRequest, m
 def test_catalogue_ids_are_unique() -> None:
     assert len({c.id for c in CASES}) == len(CASES)
     assert len(CASES) >= 32
+
+
+def test_export_to_an_unwritable_directory(smoke_run: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Permission bits do not stop root, so make creating a file in the output's directory fail as it would."""
+    real_mkstemp = seqcli.rundir.tempfile.mkstemp
+    locked = tmp_path / "locked"
+    locked.mkdir()
+
+    def refusing_mkstemp(*args: Any, **kwargs: Any) -> Any:
+        if Path(kwargs.get("dir") or ".") == locked:
+            raise PermissionError(errno.EACCES, "Permission denied")
+        return real_mkstemp(*args, **kwargs)
+
+    monkeypatch.setattr(seqcli.rundir.tempfile, "mkstemp", refusing_mkstemp)
+    args = ["export", str(smoke_run), "--format", "onnx", "--output", str(locked / "model.onnx")]
+    assert_reported(invoke(args), args, r"Cannot write .*locked/model\.onnx: Permission denied in .*locked\. Give an --output in a directory you can write to")
+    assert list(locked.iterdir()) == []
+
+
+def test_export_without_its_packages(smoke_run: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A pip install without the export extra: one line that says what to install."""
+    import importlib.util
+
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name in ("tf2onnx", "onnxruntime") else real_find_spec(name, *a))
+    args = ["export", str(smoke_run), "--format", "onnx", "--output", str(tmp_path / "model.onnx")]
+    assert_reported(invoke(args), args, r"--format onnx needs the Python package\(s\) tf2onnx, onnxruntime, which are not installed\. Install them with `pip install 'seqcli\[export\]'`")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_export_when_the_disk_fills(smoke_run: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The model is written, then fsync fails: no model, no JSON, no temporary file is left."""
+    full_disk(monkeypatch, first_failing_call=1)
+    args = ["export", str(smoke_run), "--format", "onnx", "--output", str(tmp_path / "model.onnx")]
+    assert_reported(invoke(args), args, r"Cannot write .*model\.onnx: No space left on device\. Check free disk space")
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_run_check_catches_a_completed_run(smoke_run: Path) -> None:

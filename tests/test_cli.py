@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -28,7 +29,7 @@ def run(*args: str) -> object:
 def test_help_lists_commands_and_version() -> None:
     result = run("--help")
     assert result.exit_code == 0
-    for command in ("train", "predict", "inspect-shapes", "validate"):
+    for command in ("train", "predict", "inspect-shapes", "validate", "runs", "compare", "plot", "export"):
         assert command in result.stdout
     assert run("--version").stdout.strip() == f"seqcli {__version__}"
 
@@ -49,7 +50,7 @@ def test_help_and_validate_do_not_import_tensorflow() -> None:
         "from seqcli.cli import app\n"
         f"assert CliRunner().invoke(app, ['--help']).exit_code == 0\n"
         f"assert CliRunner().invoke(app, ['validate', {str(SMOKE_SPEC)!r}]).exit_code == 0\n"
-        "print(sorted(m for m in ('tensorflow', 'keras', 'numpy') if m in sys.modules))\n"
+        "print(sorted(m for m in ('tensorflow', 'keras', 'numpy', 'matplotlib') if m in sys.modules))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
     assert out.stdout.strip() == "[]"
@@ -167,6 +168,29 @@ def test_predict_wrong_feature_count(smoke_run: Path, tmp_path: Path) -> None:
     result = run("predict", smoke_run, sample)
     assert result.exit_code == 1
     assert "3 features per timestep, but the model was trained on 2" in result.stderr and "Traceback" not in result.output
+
+
+def test_predict_says_a_killed_run_crashed_and_how_to_resume_it(smoke_run: Path, tmp_path: Path) -> None:
+    """After `kill -9`, run.json still says running, with the pid of a process that is gone."""
+    run_dir = Path(shutil.copytree(smoke_run, tmp_path / "run"))
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True, check=True)
+    info = json.loads((run_dir / "run.json").read_text())
+    (run_dir / "run.json").write_text(json.dumps({**info, "status": "running", "pid": int(gone.stdout)}))
+    result = run("predict", run_dir, SMOKE_TEST, "--format", "json")
+    assert result.exit_code == 0, result.output
+    note = f"Run {run_dir} crashed after epoch 2 (its process {int(gone.stdout)} is gone); resume it with `seqcli train --resume {run_dir}`."
+    assert note in " ".join(result.stderr.split()) and "is running" not in result.stderr
+    assert json.loads(result.stdout)["notes"][0] == f"{note} Predicting with its best checkpoint (epoch {info['best_epoch']})."
+
+
+def test_predict_without_best_keras_uses_the_same_weights_from_the_epoch_state(smoke_run: Path, tmp_path: Path) -> None:
+    run_dir = Path(shutil.copytree(smoke_run, tmp_path / "run"))
+    (run_dir / "checkpoints" / "best.keras").unlink()
+    result = run("predict", run_dir, SMOKE_TEST, "--format", "json")
+    assert result.exit_code == 0, result.output
+    assert "checkpoints/best.keras is missing; predicting with the same weights from epoch" in " ".join(result.stderr.split())
+    original = json.loads(run("predict", smoke_run, SMOKE_TEST, "--format", "json").stdout)
+    assert json.loads(result.stdout)["predictions"] == original["predictions"]
 
 
 def test_predict_missing_run(tmp_path: Path) -> None:

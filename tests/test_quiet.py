@@ -2,7 +2,8 @@
 
 TensorFlow 2.21 prints "All log messages before absl::InitializeLog() ..." and "oneDNN custom operations are on ..."
 twice as its libraries load, whatever TF_CPP_MIN_LOG_LEVEL says; seqcli/backend.py holds them back. The run is a
-fresh process without the variables a user might set, on each backend (on JAX, Keras still loads TensorFlow).
+fresh process without the variables a user might set, on each backend (on JAX, seqcli keeps TensorFlow out unless
+text needs it: then backend.import_tensorflow loads it quietly too).
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ from seqcli.cli import app
 from seqcli.data import load
 from seqcli.errors import DataError
 from seqcli.spec import TASK_KINDS, DataFile, load_spec, spec_from_dict
-from tests.conftest import numpy_batches
+from tests.conftest import assert_png, numpy_batches
 
 REGRESS, PER_STEP = TASK_KINDS["regress"], TASK_KINDS["regress_timesteps"]
 OPTIONS = spec_from_dict({"data": {"train": "x"}}).data
@@ -188,6 +188,9 @@ def test_lstm_into_dense_16_per_timestep_and_one_raw_sample(tmp_path: Path) -> N
     header, *rows = out.stdout.strip().splitlines()
     assert len(rows) == 480 and header.split(",")[:3] == ["id", "timestep", "predicted_0"] and len(header.split(",")) == 2 + 16
     assert 50 < float(rows[0].split(",")[2]) < 150  # the targets' units (about 100), not standardized ones
+    with np.load(run / "test_values.npz") as values:  # what predictions.png plots: every test timestep, 16 targets
+        assert values["true"].shape == values["predicted"].shape == (4 * 480, 16) and list(values["names"][:2]) == ["0", "1"]
+    assert_png(run / "predictions.png", min_width=800)
 
 
 def test_regress_run_predicts_values_and_scores_them(tmp_path: Path) -> None:
@@ -204,6 +207,11 @@ def test_regress_run_predicts_values_and_scores_them(tmp_path: Path) -> None:
     payload = json.loads(out.stdout)
     assert payload["task"] == "regress" and payload["targets"] == ["target"] and payload["rmse"] == pytest.approx(metrics["test"]["rmse"], rel=1e-5)
     assert set(payload["predictions"][0]) == {"id", "predicted", "target"} and payload["predictions"][3]["target"] == pytest.approx(0.3)
+    with np.load(run / "test_values.npz") as values:  # the test split's values in the targets' units, as predict scores them
+        assert values["true"][:, 0] == pytest.approx([0.1 * i for i in range(12)], abs=1e-6)
+        assert float(np.sqrt(np.mean((values["predicted"] - values["true"]) ** 2))) == pytest.approx(metrics["test"]["rmse"], rel=1e-5)
+    assert_png(run / "predictions.png") and assert_png(run / "history.png")
+    assert not (run / "confusion_matrix.png").exists()
 
 
 def test_text_regression_reads_numeric_targets(tmp_path: Path) -> None:

@@ -18,9 +18,9 @@ from seqcli import train
 from seqcli.cli import app
 from seqcli.errors import DataError, RunError, SpecError
 from seqcli.pipeline import Pipeline
-from seqcli.rundir import RunDir
+from seqcli.rundir import RunDir, process_identity
 from seqcli.spec import load_spec
-from tests.conftest import ROOT, SMOKE_SPEC, Interrupted, StopAfter, copy_run
+from tests.conftest import ROOT, SMOKE_SPEC, Interrupted, StopAfter, copy_run, untimed
 
 # Dropout on, so the test also covers the per-epoch reseeding of dropout masks; length buckets for the seeded batch plans.
 # One LSTM layer: committing and restoring its state works as for two, with less to trace per training.
@@ -63,10 +63,39 @@ def test_interrupted_run_resumes_to_the_same_result(whole: train.TrainResult, tm
 
     assert resumed.run.path == run
     assert [r["epoch"] for r in resumed.history] == [1, 2, 3, 4]  # every epoch exactly once
-    assert resumed.history == whole.history  # bit-identical: same batches, dropout masks, optimizer state
+    assert untimed(resumed.history) == untimed(whole.history)  # bit-identical but for the wall times: same batches, dropout masks, optimizer state
+    assert resumed.history[:2] == state.history and all(row["seconds"] > 0 for row in resumed.history)  # the replayed epochs' rows are the committed ones, wall times included
     assert resumed.metrics == whole.metrics and resumed.best_epoch == whole.best_epoch
-    assert json.loads((run / "history.json").read_text()) == whole.history
+    assert untimed(json.loads((run / "history.json").read_text())) == untimed(whole.history)
     assert json.loads((run / "run.json").read_text())["status"] == "completed"
+
+
+def test_a_completed_run_trained_further_matches_a_longer_run(whole: train.TrainResult, tmp_path: Path) -> None:
+    """`seqcli train --resume RUN --set training.epochs=4` on a completed 2-epoch run gives the uninterrupted 4-epoch run exactly."""
+    first = uninterrupted(tmp_path / "runs", [*SETTINGS, "training.epochs=2"])
+    run = first.run.path
+    assert json.loads((run / "run.json").read_text())["status"] == "completed" and len(first.history) == 2
+    prepared, state = train.prepare_resume(run, None, ["training.epochs=4"])
+    assert (state.status, state.epochs_completed, state.extended_from) == ("completed", 2, 2)
+    extended = train.fit(prepared, resume=state)
+    assert untimed(extended.history) == untimed(whole.history) and extended.metrics == whole.metrics  # bit-identical
+    info = json.loads((run / "run.json").read_text())
+    assert (info["status"], info["epochs_completed"]) == ("completed", 4)
+    assert [(e["after_epoch"], e["epochs_before"], e["epochs"]) for e in info["extensions"]] == [(2, 2, 4)]
+    assert "  epochs: 4\n" in (run / "spec.yaml").read_text()
+    assert {"best.keras", "last.keras"} <= {p.name for p in (run / "checkpoints").iterdir()}
+    with pytest.raises(SpecError, match=r"`--set training\.epochs=4` must exceed the 4 epochs run .* has done already"):
+        train.prepare_resume(run, None, ["training.epochs=4"])
+
+
+def test_training_a_cosine_run_further_warns_that_its_rates_change(smoke_run: Path, tmp_path: Path) -> None:
+    run = copy_run(smoke_run, tmp_path)
+    spec = (run / "spec.yaml").read_text()
+    assert "  lr_schedule: null\n" in spec
+    (run / "spec.yaml").write_text(spec.replace("  lr_schedule: null\n", "  lr_schedule:\n    type: cosine\n"))
+    prepared, _ = train.prepare_resume(run, None, ["training.epochs=6"])
+    (warning,) = [w for w in prepared.warnings if "cosine" in w]
+    assert "with 6 epochs instead of 2, epochs 3-6 follow the 6-epoch curve, from a rate of 0.015 (epoch 2 trained with 0.01)" in warning
 
 
 @pytest.mark.slow  # three more trainings (about 10 s): the commit policy; test_interrupted_run_resumes_to_the_same_result covers resuming
@@ -81,7 +110,7 @@ def test_short_epochs_commit_less_often_and_an_interruption_still_keeps_every_ep
     monkeypatch.setattr(RunDir, "commit_epoch", counted)
     monkeypatch.setattr(train, "COMMIT_INTERVAL", 3600.0)  # no epoch is an hour long: only the last one and stops commit
     finished = train.fit(train.prepare(load_spec(SMOKE_SPEC, [*SETTINGS, f"output.dir={tmp_path / 'finished'}"])))
-    assert commits == [4] and finished.history == whole.history  # committing less often changes nothing of the training
+    assert commits == [4] and untimed(finished.history) == untimed(whole.history)  # committing less often changes nothing of the training
 
     commits.clear()
     out = tmp_path / "runs"
@@ -93,7 +122,7 @@ def test_short_epochs_commit_less_often_and_an_interruption_still_keeps_every_ep
     assert (info["status"], info["epochs_completed"]) == ("interrupted", 3)
     assert (run / "checkpoints" / f"epoch-{info['best_epoch']:04d}.npz").exists()  # the best epoch's state is on disk, whichever epoch it was
     resumed = train.fit(*_resume(run))
-    assert resumed.history == finished.history and resumed.metrics == finished.metrics
+    assert untimed(resumed.history) == untimed(finished.history) and resumed.metrics == finished.metrics
 
 
 @pytest.mark.slow  # three trainings (about 8 s) for the early-stopping state on resume
@@ -104,7 +133,7 @@ def test_early_stopping_state_survives_resume(tmp_path: Path) -> None:
     with pytest.raises(KeyboardInterrupt):
         train.fit(train.prepare(load_spec(SMOKE_SPEC, [*EARLY_STOPPING, f"output.dir={out}"])), StopAfter(len(whole.history) - 1))
     resumed = train.fit(*_resume(only_run(out)))
-    assert resumed.history == whole.history and resumed.stopped_early
+    assert untimed(resumed.history) == untimed(whole.history) and resumed.stopped_early
 
 
 @pytest.mark.slow  # three trainings (about 8 s) for the learning-rate state on resume
@@ -115,7 +144,7 @@ def test_reduce_on_plateau_state_survives_resume(tmp_path: Path) -> None:
     with pytest.raises(KeyboardInterrupt):
         train.fit(train.prepare(load_spec(SMOKE_SPEC, [*PLATEAU, f"output.dir={out}"])), StopAfter(3))
     resumed = train.fit(*_resume(only_run(out)))
-    assert resumed.history == whole.history  # the same rates, and therefore the same losses
+    assert untimed(resumed.history) == untimed(whole.history)  # the same rates, and therefore the same losses
     assert resumed.metrics == whole.metrics
 
 
@@ -135,8 +164,8 @@ def test_resume_refuses_a_changed_spec_with_the_difference(interrupted_run: Path
         train.prepare_resume(interrupted_run, SMOKE_SPEC, ["model.layers[0].units=16"])
     # The same spec and settings are accepted (where runs go does not count as a change).
     train.prepare_resume(interrupted_run, SMOKE_SPEC, ["training.epochs=3", "output.dir=elsewhere"])
-    with pytest.raises(SpecError, match="`--set` with `--resume` would change the run's spec"):
-        train.prepare_resume(interrupted_run, None, ["training.epochs=5"])
+    with pytest.raises(SpecError, match=r"`--set model\.layers\[0\]\.units=16` with `--resume` would change the run's spec; .* takes only `--set training\.epochs=N`"):
+        train.prepare_resume(interrupted_run, None, ["model.layers[0].units=16"])
 
 
 def test_resume_refuses_changed_data(interrupted_run: Path, tmp_path: Path) -> None:
@@ -161,9 +190,9 @@ def test_resume_refuses_completed_and_live_runs(smoke_run: Path, interrupted_run
     sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     try:
         info = json.loads((run / "run.json").read_text())
-        info.update(status="running", pid=sleeper.pid)
+        info.update(status="running", **process_identity(sleeper.pid))  # as the sleeper would have recorded itself
         (run / "run.json").write_text(json.dumps(info))
-        with pytest.raises(RunError, match=f"still training \\(process {sleeper.pid}\\)"):
+        with pytest.raises(RunError, match=f"still training \\(process {sleeper.pid}; 1 epoch committed so far\\)\\. Stop that process first"):
             train.prepare_resume(run)
     finally:
         sleeper.kill()
@@ -212,7 +241,7 @@ def test_sigkill_mid_epoch_then_resume_matches_uninterrupted_run(tmp_path: Path,
     whole_run = only_run(tmp_path / "whole")
     history = json.loads((run / "history.json").read_text())
     assert [r["epoch"] for r in history] == [1, 2, 3, 4, 5, 6]
-    assert history == json.loads((whole_run / "history.json").read_text())
+    assert untimed(history) == untimed(json.loads((whole_run / "history.json").read_text()))
     assert json.loads((run / "metrics.json").read_text()) == json.loads((whole_run / "metrics.json").read_text())
     assert sorted(p.name for p in (run / "checkpoints").iterdir()) == sorted(p.name for p in (whole_run / "checkpoints").iterdir())
 

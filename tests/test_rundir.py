@@ -116,3 +116,42 @@ def test_a_commit_writes_the_best_epoch_when_it_ended_between_commits(tmp_path: 
     run.commit_epoch(last, 4, 2, best, [{"epoch": e, "loss": 1.0} for e in range(1, 5)])
     assert sorted(p.name for p in (run.path / "checkpoints").iterdir()) == ["epoch-0002.npz", "epoch-0004.npz"]
     assert run.read_state(2)["model.0"].tolist() == [0, 0] and run.read_state(4)["model.0"].tolist() == [1, 1]
+
+
+def test_run_status_tells_a_live_run_from_a_crashed_one(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    run = RunDir.create(tmp_path, "exp")
+    run.mark_running(epochs_completed=3)
+    info = run.info()
+    assert (info["pid"], info["host"]) == (os.getpid(), rundir.socket.gethostname())
+    if Path("/proc/self/stat").exists():
+        assert info["process_start"] == rundir.process_identity()["process_start"]
+    parent = rundir.process_identity(os.getppid())  # a live process that is not this one
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True, check=True)
+    dead = {"pid": int(gone.stdout), "host": info["host"]}
+    assert rundir.run_status({**info, **parent}) == "running"
+    assert rundir.run_status({**info, **dead}) == "crashed"
+    assert rundir.run_status(info) == "crashed"  # this process is not training it
+    assert rundir.run_status({**info, **parent, "host": "elsewhere"}) == "running"  # cannot tell: counted as running
+    if "process_start" in parent:  # the pid now belongs to a process that started later: reused
+        assert rundir.run_status({**info, **parent, "process_start": parent["process_start"] + "0"}) == "crashed"
+    for status in ("completed", "failed", "interrupted"):
+        assert rundir.run_status({**info, "status": status}) == status
+    assert rundir.describe_status(run.path, {**info, **dead}) == f"Run {run.path} crashed after epoch 3 (its process {dead['pid']} is gone); resume it with `seqcli train --resume {run.path}`."
+    assert "is still training (process" in rundir.describe_status(run.path, {**info, **parent})
+
+
+def test_output_checks_refuse_before_anything_is_written(tmp_path: Path) -> None:
+    blocker = tmp_path / "blocker"
+    blocker.write_text("a file\n")
+    with pytest.raises(RunError, match=r"blocker is a file \(Not a directory\)\. Set `output\.dir`"):
+        rundir.check_output_dir(blocker, "exp")
+    with pytest.raises(RunError, match=r"blocker is a file \(Not a directory\)\. Set `output\.dir`"):
+        rundir.check_output_dir(blocker / "deeper" / "runs", "exp")
+    rundir.check_output_dir(tmp_path / "new" / "runs", "exp")
+    with pytest.raises(RunError, match=r"blocker is a file, not a directory"):
+        rundir.check_output(blocker / "p.csv", force=False)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["blocker"]

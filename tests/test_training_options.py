@@ -98,7 +98,7 @@ def test_weighted_and_smoothed_loss_reach_the_training_loop(tmp_path: Path, outp
     assert row["val_loss"] == pytest.approx(float(per_sample.mean()), rel=1e-4)  # validation is not weighted
     assert row["accuracy"] == row["val_accuracy"] == pytest.approx(float(correct.mean()), rel=1e-5)  # metrics are not weighted
     assert float(correct.mean()) != pytest.approx(float((weights * correct).sum() / weights.sum()))  # (and weighting would show)
-    assert "learning_rate" not in row  # only with a schedule
+    assert row["learning_rate"] == 1.0e-9 and row["seconds"] > 0  # every epoch records its rate and wall time, with or without a schedule
     # The run reloads: for predict (the same probabilities) and, compiled with the smoothed loss, for --resume.
     np.testing.assert_allclose(predict.predict(predict.load_run(result.run.path), split.data).values, probs, atol=1e-6)
     assert load_checkpoint(result.run.path / "checkpoints" / "last.keras", compile=True).loss.get_config()["label_smoothing"] == pytest.approx(smoothing)
