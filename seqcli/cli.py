@@ -187,6 +187,42 @@ def train(
     render.out.print(render.train_result(result))
 
 
+@app.command()
+@_reports_errors
+def tune(
+    spec: Annotated[Path, typer.Argument(metavar="SPEC", help="The experiment spec (YAML) with a `tune:` section: dotted spec paths mapped to choices or ranges.")],
+    trials: Annotated[int, typer.Option("--trials", "-n", help="Finish when the study has this many finished (completed or pruned) trials, whoever ran them.")] = 20,
+    storage: Annotated[
+        str | None,
+        typer.Option(
+            "--storage", metavar="URL",
+            help="The study's database, e.g. postgresql://USER:PASSWORD@HOST/DB, shared by several workers. Default: SQLite, <output.dir>/<name>/tune.db.",
+        ),
+    ] = None,
+    study: Annotated[str | None, typer.Option("--study", metavar="NAME", help="The study's name (default: the experiment's latest study, or its name).")] = None,
+    new_study: Annotated[bool, typer.Option("--new-study", help="Start a new study (the older ones are kept), e.g. after changing the spec.")] = False,
+    no_prune: Annotated[bool, typer.Option("--no-prune", help="Train every trial to its end (no median pruning of poor trials).")] = False,
+    set_: SetOption = None,
+    json_: Annotated[bool, typer.Option("--json", help="Machine-readable result on stdout.")] = False,
+    quiet: QuietOption = False,
+) -> None:
+    """Search hyperparameters with Optuna (TPE, median pruning): each trial is a run; the study is kept in a database and continued when run again."""
+    import json
+
+    from seqcli import render
+    from seqcli import tune as core
+    from seqcli.spec import load_search
+
+    search = load_search(spec, set_ or [])
+    try:
+        result = core.search(search, trials=trials, storage=storage, study_name=study, new_study=new_study, prune=not no_prune, progress=None if quiet else render.TuneLines())
+    except KeyboardInterrupt:
+        render.error("Interrupted. Finished trials are kept in the study; run the same command again to continue it.")
+        raise typer.Exit(130) from None
+    if json_:
+        render.out.print(json.dumps(result.to_dict(), indent=2), highlight=False, markup=False, soft_wrap=True)
+    else:
+        render.out.print(render.tune_result(result))
 def _resuming(state: Resume, epochs: int) -> str:
     """``resuming RUN after epoch N``, with how it had stopped and, with a new ``training.epochs``, the epochs it now trains for."""
     how = {"crashed": ", which crashed,", "failed": ", which failed,", "completed": ", which completed,"}.get(state.status, "")

@@ -21,3 +21,7 @@ class DataError(SeqcliError):
 
 class RunError(SeqcliError):
     """A run directory is missing, incomplete, corrupt or cannot be written."""
+
+
+class TuneError(SeqcliError):
+    """A hyperparameter search cannot start or go on: its study storage, or a study made from another spec."""

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from seqcli.predict import Prediction
     from seqcli.shapes import Trace
     from seqcli.train import TrainResult
+    from seqcli.tune import TrialRow, TuneResult
 
 out = Console(soft_wrap=False)
 err = Console(stderr=True)
@@ -271,6 +272,88 @@ class RichProgress:
         self.bar.stop()  # also when training raised
 
 
+def _param(value: Any) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else _cell(value)
+
+
+def _run_cell(run: str | None) -> str:
+    if run is None:
+        return "-"
+    try:
+        return str(Path(run).relative_to(Path.cwd()))
+    except ValueError:
+        return run
+
+
+def _short(name: str, names: list[str]) -> str:
+    """The shortest tail of a dotted path that no other searched path shares: ``units`` for ``model.layers[0].units``."""
+    parts = name.replace("[", ".[").split(".")
+    for k in range(1, len(parts) + 1):
+        tail = ".".join(parts[-k:]).replace(".[", "[")
+        if sum(other == tail or other.endswith("." + tail) or other.endswith("]." + tail) for other in names) == 1:
+            return tail
+    return name
+
+
+def tune_result(result: TuneResult) -> Group:
+    """The trials (number, state, values, monitored value, epochs, run), the best trial and its spec, the importances."""
+    table = Table(title=f"Study {result.study!r}: {result.finished} of {result.trials_target} trials finished ({result.storage})", title_justify="left")
+    names = [p.name for p in result.params]
+    table.add_column("trial", justify="right")
+    table.add_column("state")
+    for name in names:
+        table.add_column(_short(name, names), justify="right")
+    table.add_column(result.monitor, justify="right")
+    table.add_column("epochs", justify="right")
+    table.add_column("run")
+    for row in result.trials:
+        mark = (" spec" if row.baseline else "") + (" *" if result.best is not None and row.number == result.best.number else "")
+        state = row.state + (f" (retry of {row.retry_of})" if row.retry_of is not None else "")
+        table.add_row(
+            f"{row.number}{mark}", state, *(_param(row.params.get(n)) for n in names), _cell(row.value), _cell(row.epochs), _run_cell(row.run)
+        )
+    parts: list[Any] = [table]
+    if result.best is not None and result.best_spec is not None:
+        values = ", ".join(f"{k}={_param(v)}" for k, v in result.best.params.items())
+        parts.append(
+            Text(f"Best: trial {result.best.number}, {result.monitor} {_cell(result.best.value)} ({result.direction}d), {values}.\n", style="bold")
+            + Text(f"Its spec: {_run_cell(str(result.best_spec))} (train it with `seqcli train {_run_cell(str(result.best_spec))}`).")
+        )
+    else:
+        parts.append(Text("No trial completed, so there is no best trial yet.", style="yellow"))
+    if result.importances:
+        importances = Table(title="Parameter importances", title_justify="left")
+        importances.add_column("parameter")
+        importances.add_column("importance", justify="right")
+        for name, value in result.importances.items():
+            importances.add_row(name, f"{value:.3f}")
+        parts.append(importances)
+    if result.importance_note:
+        parts.append(Text(result.importance_note))
+    if any(row.baseline for row in result.trials):
+        parts.append(Text("spec: the spec's own values (trial 0 of a new study); *: the best trial."))
+    surplus = sum(row.state == "surplus" for row in result.trials)
+    if surplus:
+        parts.append(Text(f"{surplus} trial(s) marked surplus were claimed by two workers at once and given up before training."))
+    return Group(*parts)
+
+
+class TuneLines:
+    """One line on stderr per trial started and ended (implements tune.TuneProgress)."""
+
+    def on_study(self, study: str, storage: str, finished: int, trials: int) -> None:
+        state = f"{finished} of {trials} trials finished" if finished else "new"
+        note(f"study {study!r} in {storage}: {state}")
+
+    def on_trial_begin(self, number: int, params: dict[str, Any], run: Path) -> None:
+        values = ", ".join(f"{k}={_param(v)}" for k, v in params.items())
+        note(f"trial {number}: {values} -> {_run_cell(str(run))}")
+
+    def on_trial_end(self, row: TrialRow) -> None:
+        if row.state == "fail":
+            warning(f"trial {row.number} failed: {row.error or 'see its run directory'}")
+            return
+        note(f"trial {row.number} {row.state}: best {_cell(row.value)} in {row.epochs} epoch(s)")
 def _number(value: Any, digits: int = 4) -> str:
     if value is None:
         return "-"

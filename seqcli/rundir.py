@@ -287,6 +287,23 @@ def _remove(paths: list[Path]) -> None:
             path.unlink(missing_ok=True)
 
 
+def experiment_dir(output_dir: str | Path, name: str) -> Path:
+    """``<output.dir>/<name>``, created if missing: the folder of an experiment's runs (and of its tuning study)."""
+    parent = Path(output_dir) / name
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise RunError(f"Cannot create {parent}: {exc.strerror}. Set `output.dir` to a writable directory.") from None
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise RunError(f"Cannot write to {parent}: permission denied. Set `output.dir` to a writable directory.")
+    return parent
+
+
+def write_spec_file(path: Path, text: str) -> None:
+    """A spec outside any run (the best trial of ``seqcli tune``), written atomically; replaces an older one."""
+    write_text(path, text)
+
+
 def _json(obj: Any) -> str:
     return json.dumps(obj, indent=2, sort_keys=False) + "\n"
 
@@ -433,6 +450,10 @@ class RunDir:
     def discard(self, name: str) -> None:
         """Delete one file of the run, if it is there (e.g. metrics.json of a completed run that is being extended)."""
         (self.path / name).unlink(missing_ok=True)
+
+    def update(self, **fields: Any) -> dict[str, Any]:
+        """Add or change run.json fields, keeping its status; returns what it now holds."""
+        return self.set_status(self.info()["status"], **fields)
 
     def set_status(self, status: str, **fields: Any) -> dict[str, Any]:
         """Update run.json's status (and any other fields); returns what it now holds."""

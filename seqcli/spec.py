@@ -9,6 +9,7 @@ received, the line in the file and the fix. No TensorFlow here.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import decimal
 import difflib
@@ -496,16 +497,16 @@ class _Source:
     def __init__(self, file: str) -> None:
         self.file = file
         self.lines: dict[str, int] = {}
-        self.overridden: dict[str, str] = {}
+        self.overridden: dict[str, str] = {}  # dotted path -> where its value came from, e.g. "`--set training.epochs=3`"
         self.quoted: set[str] = set()  # the paths of quoted scalars ('16'), which YAML reads as strings
 
     def where(self, path: str) -> str:
-        for text_path, text in self.overridden.items():
+        for text_path, origin in self.overridden.items():
             if text_path.startswith((path + ".", path + "[")):
-                return f" (from `--set {text}`)"
+                return f" (from {origin})"
         for candidate in _ancestors(path):
             if candidate in self.overridden:
-                return f" (from `--set {self.overridden[candidate]}`)"
+                return f" (from {self.overridden[candidate]})"
             if candidate in self.lines:
                 return f" ({self.file}, line {self.lines[candidate]})"
         return ""
@@ -719,6 +720,8 @@ class _Builder:
         return cls(**values)
 
     def _unknown_key(self, cls: type, path: str, key: str, names: list[str]) -> str:
+        if cls is Spec:
+            names = [*names, "tune"]  # the search space of `seqcli tune`, read by load_search
         where = self.source.where(_join(path, key))
         section = f"`{path}`" if path else "the top level"
         message = f"Unknown key `{_join(path, key)}`{where}. Valid keys in {section}: {', '.join(names)}."
@@ -1166,6 +1169,15 @@ def parse_override(text: str) -> tuple[list[str | int], Any]:
 def apply_override(raw: dict[str, Any], text: str, source: _Source) -> None:
     """Set one ``PATH=VALUE`` override in the raw spec mapping (validated later with the rest)."""
     path, value = parse_override(text)
+    dotted = _set_value(raw, path, value, f"--set {text}")
+    quoted = text.partition("=")[2].strip()[:1] in ("'", '"')
+    (source.quoted.add if quoted else source.quoted.discard)(dotted)
+    source.overridden[dotted] = f"`--set {text}`"
+
+
+def _set_value(raw: dict[str, Any], path: Sequence[str | int], value: Any, label: str) -> str:
+    """Set ``value`` at ``path`` in the raw spec mapping, the way ``--set`` does (missing sections from the defaults);
+    returns the dotted path. ``label`` names the setting in errors (``--set PATH=VALUE``, or ``tune.PATH``)."""
     node: Any = raw
     dotted = ""
     defaults: Any = default_mapping()
@@ -1173,33 +1185,33 @@ def apply_override(raw: dict[str, Any], text: str, source: _Source) -> None:
         last = step == len(path) - 1
         defaults = defaults.get(key) if isinstance(defaults, dict) and isinstance(key, str) else (defaults[0] if isinstance(defaults, list) and defaults else None)
         if isinstance(key, int) and key < 0:
-            raise SpecError(_negative_index(text, path, step, node, dotted))
+            raise SpecError(_negative_index(label, list(path), step, node, dotted))
         if isinstance(key, int):
             if not isinstance(node, list) or key >= len(node):
                 size = len(node) if isinstance(node, list) else 0
-                raise SpecError(f"`--set {text}`: `{dotted}` has {size} item(s), so index [{key}] does not exist. Add the item in the spec file first.")
+                raise SpecError(f"`{label}`: `{dotted}` has {size} item(s), so index [{key}] does not exist. Add the item in the spec file first.")
         elif not isinstance(node, dict):
-            raise SpecError(f"`--set {text}`: `{dotted}` is not a mapping, so it has no key `{key}`.")
+            raise SpecError(f"`{label}`: `{dotted}` is not a mapping, so it has no key `{key}`.")
         dotted = _join(dotted, key)
         if last:
             node[key] = value
-            quoted = text.partition("=")[2].strip()[:1] in ("'", '"')
-            (source.quoted.add if quoted else source.quoted.discard)(dotted)
         else:
             if isinstance(key, str) and node.get(key) is None:
                 node[key] = _copy(defaults) if isinstance(defaults, (dict, list)) else {}
             node = node[key]
-    source.overridden[dotted] = text
+    return dotted
 
 
-def _negative_index(text: str, path: list[str | int], step: int, node: Any, dotted: str) -> str:
-    """The message for ``--set model.layers[-1].units=4``: which index to write instead."""
+def _negative_index(label: str, path: list[str | int], step: int, node: Any, dotted: str) -> str:
+    """The message for ``--set model.layers[-1].units=4`` (``label``: ``--set PATH=VALUE`` or ``tune.PATH``): which index to write instead."""
     key = path[step]
     assert isinstance(key, int)
-    message = f"`--set {text}`: negative indexes such as [{key}] are not supported; count from the first item, [0]."
+    message = f"`{label}`: negative indexes such as [{key}] are not supported; count from the first item, [0]."
     if isinstance(node, list) and len(node) + key >= 0:
         fixed = functools.reduce(_join, [len(node) + key if i == step else k for i, k in enumerate(path)], "")
-        return message + f" `{dotted}` has {len(node)} item(s), so write `--set {fixed}={text.partition('=')[2]}`."
+        if label.startswith("--set "):
+            return message + f" `{dotted}` has {len(node)} item(s), so write `--set {fixed}={label.partition('=')[2]}`."
+        return message + f" `{dotted}` has {len(node)} item(s), so write `tune.{fixed}`."
     size = len(node) if isinstance(node, list) else 0
     return message + f" `{dotted}` has {size} item(s); write an index from 0 to {size - 1}." if size else message + f" `{dotted}` has no items yet: add them in the spec file first."
 
@@ -1214,8 +1226,14 @@ def load_spec(path: str | Path, overrides: Sequence[str] = (), *, strict: bool =
     Data paths are resolved relative to the spec file, ``output.dir`` relative to
     the working directory, and ``output.name`` defaults to the file's stem.
     With ``strict=False`` the cross-field rules are left to the caller
-    (``inspect-shapes`` shows them as warnings).
+    (``inspect-shapes`` shows them as warnings). A ``tune:`` section (the search
+    space of ``seqcli tune``) is validated too, then left out: see :func:`load_search`.
     """
+    return load_search(path, overrides, strict=strict, tune_required=False).spec
+
+
+def _read_raw(path: str | Path) -> tuple[dict[str, Any], _Source, Path]:
+    """The spec file's raw mapping and the line of every key, or a :class:`SpecError` for a file that is not a spec."""
     file = Path(path)
     if not file.exists() and file.is_symlink():
         raise SpecError(f"Spec file {file} is a symbolic link that leads nowhere (to a missing file, or round in a loop). Point it at the spec, or give the spec's own path.")
@@ -1234,8 +1252,11 @@ def load_spec(path: str | Path, overrides: Sequence[str] = (), *, strict: bool =
         raw = {}
     if not isinstance(raw, dict):
         raise SpecError(f"{file} must hold a YAML mapping with the sections data, preprocessing, model, training and output. Received: {_describe(raw)}.")
-    for text_override in overrides:
-        apply_override(raw, text_override, source)
+    return raw, source, file
+
+
+def _finish(raw: dict[str, Any], source: _Source, file: Path, *, strict: bool) -> Spec:
+    """Build, check and resolve a raw spec mapping (after its overrides)."""
     spec = _Builder(source).build(Spec, raw, "")
     if strict:
         problems = cross_field_problems(spec)
@@ -1247,6 +1268,215 @@ def load_spec(path: str | Path, overrides: Sequence[str] = (), *, strict: bool =
             "Set `output.name` (e.g. `output: {name: my-experiment}`), or rename the file."
         )
     return resolve(spec, _absolute(file.parent, "The spec file's folder"), file.stem)
+
+
+# --------------------------------------------------------------------------- the search space (`tune:`)
+
+RANGE_KEYS = ("low", "high", "log", "step")
+
+
+@dataclass(frozen=True)
+class TuneParam:
+    """One searched field: a list of choices, or a range of integers or numbers (``log``: sampled on a log scale)."""
+
+    name: str  # the dotted path as written under `tune:`, e.g. "model.layers[0].units"
+    keys: tuple[str | int, ...]
+    choices: tuple[Any, ...] | None = None
+    low: float | None = None
+    high: float | None = None
+    log: bool = False
+    step: float | None = None
+    integer: bool = False
+
+    def describe(self) -> str:
+        """``[32, 64, 128]``, ``1e-04 .. 0.01 (log)``, ``1 .. 3 step 1``."""
+        if self.choices is not None:
+            return "[" + ", ".join(_describe(c) for c in self.choices) + "]"
+        text = f"{self.low:g} .. {self.high:g}"
+        return text + (" (log)" if self.log else "") + (f" step {self.step:g}" if self.step is not None else "")
+
+
+@dataclass
+class Search:
+    """A spec and its search space: ``spec`` is the spec without ``tune:`` (every default filled in, resolved);
+    :meth:`trial_spec` applies one trial's values the way ``--set`` applies overrides, and validates the result like a file."""
+
+    spec: Spec
+    params: list[TuneParam]
+    file: Path
+    raw: dict[str, Any]  # the spec file's mapping after --set, without `tune:`
+    source: _Source
+
+    def trial_spec(self, values: dict[str, Any]) -> Spec:
+        raw, source = copy.deepcopy(self.raw), _Source(self.source.file)
+        source.lines, source.quoted, source.overridden = dict(self.source.lines), set(self.source.quoted), dict(self.source.overridden)
+        for param in self.params:
+            dotted = _set_value(raw, param.keys, values[param.name], f"tune.{param.name}")
+            source.overridden[dotted] = f"`tune.{param.name}` = {_describe(values[param.name])}"
+        return _finish(raw, source, self.file, strict=True)
+
+
+def load_search(path: str | Path, overrides: Sequence[str] = (), *, strict: bool = True, tune_required: bool = True) -> Search:
+    """Read a spec and its ``tune:`` section: the base spec is validated like :func:`load_spec`'s, and every choice and
+    both ends of every range are applied to it and validated, so a trial's spec can fail only on a combination of values."""
+    raw, source, file = _read_raw(path)
+    had_tune = "tune" in raw
+    tune = raw.pop("tune", None)
+    for text_override in overrides:
+        if parse_override(text_override)[0][0] == "tune":
+            raise SpecError(f"`--set {text_override}`: `tune` cannot be set with --set; edit the `tune:` section of {file}.")
+        apply_override(raw, text_override, source)
+    spec = _finish(copy.deepcopy(raw), source, file, strict=strict)
+    if not had_tune and tune_required:
+        raise SpecError(
+            f"{file} has no `tune:` section, so there is nothing to search. Add one that maps dotted spec paths to choices or ranges, e.g. "
+            "`tune: {model.layers[0].units: [32, 64, 128], training.learning_rate: {low: 1.0e-4, high: 1.0e-2, log: true}}` (see docs/tuning.md)."
+        )
+    search = Search(spec, [], file, raw, source)
+    if had_tune:
+        search.params = _tune_params(tune, source)
+        for param in search.params:  # every value alone, on the base spec
+            ends = param.choices if param.choices is not None else (param.low, param.high)
+            for value in ends:
+                _check_value(search, param, value, strict=strict)
+    return search
+
+
+def _check_value(search: Search, param: TuneParam, value: Any, *, strict: bool) -> None:
+    """Validate ``value`` of ``param`` alone on the base spec."""
+    raw, source = copy.deepcopy(search.raw), _Source(search.source.file)
+    source.lines, source.quoted, source.overridden = dict(search.source.lines), set(search.source.quoted), dict(search.source.overridden)
+    dotted = _set_value(raw, param.keys, value, f"tune.{param.name}")
+    line = search.source.lines.get(f"tune.{param.name}", search.source.lines.get("tune"))
+    at = f", {search.source.file} line {line}" if line else ""
+    source.overridden[dotted] = f"`tune.{param.name}`{at}"
+    _finish(raw, source, search.file, strict=strict)
+
+
+def _tune_fail(source: _Source, name: str, expected: str, value: Any, fix: str) -> SpecError:
+    line = source.lines.get(f"tune.{name}" if name else "tune")
+    at = f" ({source.file}, line {line})" if line else ""
+    key = f"tune.{name}" if name else "tune"
+    return SpecError(f"`{key}` must be {expected}. Received: {_describe(value)}{at}. {fix}")
+
+
+def _tune_params(tune: Any, source: _Source) -> list[TuneParam]:
+    example = "e.g. `model.layers[0].units: [32, 64, 128]` or `training.learning_rate: {low: 1.0e-4, high: 1.0e-2, log: true}`"
+    if not isinstance(tune, dict) or not tune:
+        raise _tune_fail(source, "", "a mapping of dotted spec paths to choices or ranges", tune, f"Write one line per searched field, {example}.")
+    params = []
+    for name, value in tune.items():
+        name = str(name)
+        keys = _tune_keys(name, source)
+        leaf = _schema_leaf(keys, name, source)
+        if isinstance(value, list):
+            if not value:
+                raise _tune_fail(source, name, "a non-empty list of choices", value, "List at least two values to choose from, e.g. [32, 64, 128].")
+            bad = [v for v in value if not (v is None or isinstance(v, (bool, int, float, str)))]
+            if bad:
+                raise _tune_fail(source, name, "a list of choices that are numbers, strings, true/false or null", value, f"{_describe(bad[0])} is not one; list plain values.")
+            if len(set(map(repr, value))) != len(value):
+                raise _tune_fail(source, name, "a list of different choices", value, "Remove the repeated value.")
+            params.append(TuneParam(name, keys, choices=tuple(_as_number(v, leaf) for v in value)))
+        elif isinstance(value, dict):
+            params.append(_tune_range(name, keys, leaf, {k: _as_number(v, leaf) for k, v in value.items()}, source))
+        else:
+            raise _tune_fail(source, name, "a list of choices or a range {low, high}", value, f"Write {example}.")
+    return params
+
+
+def _as_number(value: Any, leaf: Any) -> Any:
+    """``'1e-4'`` -> 1e-4 for a number field: YAML 1.1 reads an exponent without a '.' as text, which `tune:` ranges and choices forgive."""
+    args = get_args(leaf) if get_origin(leaf) in (Union, types.UnionType) else (leaf,)
+    number = _number(value) if isinstance(value, str) and float in args else None
+    return number if number is not None and math.isfinite(number) else value
+
+
+def _tune_keys(name: str, source: _Source) -> tuple[str | int, ...]:
+    if not re.fullmatch(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*|\[-?\d+\])*", name):
+        line = source.lines.get(f"tune.{name}", source.lines.get("tune"))
+        at = f" ({source.file}, line {line})" if line else ""
+        raise SpecError(f"`tune` key {name!r}{at} is not a dotted spec path. Write it like `training.learning_rate` or `model.layers[0].units`.")
+    keys: tuple[str | int, ...] = tuple(int(t[1:-1]) if t.startswith("[") else t.lstrip(".") for t in re.findall(r"\.?[A-Za-z_]\w*|\[-?\d+\]", name))
+    if keys[0] in ("output", "tune"):
+        raise SpecError(f"`tune.{name}`: `{keys[0]}` cannot be searched ({'where runs go' if keys[0] == 'output' else 'the search space'} is not a hyperparameter). Remove `{name}` from `tune:`.")
+    return keys
+
+
+def _unwrap(tp: Any) -> Any:
+    """``X | None`` -> ``X`` for a section (dataclass, list or mapping); other types as they are."""
+    if get_origin(tp) in (Union, types.UnionType):
+        sections = [a for a in get_args(tp) if dataclasses.is_dataclass(a) or get_origin(a) in (list, dict)]
+        if len(sections) == 1:
+            return sections[0]
+    return tp
+
+
+def _schema_leaf(keys: Sequence[str | int], name: str, source: _Source) -> Any:
+    """The schema type at ``keys``, or a :class:`SpecError` naming the first key that does not exist (with the closest one)."""
+    tp: Any = Spec
+    dotted = ""
+    line = source.lines.get(f"tune.{name}", source.lines.get("tune"))
+    at = f" ({source.file}, line {line})" if line else ""
+    for key in keys:
+        tp = _unwrap(tp)
+        if isinstance(key, int):
+            if get_origin(tp) is not list:
+                raise SpecError(f"Unknown path `tune.{name}`{at}: `{dotted}` is not a list, so it has no item [{key}]. Remove the index.")
+            tp = get_args(tp)[0]
+        elif isinstance(tp, type) and dataclasses.is_dataclass(tp) and tp is not DataFile:
+            names = [f.name for f in dataclasses.fields(tp)]
+            if key not in names:
+                section = f"`{dotted}`" if dotted else "the top level"
+                close = difflib.get_close_matches(key, names, n=1, cutoff=0.6)
+                hint = f" Did you mean `tune.{name.replace(_join(dotted, key), _join(dotted, close[0]), 1)}`?" if close else " Fix its spelling."
+                raise SpecError(f"Unknown path `tune.{name}`{at}: {section} has no key `{key}`. Valid keys in {section}: {', '.join(names)}.{hint}")
+            tp = get_type_hints(tp)[key]
+        elif get_origin(tp) is dict:
+            tp = get_args(tp)[1]
+        else:
+            raise SpecError(f"Unknown path `tune.{name}`{at}: `{dotted}` is a single value, so it has no key `{key}`. Search `{dotted}` itself.")
+        dotted = _join(dotted, key)
+    return tp
+
+
+def _tune_range(name: str, keys: tuple[str | int, ...], leaf: Any, value: dict[Any, Any], source: _Source) -> TuneParam:
+    for key in value:
+        if key not in RANGE_KEYS:
+            close = difflib.get_close_matches(str(key), RANGE_KEYS, n=1, cutoff=0.5)
+            hint = f" Did you mean `{close[0]}`?" if close else ""
+            raise _tune_fail(source, name, "a range with the keys low, high, and optionally log or step", value, f"Unknown key `{key}`.{hint}")
+    args = get_args(leaf) if get_origin(leaf) in (Union, types.UnionType) else (leaf,)
+    if float not in args and int not in args:
+        raise _tune_fail(source, name, f"a list of choices (`{name}` is {_type_name(leaf)}, so it has no range)", value, "List the values to try, e.g. [a, b].")
+    integer = float not in args
+    kind = "integers" if integer else "numbers"
+    for end in ("low", "high"):
+        if end not in value:
+            raise _tune_fail(source, name, "a range with both `low` and `high`", value, f"Add `{end}:`.")
+        v = value[end]
+        ok = isinstance(v, int) and not isinstance(v, bool) if integer else isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+        if not ok:
+            raise _tune_fail(
+                source, name, f"a range of {kind} (`{name}` is {_type_name(leaf)})", value,
+                f"`{end}` is {_describe(v)}; write {'an integer' if integer else 'a number'}.",
+            )
+    low, high = value["low"], value["high"]
+    if not low < high:
+        raise _tune_fail(source, name, "a range with low below high", value, f"Swap them, or widen the range (low {low!r}, high {high!r}).")
+    log = value.get("log", False)
+    if not isinstance(log, bool):
+        raise _tune_fail(source, name, "a range whose `log` is true or false", value, "Write `log: true` to sample on a log scale.")
+    if log and low <= 0:
+        raise _tune_fail(source, name, "a log range with a positive low end", value, f"A log scale has no {low!r}; start it above 0, e.g. low: {high / 100:g}.")
+    step = value.get("step")
+    if step is not None:
+        ok = (isinstance(step, int) if integer else isinstance(step, (int, float))) and not isinstance(step, bool) and step > 0
+        if not ok:
+            raise _tune_fail(source, name, f"a range whose `step` is a positive {'integer' if integer else 'number'}", value, "Remove `step`, or give it a positive value.")
+        if log:
+            raise _tune_fail(source, name, "a range with either `log` or `step`", value, "A log range takes no step; remove one of them.")
+    return TuneParam(name, keys, low=low, high=high, log=log, step=step, integer=integer)
 
 
 def _absolute(path: Path, key: str) -> Path:

@@ -45,7 +45,9 @@ class Progress(Protocol):
     """Receives training progress; the CLI renders it with Rich.
 
     An implementation may set ``batch_updates = False`` to receive no ``on_batch_end`` calls
-    (each one makes Keras copy the running metrics to Python after every batch).
+    (each one makes Keras copy the running metrics to Python after every batch), and may set
+    ``stop_requested = True`` in ``on_epoch_end`` to end training after that epoch, as early stopping
+    does (the run completes normally, evaluated on its best epoch; ``seqcli tune`` prunes trials so).
     """
 
     def on_train_begin(self, epochs: int, steps: int, first_epoch: int) -> None: ...
@@ -232,14 +234,26 @@ def spec_changes(old: Any, new: Any, path: str = "") -> list[str]:
     return [] if old == new else [f"`{path}` was {old!r}, now {new!r}"]
 
 
-def fit(prepared: Pipeline, progress: Progress | None = None, resume: Resume | None = None, *, on_run: Callable[[RunDir], None] | None = None) -> TrainResult:
+def fit(
+    prepared: Pipeline,
+    progress: Progress | None = None,
+    resume: Resume | None = None,
+    *,
+    on_run: Callable[[RunDir], None] | None = None,
+    run: RunDir | None = None,
+    run_fields: dict[str, Any] | None = None,
+) -> TrainResult:
     """Train (a new run directory, or the resumed one), commit every epoch, evaluate the best checkpoint.
 
     ``on_run`` is called with the run directory as soon as it exists (or is reopened), before training starts.
+    ``run``: a new, empty run directory to train into (default: one made now under ``output.dir``);
+    ``run_fields``: more fields for a new run's run.json (``seqcli tune`` records its study and trial number).
     """
     spec, model = prepared.spec, prepared.model
+    if resume is not None and (run is not None or run_fields):
+        raise ValueError("a resumed run keeps its directory and run.json fields")
     interrupt.check()
-    run = resume.run if resume else RunDir.create(spec.output.dir, spec.output.name or "run")
+    run = resume.run if resume else run or RunDir.create(spec.output.dir, spec.output.name or "run")
     history = list(resume.history) if resume else []
     per_batch = progress is not None and getattr(progress, "batch_updates", True)
     writer = EpochWriter(run)
@@ -254,7 +268,7 @@ def fit(prepared: Pipeline, progress: Progress | None = None, resume: Resume | N
             run.write_text("model_summary.txt", _summary(model))
             run.write_json("layers.json", [row.__dict__ for row in layer_rows(model, output_axis=output_axis(spec))])
             weights = {"class_weights": prepared.class_weights} if prepared.class_weights else {}
-            run.mark_running(created=_now(), name=spec.output.name, seed=spec.seed, versions=versions(), data_fingerprints=prepared.fingerprints, **weights)
+            run.mark_running(created=_now(), name=spec.output.name, seed=spec.seed, versions=versions(), data_fingerprints=prepared.fingerprints, **weights, **(run_fields or {}))
         else:
             extension = {}
             if resume.extended_from is not None:  # `--set training.epochs=N`
@@ -471,6 +485,9 @@ def _recorder_class() -> type:
             if self.progress is not None:
                 shown = {k: v for k, v in row.items() if k not in ("epoch", "seconds") and (k != "learning_rate" or self.schedule is not None)}
                 self.progress.on_epoch_end(epoch + 1, shown, improved)
+                if getattr(self.progress, "stop_requested", False) and not self.stop:
+                    self.stop = True  # like early stopping: this epoch is the last
+                    self.commit()
             if self.stop:
                 self.model.stop_training = True
             interrupt.check()

@@ -857,6 +857,66 @@ def multi_input_split_mismatch(env: Env) -> list[str]:
 
 REMOVE_FOR_NULL = r"Use one of those, or remove the key for the default \(null\)\."
 
+# ----------------------------------------------------------------- tune: the search space, the storage, the study
+
+TUNE_SMOKE = SMOKE_SPEC.parent / "tune_smoke.yaml"
+
+
+def tune_args(env: Env, spec: Path, *extra: str) -> list[str]:
+    return ["tune", str(spec), "--trials", "2", "--quiet", "--set", f"output.dir={env.tmp / 'runs'}", "--set", "training.epochs=1", *extra]
+
+
+def tune_spec(env: Env, entries: str) -> Path:
+    base = TUNE_SMOKE.read_text().split("tune:")[0].replace("../data", str(SMOKE_SPEC.parent.parent / "data"))
+    return write_spec(env, base + entries)
+
+
+def tune_malformed(env: Env) -> list[str]:
+    return tune_args(env, tune_spec(env, "tune:\n  - model.layers[0].units\n"))
+
+
+def tune_unknown_path(env: Env) -> list[str]:
+    return tune_args(env, tune_spec(env, "tune:\n  training.learnig_rate: {low: 1e-3, high: 1e-1, log: true}\n"))
+
+
+def tune_low_above_high(env: Env) -> list[str]:
+    return ["validate", str(tune_spec(env, "tune:\n  training.batch_size: {low: 32, high: 8}\n"))]
+
+
+def tune_choice_out_of_range(env: Env) -> list[str]:
+    return tune_args(env, tune_spec(env, "tune:\n  model.layers[0].dropout: [0.0, 0.5, 1.0]\n"))
+
+
+def tune_without_section(env: Env) -> list[str]:
+    return tune_args(env, SMOKE_SPEC)
+
+
+def tune_trials_zero(env: Env) -> list[str]:
+    return [*tune_args(env, TUNE_SMOKE), "--trials", "0"]  # the last --trials wins
+
+
+def tune_storage_unreachable(env: Env) -> list[str]:
+    return tune_args(env, TUNE_SMOKE, "--storage", "postgresql://tuner:s3cret-pw@127.0.0.1:9/studies")
+
+
+def tune_storage_not_a_url(env: Env) -> list[str]:
+    return tune_args(env, TUNE_SMOKE, "--storage", "tuner:s3cret-pw@db.example")
+
+
+def tune_study_from_another_spec(env: Env) -> list[str]:
+    """A study made from tune_smoke.yaml with 1 epoch (no trials needed), then asked to go on with 2."""
+    from seqcli import tune
+    from seqcli.spec import load_search
+
+    search = load_search(TUNE_SMOKE, [f"output.dir={env.tmp / 'runs'}", "training.epochs=1"])
+    url = tune.storage_url(search.spec, None)
+    tune._study(tune.open_storage(url), url, search, name=None, new_study=False, sampler=None, pruner=None)
+    return [*tune_args(env, TUNE_SMOKE), "--set", "training.epochs=2"]
+
+
+def tune_output_under_a_file(env: Env) -> list[str]:
+    (env.tmp / "blocker").write_text("a file, not a folder\n")
+    return [*tune_args(env, TUNE_SMOKE), "--set", f"output.dir={env.tmp / 'blocker' / 'runs'}"]
 # ----------------------------------------------------------------- export cases
 
 
@@ -1195,6 +1255,29 @@ CASES = [
         r"Input 'aux' \(.*aux\.jsonl\) does not match input 'main' sample for sample: 1 id\(s\) of .*main\.jsonl are missing from it \('s2'\); it has 1 id\(s\) that .* lacks \('s9'\)",
     ),
     Case("multi-input-unknown-key", multi_input_unknown_key, r"Unknown key `inputs\.aux\.layer` \(.*spec\.yaml, line 8\)\. .*Did you mean `inputs\.aux\.layers`\?"),
+    # tune: a malformed `tune:` section, an unreachable or malformed --storage (its host, never its password), a study made from another spec, an unwritable output.
+    Case("tune-malformed-section", tune_malformed, r"`tune` must be a mapping of dotted spec paths to choices or ranges\. Received: a list .*line 19\)\. Write one line per searched field, e\.g\."),
+    Case("tune-unknown-path", tune_unknown_path, r"Unknown path `tune\.training\.learnig_rate` \(.*line 20\): `training` has no key `learnig_rate`\. .*Did you mean `tune\.training\.learning_rate`\?"),
+    Case("tune-low-above-high", tune_low_above_high, r"`tune\.training\.batch_size` must be a range with low below high\. .*line 20\)\. Swap them"),
+    Case(
+        "tune-choice-out-of-range",
+        tune_choice_out_of_range,
+        r"`model\.layers\[0\]\.dropout` must be a fraction in \[0, 1\)\. Received: 1\.0 \(from `tune\.model\.layers\[0\]\.dropout`, .*line 20\)",
+    ),
+    Case("tune-without-section", tune_without_section, r"smoke\.yaml has no `tune:` section, so there is nothing to search\. Add one .*docs/tuning\.md"),
+    Case(
+        "tune-storage-unreachable",
+        tune_storage_unreachable,
+        r"^(?!.*s3cret)Cannot open the study storage, the PostgreSQL server at 127\.0\.0\.1:9 \(database 'studies', user 'tuner'\): .*Check that the server runs",
+    ),
+    Case("tune-trials-zero", tune_trials_zero, r"^--trials must be a positive number of trials\. Received: 0\. Use e\.g\. --trials 20\.$"),
+    Case("tune-storage-not-a-url", tune_storage_not_a_url, r"^(?!.*s3cret)--storage is not a database URL: it has no `scheme://` .*Give one like postgresql://USER:PASSWORD@HOST:5432/DATABASE"),
+    Case(
+        "tune-study-from-another-spec",
+        tune_study_from_another_spec,
+        r"The study 'tune_smoke' in the SQLite file .*tune\.db was made from a different spec: `training\.epochs` was 1, now 2\. Its 0 finished trial\(s\) are kept\. .*--new-study",
+    ),
+    Case("tune-output-under-a-file", tune_output_under_a_file, r"Cannot create .*blocker/runs/tune_smoke: Not a directory\. Set `output\.dir` to a writable directory"),
     Case("multi-input-split-mismatch", multi_input_split_mismatch, r"`data` has a `test` file, so `inputs\.aux\.data\.test` must be given too: all inputs share the same splits"),
 ]
 
