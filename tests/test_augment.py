@@ -65,6 +65,7 @@ def test_only_training_batches_are_augmented(tmp_path: Path) -> None:
     np.testing.assert_allclose(values, np.sort(split.inputs["main"].values.ravel()).astype(np.float32), rtol=1e-6)  # evaluation: the data as prepared
 
 
+@pytest.mark.slow  # three trainings
 def test_an_augmented_run_resumes_to_the_same_result(tmp_path: Path) -> None:
     settings = ["training.epochs=2", "training.early_stopping=null", "model.layers=[{units: 8}]", "training.augment={jitter: 0.1, window: 0.8, time_warp: 0.2}"]
     whole = train.fit(train.prepare(load_spec(SMOKE_SPEC, [*settings, f"output.dir={tmp_path / 'whole'}"])))

@@ -1322,6 +1322,7 @@ def test_export_without_its_packages(smoke_run: Path, tmp_path: Path, monkeypatc
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.slow  # an export (seconds); the other disk-full tests cover the run directory
 def test_export_when_the_disk_fills(smoke_run: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The model is written, then fsync fails: no model, no JSON, no temporary file is left."""
     full_disk(monkeypatch, first_failing_call=1)

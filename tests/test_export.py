@@ -172,7 +172,7 @@ def make_token_run(folder: Path) -> tuple[Path, Path]:
 # --------------------------------------------------------------------------- parity
 
 
-@pytest.mark.parametrize("fmt", list(FORMATS))
+@pytest.mark.parametrize("fmt", [pytest.param(f, marks=pytest.mark.slow if f == "litert" else ()) for f in FORMATS])  # LiteRT (unrolled, fixed width): slow
 def test_float_input_of_variable_length_matches_predict(fmt: str, smoke_run: Path, tmp_path: Path) -> None:
     """Masked float input (the smoke run: bucketed, padded at the end): every format, at every width it takes."""
     differences = parity(smoke_run, fmt, tmp_path, smoke_sequences(), SMOKE_TEST)
@@ -180,7 +180,7 @@ def test_float_input_of_variable_length_matches_predict(fmt: str, smoke_run: Pat
     assert max(differences) <= TOLERANCE, differences
 
 
-@pytest.mark.parametrize("fmt", list(FORMATS))
+@pytest.mark.parametrize("fmt", [pytest.param(f, marks=() if f == "onnx" else pytest.mark.slow) for f in FORMATS])  # the other formats: slow
 def test_token_input_matches_predict(fmt: str, token_run: tuple[Path, Path], tmp_path: Path) -> None:
     """Token codes: 0-padded raw rows stripped, an unseen code mapped to num_tokens, truncated and padded at the front."""
     run, data = token_run
@@ -201,6 +201,7 @@ def tag_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return run
 
 
+@pytest.mark.slow  # trains a tagger; per format
 @pytest.mark.parametrize("fmt", list(FORMATS))
 def test_per_timestep_outputs_match_predict(fmt: str, tag_run: Path, tmp_path: Path) -> None:
     """One label per timestep: the real timesteps' probabilities (the first `length` of each padded row) equal predict's rows."""

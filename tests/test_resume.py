@@ -70,6 +70,7 @@ def test_interrupted_run_resumes_to_the_same_result(whole: train.TrainResult, tm
     assert json.loads((run / "run.json").read_text())["status"] == "completed"
 
 
+@pytest.mark.slow  # two more trainings
 def test_a_completed_run_trained_further_matches_a_longer_run(whole: train.TrainResult, tmp_path: Path) -> None:
     """`seqcli train --resume RUN --set training.epochs=4` on a completed 2-epoch run gives the uninterrupted 4-epoch run exactly."""
     first = uninterrupted(tmp_path / "runs", [*SETTINGS, "training.epochs=2"])

@@ -136,6 +136,7 @@ def test_search_fills_the_study_then_continues_it(tmp_path: Path) -> None:
     assert "importances" in more and more["importance_note"].startswith("Parameter importances need at least 5 completed trials")
 
 
+@pytest.mark.slow  # two tunings: the refusal's message is also a row of the bad-input catalogue
 def test_a_study_from_another_spec_is_refused_unless_new_study(tmp_path: Path) -> None:
     out = tmp_path / "runs"
     run_tune(out, 1)
@@ -151,6 +152,7 @@ def test_a_study_from_another_spec_is_refused_unless_new_study(tmp_path: Path) -
 
 
 @pytest.mark.filterwarnings("ignore:Heartbeat of storage")  # the test's own study.ask() makes the dead trial
+@pytest.mark.slow  # trains trials
 def test_a_trial_of_a_killed_tuner_is_failed_and_retried(tmp_path: Path) -> None:
     """What `kill -9` leaves: a RUNNING trial whose process is gone. The next run fails it, retries its values, and ends
     with exactly the asked number of finished trials (the real kill -9 is test_kill_9_then_rerun, marked slow)."""
