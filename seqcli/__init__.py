@@ -1,3 +1,3 @@
 """seqcli: sequence classification and regression experiments with stacked Keras LSTMs."""
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"
