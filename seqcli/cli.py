@@ -223,6 +223,8 @@ def tune(
         render.out.print(json.dumps(result.to_dict(), indent=2), highlight=False, markup=False, soft_wrap=True)
     else:
         render.out.print(render.tune_result(result))
+
+
 def _resuming(state: Resume, epochs: int) -> str:
     """``resuming RUN after epoch N``, with how it had stopped and, with a new ``training.epochs``, the epochs it now trains for."""
     how = {"crashed": ", which crashed,", "failed": ", which failed,", "completed": ", which completed,"}.get(state.status, "")
@@ -371,6 +373,7 @@ def inspect_shapes(
     data: Annotated[Path | None, typer.Option("--data", help="Inspect this data file with the spec's preprocessing instead of data.train.")] = None,
     set_: SetOption = None,
     json_: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+    yaml_: Annotated[bool, typer.Option("--yaml", help="For a bare data file: print only the suggested spec, as plain YAML (e.g. `> spec.yaml`).")] = False,
 ) -> None:
     """Show how data flows: raw shape, each reshape/pad/mask step, every layer's output shape, warnings. No training."""
     import json
@@ -378,6 +381,10 @@ def inspect_shapes(
     from seqcli import render
     from seqcli import shapes as core
 
+    if yaml_ and target.suffix.lower() in (".yaml", ".yml"):
+        from seqcli.errors import SpecError
+
+        raise SpecError("--yaml prints the spec suggested for a bare data file; for a spec, `seqcli validate SPEC --print` shows it resolved.")
     if target.suffix.lower() in (".yaml", ".yml"):
         result = core.inspect_spec(target, set_ or [], data)
     else:
@@ -388,6 +395,8 @@ def inspect_shapes(
         result = core.inspect_data(target)
     if json_:
         render.out.print(json.dumps(result.to_dict(), indent=2), highlight=False, markup=False, soft_wrap=True)
+    elif yaml_:
+        render.out.print(result.suggested_spec or "", end="", highlight=False, markup=False, soft_wrap=True)
     else:
         render.out.print(render.trace(result))
 

@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console, Group
-from rich.panel import Panel
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from rich.text import Text
@@ -87,8 +86,9 @@ def trace(result: Trace) -> Group:
             layers.add_row(row.name, row.kind, row.output_shape, f"{row.params:,}", "yes" if row.mask else "-")
         layers.add_row("", "", "total", f"{sum(r.params for r in result.layers):,}", "")
         parts.append(layers)
-    if result.suggested_spec:
-        parts.append(Panel(result.suggested_spec.rstrip(), title=f"Suggested spec (model input {result.input_shape})", title_align="left"))
+    if result.suggested_spec:  # plain text, no box: it copies into a file as it is (`--yaml` prints it alone)
+        parts.append(Text(f"Suggested spec (model input {result.input_shape}); its data path is relative to this folder, so save it here:", style="bold"))
+        parts.append(Text(result.suggested_spec.rstrip()))
     for text in result.notes:
         parts.append(Text("note: ", style="bold cyan") + Text(text))
     for text in result.warnings:
@@ -132,6 +132,8 @@ def train_result(result: TrainResult) -> Group:
     head = Text(f"Run: {result.run.path}\n", style="bold") + Text(f"{epochs} epochs ({how}) in {result.seconds:.1f} s; best epoch {result.best_epoch}.")
     if result.class_weights:
         head += Text("\nClass weights in the training loss: " + ", ".join(f"{name} {w:.3g}" for name, w in result.class_weights.items()) + ".")
+    if not any(role in result.metrics for role in ("validation", "test")):
+        return Group(head, Text("No validation or test split, so nothing was evaluated on held-out data: set `data.validation_split` (e.g. 0.2) or `data.test`."))
     return Group(head, metrics_table(result.metrics))
 
 

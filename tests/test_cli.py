@@ -234,3 +234,28 @@ def test_inspect_shapes_with_unlabelled_data_file(tmp_path: Path) -> None:
     assert trace["arrays"][0]["sequences"] == 1 and trace["arrays"][0]["class_counts"] is None
     assert any("no labels" in n for n in trace["notes"])
     assert trace["layers"][-1]["output_shape"] == "(batch, classes=2)"
+
+
+def test_inspect_shapes_yaml_prints_only_the_suggested_spec_which_trains_from_here(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`inspect-shapes DATA --yaml > spec.yaml`: plain YAML, no box or notes, whose data path works from the folder it is saved in."""
+    monkeypatch.chdir(ROOT)
+    result = runner.invoke(app, ["inspect-shapes", "data/smoke/test.csv", "--yaml"])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith("data:\n  train: data/smoke/test.csv\n") and "─" not in result.stdout and "note:" not in result.stdout
+    shown = runner.invoke(app, ["inspect-shapes", "data/smoke/test.csv"])
+    assert result.stdout.strip() in shown.stdout  # the normal output holds the same lines, unboxed, so they copy cleanly
+    spec = ROOT / "suggested-for-test.yaml"
+    try:
+        spec.write_text(result.stdout)
+        assert runner.invoke(app, ["validate", str(spec)]).exit_code == 0
+    finally:
+        spec.unlink()
+    refused = runner.invoke(app, ["inspect-shapes", str(SMOKE_SPEC), "--yaml"])
+    assert refused.exit_code == 1 and "--yaml prints the spec suggested for a bare data file" in refused.stderr
+
+
+def test_a_run_without_held_out_data_says_so_instead_of_an_empty_table(tmp_path: Path) -> None:
+    args = ["train", str(SMOKE_SPEC), "--quiet", "--set", f"output.dir={tmp_path}", "--set", "data.validation_split=0", "--set", "data.test=null"]
+    result = runner.invoke(app, [*args, "--set", "training.monitor=loss", "--set", "training.epochs=1"])
+    assert result.exit_code == 0, result.output
+    assert "No validation or test split, so nothing was evaluated on held-out data" in result.stdout and "Metrics (best" not in result.stdout
