@@ -151,7 +151,9 @@ def import_tensorflow() -> Any:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     if "tensorflow" not in sys.modules:
         quiet = os.environ["TF_CPP_MIN_LOG_LEVEL"] not in ("", "0")  # 0: the user asked for TensorFlow's INFO lines
-        with _without_load_noise() if quiet else contextlib.nullcontext(), _hidden("jax"):
+        # JAX is hidden only on the TensorFlow backend: on JAX, TensorFlow's import may load Keras, whose backend is JAX.
+        on_jax = os.environ.get("KERAS_BACKEND", "jax") == "jax"
+        with _without_load_noise() if quiet else contextlib.nullcontext(), contextlib.nullcontext() if on_jax else _hidden("jax"):
             import tensorflow  # noqa: F401
     import tensorflow as tf
 

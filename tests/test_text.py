@@ -166,3 +166,22 @@ def test_inspect_shapes_shows_tokenization_and_encodings(text_run: Path) -> None
     assert trace["arrays"][0]["dtype"] == "text -> int64 codes" and trace["input_shape"] == "(batch, timesteps=3)"
     assert [(r["name"], r["output_shape"]) for r in trace["layers"][:2]] == [("tokens", "(batch, timesteps=3)"), ("embedding", "(batch, timesteps=3, embedding=2)")]
     assert any("one_hot: (batch, timesteps=3, 6)" in n for n in trace["notes"])
+
+
+@pytest.mark.slow  # a fresh process that loads TensorFlow and JAX (about 20 s)
+def test_text_trains_on_jax_in_a_fresh_process(tmp_path: Path) -> None:
+    """Text on JAX: TensorFlow (for the tokenizer) is imported next to Keras' JAX backend without breaking it
+    (hiding JAX during that import once left Keras half-loaded: "keras.src.backend has no attribute name_scope")."""
+    import os
+    import subprocess
+    import sys
+
+    texts = tmp_path / "texts.csv"
+    texts.write_text("id,text,label\n" + "".join(f"{i},{'ab cd' if i % 2 else 'ef gh ij'} {i},{'x' if i % 2 else 'y'}\n" for i in range(12)))
+    spec = tmp_path / "text.yaml"
+    spec.write_text("data:\n  train: texts.csv\n  validation_split: 0.25\npreprocessing:\n  input: text\n  bucketing: false\nmodel:\n  layers: [{units: 4}]\ntraining:\n  epochs: 1\n")
+    env = {k: v for k, v in os.environ.items() if k != "KERAS_BACKEND"}
+    done = subprocess.run([sys.executable, "-m", "seqcli", "train", str(spec), "--quiet", "--backend", "jax", "--set", f"output.dir={tmp_path / 'runs'}"], capture_output=True, text=True, env=env)
+    assert done.returncode == 0, done.stderr
+    (run,) = (tmp_path / "runs" / "text").iterdir()
+    assert json.loads((run / "run.json").read_text())["versions"]["backend"] == "jax"
