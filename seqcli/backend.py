@@ -125,6 +125,8 @@ def import_keras() -> Any:
     print as they load can be held back (:func:`_without_load_noise`), and without JAX: TensorFlow's ``tf.lite``
     imports JAX when it can (about 0.5 s), which seqcli never needs there. On the JAX backend TensorFlow is not
     loaded at all (2-4 s): only text (``TextVectorization``) needs it there, through :func:`import_tensorflow`.
+
+    Either way Keras' import is kept from loading the optional libraries it merely checks for (:data:`KERAS_EXTRAS`).
     """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     os.environ.setdefault("KERAS_BACKEND", "jax")
@@ -132,7 +134,8 @@ def import_keras() -> Any:
 
     if os.environ["KERAS_BACKEND"] == "tensorflow" and "keras" not in sys.modules:
         import_tensorflow()
-    import keras
+    with _hidden(*KERAS_EXTRAS):
+        import keras
 
     logging.getLogger("tensorflow").setLevel(logging.ERROR)
     if keras.backend.backend() == "jax":
@@ -146,14 +149,21 @@ def import_keras() -> Any:
     return keras
 
 
+# Imported by Keras as it loads when they are installed, for features seqcli does not use (its scikit-learn wrappers,
+# DataFrame inputs, an image-gallery plot), each import guarded so that Keras does without: about 5 s of TensorFlow's
+# 12 s import on the development machine. seqcli imports matplotlib itself, later, for its plots.
+KERAS_EXTRAS = ("sklearn", "pandas", "matplotlib")
+
+
 def import_tensorflow() -> Any:
-    """Import TensorFlow with its start-up log noise silenced and without loading JAX for it (see :func:`import_keras`)."""
+    """Import TensorFlow with its start-up log noise silenced, and without the libraries it would load only for
+    Keras' optional features (:data:`KERAS_EXTRAS`) or for ``tf.lite`` (JAX; see :func:`import_keras`)."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     if "tensorflow" not in sys.modules:
         quiet = os.environ["TF_CPP_MIN_LOG_LEVEL"] not in ("", "0")  # 0: the user asked for TensorFlow's INFO lines
         # JAX is hidden only on the TensorFlow backend: on JAX, TensorFlow's import may load Keras, whose backend is JAX.
         on_jax = os.environ.get("KERAS_BACKEND", "jax") == "jax"
-        with _without_load_noise() if quiet else contextlib.nullcontext(), contextlib.nullcontext() if on_jax else _hidden("jax"):
+        with _without_load_noise() if quiet else contextlib.nullcontext(), _hidden(*KERAS_EXTRAS, *(() if on_jax else ("jax",))):
             import tensorflow  # noqa: F401
     import tensorflow as tf
 
@@ -161,17 +171,18 @@ def import_tensorflow() -> Any:
 
 
 @contextlib.contextmanager
-def _hidden(module: str) -> Iterator[None]:
-    """Make ``import module`` raise ImportError meanwhile, unless it is loaded already (what tries it then does without)."""
-    if module in sys.modules:
-        yield
-        return
-    sys.modules[module] = None  # type: ignore[assignment]  # None in sys.modules: Python's documented way to make an import fail
+def _hidden(*modules: str) -> Iterator[None]:
+    """Make ``import module`` raise ImportError meanwhile for each of ``modules`` not loaded already (what tries it
+    then does without); afterwards they import as usual."""
+    hidden = [module for module in modules if module not in sys.modules]
+    for module in hidden:
+        sys.modules[module] = None  # type: ignore[assignment]  # None in sys.modules: Python's documented way to make an import fail
     try:
         yield
     finally:
-        if sys.modules.get(module, "") is None:
-            del sys.modules[module]
+        for module in hidden:
+            if sys.modules.get(module, "") is None:
+                del sys.modules[module]
 
 
 # Printed by TensorFlow 2.21 as its shared libraries load, whatever TF_CPP_MIN_LOG_LEVEL says: libtensorflow_framework.so.2
