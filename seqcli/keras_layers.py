@@ -30,6 +30,9 @@ from seqcli.backend import import_keras
 
 NEGATIVE = -1e9  # stands in for minus infinity under the mask: exp() of it is exactly 0, and it stays finite
 NORMALIZATIONS = ("layer", "batch", "none")
+# Batch normalization's moving statistics, which inference uses, move this far towards each batch's: Keras' 0.99 needs hundreds
+# of steps to forget the initial ones, more than the few batches per epoch of a small training set give in a short run.
+BATCH_MOMENTUM = 0.9
 POOLING_MODES = ("last", "mean", "max")
 
 
@@ -68,7 +71,7 @@ def classes() -> SimpleNamespace:
             self.conv = keras.layers.Conv1D(filters, kernel_size, strides=stride, padding="valid", name="conv")
             self.norm = (
                 keras.layers.LayerNormalization(name="norm") if normalization == "layer"
-                else keras.layers.BatchNormalization(name="norm") if normalization == "batch" else None
+                else keras.layers.BatchNormalization(momentum=BATCH_MOMENTUM, name="norm") if normalization == "batch" else None
             )
             self.act = keras.activations.get(activation)
 

@@ -286,6 +286,11 @@ def run(spec: Spec, *, backend: str | None = None, lenient: bool = False, train:
             notes.append(labelled(name, f"Integer data with one value per timestep is read as token codes ({codes}). If these are measurements, set `preprocessing.input: float`."))
         if p.input == "tokens":
             notes.append(labelled(name, steps.encoding_note(p, spec.model.embedding_dim)))
+    if spec.recipe == "recommended":
+        notes.append(
+            "Recipe: recommended (docs/recipe.md): an FCN branch beside the recurrent layers, up to 300 epochs in batches of 16, early stopping after 50 "
+            "without improvement; what the spec sets wins. `recipe: plain` keeps the field defaults instead."
+        )
     shortened = steps.frontend_note(spec.model.frontend, prep)
     if shortened:
         notes.append(labelled(first_name, shortened))

@@ -18,6 +18,7 @@ import yaml
 
 from seqcli import data as data_mod
 from seqcli import pipeline, preprocess
+from seqcli import recipe as recipe_mod
 from seqcli.data import SequenceData, Step
 from seqcli.errors import SpecError
 from seqcli.fingerprint import fingerprint
@@ -102,7 +103,8 @@ def input_shape(name: str, prep: preprocess.Preprocessor) -> str:
 
 
 def suggest(train: SequenceData, task: str = "classify") -> tuple[Spec, str]:
-    """A starting spec for a bare data file (input kind and maxlen from its lengths, in words for text), and its YAML."""
+    """A starting spec for a bare data file (input kind and maxlen from its lengths, in words for text) on the
+    recommended recipe (:mod:`seqcli.recipe`, named in the YAML so that keys added to it keep the recipe), and its YAML."""
     lengths = np.array([len(t.split()) for t in train.texts]) if train.texts is not None else train.lengths
     maxlen = "p95" if lengths.max() > 2 * np.percentile(lengths, 95) else None
     labelled = train.labels is not None and len(train) >= 20
@@ -110,10 +112,11 @@ def suggest(train: SequenceData, task: str = "classify") -> tuple[Spec, str]:
     raw |= {
         "data": {"train": train.source, "validation_split": 0.2 if labelled else 0.0},
         "preprocessing": {"input": "text" if train.texts is not None else preprocess.resolve_input(train, "auto"), "maxlen": maxlen},
-        "model": {"layers": [{"units": 64}]},
-        "training": {"epochs": 30, "batch_size": 32, "monitor": "val_loss" if labelled else "loss"},
+        "recipe": "recommended",
     }
-    return spec_from_dict(raw), yaml.safe_dump(raw, sort_keys=False)
+    if not labelled:
+        raw["training"] = {"monitor": "loss"}
+    return spec_from_dict(recipe_mod.merged_under(raw, recipe_mod.values(task))), yaml.safe_dump(raw, sort_keys=False)
 
 
 def inspect_spec(spec_path: Path, overrides: Sequence[str] = (), data_path: Path | None = None) -> Trace:

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any, Final, Literal, TypeVar, Union, get_args,
 
 import yaml
 
+from seqcli import recipe as recipe_mod
 from seqcli.errors import SpecError
 from seqcli.fingerprint import file_key, spec_files
 
@@ -480,6 +481,12 @@ class Spec:
         "`data`, `preprocessing` and `model.layers` describe the input named `input_name`; samples are matched across inputs by id. null: one input.",
     )
     input_name: str = opt("main", "Name of the input that `data` describes, when `inputs` adds more (predict: `--input NAME=FILE`).")
+    recipe: Literal["auto", "recommended", "plain"] = opt(
+        "auto",
+        "The defaults of `model` and `training`. recommended: the recipe measured in docs/recipe.md (an FCN branch beside the LSTM, 300 epochs in batches of 16, "
+        "early stopping after 50), under what the spec sets; plain: the field defaults listed here. auto: recommended when the spec file has no `model`, "
+        "`training` or `inputs` section and a per-sequence task, else plain. Saved with the run as the one that applied.",
+    )
 
     def sections(self) -> dict[str, tuple[DataSpec, PreprocessingSpec, list[RecurrentLayer]]]:
         """Every input by name, the one that `data` describes (``input_name``, which carries the targets) first: its data
@@ -1325,7 +1332,10 @@ def load_search(path: str | Path, overrides: Sequence[str] = (), *, strict: bool
     for text_override in overrides:
         if parse_override(text_override)[0][0] == "tune":
             raise SpecError(f"`--set {text_override}`: `tune` cannot be set with --set; edit the `tune:` section of {file}.")
-        apply_override(raw, text_override, source)
+    raw = _with_recipe(raw, [o for o in overrides if parse_override(o)[0][0] == "recipe"], source)
+    for text_override in overrides:
+        if parse_override(text_override)[0][0] != "recipe":
+            apply_override(raw, text_override, source)
     spec = _finish(copy.deepcopy(raw), source, file, strict=strict)
     if not had_tune and tune_required:
         raise SpecError(
@@ -1340,6 +1350,19 @@ def load_search(path: str | Path, overrides: Sequence[str] = (), *, strict: bool
             for value in ends:
                 _check_value(search, param, value, strict=strict)
     return search
+
+
+def _with_recipe(raw: dict[str, Any], recipe_overrides: list[str], source: _Source) -> dict[str, Any]:
+    """``raw`` with ``recipe`` resolved (``auto``: by the file's own sections, so that a ``--set`` does not switch the
+    recipe off) and, for ``recommended``, the recipe's values filled in where the file has none, before the other
+    overrides apply (they fill a section they create from the field defaults)."""
+    if raw.get("recipe", "auto") == "auto":
+        raw["recipe"] = "recommended" if recipe_mod.applies(raw) else "plain"
+    for text_override in recipe_overrides:
+        apply_override(raw, text_override, source)
+    if raw.get("recipe") == "recommended":
+        return recipe_mod.merged_under(raw, recipe_mod.values(str(raw.get("task", "classify"))))
+    return raw
 
 
 def _check_value(search: Search, param: TuneParam, value: Any, *, strict: bool) -> None:

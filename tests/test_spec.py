@@ -39,7 +39,7 @@ def write(tmp_path: Path, text: str, name: str = "spec.yaml") -> Path:
 
 
 def test_minimal_spec_resolves_with_defaults(tmp_path, monkeypatch):
-    write(tmp_path, MINIMAL, "exp/my-exp.yaml")
+    write(tmp_path, MINIMAL + "recipe: plain\n", "exp/my-exp.yaml")  # the field defaults (a minimal spec gets the recipe: below)
     elsewhere = tmp_path / "cwd"
     elsewhere.mkdir()
     monkeypatch.chdir(elsewhere)  # data paths must not depend on the working directory
@@ -597,7 +597,7 @@ def test_cross_field_ok_cases(tmp_path):
 
 def test_model_pieces_parse_and_stay_off_by_default(tmp_path):
     """Every new piece is off in a spec that does not name it; each, when named, gets its documented defaults."""
-    default = load_spec(write(tmp_path, MINIMAL, "a.yaml"))
+    default = load_spec(write(tmp_path, MINIMAL + "recipe: plain\n", "a.yaml"))
     assert (default.model.frontend, default.model.fcn, default.model.pooling) == (None, None, ["last"])
     assert not default.model.layers[0].layer_norm and (default.training.clip_norm, default.training.weight_decay) == (None, None)
     text = MINIMAL + "model:\n  frontend: {}\n  fcn: {}\n  pooling: [mean, attention]\n  layers: [{units: 4, layer_norm: true, return_sequences: true}]\n"
@@ -609,6 +609,26 @@ def test_model_pieces_parse_and_stay_off_by_default(tmp_path):
     assert load_spec(write(tmp_path, MINIMAL + "preprocessing: {padding: pre}\nmodel:\n  frontend: {}\n", "c.yaml")).preprocessing.padding == "pre"  # stride and pool 1: fine
     on = load_spec(write(tmp_path, MINIMAL, "d.yaml"), ["model.frontend.normalization=batch"])  # --set fills the null section from its defaults
     assert on.model.frontend == FrontendSpec(normalization="batch")
+
+
+def test_a_minimal_spec_gets_the_recommended_recipe_and_a_spec_with_its_own_model_does_not(tmp_path):
+    minimal = load_spec(write(tmp_path, MINIMAL, "a.yaml"))
+    assert minimal.recipe == "recommended"
+    assert minimal.model.fcn == FcnSpec() and minimal.model.layers == [RecurrentLayer(units=64)]
+    assert (minimal.training.epochs, minimal.training.batch_size, minimal.training.early_stopping) == (300, 16, EarlyStoppingSpec(patience=50))
+    # a --set does not switch the recipe off (the file's own sections decide), and what it sets wins
+    tried = load_spec(write(tmp_path, MINIMAL, "b.yaml"), ["training.epochs=3", "model.fcn=null"])
+    assert (tried.recipe, tried.training.epochs, tried.training.batch_size, tried.model.fcn) == ("recommended", 3, 16, None)
+    own = load_spec(write(tmp_path, MINIMAL + "training:\n  epochs: 5\n", "c.yaml"))
+    assert (own.recipe, own.model.fcn, own.training.batch_size, own.training.early_stopping) == ("plain", None, 32, EarlyStoppingSpec(patience=10))
+    asked = load_spec(write(tmp_path, MINIMAL + "recipe: recommended\ntraining:\n  epochs: 5\n", "d.yaml"))
+    assert (asked.model.fcn, asked.training.epochs, asked.training.batch_size) == (FcnSpec(), 5, 16)
+    assert load_spec(write(tmp_path, MINIMAL, "e.yaml"), ["recipe=plain"]).model.fcn is None
+    tagged = load_spec(write(tmp_path, MINIMAL + "task: tag\nrecipe: recommended\n", "f.yaml"))  # no FCN: it pools over time
+    assert (tagged.model.fcn, tagged.training.epochs) == (None, 300)
+    assert load_spec(write(tmp_path, MINIMAL + "task: tag\n", "g.yaml")).recipe == "plain"
+    saved = spec_from_dict(yaml.safe_load(to_yaml(minimal)))  # a run's spec.yaml holds every value the recipe gave
+    assert saved == minimal
 
 
 def test_cross_field_problems_lists_all(tmp_path):
@@ -633,7 +653,7 @@ def test_to_yaml_round_trip(tmp_path):
     spec = load_spec(write(tmp_path, text))
     dumped = to_yaml(spec)
     raw = yaml.safe_load(dumped)
-    assert list(raw) == ["data", "preprocessing", "model", "training", "output", "seed", "backend", "task", "inputs", "input_name"]
+    assert list(raw) == ["data", "preprocessing", "model", "training", "output", "seed", "backend", "task", "inputs", "input_name", "recipe"]
     again = spec_from_dict(raw)
     assert again == spec
     assert again.model.layers[1].dropout == 0.25
@@ -675,7 +695,7 @@ EXPECTED_REFERENCE_KEYS = [
     "output.dir", "output.name", "output.tensorboard",
     "seed",
     "backend",
-    "task", "inputs", "inputs.NAME.data", "inputs.NAME.preprocessing", "inputs.NAME.layers", "input_name",
+    "task", "inputs", "inputs.NAME.data", "inputs.NAME.preprocessing", "inputs.NAME.layers", "input_name", "recipe",
 ]  # fmt: skip
 
 

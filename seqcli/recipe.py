@@ -1,0 +1,57 @@
+"""The recommended recipe: the model and training a spec gets when it leaves both to seqcli (``recipe``).
+
+A *minimal* spec, one that names its data and nothing about the model or its training, used to get a single LSTM(64)
+trained for 30 epochs, which loses badly to a MiniRocket on real time series (GunPoint 0.527, two classes). The recipe
+is what the measurements in ``docs/recipe.md`` chose across the shared UCR sets and the shipped examples, with no
+data-set-specific tuning: the LSTM-FCN shape (Karim et al.), a fully convolutional branch with batch normalization
+beside the LSTM, averaged over the real timesteps, trained longer, in smaller batches, with early stopping.
+
+``auto`` (the default) applies it when the spec file has no ``model`` and no ``training`` section, no ``inputs`` and
+a per-sequence task; ``recommended`` applies it under whatever the spec sets (the spec's keys win); ``plain`` keeps the
+field defaults of the spec reference. The choice is resolved when the spec is read and saved with the run, with every
+value the recipe gave, so a run's ``spec.yaml`` says exactly what trained.
+
+Raw spec data only: no imports from the rest of seqcli (the spec module builds on it).
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any, Final
+
+RECIPES: Final = ("auto", "recommended", "plain")
+PER_SEQUENCE_TASKS: Final = ("classify", "regress")
+
+# The sections a spec sets that make `auto` keep the field defaults: a spec that describes its model or its training
+# has made its own choices, and the recipe does not second-guess them.
+OWN_CHOICES: Final = ("model", "training", "inputs")
+
+RECOMMENDED: Final[dict[str, Any]] = {
+    "model": {"fcn": {}, "layers": [{"units": 64}]},
+    "training": {"epochs": 300, "batch_size": 16, "early_stopping": {"patience": 50}},
+}
+
+
+def applies(raw: dict[str, Any]) -> bool:
+    """Whether ``recipe: auto`` means the recommended recipe for the spec file's raw mapping (before ``--set``)."""
+    return not any(key in raw for key in OWN_CHOICES) and raw.get("task", "classify") in PER_SEQUENCE_TASKS
+
+
+def values(task: str) -> dict[str, Any]:
+    """The recipe's raw sections for ``task`` (a fresh copy); per-timestep tasks get no FCN branch, which pools over time."""
+    recipe = copy.deepcopy(RECOMMENDED)
+    if task not in PER_SEQUENCE_TASKS:
+        del recipe["model"]["fcn"]
+    return recipe
+
+
+def merged_under(raw: dict[str, Any], recipe: dict[str, Any]) -> dict[str, Any]:
+    """``raw`` with the recipe's keys filled in where ``raw`` has none (mappings merged key by key; a list or a
+    value the spec gives replaces the recipe's whole)."""
+    out = dict(raw)
+    for key, value in recipe.items():
+        if key not in out:
+            out[key] = copy.deepcopy(value)
+        elif isinstance(value, dict) and isinstance(out[key], dict):
+            out[key] = merged_under(out[key], value)
+    return out
