@@ -6,8 +6,8 @@ is what the measurements in ``docs/recipe.md`` chose across the shared UCR sets 
 data-set-specific tuning: the LSTM-FCN shape (Karim et al.), a fully convolutional branch with batch normalization
 beside the LSTM, averaged over the real timesteps, trained longer, in smaller batches, with early stopping.
 
-``auto`` (the default) applies it when the spec file has no ``model`` and no ``training`` section, no ``inputs`` and
-a per-sequence task; ``recommended`` applies it under whatever the spec sets (the spec's keys win); ``plain`` keeps the
+``auto`` (the default) applies it when the spec file has no ``model`` and no ``training`` section, no ``inputs``,
+a per-sequence task and does not declare text or token input; ``recommended`` applies it under whatever the spec sets (the spec's keys win); ``plain`` keeps the
 field defaults of the spec reference. The choice is resolved when the spec is read and saved with the run, with every
 value the recipe gave, so a run's ``spec.yaml`` says exactly what trained.
 
@@ -32,9 +32,16 @@ RECOMMENDED: Final[dict[str, Any]] = {
 }
 
 
+# Input kinds the recipe was not measured on, when the spec names them (`preprocessing.input`); integer codes that
+# `input: auto` reads as tokens are known only once the data is loaded, and get the recipe.
+UNMEASURED_INPUTS: Final = ("text", "tokens")
+
+
 def applies(raw: dict[str, Any]) -> bool:
     """Whether ``recipe: auto`` means the recommended recipe for the spec file's raw mapping (before ``--set``)."""
-    return not any(key in raw for key in OWN_CHOICES) and raw.get("task", "classify") in PER_SEQUENCE_TASKS
+    preprocessing = raw.get("preprocessing")
+    declared = preprocessing.get("input") if isinstance(preprocessing, dict) else None
+    return not any(key in raw for key in OWN_CHOICES) and raw.get("task", "classify") in PER_SEQUENCE_TASKS and declared not in UNMEASURED_INPUTS
 
 
 def values(task: str) -> dict[str, Any]:

@@ -485,7 +485,7 @@ class Spec:
         "auto",
         "The defaults of `model` and `training`. recommended: the recipe measured in docs/recipe.md (an FCN branch beside the LSTM, 300 epochs in batches of 16, "
         "early stopping after 50), under what the spec sets; plain: the field defaults listed here. auto: recommended when the spec file has no `model`, "
-        "`training` or `inputs` section and a per-sequence task, else plain. Saved with the run as the one that applied.",
+        "`training` or `inputs` section, a per-sequence task and no `preprocessing.input` text or tokens, else plain. Saved with the run as the one that applied.",
     )
 
     def sections(self) -> dict[str, tuple[DataSpec, PreprocessingSpec, list[RecurrentLayer]]]:

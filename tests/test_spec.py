@@ -627,6 +627,7 @@ def test_a_minimal_spec_gets_the_recommended_recipe_and_a_spec_with_its_own_mode
     tagged = load_spec(write(tmp_path, MINIMAL + "task: tag\nrecipe: recommended\n", "f.yaml"))  # no FCN: it pools over time
     assert (tagged.model.fcn, tagged.training.epochs) == (None, 300)
     assert load_spec(write(tmp_path, MINIMAL + "task: tag\n", "g.yaml")).recipe == "plain"
+    assert load_spec(write(tmp_path, MINIMAL + "preprocessing: {input: tokens}\n", "h.yaml")).recipe == "plain"  # measured on float series only
     saved = spec_from_dict(yaml.safe_load(to_yaml(minimal)))  # a run's spec.yaml holds every value the recipe gave
     assert saved == minimal
 
