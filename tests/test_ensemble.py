@@ -1,0 +1,257 @@
+"""Ensembles over seeds (`training.ensemble: N`): N members in one run directory, each resumable; the ensemble's
+metrics are those of the mean of the members' outputs, and predict and export run the whole ensemble.
+
+Most tests read the session's one ensemble (conftest.smoke_ensemble: 2 members, 2 epochs each); the expected values are
+computed here from each member's own saved model, independently of the code under test.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from rich.console import Console
+from typer.testing import CliRunner
+
+from seqcli import predict, render, train
+from seqcli.cli import app
+from seqcli.errors import SpecError
+from seqcli.model import load_checkpoint
+from seqcli.rundir import RunDir, describe_status
+from seqcli.spec import load_spec
+from tests.conftest import BACKEND, ENSEMBLE, ROOT, SMOKE_SPEC, SMOKE_TEST, padded, untimed
+
+GOLDEN = ROOT / "tests" / "golden"
+UPDATE = os.environ.get("SEQCLI_UPDATE_GOLDEN") == "1"  # rewrite the golden files instead of comparing
+MEMBER_1_FILES = ("checkpoints", "history.csv", "history.json")  # what member 1 of an ensemble owns in the run directory
+
+
+def invoke(*args: object) -> Any:
+    return CliRunner().invoke(app, [str(a) for a in args], env={"COLUMNS": "200"})
+
+
+def member_model(run: Path, member: int, which: str = "best") -> Any:
+    """Member ``member``'s own saved model, loaded with Keras alone."""
+    folder = run if member == 1 else run / "members" / str(member)
+    return load_checkpoint(folder / "checkpoints" / f"{which}.keras", compile=False)
+
+
+def member_files(run: Path) -> dict[str, bytes]:
+    """Every file member 1 owns, by path: its checkpoints and history."""
+    files = [p for name in MEMBER_1_FILES for p in ([run / name] if (run / name).is_file() else sorted((run / name).rglob("*")))]
+    return {str(p.relative_to(run)): p.read_bytes() for p in files if p.is_file()}
+
+
+# --------------------------------------------------------------------------- the run
+
+
+def test_members_train_with_their_own_seeds_in_one_run_directory(smoke_ensemble: tuple[Any, Any]) -> None:
+    _, result = smoke_ensemble
+    run = result.run.path
+    assert [(m.member, m.seed, len(m.history)) for m in result.members] == [(1, 0, 2), (2, 1, 2)]
+    assert {"best.keras", "last.keras"} <= {p.name for p in (run / "checkpoints").iterdir()}  # member 1: a run of one model's layout
+    assert {"best.keras", "last.keras"} <= {p.name for p in (run / "members" / "2" / "checkpoints").iterdir()}
+    assert untimed(json.loads((run / "members" / "2" / "history.json").read_text())) == untimed(result.members[1].history)
+    assert untimed(result.members[0].history) != untimed(result.members[1].history)  # another seed: other weights, batches, curves
+    info = json.loads((run / "run.json").read_text())
+    assert info["status"] == "completed" and [(m["member"], m["seed"], m["status"], m["epochs_completed"]) for m in info["members"]] == [(1, 0, "completed", 2), (2, 1, "completed", 2)]
+    assert not (run / "members" / "1").exists()
+
+
+def test_ensemble_metrics_are_those_of_the_mean_of_the_members_probabilities(smoke_ensemble: tuple[Any, Any]) -> None:
+    prepared, result = smoke_ensemble
+    run = result.run.path
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["ensemble"] == 2 and "best_epoch" not in metrics  # each member has its own best epoch
+    models = [member_model(run, 1), member_model(run, 2)]
+    for role in ("validation", "test"):
+        split = prepared.splits[role]
+        own = [np.asarray(prepared.outputs(m, split)) for m in models]  # each member's own probabilities
+        mean = (own[0] + own[1]) / 2  # (samples, classes)
+        y = np.asarray(split.y)
+        assert metrics[role]["accuracy"] == pytest.approx(float((mean.argmax(axis=1) == y).mean()))
+        assert metrics[role]["loss"] == pytest.approx(float(-np.log(np.clip(mean[np.arange(len(y)), y], 1e-7, 1)).mean()), abs=1e-5)
+        for k, entry in enumerate(metrics["members"]):
+            assert entry[role]["accuracy"] == pytest.approx(float((own[k].argmax(axis=1) == y).mean()))
+        accuracies = np.array([entry[role]["accuracy"] for entry in metrics["members"]])
+        spread = metrics["spread"][role]["accuracy"]
+        assert spread == pytest.approx({"min": accuracies.min(), "median": float(np.median(accuracies)), "max": accuracies.max(), "std": float(accuracies.std())})
+    assert [(m["member"], m["seed"], m["best_epoch"], m["epochs"]) for m in metrics["members"]] == [(1, 0, result.members[0].best_epoch, 2), (2, 1, result.members[1].best_epoch, 2)]
+    assert result.best_value == metrics["validation"]["loss"]  # what a tune trial of it scores (monitor val_loss)
+
+
+# --------------------------------------------------------------------------- predict, padding, export
+
+
+def test_predict_averages_the_members_probabilities(smoke_ensemble: tuple[Any, Any]) -> None:
+    _, result = smoke_ensemble
+    run = result.run.path
+    for which in ("best", "last"):  # --checkpoint applies to every member
+        loaded = predict.load_run(run, which)
+        got = predict.predict_file(loaded, SMOKE_TEST)
+        split = loaded.pipeline.prepare(predict.read_input(loaded, SMOKE_TEST)[0])
+        own = [loaded.pipeline.outputs(member_model(run, k, which), split) for k in (1, 2)]
+        np.testing.assert_allclose(got.values, (own[0] + own[1]) / 2, atol=1e-6)
+        assert not np.allclose(own[0], own[1], atol=1e-3)  # the members differ: the mean is not one of them
+    payload = json.loads(predict.to_json(got))
+    assert payload["ensemble"] == {"members": [1, 2], "seeds": [0, 1], "of": 2}
+    assert "An ensemble of 2 members (seeds 0-1): the predictions are the mean of their class probabilities." in payload["notes"]
+    best = predict.predict_file(predict.load_run(run), SMOKE_TEST)
+    assert best.accuracy == json.loads((run / "metrics.json").read_text())["test"]["accuracy"]  # predict on the test file scores what training evaluated
+
+
+def test_predict_of_a_single_run_is_unchanged(smoke_run: Path) -> None:
+    loaded = predict.load_run(smoke_run)
+    got = predict.predict_file(loaded, SMOKE_TEST)
+    split = loaded.pipeline.prepare(predict.read_input(loaded, SMOKE_TEST)[0])
+    np.testing.assert_array_equal(got.values, loaded.pipeline.outputs(load_checkpoint(smoke_run / "checkpoints" / "best.keras", compile=False), split))
+    assert got.ensemble is None and "ensemble" not in json.loads(predict.to_json(got)) and loaded.members == []
+
+
+def test_padding_changes_no_prediction_of_the_ensemble(smoke_ensemble: tuple[Any, Any]) -> None:
+    """Appending padding (wider batches) does not change the ensemble's outputs; each sequence alone, unpadded, gives the same."""
+    prepared, result = smoke_ensemble
+    model = predict.load_run(result.run.path).model
+    prep, sequences = prepared.prep, list(prepared.splits["test"].sequences)
+    longest = max(len(s) for s in sequences)
+    reference = np.asarray(model(padded(prep, sequences, longest)))  # (batch, classes)
+    for width in (longest + 1, longest + 9):
+        np.testing.assert_allclose(np.asarray(model(padded(prep, sequences, width))), reference, atol=1e-5, err_msg=f"width {width}")
+    for i in (0, len(sequences) - 1):
+        np.testing.assert_allclose(np.asarray(model(padded(prep, [sequences[i]], len(sequences[i]))))[0], reference[i], atol=1e-5)
+
+
+@pytest.mark.skipif(BACKEND != "tensorflow", reason="export runs on the TensorFlow backend; the in-process tests run on another")
+def test_an_exported_ensemble_predicts_what_predict_does(smoke_ensemble: tuple[Any, Any], tmp_path: Path) -> None:
+    from tests.test_export import parity, smoke_sequences
+
+    _, result = smoke_ensemble
+    differences = parity(result.run.path, "onnx", tmp_path, smoke_sequences(), SMOKE_TEST)
+    assert max(differences) <= 1e-5
+    description = json.loads((tmp_path / "model.onnx.json").read_text())
+    assert description["outputs"]["ensemble"] == "the mean of 2 members' outputs (seeds 0, 1), computed inside the model"
+
+
+# --------------------------------------------------------------------------- resume
+
+
+class StopInMember:
+    """A training progress hook that behaves like Ctrl-C at the end of epoch ``epoch`` of ensemble member ``member``."""
+
+    def __init__(self, member: int, epoch: int) -> None:
+        self.member, self.epoch, self.current = member, epoch, 0
+
+    def on_member_begin(self, member: int, members: int, seed: int) -> None:
+        self.current = member
+
+    def on_train_begin(self, epochs: int, steps: int, first_epoch: int) -> None:
+        pass
+
+    def on_batch_end(self, step: int, logs: dict[str, float]) -> None:
+        pass
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, float], best: bool) -> None:
+        if (self.current, epoch) == (self.member, self.epoch):
+            raise KeyboardInterrupt
+
+    def on_train_end(self) -> None:
+        pass
+
+
+def test_an_ensemble_interrupted_in_its_second_member_resumes_it_alone_to_the_same_result(smoke_ensemble: tuple[Any, Any], tmp_path: Path) -> None:
+    _, whole = smoke_ensemble
+    out = tmp_path / "runs"
+    with pytest.raises(KeyboardInterrupt):
+        train.fit(train.prepare(load_spec(SMOKE_SPEC, [*ENSEMBLE, f"output.dir={out}"])), StopInMember(2, 1))
+    (run,) = (out / "smoke").iterdir()
+    info = json.loads((run / "run.json").read_text())
+    assert (info["status"], info["member"], info["epochs_completed"]) == ("interrupted", 2, 1)
+    assert [m["status"] for m in info["members"]] == ["completed", "training"]
+    assert describe_status(run, info) == f"Run {run} was interrupted in member 2 of 2 after epoch 1; resume it with `seqcli train --resume {run}`."
+    before = member_files(run)
+
+    prepared, state = train.prepare_resume(run)
+    assert (state.member, state.members, state.epochs_completed) == (2, 2, 1)
+    resumed = train.fit(prepared, resume=state)
+
+    assert member_files(run) == before  # member 1 is not trained again: its files are untouched, byte for byte
+    assert [untimed(m.history) for m in resumed.members] == [untimed(m.history) for m in whole.members]  # bit-identical
+    assert resumed.metrics == whole.metrics
+    assert json.loads((run / "run.json").read_text())["status"] == "completed"
+
+
+def test_resuming_says_which_member_goes_on(tmp_path: Path) -> None:
+    from seqcli.cli import _resuming
+
+    state = train.Resume(RunDir(tmp_path), 1, [], "crashed", member=2, members=3)
+    assert _resuming(state, 2) == f"resuming {tmp_path}, which crashed, in member 2 of 3 after epoch 1"
+
+
+# --------------------------------------------------------------------------- runs, compare, console
+
+
+def test_runs_and_compare_show_the_member_count_and_the_ensemble_metrics(smoke_ensemble: tuple[Any, Any], smoke_run: Path) -> None:
+    _, result = smoke_ensemble
+    run = result.run.path
+    metrics = json.loads((run / "metrics.json").read_text())
+    (listed,) = json.loads(invoke("runs", run, "--json").stdout)
+    assert (listed["members"], listed["best_epoch"], listed["scores"]["accuracy"]) == (2, None, metrics["test"]["accuracy"])
+    assert listed["monitored"] == metrics["validation"]["loss"]
+    table = invoke("runs", run).stdout
+    assert table.splitlines()[1].split()[:3] == ["experiment/run", "status", "members"]
+    compared = json.loads(invoke("compare", run, smoke_run, "--json").stdout)
+    assert compared["metrics"]["ensemble members"] == [2, 1]
+    assert compared["metrics"]["test accuracy"][0] == metrics["test"]["accuracy"]
+    assert compared["spec_differences"]["training.ensemble"] == [2, 1]
+
+
+def test_the_summary_lists_each_member_the_ensemble_and_the_spread() -> None:
+    """Golden console output (tests/golden/ensemble_summary.txt) of an ensemble's training summary, from fixed figures."""
+    def report(loss: float, accuracy: float, f1: float) -> dict[str, Any]:
+        return {"loss": loss, "accuracy": accuracy, "macro_f1": f1, "samples": 12}
+
+    members = [train.MemberResult(k, k - 1, [{"epoch": e, "val_loss": 1.0} for e in range(1, 4)], 3 if k != 2 else 2, k == 2) for k in (1, 2, 3)]
+    scores = [(report(0.5, 0.85, 0.84), report(0.45, 0.8333, 0.82)), (report(0.6, 0.75, 0.7), report(0.52, 0.9167, 0.91)), (report(0.55, 0.8, 0.8), report(0.5, 0.9, 0.89))]
+    entries = [{"member": m.member, "seed": m.seed, "validation": v, "test": t} for m, (v, t) in zip(members, scores, strict=True)]
+    metrics = {"task": "classify", "ensemble": 3, "monitor": "val_loss", "validation": report(0.48, 0.85, 0.85), "test": report(0.44, 0.9167, 0.91), "members": entries}
+    metrics["spread"] = {role: train.spread([e[role] for e in entries]) for role in ("validation", "test")}
+    result = train.TrainResult(RunDir(Path("runs/smoke/20260102-100000-aaaaaa")), members[0].history, metrics, 3, 12.34, members=members)
+    console = Console(file=io.StringIO(), width=120, color_system=None)
+    console.print(render.train_result(result))
+    text = "\n".join(line.rstrip() for line in console.file.getvalue().splitlines()).strip() + "\n"  # type: ignore[attr-defined]
+    if UPDATE:
+        (GOLDEN / "ensemble_summary.txt").write_text(text)
+    assert text == (GOLDEN / "ensemble_summary.txt").read_text()
+    assert "test accuracy 0.9167 (members 0.8333-0.9167, median 0.9000, std 0.0360)" in text
+
+
+def test_inspect_shapes_names_the_members_and_their_seeds() -> None:
+    result = invoke("inspect-shapes", SMOKE_SPEC, "--set", "training.ensemble=3", "--set", "seed=5", "--json")
+    assert result.exit_code == 0, result.output
+    (note,) = [n for n in json.loads(result.stdout)["notes"] if n.startswith("Ensemble")]
+    assert "3 models like the one above, member k trained with seed 5 + k - 1 (seeds 5-7)" in note and "costs 3 times" in note
+
+
+# --------------------------------------------------------------------------- the spec
+
+
+@pytest.mark.parametrize(("value", "message"), [
+    (0, r"`training\.ensemble` must be a positive integer\. Received: 0"),
+    (51, r"`training\.ensemble` is too large: at most 50 \(each member is a full training\)"),
+    ("three", r"`training\.ensemble` must be an integer"),
+])
+def test_a_bad_ensemble_size_is_one_paragraph_naming_the_field(value: object, message: str) -> None:
+    with pytest.raises(SpecError, match=message):
+        load_spec(SMOKE_SPEC, [f"training.ensemble={value}"])
+
+
+def test_member_seeds_past_the_largest_seed_are_refused() -> None:
+    with pytest.raises(SpecError, match=r"`training\.ensemble: 3` trains members with seeds 4294967294\.\.4294967296, but seeds are at most 4,294,967,295 .* Lower `seed` to 4,294,967,293 or less"):
+        load_spec(SMOKE_SPEC, ["training.ensemble=3", "seed=4294967294"])
+    result = invoke("validate", SMOKE_SPEC, "--set", "training.ensemble=3", "--set", "seed=4294967294")
+    assert result.exit_code == 1 and "Traceback" not in result.output and "error: " in result.output
