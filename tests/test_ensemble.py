@@ -255,3 +255,78 @@ def test_member_seeds_past_the_largest_seed_are_refused() -> None:
         load_spec(SMOKE_SPEC, ["training.ensemble=3", "seed=4294967294"])
     result = invoke("validate", SMOKE_SPEC, "--set", "training.ensemble=3", "--set", "seed=4294967294")
     assert result.exit_code == 1 and "Traceback" not in result.output and "error: " in result.output
+
+
+# --------------------------------------------------------------------------- slow: more trainings
+
+
+@pytest.mark.slow  # two more ensemble trainings
+def test_a_completed_ensemble_trained_further_extends_every_member_to_a_longer_ensemble(tmp_path: Path) -> None:
+    """`--resume RUN --set training.epochs=3` on a completed 2-epoch ensemble trains each member on from its epoch 2, and
+    gives the uninterrupted 3-epoch ensemble exactly."""
+    settings = [*ENSEMBLE, "training.early_stopping=null"]
+    longer = train.fit(train.prepare(load_spec(SMOKE_SPEC, [*settings, "training.epochs=3", f"output.dir={tmp_path / 'longer'}"])))
+    first = train.fit(train.prepare(load_spec(SMOKE_SPEC, [*settings, f"output.dir={tmp_path / 'runs'}"])))
+    run = first.run.path
+    prepared, state = train.prepare_resume(run, None, ["training.epochs=3"])
+    assert (state.status, state.member, state.epochs_completed, state.extended_from) == ("completed", 1, 2, 2)
+    extended = train.fit(prepared, resume=state)
+    assert [untimed(m.history) for m in extended.members] == [untimed(m.history) for m in longer.members]  # bit-identical
+    assert extended.metrics == longer.metrics
+    info = json.loads((run / "run.json").read_text())
+    assert info["status"] == "completed" and [(m["status"], m["epochs_completed"]) for m in info["members"]] == [("completed", 3), ("completed", 3)]
+    assert {"best.keras", "last.keras"} <= {p.name for p in (run / "members" / "2" / "checkpoints").iterdir()}
+
+
+@pytest.mark.slow  # trains a tagger ensemble
+def test_a_per_timestep_ensemble_averages_every_timestep(tmp_path: Path) -> None:
+    """task: tag (experiments/segments.yaml): the ensemble's metrics and predictions are those of the members' probabilities
+    averaged at every real timestep."""
+    from seqcli.tasks.base import flat
+
+    sets = ["training.epochs=1", "training.ensemble=2", "model.layers[0].units=4", "preprocessing.maxlen=20", f"output.dir={tmp_path}"]
+    prepared = train.prepare(load_spec(ROOT / "experiments" / "segments.yaml", sets))
+    result = train.fit(prepared)
+    run = result.run.path
+    split = prepared.splits["test"]
+    own = [flat(prepared.outputs(member_model(run, k), split)) for k in (1, 2)]  # (real timesteps, classes)
+    mean = (own[0] + own[1]) / 2
+    y = flat(split.y).reshape(-1)
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["test"]["accuracy"] == pytest.approx(float((mean.argmax(axis=1) == y).mean()))
+    assert [m["test"]["accuracy"] for m in metrics["members"]] == pytest.approx([float((o.argmax(axis=1) == y).mean()) for o in own])
+    loaded = predict.load_run(run)
+    got = predict.predict(loaded, prepared.splits["test"].data)
+    np.testing.assert_allclose(got.values, mean, atol=1e-6)
+
+
+@pytest.mark.slow  # trains a regression ensemble
+def test_a_regression_ensemble_averages_the_predictions(tmp_path: Path) -> None:
+    from tests.test_regress import ts_file
+
+    data = ts_file(tmp_path / "train.ts", [f"{0.1 * i:.1f}" for i in range(24)])
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(f"task: regress\ndata: {{train: {data}, test: {data}, validation_split: 0.25}}\nmodel: {{layers: [{{units: 4}}]}}\ntraining: {{epochs: 2, ensemble: 2}}\n")
+    prepared = train.prepare(load_spec(spec, [f"output.dir={tmp_path / 'runs'}"]))
+    result = train.fit(prepared)
+    run = result.run.path
+    split = prepared.splits["test"]
+    own = [prepared.task.predictions(prepared.outputs(member_model(run, k), split), prepared.prep) for k in (1, 2)]  # (samples, targets), the targets' units
+    mean = (own[0] + own[1]) / 2
+    true = prepared.task.predictions(np.asarray(split.y), prepared.prep)
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["test"]["rmse"] == pytest.approx(float(np.sqrt(np.mean((mean - true) ** 2))), rel=1e-5)
+    np.testing.assert_allclose(RunDir(run).read_arrays("test_values.npz")["predicted"], mean, rtol=1e-5)
+    np.testing.assert_allclose(predict.predict_file(predict.load_run(run), data).values, mean, rtol=1e-5)
+    rmses = [m["test"]["rmse"] for m in metrics["members"]]
+    assert metrics["spread"]["test"]["rmse"]["min"] == min(rmses) and metrics["spread"]["test"]["rmse"]["max"] == max(rmses)
+
+
+@pytest.mark.slow  # a tuning of two ensemble trials
+def test_a_tune_trial_of_an_ensemble_scores_the_ensemble(tmp_path: Path) -> None:
+    from tests.test_tune import run_tune
+
+    found = run_tune(tmp_path / "runs", 2, "--set", "training.ensemble=2", "--no-prune")
+    for row in found["trials"]:
+        metrics = json.loads((Path(row["run"]) / "metrics.json").read_text())
+        assert metrics["ensemble"] == 2 and row["value"] == metrics["validation"]["loss"]
