@@ -164,7 +164,13 @@ def ensemble_result(result: TrainResult) -> Group:
             lead = [f"member {member.member}", str(member.seed), epochs, str(member.best_epoch)] if i == 0 else ["", "", "", ""]
             table.add_row(*lead, role, *(_cell(scores[role].get(key)) for _, key in headline), end_section=i == len(roles) - 1)
     for i, role in enumerate(roles):
-        table.add_row("ensemble" if i == 0 else "", "", "", "", role, *(_cell(metrics[role].get(key)) for _, key in headline), style="bold")
+        table.add_row("ensemble" if i == 0 else "", "", "", "", role, *(_cell(metrics[role].get(key)) for _, key in headline), style="bold", end_section=i == len(roles) - 1)
+    reference = metrics.get("baseline")
+    if reference:  # `train --baseline`
+        for i, role in enumerate(r for r in roles if r in reference):
+            table.add_row(reference["name"] if i == 0 else "", "", "", "", role, *(_cell(reference[role].get(key)) for _, key in headline), style="dim")
+        table.caption_justify = "left"
+        table.caption = f"{reference['name']}: fitted in {reference['fit_seconds']:.1f} s on the same training split (seqcli train --baseline)"
     lines = Text("Spread over the members (the seed alone moves these):", style="bold")
     for role in roles:
         for title, key in headline:

@@ -88,21 +88,30 @@ def test_ensemble_metrics_are_those_of_the_mean_of_the_members_probabilities(smo
 # --------------------------------------------------------------------------- predict, padding, export
 
 
+def check_predict(run: Path, checkpoint: str) -> predict.Prediction:
+    """``predict RUN --checkpoint CHECKPOINT`` on the smoke test file gives the mean of the members' own probabilities."""
+    loaded = predict.load_run(run, checkpoint)
+    got = predict.predict_file(loaded, SMOKE_TEST)
+    split = loaded.pipeline.prepare(predict.read_input(loaded, SMOKE_TEST)[0])
+    own = [loaded.pipeline.outputs(member_model(run, k, checkpoint), split) for k in (1, 2)]  # (samples, classes) each
+    np.testing.assert_allclose(got.values, (own[0] + own[1]) / 2, atol=1e-6)
+    assert not np.allclose(own[0], own[1], atol=1e-3)  # the members differ: the mean is not one of them
+    return got
+
+
 def test_predict_averages_the_members_probabilities(smoke_ensemble: tuple[Any, Any]) -> None:
     _, result = smoke_ensemble
     run = result.run.path
-    for which in ("best", "last"):  # --checkpoint applies to every member
-        loaded = predict.load_run(run, which)
-        got = predict.predict_file(loaded, SMOKE_TEST)
-        split = loaded.pipeline.prepare(predict.read_input(loaded, SMOKE_TEST)[0])
-        own = [loaded.pipeline.outputs(member_model(run, k, which), split) for k in (1, 2)]
-        np.testing.assert_allclose(got.values, (own[0] + own[1]) / 2, atol=1e-6)
-        assert not np.allclose(own[0], own[1], atol=1e-3)  # the members differ: the mean is not one of them
+    got = check_predict(run, "best")
     payload = json.loads(predict.to_json(got))
     assert payload["ensemble"] == {"members": [1, 2], "seeds": [0, 1], "of": 2}
     assert "An ensemble of 2 members (seeds 0-1): the predictions are the mean of their class probabilities." in payload["notes"]
-    best = predict.predict_file(predict.load_run(run), SMOKE_TEST)
-    assert best.accuracy == json.loads((run / "metrics.json").read_text())["test"]["accuracy"]  # predict on the test file scores what training evaluated
+    assert got.accuracy == json.loads((run / "metrics.json").read_text())["test"]["accuracy"]  # predict on the test file scores what training evaluated
+
+
+@pytest.mark.slow  # loads every member's other model
+def test_checkpoint_last_applies_to_every_member(smoke_ensemble: tuple[Any, Any]) -> None:
+    check_predict(smoke_ensemble[1].run.path, "last")
 
 
 def test_predict_of_a_single_run_is_unchanged(smoke_run: Path) -> None:
@@ -126,6 +135,7 @@ def test_padding_changes_no_prediction_of_the_ensemble(smoke_ensemble: tuple[Any
         np.testing.assert_allclose(np.asarray(model(padded(prep, [sequences[i]], len(sequences[i]))))[0], reference[i], atol=1e-5)
 
 
+@pytest.mark.slow  # an ONNX export and its check (tests/test_export.py exports a single run in the fast suite)
 @pytest.mark.skipif(BACKEND != "tensorflow", reason="export runs on the TensorFlow backend; the in-process tests run on another")
 def test_an_exported_ensemble_predicts_what_predict_does(smoke_ensemble: tuple[Any, Any], tmp_path: Path) -> None:
     from tests.test_export import parity, smoke_sequences
