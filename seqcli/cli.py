@@ -230,9 +230,11 @@ def _resuming(state: Resume, epochs: int) -> str:
     with a new ``training.epochs``, the epochs it now trains for."""
     how = {"crashed": ", which crashed,", "failed": ", which failed,", "completed": ", which completed,"}.get(state.status, "")
     more = f"; training it for {epochs} epochs instead of {state.extended_from}" if state.extended_from is not None else ""
-    where = f" in member {state.member} of {state.members}" if state.members > 1 else ""
     if state.members > 1 and state.extended_from is not None:
         more += ", every member in turn"
+    if state.members > 1 and not state.epochs_completed:
+        return f"resuming {state.run.path}{how} with member {state.member} of {state.members}{more}"
+    where = f" in member {state.member} of {state.members}" if state.members > 1 else ""
     return f"resuming {state.run.path}{how}{where} after epoch {state.epochs_completed}{more}"
 
 

@@ -214,7 +214,9 @@ def describe_status(path: Path, info: dict[str, Any]) -> str:
     status, epochs = run_status(info), int(info.get("epochs_completed", 0))
     after = f"after epoch {epochs}" if epochs else "before its first epoch ended"
     if ensemble_size(info) > 1 and status != "completed":
-        after = f"in member {info.get('member', 1)} of {ensemble_size(info)} {after}"
+        member = int(info.get("member", 1))
+        done = member_progress(info, member)["status"] == "completed"
+        after = f"after member {member} of {ensemble_size(info)} completed" if done else f"in member {member} of {ensemble_size(info)} {after}"
     resume = f"resume it with `seqcli train --resume {path}`"
     if status == "crashed":
         return f"Run {path} crashed {after} (its process {info.get('pid')} is gone); {resume}."

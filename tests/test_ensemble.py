@@ -200,6 +200,10 @@ def test_resuming_says_which_member_goes_on(tmp_path: Path) -> None:
 
     state = train.Resume(RunDir(tmp_path), 1, [], "crashed", member=2, members=3)
     assert _resuming(state, 2) == f"resuming {tmp_path}, which crashed, in member 2 of 3 after epoch 1"
+    state = train.Resume(RunDir(tmp_path), 0, [], "crashed", member=3, members=3)  # killed between two members
+    assert _resuming(state, 2) == f"resuming {tmp_path}, which crashed, with member 3 of 3"
+    info = {"status": "interrupted", "member": 2, "epochs_completed": 2, "members": [{"status": "completed"}, {"status": "completed"}, {"status": "pending"}]}
+    assert describe_status(tmp_path, info) == f"Run {tmp_path} was interrupted after member 2 of 3 completed; resume it with `seqcli train --resume {tmp_path}`."
 
 
 # --------------------------------------------------------------------------- runs, compare, console
