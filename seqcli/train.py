@@ -372,12 +372,10 @@ def _members_fields(spec: Spec, recorded: list[dict[str, Any]] | None) -> dict[s
     the epochs ``recorded`` says each has done (an extended run's), or none."""
     if spec.training.ensemble == 1:
         return {}
-    members = [
-        {"member": k, "seed": spec.seed + k - 1, "status": "pending", "epochs_completed": 0, "best_epoch": 0} | ({
-            key: recorded[k - 1][key] for key in ("epochs_completed", "best_epoch")
-        } if recorded else {})
-        for k in range(1, spec.training.ensemble + 1)
-    ]
+    members = []
+    for k in range(1, spec.training.ensemble + 1):
+        done = recorded[k - 1] if recorded else {}
+        members.append({"member": k, "seed": spec.seed + k - 1, "status": "pending", "epochs_completed": done.get("epochs_completed", 0), "best_epoch": done.get("best_epoch", 0)})
     return {"member": 1, "epochs_completed": members[0]["epochs_completed"], "best_epoch": members[0]["best_epoch"], "members": members}
 
 
@@ -392,8 +390,7 @@ def _fit_member(
     epochs = at["epochs_completed"]
     pipe = prepared.member(member)
     spec, model = pipe.spec, pipe.model
-    resumed = resume is not None and member == resume.member
-    history = list(resume.history) if resume is not None and resumed else run.read_json(member_file("history.json", member))[:epochs] if epochs else []
+    history = list(resume.history) if resume is not None and member == resume.member else _committed(run, member, epochs)
     if at["status"] == "completed":  # a resumed ensemble's: not trained again
         restore_training_state(model, run.read_state(at["best_epoch"], member=member), run.state_path(at["best_epoch"], member=member), optimizer=False)
         return MemberResult(member, spec.seed, history, at["best_epoch"], _stopped_early(spec, history)), model
@@ -437,6 +434,11 @@ def _fit_member(
     if size > 1:
         run.set_member(member, status="completed")
     return MemberResult(member, spec.seed, recorder.history, recorder.best_epoch, recorder.stop), model
+
+
+def _committed(run: RunDir, member: int, epochs: int) -> list[dict[str, float]]:
+    """The first ``epochs`` rows of ensemble member ``member``'s history.json (none before it has trained)."""
+    return list(run.read_json(member_file("history.json", member))[:epochs]) if epochs else []
 
 
 def _evaluate(prepared: Pipeline, members: list[MemberResult], outputs: dict[str, list[Outputs]], run: RunDir) -> dict[str, Any]:
