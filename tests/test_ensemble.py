@@ -20,11 +20,11 @@ from typer.testing import CliRunner
 
 from seqcli import predict, render, train
 from seqcli.cli import app
-from seqcli.errors import SpecError
-from seqcli.model import load_checkpoint
+from seqcli.errors import RunError, SpecError
+from seqcli.model import build_model, load_checkpoint
 from seqcli.rundir import RunDir, describe_status
 from seqcli.spec import load_spec
-from tests.conftest import BACKEND, ENSEMBLE, ROOT, SMOKE_SPEC, SMOKE_TEST, padded, untimed
+from tests.conftest import BACKEND, ENSEMBLE, ROOT, SMOKE_SPEC, SMOKE_TEST, copy_run, padded, untimed
 
 GOLDEN = ROOT / "tests" / "golden"
 UPDATE = os.environ.get("SEQCLI_UPDATE_GOLDEN") == "1"  # rewrite the golden files instead of comparing
@@ -63,6 +63,23 @@ def test_members_train_with_their_own_seeds_in_one_run_directory(smoke_ensemble:
     assert not (run / "members" / "1").exists()
 
 
+def test_a_run_of_one_model_keeps_its_layout(smoke_run: Path) -> None:
+    """`ensemble: 1` (the default) writes what a run always held: no members/, no member records, the same metrics.json keys."""
+    assert not (smoke_run / "members").exists()
+    info = json.loads((smoke_run / "run.json").read_text())
+    assert "members" not in info and "member" not in info
+    assert list(json.loads((smoke_run / "metrics.json").read_text())) == ["task", "checkpoint", "best_epoch", "monitor", "validation", "test"]
+    assert "  ensemble: 1\n" in (smoke_run / "spec.yaml").read_text()
+
+
+def test_a_completed_ensemble_missing_a_member_model_is_refused_with_the_fix(smoke_ensemble: tuple[Any, Any], tmp_path: Path) -> None:
+    run = copy_run(smoke_ensemble[1].run.path, tmp_path)
+    for file in (run / "members" / "2" / "checkpoints").iterdir():
+        file.unlink()
+    with pytest.raises(RunError, match=r"is a completed ensemble of 2 members, but member\(s\) 2 have no best model in members/2/checkpoints/ \(deleted or moved\)\. Train again\."):
+        predict.load_run(run)
+
+
 def test_ensemble_metrics_are_those_of_the_mean_of_the_members_probabilities(smoke_ensemble: tuple[Any, Any]) -> None:
     prepared, result = smoke_ensemble
     run = result.run.path
@@ -88,12 +105,18 @@ def test_ensemble_metrics_are_those_of_the_mean_of_the_members_probabilities(smo
 # --------------------------------------------------------------------------- predict, padding, export
 
 
-def check_predict(run: Path, checkpoint: str) -> predict.Prediction:
-    """``predict RUN --checkpoint CHECKPOINT`` on the smoke test file gives the mean of the members' own probabilities."""
+def check_predict(run: Path, checkpoint: str, *, members: tuple[int, ...] = (1, 2), epochs: dict[int, int] | None = None) -> predict.Prediction:
+    """``predict RUN --checkpoint CHECKPOINT`` on the smoke test file gives the mean of the members' own probabilities:
+    the ``.keras`` models of ``members``, and the committed state of the member -> epoch of ``epochs``."""
     loaded = predict.load_run(run, checkpoint)
     got = predict.predict_file(loaded, SMOKE_TEST)
     split = loaded.pipeline.prepare(predict.read_input(loaded, SMOKE_TEST)[0])
-    own = [loaded.pipeline.outputs(member_model(run, k, checkpoint), split) for k in (1, 2)]  # (samples, classes) each
+    models = [member_model(run, k, checkpoint) for k in members]
+    for k, epoch in (epochs or {}).items():
+        model = build_model(loaded.spec, loaded.pipeline.preps)
+        model.set_weights([state for name, state in sorted(RunDir(run).read_state(epoch, member=k).items(), key=lambda item: int(item[0].split(".")[1])) if name.startswith("model.")])
+        models.append(model)
+    own = [loaded.pipeline.outputs(m, split) for m in models]  # (samples, classes) each
     np.testing.assert_allclose(got.values, (own[0] + own[1]) / 2, atol=1e-6)
     assert not np.allclose(own[0], own[1], atol=1e-3)  # the members differ: the mean is not one of them
     return got
@@ -184,6 +207,8 @@ def test_an_ensemble_interrupted_in_its_second_member_resumes_it_alone_to_the_sa
     assert [m["status"] for m in info["members"]] == ["completed", "training"]
     assert describe_status(run, info) == f"Run {run} was interrupted in member 2 of 2 after epoch 1; resume it with `seqcli train --resume {run}`."
     before = member_files(run)
+    partial = check_predict(run, "best", members=(1,), epochs={2: 1})  # member 1's best.keras and member 2's epoch-1 state
+    assert "Predicting with every member's best checkpoint committed so far." in partial.notes[-1]
 
     prepared, state = train.prepare_resume(run)
     assert (state.member, state.members, state.epochs_completed) == (2, 2, 1)
