@@ -226,10 +226,16 @@ def tune(
 
 
 def _resuming(state: Resume, epochs: int) -> str:
-    """``resuming RUN after epoch N``, with how it had stopped and, with a new ``training.epochs``, the epochs it now trains for."""
+    """``resuming RUN after epoch N`` (an ensemble's: ``in member K of N after epoch E``), with how it had stopped and,
+    with a new ``training.epochs``, the epochs it now trains for."""
     how = {"crashed": ", which crashed,", "failed": ", which failed,", "completed": ", which completed,"}.get(state.status, "")
     more = f"; training it for {epochs} epochs instead of {state.extended_from}" if state.extended_from is not None else ""
-    return f"resuming {state.run.path}{how} after epoch {state.epochs_completed}{more}"
+    if state.members > 1 and state.extended_from is not None:
+        more += ", every member in turn"
+    if state.members > 1 and not state.epochs_completed:
+        return f"resuming {state.run.path}{how} with member {state.member} of {state.members}{more}"
+    where = f" in member {state.member} of {state.members}" if state.members > 1 else ""
+    return f"resuming {state.run.path}{how}{where} after epoch {state.epochs_completed}{more}"
 
 
 def _interrupted(run: RunDir | None, resume: Path | None) -> str:
@@ -238,11 +244,18 @@ def _interrupted(run: RunDir | None, resume: Path | None) -> str:
         if resume is not None:
             return f"Interrupted (Ctrl-C) before training resumed; run {resume} is unchanged. Continue it with `seqcli train --resume {resume}`."
         return "Interrupted (Ctrl-C) while loading the data and building the model; no run directory was created."
+    from seqcli.rundir import ensemble_size
+
     try:
-        epochs = int(run.info().get("epochs_completed", 0))
+        info = run.info()
     except SeqcliError:
-        epochs = 0
+        info = {}
+    epochs, size = int(info.get("epochs_completed", 0)), ensemble_size(info)
     kept = f"keeps its {epochs} completed epoch{'s' if epochs != 1 else ''}" if epochs else "has no completed epoch yet"
+    if size > 1:
+        member = info.get("member", 1)
+        done = f"member {member}'s {epochs} completed epoch{'s' if epochs != 1 else ''}" if epochs else f"no completed epoch of member {member} of {size}"
+        kept = f"keeps its completed members and {done}"
     return f"Interrupted (Ctrl-C). Run {run.path} is marked 'interrupted' and {kept}; continue it with `seqcli train --resume {run.path}`."
 
 

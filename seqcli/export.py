@@ -10,6 +10,9 @@ kept (:func:`_check`): the exported file, run by its own runtime (TensorFlow, on
 give the Keras model's outputs to :data:`TOLERANCE` on a batch of sequences of different lengths, padded as seqcli
 pads them, at two widths where the signature allows it; a format that loses the mask is refused, and nothing is written.
 
+An ensemble (``training.ensemble: N``) is exported as one model that runs every member and outputs the mean of their
+outputs (:func:`seqcli.model.ensemble_model`), what ``seqcli predict`` computes.
+
 LiteRT's builtin operators have no loop over a dynamic number of timesteps (the interpreter would need TensorFlow's
 Flex delegate), so the LiteRT file takes batches padded to exactly ``maxlen`` and its recurrent layers are unrolled.
 """
@@ -152,17 +155,21 @@ def _input_names(model: Any, names: list[str], multi: bool) -> list[str]:
 
 
 def _fixed_width_model(loaded: Any) -> Any:
-    """The run's model rebuilt for inputs of exactly maxlen timesteps with unrolled recurrent layers, holding the same weights."""
-    from seqcli.model import build_model
+    """The run's model rebuilt for inputs of exactly maxlen timesteps with unrolled recurrent layers, holding the same
+    weights (an ensemble: every member so, averaged)."""
+    from seqcli.model import build_model, ensemble_model
 
     preps = {name: dataclasses.replace(prep, boundaries=None) for name, prep in loaded.pipeline.preps.items()}
-    model = build_model(loaded.spec, preps, unroll=True)
-    model.set_weights(loaded.model.get_weights())
-    for layer in model.layers:  # Keras' unrolled loop zeroes a backward layer's outputs at the wrong (unreversed) timesteps: keep them
-        for rnn in (layer.forward_layer, layer.backward_layer) if hasattr(layer, "backward_layer") else (layer,):
-            if hasattr(rnn, "zero_output_for_mask"):
-                rnn.zero_output_for_mask = False  # padded timesteps then repeat the last real output; they are masked downstream
-    return model
+    members = []
+    for member in loaded.member_models:
+        model = build_model(loaded.spec, preps, unroll=True)
+        model.set_weights(member.get_weights())
+        for layer in model.layers:  # Keras' unrolled loop zeroes a backward layer's outputs at the wrong (unreversed) timesteps: keep them
+            for rnn in (layer.forward_layer, layer.backward_layer) if hasattr(layer, "backward_layer") else (layer,):
+                if hasattr(rnn, "zero_output_for_mask"):
+                    rnn.zero_output_for_mask = False  # padded timesteps then repeat the last real output; they are masked downstream
+        members.append(model)
+    return ensemble_model(members, name=loaded.model.name)
 
 
 def _keras_export(model: Any, path: Path, fmt: str, *, multi: bool) -> None:
@@ -214,6 +221,8 @@ def description(loaded: Any, fmt: str, file_name: str, *, fixed: bool, input_nam
     else:
         outputs["holds"] = "the probability of classes[1] (one sigmoid unit; classes[0] has 1 - p)" if sigmoid else "class probabilities (softmax), in the order of classes"
         outputs["classes"] = list(first.classes)
+    if loaded.ensemble is not None:
+        outputs["ensemble"] = f"the mean of {len(loaded.members)} members' outputs (seeds {', '.join(map(str, loaded.ensemble['seeds']))}), computed inside the model"
     if kind.per_timestep:
         outputs["real_timesteps"] = (
             f"one output per timestep of the first input ({inputs[0]['name']!r}); only its real timesteps are predictions: "

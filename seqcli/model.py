@@ -281,6 +281,23 @@ def restore_training_state(model: Any, state: dict[str, np.ndarray], source: Any
         target.assign(array)
 
 
+def ensemble_model(members: list[Any], *, name: str) -> Any:
+    """One Keras model that feeds its inputs to every member (models of one spec, differently seeded) and outputs the
+    mean of their outputs (``keras.layers.Average``): ``(batch, units)``, or ``(batch, timesteps, units)`` per timestep.
+    What ``predict`` and ``export`` run for an ensemble; one member is returned as it is. Renames the members ``member_<k>``."""
+    if len(members) == 1:
+        return members[0]
+    keras = import_keras()
+    first = members[0]
+    inputs = [keras.Input(shape=tuple(t.shape[1:]), dtype=t.dtype, name=t.name) for t in first.inputs]
+    named = isinstance(first.input, dict)
+    x = {t.name: tensor for t, tensor in zip(first.inputs, inputs, strict=True)} if named else inputs[0]
+    for k, member in enumerate(members, 1):
+        member.name = f"member_{k}"
+    mean = keras.layers.Average(name="ensemble_mean")([member(x) for member in members])
+    return keras.Model(x, mean, name=name)
+
+
 def load_checkpoint(path: Any, *, compile: bool) -> Any:
     """Load a saved ``.keras`` model in Keras' safe mode (no code from the file runs)."""
     keras = import_keras()

@@ -106,6 +106,17 @@ class Pipeline:
             self.warnings.append(warning)
         return self.model
 
+    def member(self, member: int) -> Pipeline:
+        """Ensemble member ``member`` (from 1, ``training.ensemble``): member 1 is this pipeline; another is this pipeline
+        (the same splits and fitted preprocessing) with seed ``spec.seed + member - 1``, which draws its weights, batch
+        order, dropout masks and augmentation, and a model built fresh with it."""
+        if member == 1:
+            return self
+        spec = dataclasses.replace(self.spec, seed=self.spec.seed + member - 1)
+        other = dataclasses.replace(self, spec=spec, warnings=list(self.warnings), model=None)
+        other.build_model()
+        return other
+
     # ------------------------------------------------------------------ new data (predict)
 
     def prepare(self, data: SequenceData) -> Split:

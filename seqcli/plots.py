@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from seqcli.errors import RunError
-from seqcli.rundir import run_status
+from seqcli.rundir import ensemble_size, member_file, member_progress, run_status
 
 if TYPE_CHECKING:
     import numpy as np
@@ -184,13 +184,16 @@ def curves_png(runs: list[tuple[str, list[dict[str, float]]]], *, title: str, be
 # ----------------------------------------------------------------- a run's plots
 
 
-def committed_history(run: RunDir) -> list[dict[str, float]]:
-    """history.json's committed epochs (run.json's ``epochs_completed``: a crashed run's history may hold one more)."""
+def committed_history(run: RunDir, *, member: int = 1) -> list[dict[str, float]]:
+    """history.json's committed epochs (run.json's ``epochs_completed``: a crashed run's history may hold one more), of
+    ensemble member ``member``."""
     info = run.info()
-    history = run.read_json("history.json") if (run.path / "history.json").exists() else []
+    name = member_file("history.json", member)
+    history = run.read_json(name) if (run.path / name).exists() else []
     if not isinstance(history, list) or not all(isinstance(row, dict) and "epoch" in row for row in history):
-        raise RunError(f"{run.path / 'history.json'} is corrupt (not a list of epochs). Train again.")
-    return history[: int(info.get("epochs_completed", len(history)))]
+        raise RunError(f"{run.path / name} is corrupt (not a list of epochs). Train again.")
+    epochs = member_progress(info, member)["epochs_completed"] if "epochs_completed" in info or ensemble_size(info) > 1 else len(history)
+    return history[:epochs]
 
 
 def plot_run(run: RunDir, *, status: str | None = None) -> list[Path]:
@@ -209,8 +212,17 @@ def plot_run(run: RunDir, *, status: str | None = None) -> list[Path]:
     best = metrics.get("best_epoch") or info.get("best_epoch")
     status = status or run_status(info)
     planned = spec.get("training", {}).get("epochs")
-    how = f"{len(history)} epochs" if status == "completed" else f"{status}, {len(history)} of {planned} epochs committed"
-    written = [run.write_bytes("history.png", history_png(history, monitor=monitor, best_epoch=best, title=f"{title}: {how}"))]
+    size = ensemble_size(info)
+    if size > 1:  # every member's validation curves, overlaid
+        histories = [(m, committed_history(run, member=m)) for m in range(1, size + 1)]
+        drawn = [(f"member {m} (seed {info['members'][m - 1].get('seed')})", h) for m, h in histories if h]
+        how = f"ensemble of {size} members" + ("" if status == "completed" else f", {status}: {len(drawn)} with committed epochs")
+        stars: list[tuple[str | None, int | None]] = [(monitor, member_progress(info, m)["best_epoch"]) for m, h in histories if h]
+        written = [run.write_bytes("history.png", curves_png(drawn, title=f"{title}: {how}", best=stars))]
+        best = f"of each of the {size} members, outputs averaged"
+    else:
+        how = f"{len(history)} epochs" if status == "completed" else f"{status}, {len(history)} of {planned} epochs committed"
+        written = [run.write_bytes("history.png", history_png(history, monitor=monitor, best_epoch=best, title=f"{title}: {how}"))]
     role = "test" if "test" in metrics else "validation"
     report = metrics.get(role, {})
     if isinstance(report, dict) and "confusion_matrix" in report:

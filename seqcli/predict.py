@@ -3,6 +3,8 @@
 The run directory is all that is needed: the resolved spec (loader options),
 the fitted preprocessing and the checkpoint. One unbatched sample, a
 ``(timesteps, features)`` array or a 1-D sequence, is predicted as a batch of one.
+An ensemble (``training.ensemble: N``) predicts the mean of its members' outputs (class probabilities, or regression
+predictions), each member from its own checkpoint, with one Keras model (:func:`seqcli.model.ensemble_model`).
 
 Everything that needs no model comes first: the run's files and checkpoint are checked when it is opened, and the
 input is read and checked against the run's preprocessing (features, classes) before the model is loaded, which
@@ -21,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from seqcli import __version__
 from seqcli.errors import DataError, RunError
-from seqcli.rundir import CHECKPOINTS, RunDir, describe_status
+from seqcli.rundir import CHECKPOINTS, RunDir, describe_status, ensemble_size, member_file, member_progress
 from seqcli.spec import TASK_KINDS, DataFile, Spec, spec_from_dict
 
 if TYPE_CHECKING:  # the rest is imported where it is used: importing this module stays light, so `predict` checks --output first
@@ -36,14 +38,18 @@ if TYPE_CHECKING:  # the rest is imported where it is used: importing this modul
 @dataclass
 class LoadedRun:
     """A run opened for prediction: its pipeline rebuilt from the saved spec and preprocessing, and the checkpoint's
-    model, loaded on first use (:attr:`model`): a completed run's ``.keras`` file, or ``epoch`` (its ``.npz`` state)."""
+    model, loaded on first use (:attr:`model`): a completed run's ``.keras`` file, or ``epoch`` (its ``.npz`` state).
+    An ensemble's ``members`` name each member predicted with and its epoch (None: its ``.keras`` file); its model
+    averages theirs."""
 
     run: RunDir
     pipeline: Pipeline
     checkpoint: str
     epoch: int | None = None  # a run that has not completed: the epoch whose state is loaded
     notes: list[str] = field(default_factory=list)
+    members: list[tuple[int, int | None]] = field(default_factory=list)  # an ensemble's: (member, epoch or None); empty for one model
     _model: Any = None
+    _member_models: list[Any] = field(default_factory=list)
 
     @property
     def spec(self) -> Spec:
@@ -54,26 +60,43 @@ class LoadedRun:
         return self.pipeline.prep
 
     @property
+    def ensemble(self) -> dict[str, Any] | None:
+        """An ensemble's members and seeds, as ``predict --format json`` reports them; None for one model."""
+        if not self.members:
+            return None
+        return {"members": [m for m, _ in self.members], "seeds": [self.spec.seed + m - 1 for m, _ in self.members], "of": self.spec.training.ensemble}
+
+    @property
+    def member_models(self) -> list[Any]:
+        """The models of an ensemble's members (one model: its own), each loaded from its checkpoint (imports Keras the first time)."""
+        if not self._member_models:
+            self._member_models = [self._load_model(m, e) for m, e in self.members] if self.members else [self._load_model(1, self.epoch)]
+        return self._member_models
+
+    @property
     def model(self) -> Any:
-        """The checkpoint's model (imports Keras the first time)."""
+        """The checkpoint's model (imports Keras the first time); an ensemble's averages its members' outputs."""
         if self._model is None:
-            self._model = self._load_model()
+            from seqcli.model import ensemble_model
+
+            self._model = ensemble_model(self.member_models, name=self.member_models[0].name)
         return self._model
 
-    def _load_model(self) -> Any:
+    def _load_model(self, member: int, epoch: int | None) -> Any:
         from seqcli.model import build_model, load_checkpoint, restore_training_state
 
         pipe = self.pipeline
-        if self.epoch is None:
-            path = self.run.checkpoint_path(self.checkpoint)
+        if epoch is None:
+            path = self.run.checkpoint_path(self.checkpoint, member=member)
             try:
                 return load_checkpoint(path, compile=False)
             except RunError as exc:
                 other = next(c for c in CHECKPOINTS if c != self.checkpoint)
-                instead = f"try `--checkpoint {other}`" if self.run.checkpoint_path(other).is_file() else f"checkpoints/ holds {', '.join(self.run.checkpoints_left()) or 'nothing'}"
+                left = f"{member_file('checkpoints', member)}/ holds {', '.join(self.run.checkpoints_left(member=member)) or 'nothing'}"
+                instead = f"try `--checkpoint {other}`" if self.run.checkpoint_path(other, member=member).is_file() else left
                 raise RunError(f"{exc} Train again, or {instead}.") from None
         model = build_model(self.spec, pipe.preps)
-        restore_training_state(model, self.run.read_state(self.epoch), self.run.state_path(self.epoch), optimizer=False)
+        restore_training_state(model, self.run.read_state(epoch, member=member), self.run.state_path(epoch, member=member), optimizer=False)
         return model
 
 
@@ -95,6 +118,7 @@ class Prediction:
     scores: dict[str, float | None]
     notes: list[str]
     timesteps: list[int] | None = None
+    ensemble: dict[str, Any] | None = None  # an ensemble's members and seeds (:attr:`LoadedRun.ensemble`)
 
     @property
     def accuracy(self) -> float | None:
@@ -127,6 +151,9 @@ def load_run(path: str | Path, checkpoint: str = "best", backend: str | None = N
             f"{run.path / 'preprocessing.json'} does not describe a preprocessing this seqcli ({__version__}) can rebuild ({type(exc).__name__}: {exc}); "
             f"the run was written by seqcli {written}. Predict with that version, or train again."
         ) from None
+    if ensemble_size(info) > 1:
+        members, notes = _ensemble_members(run, info, checkpoint, numeric=TASK_KINDS[spec.task].numeric)
+        return LoadedRun(run, pipe, checkpoint, notes=notes, members=members)
     epoch = int(info.get("best_epoch" if checkpoint == "best" else "epochs_completed", 0))
     if info["status"] == "completed":
         if run.checkpoint_path(checkpoint).is_file():
@@ -144,6 +171,40 @@ def load_run(path: str | Path, checkpoint: str = "best", backend: str | None = N
         left = ", ".join(run.checkpoints_left()) or "nothing"
         raise RunError(f"{status} Its {checkpoint} checkpoint, checkpoints/{run.state_path(epoch).name} (epoch {epoch}), is missing; checkpoints/ holds {left}. Train again.")
     return LoadedRun(run, pipe, checkpoint, epoch, [f"{status} Predicting with its {checkpoint} checkpoint (epoch {epoch})."])
+
+
+def _ensemble_members(run: RunDir, info: dict[str, Any], checkpoint: str, *, numeric: bool) -> tuple[list[tuple[int, int | None]], list[str]]:
+    """The members an ensemble predicts with, each with its epoch (None: its ``checkpoints/<checkpoint>.keras``), and
+    the notes that say so: every member of a completed run; of one that has not completed, those with a committed epoch."""
+    size = ensemble_size(info)
+    members: list[tuple[int, int | None]] = []
+    missing: list[int] = []
+    for member in range(1, size + 1):
+        progress = member_progress(info, member)
+        epoch = progress["best_epoch" if checkpoint == "best" else "epochs_completed"]
+        if progress["status"] == "completed" and run.checkpoint_path(checkpoint, member=member).is_file():
+            members.append((member, None))
+        elif epoch and run.state_path(epoch, member=member).is_file():
+            members.append((member, epoch))
+        else:
+            missing.append(member)
+    seed = int(info.get("seed", 0))
+    mean = "their predictions" if numeric else "their class probabilities"
+    if info["status"] == "completed" and missing:
+        where = ", ".join(f"{member_file('checkpoints', m)}/" for m in missing)
+        raise RunError(f"Run {run.path} is a completed ensemble of {size} members, but member(s) {', '.join(map(str, missing))} have no {checkpoint} model in {where} (deleted or moved). Train again.")
+    if not members:
+        raise RunError(f"{describe_status(run.path, info)} There is no {checkpoint} checkpoint to predict with: no member of the ensemble has committed an epoch.")
+    notes = [f"An ensemble of {size} members (seeds {seed}-{seed + size - 1}): the predictions are the mean of {mean}."]
+    if missing:
+        used = ", ".join(str(m) for m, _ in members)
+        notes = [
+            f"{describe_status(run.path, info)} Predicting with the {checkpoint} checkpoints of the members trained so far ({used} of {size}), "
+            f"the mean of {mean}; member(s) {', '.join(map(str, missing))} have no committed epoch yet."
+        ]
+    elif info["status"] != "completed":
+        notes.append(f"{describe_status(run.path, info)} Predicting with every member's {checkpoint} checkpoint committed so far.")
+    return members, notes
 
 
 def _missing_model(run: RunDir, checkpoint: str) -> str:
@@ -238,7 +299,7 @@ def _prediction(loaded: LoadedRun, split: Split, outputs: Outputs, notes: list[s
     if isinstance(outputs, Sequences):  # per timestep
         ids = [seq_id for seq_id, count in zip(split.data.ids, outputs.lengths.tolist(), strict=True) for _ in range(count)]
         timesteps = [t for count in outputs.lengths.tolist() for t in range(count)]
-    return Prediction(task.name, ids, task.columns(prep), task.predictions(outputs, prep), rows, scores, [*loaded.notes, *notes, *split.notes], timesteps)
+    return Prediction(task.name, ids, task.columns(prep), task.predictions(outputs, prep), rows, scores, [*loaded.notes, *notes, *split.notes], timesteps, loaded.ensemble)
 
 
 def predict_file(loaded: LoadedRun, path: str | Path) -> Prediction:
@@ -313,7 +374,8 @@ def to_csv(prediction: Prediction) -> str:
 
 
 def to_json(prediction: Prediction) -> str:
-    """The task, what the columns hold (``classes`` or ``targets``), the scores, the notes and every row."""
+    """The task, what the columns hold (``classes`` or ``targets``), the scores, an ensemble's members, the notes and every row."""
     columns = "targets" if TASK_KINDS[prediction.task].numeric else "classes"
-    payload = {"task": prediction.task, columns: prediction.columns, **prediction.scores, "notes": prediction.notes, "predictions": to_rows(prediction)}
+    ensemble = {"ensemble": prediction.ensemble} if prediction.ensemble is not None else {}
+    payload = {"task": prediction.task, columns: prediction.columns, **prediction.scores, **ensemble, "notes": prediction.notes, "predictions": to_rows(prediction)}
     return json.dumps(payload, indent=2) + "\n"

@@ -127,6 +127,8 @@ def _cell(value: Any) -> str:
 
 
 def train_result(result: TrainResult) -> Group:
+    if result.members:
+        return ensemble_result(result)
     epochs = len(result.history)
     how = "stopped early" if result.stopped_early else "all epochs"
     head = Text(f"Run: {result.run.path}\n", style="bold") + Text(f"{epochs} epochs ({how}) in {result.seconds:.1f} s; best epoch {result.best_epoch}.")
@@ -135,6 +137,47 @@ def train_result(result: TrainResult) -> Group:
     if not any(role in result.metrics for role in ("validation", "test")):
         return Group(head, Text("No validation or test split, so nothing was evaluated on held-out data: set `data.validation_split` (e.g. 0.2) or `data.test`."))
     return Group(head, metrics_table(result.metrics))
+
+
+def ensemble_result(result: TrainResult) -> Group:
+    """An ensemble's training: each member's epochs and metrics, the ensemble's (the mean of the members' outputs), and
+    the members' spread of every headline metric."""
+    from seqcli.tasks import get as get_task
+
+    members, metrics = result.members, result.metrics
+    seeds = f"{members[0].seed}-{members[-1].seed}"
+    head = Text(f"Run: {result.run.path}\n", style="bold") + Text(f"Ensemble of {len(members)} members (seeds {seeds}) trained in {result.seconds:.1f} s.")
+    if result.class_weights:
+        head += Text("\nClass weights in the training loss: " + ", ".join(f"{name} {w:.3g}" for name, w in result.class_weights.items()) + ".")
+    roles = [role for role in ("validation", "test") if role in metrics]
+    if not roles:
+        return Group(head, Text("No validation or test split, so nothing was evaluated on held-out data: set `data.validation_split` (e.g. 0.2) or `data.test`."))
+    headline = [(title, key) for title, key in get_task(metrics.get("task", "classify")).headline if key != "samples"]
+    table = Table(title="Metrics (each member's best checkpoint; the ensemble averages their outputs)", title_justify="left")
+    for column in ("model", "seed", "epochs", "best epoch", "split"):
+        table.add_column(column, justify="right" if column in ("seed", "epochs", "best epoch") else "left")
+    for title, _ in headline:
+        table.add_column(title, justify="right")
+    for member, scores in zip(members, metrics["members"], strict=True):
+        epochs = f"{len(member.history)}" + (" (stopped early)" if member.stopped_early else "")
+        for i, role in enumerate(roles):
+            lead = [f"member {member.member}", str(member.seed), epochs, str(member.best_epoch)] if i == 0 else ["", "", "", ""]
+            table.add_row(*lead, role, *(_cell(scores[role].get(key)) for _, key in headline), end_section=i == len(roles) - 1)
+    for i, role in enumerate(roles):
+        table.add_row("ensemble" if i == 0 else "", "", "", "", role, *(_cell(metrics[role].get(key)) for _, key in headline), style="bold", end_section=i == len(roles) - 1)
+    reference = metrics.get("baseline")
+    if reference:  # `train --baseline`
+        for i, role in enumerate(r for r in roles if r in reference):
+            table.add_row(reference["name"] if i == 0 else "", "", "", "", role, *(_cell(reference[role].get(key)) for _, key in headline), style="dim")
+        table.caption_justify = "left"
+        table.caption = f"{reference['name']}: fitted in {reference['fit_seconds']:.1f} s on the same training split (seqcli train --baseline)"
+    lines = Text("Spread over the members (the seed alone moves these):", style="bold")
+    for role in roles:
+        for title, key in headline:
+            found = metrics.get("spread", {}).get(role, {}).get(key)
+            if found is not None and metrics[role].get(key) is not None:
+                lines += Text(f"\n  {role} {title} {_fmt(metrics[role][key])} (members {_fmt(found['min'])}-{_fmt(found['max'])}, median {_fmt(found['median'])}, std {_fmt(found['std'])})")
+    return Group(head, table, lines)
 
 
 def prediction(result: Prediction, limit: int = 50) -> Group:
@@ -239,7 +282,7 @@ class RichProgress:
 
     def __init__(self) -> None:
         self.bar = Progress(
-            TextColumn("[bold]epoch {task.fields[epoch]}/{task.fields[epochs]}"),
+            TextColumn("[bold]{task.fields[member]}epoch {task.fields[epoch]}/{task.fields[epochs]}"),
             BarColumn(),
             MofNCompleteColumn(),
             TextColumn("{task.fields[logs]}"),
@@ -250,17 +293,24 @@ class RichProgress:
         self.task: Any = None
         self.epochs = 0
         self.epoch = 1
+        self.member = ""  # an ensemble's "member 2/3  ", before each line and the bar
+
+    def on_member_begin(self, member: int, members: int, seed: int) -> None:
+        self.member = f"member {member}/{members}  "
+        self.bar.console.print(f"[bold]member {member}/{members}[/bold] (seed {seed})", highlight=False, soft_wrap=True)
 
     def on_train_begin(self, epochs: int, steps: int, first_epoch: int) -> None:
         self.epochs = epochs
+        if self.task is not None:  # an ensemble's earlier member
+            self.bar.remove_task(self.task)
         self.bar.start()
-        self.task = self.bar.add_task("train", total=steps or None, epoch=first_epoch, epochs=epochs, logs="")
+        self.task = self.bar.add_task("train", total=steps or None, epoch=first_epoch, epochs=epochs, logs="", member=self.member)
 
     def on_batch_end(self, step: int, logs: dict[str, float]) -> None:
         self.bar.update(self.task, completed=step, logs=_logs(logs))
 
     def on_epoch_end(self, epoch: int, logs: dict[str, float], best: bool) -> None:
-        line = f"epoch {epoch:>{len(str(self.epochs))}}/{self.epochs}  {_logs(logs)}" + ("  [green]* best[/green]" if best else "")
+        line = f"{self.member}epoch {epoch:>{len(str(self.epochs))}}/{self.epochs}  {_logs(logs)}" + ("  [green]* best[/green]" if best else "")
         self.bar.console.print(line, highlight=False, soft_wrap=True)
         self.bar.update(self.task, completed=0, epoch=min(epoch + 1, self.epochs), logs="")
 
@@ -386,7 +436,8 @@ def runs_table(found: list[Any], directory: Path) -> Any:
     monitors = {s.monitor for s in found if s.monitor}
     monitor = next(iter(monitors)) if len(monitors) == 1 else "monitored"
     titles = [SCORE_TITLES.get(k, k) for k in scores] if len(kinds) <= 1 else ["test scores"]
-    for column in ("experiment/run", "status", "created", "backend", "epochs", "best", monitor, *titles, "time"):
+    ensembles = any(s.members > 1 for s in found)  # a column of member counts only then
+    for column in ("experiment/run", "status", *(["members"] if ensembles else []), "created", "backend", "epochs", "best", monitor, *titles, "time"):
         table.add_column(column, justify="left" if column in ("experiment/run", "status", "created", "backend") else "right", no_wrap=True)
     styles = {"completed": "green", "crashed": "red", "failed": "red", "damaged": "red", "interrupted": "yellow", "running": "cyan"}
     for s in found:
@@ -398,7 +449,9 @@ def runs_table(found: list[Any], directory: Path) -> Any:
             cells = [_number(s.scores.get(k)) + (val if s.scores.get(k) is not None else "") for k in scores]
         else:
             cells = [" ".join(f"{SHORT_TITLES.get(k, k)} {_number(v, 3)}" for k, v in s.scores.items() if v is not None) + val if s.scores else "-"]
-        table.add_row(f"{s.name}/{s.run_id}", Text(s.status, style=styles.get(s.status, "")), created, s.backend or "-", epochs, _number(s.best_epoch), monitored, *cells, _seconds(s.train_seconds))
+        members = [str(s.members) if s.members == 1 or s.status == "completed" else f"{s.member} of {s.members}"] if ensembles else []
+        status = Text(s.status, style=styles.get(s.status, ""))
+        table.add_row(f"{s.name}/{s.run_id}", status, *members, created, s.backend or "-", epochs, _number(s.best_epoch), monitored, *cells, _seconds(s.train_seconds))
     parts: list[Any] = [table]
     for s in found:
         if s.problem:

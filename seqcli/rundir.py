@@ -13,11 +13,15 @@ Layout of ``<output.dir>/<output.name>/<YYYYmmdd-HHMMSS>-<id>/``::
     tensorboard/         TensorBoard logs, with `output.tensorboard: true` (Keras' callback writes them)
     checkpoints/epoch-NNNN.npz     training state of the last and the best epoch (weights, optimizer state)
     checkpoints/last.keras, best.keras   the completed run's models, loadable by Keras alone
+    members/<k>/         an ensemble (`training.ensemble: N`): member k's checkpoints/ and history.csv/.json, k = 2..N;
+                         member 1's are the ones above, so a run of one member is laid out as it always was
 
 Every file is written atomically (temporary file in the same directory, fsync,
 rename), so a crash never leaves a truncated file behind. An epoch is committed
 by :meth:`RunDir.commit_epoch`: its training state, then the history, then run.json,
 the commit point. Whatever run.json says is a consistent state to resume from.
+An ensemble's run.json also says which member trains (``member``; ``epochs_completed`` and ``best_epoch`` are that
+member's) and lists every member's progress (``members``: seed, status pending/training/completed, epochs, best epoch).
 The state is plain NumPy arrays, written in about 2 ms (a ``.keras`` file takes
 20 ms or more); the ``.keras`` models are written once, when the run completes.
 :class:`EpochWriter` runs the commits on a background thread.
@@ -29,6 +33,7 @@ apart from the process recorded in run.json, for every reader.
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import json
 import os
@@ -51,6 +56,44 @@ if TYPE_CHECKING:
 STATUSES = ("running", "completed", "failed", "interrupted")
 RUN_STATUSES = (*STATUSES, "crashed")  # what run_status reports: "running" in run.json, but its process is gone
 CHECKPOINTS = ("best", "last")
+MEMBERS = "members"  # an ensemble's members after the first: members/<k>/
+
+
+def member_file(name: str, member: int = 1) -> str:
+    """The name of a run file of ensemble member ``member`` (from 1), relative to the run: ``name`` itself for member 1,
+    ``members/<k>/name`` for the others.
+
+    >>> member_file("history.json", 1), member_file("history.json", 3)
+    ('history.json', 'members/3/history.json')
+    """
+    return name if member == 1 else f"{MEMBERS}/{member}/{name}"
+
+
+def ensemble_size(info: dict[str, Any]) -> int:
+    """How many members the run trains: the length of run.json's ``members``, 1 for a run of one model."""
+    members = info.get("members")
+    return len(members) if isinstance(members, list) and members else 1
+
+
+def member_progress(info: dict[str, Any], member: int = 1) -> dict[str, Any]:
+    """Member ``member``'s ``epochs_completed``, ``best_epoch`` and ``status`` (pending, training, completed) from
+    run.json; a run of one model is its own member 1 (completed when the run is)."""
+    if ensemble_size(info) == 1:
+        done = "completed" if info.get("status") == "completed" else "training"
+        return {"epochs_completed": int(info.get("epochs_completed", 0)), "best_epoch": int(info.get("best_epoch", 0)), "status": done}
+    entry = info["members"][member - 1]
+    return {"epochs_completed": int(entry.get("epochs_completed", 0)), "best_epoch": int(entry.get("best_epoch", 0)), "status": str(entry.get("status", "pending"))}
+
+
+def _member_fields(info: dict[str, Any], member: int, **progress: Any) -> dict[str, Any]:
+    """The run.json fields that record ``progress`` of ensemble member ``member``: its entry in ``members`` and, for the
+    member that trains now, the top-level ``epochs_completed``/``best_epoch``; nothing extra for a run of one model."""
+    if ensemble_size(info) == 1:
+        return {key: value for key, value in progress.items() if key in ("epochs_completed", "best_epoch")}
+    members = [dict(entry) for entry in info["members"]]
+    members[member - 1].update(progress)
+    entry = members[member - 1]
+    return {"member": member, "epochs_completed": entry.get("epochs_completed", 0), "best_epoch": entry.get("best_epoch", 0), "members": members}
 
 
 def atomic_write(path: Path, write: Callable[[Path], object]) -> None:
@@ -170,6 +213,10 @@ def describe_status(path: Path, info: dict[str, Any]) -> str:
     """One sentence on where a run stands, with the way on, e.g. "Run R crashed after epoch 3; resume it with `seqcli train --resume R`."."""
     status, epochs = run_status(info), int(info.get("epochs_completed", 0))
     after = f"after epoch {epochs}" if epochs else "before its first epoch ended"
+    if ensemble_size(info) > 1 and status != "completed":
+        member = int(info.get("member", 1))
+        done = member_progress(info, member)["status"] == "completed"
+        after = f"after member {member} of {ensemble_size(info)} completed" if done else f"in member {member} of {ensemble_size(info)} {after}"
     resume = f"resume it with `seqcli train --resume {path}`"
     if status == "crashed":
         return f"Run {path} crashed {after} (its process {info.get('pid')} is gone); {resume}."
@@ -389,48 +436,71 @@ class RunDir:
             raise RunError(f"Cannot create {folder}: {exc.strerror}.") from None
         return folder
 
-    def write_history(self, rows: list[dict[str, float]]) -> None:
-        """history.csv and history.json: one row per completed epoch (epoch numbers from 1)."""
+    def add_member(self, member: int) -> None:
+        """members/<k>/checkpoints/ of ensemble member ``member`` (from 2; member 1 lives in the run itself), if not there yet."""
+        folder = self.path / member_file("checkpoints", member)
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise RunError(f"Cannot create {folder}: {exc.strerror}. Check free disk space and permissions of {self.path}.") from None
+
+    def set_member(self, member: int, **progress: Any) -> dict[str, Any]:
+        """Record ensemble member ``member``'s progress in run.json (e.g. ``status="completed"``), keeping the run's status;
+        it becomes the member that trains now. Returns what run.json now holds."""
+        info = self.info()
+        return self.set_status(info["status"], **_member_fields(info, member, **progress))
+
+    def write_history(self, rows: list[dict[str, float]], *, member: int = 1) -> None:
+        """history.csv and history.json (of ensemble member ``member``): one row per completed epoch (epoch numbers from 1)."""
         columns = list(dict.fromkeys(key for row in rows for key in row))
         buffer = io.StringIO()
         writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
         writer.writeheader()
         writer.writerows(rows)
-        self.write_text("history.csv", buffer.getvalue())
-        self.write_json("history.json", rows)
+        self.write_text(member_file("history.csv", member), buffer.getvalue())
+        self.write_json(member_file("history.json", member), rows)
 
-    def save_model(self, model: Any, which: str) -> Path:
-        """Save the Keras model as checkpoints/<which>.keras atomically."""
+    def save_model(self, model: Any, which: str, *, member: int = 1) -> Path:
+        """Save the Keras model as checkpoints/<which>.keras (of ensemble member ``member``) atomically."""
         from seqcli.backend import without_tensorflow
 
-        target = self.checkpoint_path(which)
+        target = self.checkpoint_path(which, member=member)
         with without_tensorflow():  # on JAX, Keras would import TensorFlow only to look for its types
             atomic_write(target, lambda tmp: model.save(tmp))
         return target
 
-    def commit_epoch(self, state: dict[str, np.ndarray], epoch: int, best_epoch: int, best_state: dict[str, np.ndarray], history: list[dict[str, float]]) -> None:
-        """Commit a completed epoch (numbered from 1): its training state, the best epoch's if not on disk yet, the history,
-        then run.json; then prune."""
-        atomic_write(self.state_path(epoch), lambda tmp: _save_arrays(tmp, state))
-        if not self.state_path(best_epoch).exists():  # the best epoch ended between two commits
-            atomic_write(self.state_path(best_epoch), lambda tmp: _save_arrays(tmp, best_state))
-        self.write_history(history)
-        self.settle_checkpoints(self.set_status("running", epochs_completed=epoch, best_epoch=best_epoch))
+    def commit_epoch(
+        self, state: dict[str, np.ndarray], epoch: int, best_epoch: int, best_state: dict[str, np.ndarray], history: list[dict[str, float]], *, member: int = 1
+    ) -> None:
+        """Commit a completed epoch (numbered from 1) of ensemble member ``member``: its training state, the best epoch's if
+        not on disk yet, the history, then run.json; then prune."""
+        atomic_write(self.state_path(epoch, member=member), lambda tmp: _save_arrays(tmp, state))
+        if not self.state_path(best_epoch, member=member).exists():  # the best epoch ended between two commits
+            atomic_write(self.state_path(best_epoch, member=member), lambda tmp: _save_arrays(tmp, best_state))
+        self.write_history(history, member=member)
+        info = self.info()
+        self.settle_checkpoints(self.set_status("running", **_member_fields(info, member, epochs_completed=epoch, best_epoch=best_epoch)))
 
     def settle_checkpoints(self, info: dict[str, Any] | None = None) -> None:
-        """Delete the epoch states run.json does not name, models of a run that is not completed, and temporary files.
+        """Delete the epoch states run.json does not name, models of a run (an ensemble's member) that is not completed,
+        and temporary files; for every member of an ensemble.
 
         Idempotent: after a crash at any point of :meth:`commit_epoch`, this restores the committed state.
         ``info``: run.json's content, if the caller has just written it.
         """
         info = info or self.info()
-        last, best = info.get("epochs_completed", 0), info.get("best_epoch", 0)
-        keep = {self.state_path(last).name, self.state_path(best).name} if last else set()
-        if info["status"] == "completed":
-            keep |= {self.checkpoint_path(which).name for which in CHECKPOINTS}
-        for file in (self.path / "checkpoints").glob("*"):
-            if file.name not in keep:
-                file.unlink()
+        for member in range(1, ensemble_size(info) + 1):
+            progress = member_progress(info, member)
+            last, best = progress["epochs_completed"], progress["best_epoch"]
+            keep = {self.state_path(last).name, self.state_path(best).name} if last else set()
+            if progress["status"] == "completed":
+                keep |= {self.checkpoint_path(which).name for which in CHECKPOINTS}
+            for file in (self.path / member_file("checkpoints", member)).glob("*"):
+                if file.name not in keep:
+                    file.unlink()
+            if member > 1:
+                for stale in (self.path / MEMBERS / str(member)).glob(".*.tmp*"):
+                    stale.unlink()
         for stale in self.path.glob(".*.tmp*"):
             stale.unlink()  # a write that a crash interrupted before its rename
 
@@ -442,9 +512,9 @@ class RunDir:
         """:func:`run_status` of this run."""
         return run_status(self.info())
 
-    def checkpoints_left(self) -> list[str]:
-        """The files in checkpoints/, sorted: what a damaged or half-deleted run still has."""
-        folder = self.path / "checkpoints"
+    def checkpoints_left(self, *, member: int = 1) -> list[str]:
+        """The files in checkpoints/ (of ensemble member ``member``), sorted: what a damaged or half-deleted run still has."""
+        folder = self.path / member_file("checkpoints", member)
         return sorted(p.name for p in folder.iterdir() if not p.name.startswith(".")) if folder.is_dir() else []
 
     def discard(self, name: str) -> None:
@@ -500,24 +570,27 @@ class RunDir:
             raise RunError(f"{self.path / 'run.json'} is corrupt (no valid status). Train again.")
         return info
 
-    def checkpoint_path(self, which: str) -> Path:
-        """checkpoints/<which>.keras: the completed run's best or last model."""
-        return self.path / "checkpoints" / f"{which}.keras"
+    def checkpoint_path(self, which: str, *, member: int = 1) -> Path:
+        """checkpoints/<which>.keras (of ensemble member ``member``): the completed run's best or last model."""
+        return self.path / member_file("checkpoints", member) / f"{which}.keras"
 
-    def state_path(self, epoch: int) -> Path:
-        return self.path / "checkpoints" / f"epoch-{epoch:04d}.npz"
+    def state_path(self, epoch: int, *, member: int = 1) -> Path:
+        return self.path / member_file("checkpoints", member) / f"epoch-{epoch:04d}.npz"
 
-    def read_state(self, epoch: int) -> dict[str, np.ndarray]:
-        """The training state committed for ``epoch`` (numbered from 1), as :meth:`commit_epoch` wrote it."""
+    def read_state(self, epoch: int, *, member: int = 1) -> dict[str, np.ndarray]:
+        """The training state committed for ``epoch`` (numbered from 1) of ensemble member ``member``, as :meth:`commit_epoch` wrote it."""
         import numpy as np
 
-        file = self.state_path(epoch)
+        file = self.state_path(epoch, member=member)
         try:
             with np.load(file, allow_pickle=False) as arrays:
                 return {name: arrays[name] for name in arrays.files}
         except FileNotFoundError:
-            left = ", ".join(self.checkpoints_left()) or "nothing"
-            raise RunError(f"{file} is missing, though run.json names epoch {epoch}; checkpoints/ holds {left}. If the run is still training, try again; otherwise train again.") from None
+            left = ", ".join(self.checkpoints_left(member=member)) or "nothing"
+            raise RunError(
+                f"{file} is missing, though run.json names epoch {epoch}; {member_file('checkpoints', member)}/ holds {left}. "
+                "If the run is still training, try again; otherwise train again."
+            ) from None
         except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile) as exc:  # what NumPy and zipfile raise for a damaged archive
             raise RunError(f"Cannot read checkpoint {file}: {str(exc).rstrip('.')}. The file is damaged; train again.") from None
 
@@ -537,10 +610,12 @@ class EpochWriter:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="seqcli-commit")
         self._pending: Future[None] | None = None
 
-    def commit(self, state: dict[str, np.ndarray], epoch: int, best_epoch: int, best_state: dict[str, np.ndarray], history: list[dict[str, float]]) -> None:
-        """Start :meth:`RunDir.commit_epoch` of these (no longer changing) arrays and rows."""
+    def commit(
+        self, state: dict[str, np.ndarray], epoch: int, best_epoch: int, best_state: dict[str, np.ndarray], history: list[dict[str, float]], *, member: int = 1
+    ) -> None:
+        """Start :meth:`RunDir.commit_epoch` of these (no longer changing) arrays and rows (of ensemble member ``member``)."""
         self.wait()
-        self._pending = self._executor.submit(self.run.commit_epoch, state, epoch, best_epoch, best_state, list(history))
+        self._pending = self._executor.submit(functools.partial(self.run.commit_epoch, member=member), state, epoch, best_epoch, best_state, list(history))
 
     def wait(self) -> None:
         pending, self._pending = self._pending, None

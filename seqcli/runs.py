@@ -4,6 +4,9 @@ and spec.yaml, read without Keras (or NumPy).
 :func:`list_runs` finds every run directory under ``output.dir`` (``<dir>/<name>/<run id>/``), newest first; a damaged
 one is listed with its problem instead of stopping the listing. :func:`compare` lines several runs up: the spec fields
 that differ (dotted paths), the metrics side by side, and the per-class F1 of classification runs.
+
+An ensemble (``training.ensemble: N``) is summarized by its member count and the ensemble's metrics (the mean of its
+members' outputs); while it trains, by the member in training (its epochs and best epoch).
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from seqcli.errors import RunError, SeqcliError
-from seqcli.rundir import RUN_STATUSES, RunDir, run_status
+from seqcli.rundir import RUN_STATUSES, RunDir, ensemble_size, member_file, run_status
 
 DAMAGED = "damaged"  # the status of a run whose files cannot be read
 STATUS_FILTERS = (*RUN_STATUSES, DAMAGED)
@@ -42,6 +45,8 @@ class RunSummary:
     split: str | None = None  # where the scores come from: test, else validation
     scores: dict[str, float | None] = field(default_factory=dict)
     train_seconds: float | None = None
+    members: int = 1  # an ensemble's member count; its epochs and best epoch are the member in training's (none once completed)
+    member: int | None = None  # an ensemble's member in training (the last one, once completed)
     problem: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
@@ -68,21 +73,32 @@ def summarize(path: Path) -> RunSummary:
     summary.epochs = int(info.get("epochs_completed", 0))
     summary.best_epoch = info.get("best_epoch")
     summary.train_seconds = info.get("train_seconds")
+    summary.members = ensemble_size(info)
+    if summary.members > 1:
+        summary.member = int(info.get("member", 1))
+        if summary.status == "completed":
+            summary.best_epoch = None  # each member has its own (metrics.json)
     try:
         spec = run.read_yaml("spec.yaml")
         training = spec.get("training") or {}
         summary.task, summary.monitor, summary.planned_epochs = spec.get("task", "classify"), training.get("monitor"), training.get("epochs")
-        history = _read(run, "history.json") or []
+        name = member_file("history.json", summary.member or 1)
+        history = _read(run, name) or []
         if not isinstance(history, list):
-            raise RunError(f"{path / 'history.json'} is corrupt (not a list of epochs). Train again.")
+            raise RunError(f"{path / name} is corrupt (not a list of epochs). Train again.")
         committed = history[: summary.epochs]
         if summary.best_epoch and summary.monitor and len(committed) >= summary.best_epoch:
             summary.monitored = committed[summary.best_epoch - 1].get(summary.monitor)
+        if summary.members > 1:
+            committed = [row for m in range(1, summary.members + 1) for row in _member_history(run, info, m)]
         timed = bool(committed) and all("seconds" in row for row in committed)
         if timed and (summary.train_seconds is None or info.get("resumed")):
             # a run that did not complete, or was resumed (run.json's train_seconds counts the last session only): its epochs' wall time
             summary.train_seconds = round(sum(row["seconds"] for row in committed), 2)
         metrics = _read(run, "metrics.json")
+        if isinstance(metrics, dict) and summary.members > 1 and summary.monitor:
+            ensemble = (metrics.get("validation") or {}).get(summary.monitor.removeprefix("val_")) if summary.monitor.startswith("val_") else None
+            summary.monitored = ensemble if isinstance(ensemble, float) else None
         if isinstance(metrics, dict):
             summary.split = "test" if "test" in metrics else "validation" if "validation" in metrics else None
             report = metrics.get(summary.split or "", {})
@@ -91,6 +107,13 @@ def summarize(path: Path) -> RunSummary:
     except SeqcliError as exc:
         summary.problem = str(exc)
     return summary
+
+
+def _member_history(run: RunDir, info: dict[str, Any], member: int) -> list[dict[str, Any]]:
+    """The committed epochs of an ensemble's member ``member`` (none before it starts)."""
+    entry = (info.get("members") or [{}] * member)[member - 1]
+    history = _read(run, member_file("history.json", member)) or []
+    return list(history[: int(entry.get("epochs_completed", 0))]) if isinstance(history, list) else []
 
 
 def find_runs(root: Path) -> list[Path]:
@@ -212,6 +235,7 @@ def compare(paths: list[str | Path]) -> Comparison:
     metrics = [(_read(run, "metrics.json") or {}) for run in runs]
     rows: list[tuple[str, list[Any]]] = [
         ("status", [s.status for s in summaries]),
+        *([("ensemble members", [s.members for s in summaries])] if any(s.members > 1 for s in summaries) else []),
         ("epochs", [s.epochs for s in summaries]),
         ("best epoch", [s.best_epoch for s in summaries]),
     ]
@@ -232,5 +256,8 @@ def compare(paths: list[str | Path]) -> Comparison:
 
 
 def _committed(run: RunDir, summary: RunSummary) -> list[dict[str, float]]:
+    """The run's committed epochs; an ensemble's first member's."""
+    if summary.members > 1:
+        return _member_history(run, run.info(), 1)
     history = _read(run, "history.json") or []
     return list(history[: summary.epochs]) if isinstance(history, list) else []

@@ -90,6 +90,13 @@ def trace(spec: Spec, *, train: SequenceData | None = None, build: bool = True) 
     if pipe.class_weights:
         how = "balanced over the training split" if spec.training.class_weight == "balanced" else "from the spec"
         notes.append(f"Class weights in the training loss ({how}): " + ", ".join(f"{name} {w:.3g}" for name, w in pipe.class_weights.items()) + ".")
+    size = spec.training.ensemble
+    if size > 1:
+        mean = "predictions" if TASK_KINDS[spec.task].numeric else "class probabilities"
+        notes.append(
+            f"Ensemble (`training.ensemble: {size}`): {size} models like the one above, member k trained with seed {spec.seed} + k - 1 "
+            f"(seeds {spec.seed}-{spec.seed + size - 1}); validation, test and predict use the mean of their {mean}. Training costs {size} times one model's."
+        )
     axis = "targets" if TASK_KINDS[spec.task].numeric else "classes"
     layers = layer_rows(pipe.model, output_axis=axis) if pipe.model is not None else []
     return Trace(arrays, pipe.steps, layers, pipe.warnings, notes, "; ".join(input_shape(name if pipe.multi_input else "", p) for name, p in pipe.preps.items()))

@@ -67,6 +67,7 @@ MAX_BATCH_SIZE = 65_536
 MAX_EPOCHS = 100_000
 MAX_MAXLEN = 1_000_000
 MAX_SEED = 2**32 - 1
+MAX_ENSEMBLE = 50
 INT32 = 2**31 - 1
 
 POSITIVE = Check(lambda v: v >= 1, "a positive integer")
@@ -74,6 +75,7 @@ NON_NEGATIVE = Check(lambda v: v >= 0, "a non-negative integer")
 UNITS = POSITIVE.up_to(MAX_UNITS)
 EPOCHS = POSITIVE.up_to(MAX_EPOCHS)
 SEED = NON_NEGATIVE.up_to(MAX_SEED, "NumPy and Keras seeds are 32-bit")
+ENSEMBLE = POSITIVE.up_to(MAX_ENSEMBLE, "each member is a full training")
 PAD_CODE = Check(lambda v: -INT32 - 1 <= v <= INT32, f"an integer from {-INT32 - 1:,} to {INT32:,} (token codes are int32), or null")
 RATE = Check(lambda v: 0.0 <= v < 1.0, "a fraction in [0, 1)")
 POSITIVE_FLOAT = Check(lambda v: v > 0.0, "a positive number")
@@ -434,6 +436,12 @@ class TrainingSpec:
     )
     augment: AugmentSpec = opt(AugmentSpec(), "On-the-fly augmentation of the training batches, seeded by (seed, epoch, batch), so resumes stay exact; float input only.")
     label_smoothing: float = opt(0.0, "Train on softened targets: 1 - x for the true class, plus x spread evenly over all classes (x / 2 each for sigmoid); 0: off.", RATE)
+    ensemble: int = opt(
+        1,
+        "Train this many models (members) in one run, member k (from 1) with seed `seed` + k - 1; validation, test and `predict` use the mean of "
+        "their probabilities (regression: of their predictions). Costs this many trainings; 1: one model.",
+        ENSEMBLE,
+    )
 
 
 @dataclass
@@ -884,6 +892,11 @@ def cross_field_problems(spec: Spec) -> list[str]:
         problems.append(
             f"`model.layers[{len(layers) - 1}].return_sequences` is false, but `task: {spec.task}` predicts one {_target_word(kind)} per timestep, so the last recurrent layer "
             "returns the whole sequence. Remove the key (seqcli sets it to true)."
+        )
+    if spec.seed + spec.training.ensemble - 1 > MAX_SEED:
+        problems.append(
+            f"`training.ensemble: {spec.training.ensemble}` trains members with seeds {spec.seed}..{spec.seed + spec.training.ensemble - 1}, "
+            f"but seeds are at most {MAX_SEED:,} (NumPy and Keras seeds are 32-bit). Lower `seed` to {MAX_SEED - spec.training.ensemble + 1:,} or less, or `training.ensemble`."
         )
     problems += _task_problems(spec, kind)
     problems += _shape_changing_problems(spec, kind)

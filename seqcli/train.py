@@ -35,8 +35,9 @@ from seqcli.fingerprint import file_key, spec_files, spec_fingerprints
 from seqcli.layers import layer_rows
 from seqcli.model import learning_rate, restore_training_state, training_state
 from seqcli.pipeline import Pipeline
-from seqcli.rundir import EpochWriter, RunDir, check_output_dir, describe_status, run_status
+from seqcli.rundir import EpochWriter, RunDir, check_output_dir, describe_status, ensemble_size, member_file, member_progress, run_status
 from seqcli.spec import TASK_KINDS, Spec, parse_override, spec_from_dict, to_dict, to_yaml
+from seqcli.tasks.base import Outputs, mean_outputs
 
 COMMIT_INTERVAL = 1.0  # seconds: an epoch is committed when this long has passed since the last commit (always the last epoch and on stops)
 
@@ -48,6 +49,8 @@ class Progress(Protocol):
     (each one makes Keras copy the running metrics to Python after every batch), and may set
     ``stop_requested = True`` in ``on_epoch_end`` to end training after that epoch, as early stopping
     does (the run completes normally, evaluated on its best epoch; ``seqcli tune`` prunes trials so).
+    An ensemble (``training.ensemble`` > 1) trains its members in turn, each from ``on_train_begin`` to
+    ``on_train_end``; an implementation may define ``on_member_begin(member, members, seed)``, called before each.
     """
 
     def on_train_begin(self, epochs: int, steps: int, first_epoch: int) -> None: ...
@@ -66,10 +69,26 @@ class Resume:
     history: list[dict[str, float]]
     status: str = "interrupted"
     extended_from: int | None = None
+    member: int = 1  # of an ensemble: the member that goes on training (``epochs_completed`` and ``history`` are its own)
+    members: int = 1
+
+
+@dataclass
+class MemberResult:
+    """One member of an ensemble: its number (from 1), seed, committed history, best epoch, and whether early stopping ended it."""
+
+    member: int
+    seed: int
+    history: list[dict[str, float]]
+    best_epoch: int
+    stopped_early: bool
 
 
 @dataclass
 class TrainResult:
+    """A completed run. ``history``, ``best_epoch`` and ``stopped_early`` are its model's, for an ensemble its first member's;
+    ``members`` lists an ensemble's members (empty for one model), and ``metrics`` is metrics.json (an ensemble's: the mean of its members)."""
+
     run: RunDir
     history: list[dict[str, float]]
     metrics: dict[str, Any]
@@ -78,6 +97,20 @@ class TrainResult:
     stopped_early: bool = False
     warnings: list[str] = field(default_factory=list)
     class_weights: dict[str, float] | None = None
+    members: list[MemberResult] = field(default_factory=list)
+
+    @property
+    def best_value(self) -> float:
+        """The monitored value the run is judged by: its best epoch's; for an ensemble, the ensemble's on validation
+        (``val_loss`` -> its ``loss``) when evaluated, else the mean of its members' best epochs' values."""
+        monitor = self.metrics.get("monitor", "")
+        if not self.members:
+            return float(self.history[self.best_epoch - 1][monitor]) if self.best_epoch else float("nan")
+        ensemble = self.metrics.get("validation", {}).get(monitor.removeprefix("val_")) if monitor.startswith("val_") else None
+        if isinstance(ensemble, float):
+            return ensemble
+        values = [m.history[m.best_epoch - 1][monitor] for m in self.members if m.best_epoch]
+        return float(np.mean(values)) if values else float("nan")
 
 
 def prepare(spec: Spec, backend: str | None = None) -> Pipeline:
@@ -107,27 +140,34 @@ def prepare_resume(run_path: str | Path, spec_path: str | Path | None = None, ov
     """Reopen an interrupted, failed or crashed run to continue it from its last committed epoch, or a completed one to
     train it further: ``--set training.epochs=N`` (N above the epochs done) is the one override a resumed run takes.
 
+    An ensemble goes on with the first member that has not completed, from its last committed epoch (the completed
+    members are not trained again); extended, every member trains on from its own last epoch, in turn.
+
     Refuses still-running runs, other overrides, a spec or data that changed since the run started, and extending a
-    run that stopped early.
+    run that stopped early (an ensemble: whose every member stopped early).
     """
     from seqcli.spec import load_spec
 
     run = RunDir.open(run_path)
     info = run.info()
     status = run_status(info)
-    epochs = int(info.get("epochs_completed", 0))
+    members = ensemble_size(info)
     if status == "running":
         raise RunError(f"{describe_status(run.path, info)} Stop that process first, or wait for it.")
     spec = spec_from_dict(run.read_yaml("spec.yaml"))
     run_backend = info.get("versions", {}).get("backend")
     target = _epochs_override(overrides or [], run.path, run_backend, spec_given=spec_path is not None)
+    progress = [member_progress(info, m) for m in range(1, members + 1)]
+    resumed = 1 if target is not None else next((m for m, p in enumerate(progress, 1) if p["status"] != "completed"), members)
+    epochs = progress[resumed - 1]["epochs_completed"]
+    done = max(p["epochs_completed"] for p in progress)  # what every member has trained (fewer: stopped early)
     if status == "completed" and target is None:
         raise RunError(
             f"Run {run.path} is already completed ({epochs} epochs); there is nothing to resume. Train it for more epochs with "
             f"`seqcli train --resume {run.path} --set training.epochs=N` (N > {epochs}), or start a new run with `seqcli train SPEC`."
         )
-    if target is not None and target <= epochs:
-        raise SpecError(f"`--set training.epochs={target}` must exceed the {epochs} epochs run {run.path} has done already. Give a larger number.")
+    if target is not None and target <= done:
+        raise SpecError(f"`--set training.epochs={target}` must exceed the {done} epochs run {run.path} has done already. Give a larger number.")
     extended = dataclasses.replace(spec, training=dataclasses.replace(spec.training, epochs=target)) if target is not None else spec
     if spec_path is not None:
         given = load_spec(spec_path, overrides or [])
@@ -137,11 +177,14 @@ def prepare_resume(run_path: str | Path, spec_path: str | Path | None = None, ov
                 f"The spec differs from the one run {run.path} started with: {'; '.join(changes)}. A resumed run must keep its spec: "
                 "resume with `seqcli train --resume RUN_DIR` alone, or start a new run with the changed spec."
             )
-    if target is not None and status == "completed" and _stopped_early(spec, run.read_json("history.json")[:epochs]):
+    if target is not None and status == "completed" and all(
+        _stopped_early(spec, run.read_json(member_file("history.json", m))[: p["epochs_completed"]]) for m, p in enumerate(progress, 1)
+    ):
         es = spec.training.early_stopping
         assert es is not None  # only a run with early stopping stops early
+        which = f"Run {run.path} stopped early after epoch {epochs}" if members == 1 else f"Every member of run {run.path} stopped early"
         raise RunError(
-            f"Run {run.path} stopped early after epoch {epochs} ({spec.training.monitor} did not improve for {es.patience} epoch{'' if es.patience == 1 else 's'}); "
+            f"{which} ({spec.training.monitor} did not improve for {es.patience} epoch{'' if es.patience == 1 else 's'}); "
             "trained further, it would stop again at once. Start a new run with a larger `training.early_stopping.patience`, or without early stopping."
         )
     recorded = info.get("data_fingerprints", {})
@@ -157,12 +200,16 @@ def prepare_resume(run_path: str | Path, spec_path: str | Path | None = None, ov
     interrupt.check()
     if prepared.preprocessing_state() != run.read_json("preprocessing.json"):
         raise RunError(f"{run.path / 'preprocessing.json'} does not match the preprocessing fitted now on the same spec and data; the run is corrupt. Start a new run.")
-    history = run.read_json("history.json")[:epochs] if epochs else []
+    history = run.read_json(member_file("history.json", resumed))[:epochs] if epochs else []
     if len(history) != epochs:
-        raise RunError(f"{run.path / 'history.json'} has {len(history)} epochs but run.json says {epochs} were completed; the run is corrupt. Start a new run.")
+        raise RunError(
+            f"{run.path / member_file('history.json', resumed)} has {len(history)} epochs but run.json says {epochs} were completed; the run is corrupt. Start a new run."
+        )
     if epochs:
         run.settle_checkpoints()
-        restore_training_state(prepared.model, run.read_state(epochs), run.state_path(epochs))
+        state = run.read_state(epochs, member=resumed)  # member 1's model is the pipeline's; another member's is built when its turn comes (fit)
+        if resumed == 1:
+            restore_training_state(prepared.model, state, run.state_path(epochs))
     schedule = spec.training.lr_schedule
     if target is not None and target != spec.training.epochs and schedule is not None and schedule.type == "cosine" and epochs:
         prepared.warnings.append(
@@ -170,7 +217,8 @@ def prepare_resume(run_path: str | Path, spec_path: str | Path | None = None, ov
             f"follow the {target}-epoch curve, from a rate of {learning_rate(extended, epochs):.3g} (epoch {epochs} trained with {learning_rate(spec, epochs - 1):.3g}), "
             f"so the run differs from a fresh {target}-epoch run."
         )
-    return prepared, Resume(run, epochs, history, status, spec.training.epochs if target is not None and target != spec.training.epochs else None)
+    extended_from = spec.training.epochs if target is not None and target != spec.training.epochs else None
+    return prepared, Resume(run, epochs, history, status, extended_from, member=resumed, members=members)
 
 
 def _epochs_override(overrides: list[str], run: Path, backend: str | None, *, spec_given: bool) -> int | None:
@@ -245,19 +293,22 @@ def fit(
 ) -> TrainResult:
     """Train (a new run directory, or the resumed one), commit every epoch, evaluate the best checkpoint.
 
+    An ensemble (``training.ensemble: N``) trains its members in turn, each as a run of one model would train (member k
+    with seed ``seed + k - 1``, under ``members/<k>/`` from the second on), skipping those a resumed run has completed;
+    then evaluates the mean of their outputs, and each member.
+
     ``on_run`` is called with the run directory as soon as it exists (or is reopened), before training starts.
     ``run``: a new, empty run directory to train into (default: one made now under ``output.dir``);
     ``run_fields``: more fields for a new run's run.json (``seqcli tune`` records its study and trial number).
     """
     spec, model = prepared.spec, prepared.model
+    size = spec.training.ensemble
     if resume is not None and (run is not None or run_fields):
         raise ValueError("a resumed run keeps its directory and run.json fields")
     interrupt.check()
     run = resume.run if resume else run or RunDir.create(spec.output.dir, spec.output.name or "run")
-    history = list(resume.history) if resume else []
-    per_batch = progress is not None and getattr(progress, "batch_updates", True)
     writer = EpochWriter(run)
-    recorder = (_batch_recorder_class() if per_batch else _recorder_class())(writer, spec, progress, history)
+    recorders: list[Any] = []  # the member training now last: what a failure commits
     started = time.perf_counter()
     try:
         if on_run is not None:
@@ -268,50 +319,29 @@ def fit(
             run.write_text("model_summary.txt", _summary(model))
             run.write_json("layers.json", [row.__dict__ for row in layer_rows(model, output_axis=output_axis(spec))])
             weights = {"class_weights": prepared.class_weights} if prepared.class_weights else {}
-            run.mark_running(created=_now(), name=spec.output.name, seed=spec.seed, versions=versions(), data_fingerprints=prepared.fingerprints, **weights, **(run_fields or {}))
+            members = _members_fields(spec, None)
+            run.mark_running(
+                created=_now(), name=spec.output.name, seed=spec.seed, versions=versions(), data_fingerprints=prepared.fingerprints, **weights, **members, **(run_fields or {})
+            )
         else:
             extension = {}
             if resume.extended_from is not None:  # `--set training.epochs=N`
                 run.write_text("spec.yaml", to_yaml(spec))  # first: until run.json says running, a completed run stays what it was
                 done = {"at": _now(), "after_epoch": resume.epochs_completed, "epochs_before": resume.extended_from, "epochs": spec.training.epochs}
                 extension = {"extensions": [*run.info().get("extensions", []), done]}
+                if size > 1:  # every member trains on, from its own last epoch
+                    extension |= _members_fields(spec, run.info()["members"])
             run.mark_running(resumed=_now(), **extension)
             run.discard("metrics.json")  # the completed run's, if it is extended; written again at the end
-            if recorder.best_epoch:
-                recorder.best_state = run.read_state(recorder.best_epoch)
-        validation = prepared.splits.get("validation")
-        first = len(history)
-        if first < spec.training.epochs and not recorder.stop:
-            batches, steps = prepared.train_batches(first)
-            recorder.start_epoch = getattr(batches, "start_epoch", None)  # a PyDataset follows the fit loop's epoch
-            model.fit(
-                batches,
-                validation_data=prepared.eval_batches(validation) if validation else None,
-                epochs=spec.training.epochs,
-                initial_epoch=first,
-                steps_per_epoch=steps,  # one stream of all epochs' batches, each epoch planned from (seed, epoch)
-                shuffle=False,  # the plans shuffle
-                class_weight=dict(enumerate(prepared.class_weights.values())) if prepared.class_weights else None,
-                verbose=0,
-                callbacks=[recorder, *_tensorboard(spec, run)],
-            )
-        interrupt.check()  # a Ctrl-C that a library swallowed during the last epoch
-        recorder.commit()  # the last epoch, if it ended within COMMIT_INTERVAL of the previous commit
+        results: list[MemberResult] = []
+        outputs: dict[str, list[Outputs]] = {role: [] for role in ("validation", "test") if role in prepared.splits}
+        for member in range(1, size + 1):
+            result, trained = _fit_member(prepared, member, run, writer, progress, resume, recorders)
+            results.append(result)
+            for role, found in outputs.items():
+                found.append(prepared.outputs(trained, prepared.splits[role]))
         writer.close()
-        if progress is not None:
-            progress.on_train_end()
-        run.save_model(model, "last")  # the model holds the last epoch's state
-        restore_training_state(model, recorder.best_state, run.state_path(recorder.best_epoch))
-        run.save_model(model, "best")
-        metrics = {"task": spec.task, "checkpoint": "best", "best_epoch": recorder.best_epoch, "monitor": spec.training.monitor}
-        for role in ("validation", "test"):
-            if role in prepared.splits:
-                split = prepared.splits[role]
-                outputs = prepared.outputs(model, split)
-                assert split.y is not None  # evaluated splits have targets
-                metrics[role] = prepared.task.evaluate(outputs, split.y, prepared.prep, spec=spec)
-                if TASK_KINDS[spec.task].numeric and role == "test":
-                    run.write_arrays(TEST_VALUES, _test_values(prepared, outputs, split.y))
+        metrics = _evaluate(prepared, results, outputs, run)
         run.write_json("metrics.json", metrics)
         interrupt.check()
         from seqcli.plots import plot_run
@@ -319,11 +349,15 @@ def fit(
         plot_run(run, status="completed")  # drawn as the completed run it is about to be marked
         seconds = time.perf_counter() - started
         run.set_status("completed", train_seconds=round(seconds, 2))
-        return TrainResult(run, recorder.history, metrics, recorder.best_epoch, seconds, recorder.stop, prepared.warnings, prepared.class_weights)
+        first = results[0]
+        return TrainResult(
+            run, first.history, metrics, first.best_epoch, seconds, first.stopped_early, prepared.warnings, prepared.class_weights, results if size > 1 else []
+        )
     except BaseException as exc:  # mark the run, then let the CLI report (or the traceback show) the cause
         with interrupt.deferred():  # a second Ctrl-C must not cut this short
             with contextlib.suppress(SeqcliError):  # on a full disk these writes fail too; the original error matters more
-                recorder.commit()  # every completed epoch is kept
+                if recorders:
+                    recorders[-1].commit()  # every completed epoch is kept
                 writer.close()
             with contextlib.suppress(SeqcliError):
                 if isinstance(exc, KeyboardInterrupt):
@@ -331,6 +365,125 @@ def fit(
                 else:
                     run.set_status("failed", error=str(exc) if isinstance(exc, SeqcliError) else f"{type(exc).__name__}: {exc}")
         raise
+
+
+def _members_fields(spec: Spec, recorded: list[dict[str, Any]] | None) -> dict[str, Any]:
+    """run.json's record of an ensemble's members (nothing for one model): every member pending, member 1 up next, with
+    the epochs ``recorded`` says each has done (an extended run's), or none."""
+    if spec.training.ensemble == 1:
+        return {}
+    members = []
+    for k in range(1, spec.training.ensemble + 1):
+        done = recorded[k - 1] if recorded else {}
+        members.append({"member": k, "seed": spec.seed + k - 1, "status": "pending", "epochs_completed": done.get("epochs_completed", 0), "best_epoch": done.get("best_epoch", 0)})
+    return {"member": 1, "epochs_completed": members[0]["epochs_completed"], "best_epoch": members[0]["best_epoch"], "members": members}
+
+
+def _fit_member(
+    prepared: Pipeline, member: int, run: RunDir, writer: EpochWriter, progress: Progress | None, resume: Resume | None, recorders: list[Any]
+) -> tuple[MemberResult, Any]:
+    """Train ensemble member ``member`` (a run of one model: its only member) from where run.json says it stands, save its
+    last and best models and mark it completed; returns it, with its model holding the best weights. A member that a
+    resumed ensemble has completed is not trained again: its best weights are loaded."""
+    size = prepared.spec.training.ensemble
+    at = member_progress(run.info(), member)
+    epochs = at["epochs_completed"]
+    pipe = prepared.member(member)
+    spec, model = pipe.spec, pipe.model
+    history = list(resume.history) if resume is not None and member == resume.member else _committed(run, member, epochs)
+    if at["status"] == "completed":  # a resumed ensemble's: not trained again
+        restore_training_state(model, run.read_state(at["best_epoch"], member=member), run.state_path(at["best_epoch"], member=member), optimizer=False)
+        return MemberResult(member, spec.seed, history, at["best_epoch"], _stopped_early(spec, history)), model
+    per_batch = progress is not None and getattr(progress, "batch_updates", True)
+    recorder = (_batch_recorder_class() if per_batch else _recorder_class())(writer, spec, progress, history, member=member)
+    recorders.append(recorder)
+    if size > 1:
+        run.add_member(member)
+        run.set_member(member, status="training")
+        begin = getattr(progress, "on_member_begin", None)
+        if begin is not None:
+            begin(member, size, spec.seed)
+    if member > 1 and epochs:  # member 1's model is the pipeline's, which prepare_resume restored
+        restore_training_state(model, run.read_state(epochs, member=member), run.state_path(epochs, member=member))
+    if recorder.best_epoch:
+        recorder.best_state = run.read_state(recorder.best_epoch, member=member)
+    validation = pipe.splits.get("validation")
+    first = len(history)
+    if first < spec.training.epochs and not recorder.stop:
+        batches, steps = pipe.train_batches(first)
+        recorder.start_epoch = getattr(batches, "start_epoch", None)  # a PyDataset follows the fit loop's epoch
+        model.fit(
+            batches,
+            validation_data=pipe.eval_batches(validation) if validation else None,
+            epochs=spec.training.epochs,
+            initial_epoch=first,
+            steps_per_epoch=steps,  # one stream of all epochs' batches, each epoch planned from (seed, epoch)
+            shuffle=False,  # the plans shuffle
+            class_weight=dict(enumerate(pipe.class_weights.values())) if pipe.class_weights else None,
+            verbose=0,
+            callbacks=[recorder, *_tensorboard(spec, run, member)],
+        )
+    interrupt.check()  # a Ctrl-C that a library swallowed during the last epoch
+    recorder.commit()  # the last epoch, if it ended within COMMIT_INTERVAL of the previous commit
+    writer.wait()
+    if progress is not None:
+        progress.on_train_end()
+    run.save_model(model, "last", member=member)  # the model holds the last epoch's state
+    restore_training_state(model, recorder.best_state, run.state_path(recorder.best_epoch, member=member))
+    run.save_model(model, "best", member=member)
+    if size > 1:
+        run.set_member(member, status="completed")
+    return MemberResult(member, spec.seed, recorder.history, recorder.best_epoch, recorder.stop), model
+
+
+def _committed(run: RunDir, member: int, epochs: int) -> list[dict[str, float]]:
+    """The first ``epochs`` rows of ensemble member ``member``'s history.json (none before it has trained)."""
+    return list(run.read_json(member_file("history.json", member))[:epochs]) if epochs else []
+
+
+def _evaluate(prepared: Pipeline, members: list[MemberResult], outputs: dict[str, list[Outputs]], run: RunDir) -> dict[str, Any]:
+    """metrics.json: the task's metrics of every evaluated split on the members' mean outputs (:func:`seqcli.tasks.base.mean_outputs`;
+    one model: its own); for an ensemble also each member's (``members``) and their ``spread``. Writes a regression's test values."""
+    spec, task = prepared.spec, prepared.task
+    metrics: dict[str, Any] = {"task": spec.task, "checkpoint": "best"}
+    if len(members) == 1:
+        metrics["best_epoch"] = members[0].best_epoch
+    else:
+        metrics["ensemble"] = len(members)
+    metrics["monitor"] = spec.training.monitor
+    own: list[dict[str, Any]] = [{} for _ in members]
+    for role, found in outputs.items():
+        split = prepared.splits[role]
+        assert split.y is not None  # evaluated splits have targets
+        mean = mean_outputs(found)
+        metrics[role] = task.evaluate(mean, split.y, prepared.prep, spec=spec)
+        if len(members) > 1:
+            for scores, member_outputs in zip(own, found, strict=True):
+                scores[role] = task.evaluate(member_outputs, split.y, prepared.prep, spec=spec)
+        if TASK_KINDS[spec.task].numeric and role == "test":
+            run.write_arrays(TEST_VALUES, _test_values(prepared, mean, split.y))
+    if len(members) > 1:
+        metrics["members"] = [
+            {"member": m.member, "seed": m.seed, "best_epoch": m.best_epoch, "epochs": len(m.history), "stopped_early": m.stopped_early, **scores}
+            for m, scores in zip(members, own, strict=True)
+        ]
+        metrics["spread"] = {role: spread([scores[role] for scores in own]) for role in outputs}
+    return metrics
+
+
+def spread(reports: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
+    """``{metric: {min, median, max, std}}`` over the members' reports of one split, for every number they share
+    (``samples`` aside); ``std`` is the population standard deviation (ddof 0).
+
+    >>> spread([{"accuracy": 0.5, "samples": 8}, {"accuracy": 0.75, "samples": 8}])["accuracy"]
+    {'min': 0.5, 'median': 0.625, 'max': 0.75, 'std': 0.125}
+    """
+    keys = [k for k, v in reports[0].items() if isinstance(v, float) and k != "samples" and all(isinstance(r.get(k), float) for r in reports)]
+    found = {}
+    for key in keys:
+        values = np.array([r[key] for r in reports], dtype=np.float64)
+        found[key] = {"min": float(values.min()), "median": float(np.median(values)), "max": float(values.max()), "std": float(values.std())}
+    return found
 
 
 TEST_VALUES = "test_values.npz"  # regression: the test split's true and predicted values, for predictions.png
@@ -376,11 +529,12 @@ def _summary(model: Any) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _tensorboard(spec: Spec, run: RunDir) -> list[Any]:
-    """Keras' TensorBoard callback writing to the run's tensorboard/, with ``output.tensorboard: true``."""
+def _tensorboard(spec: Spec, run: RunDir, member: int = 1) -> list[Any]:
+    """Keras' TensorBoard callback writing to the run's tensorboard/ (an ensemble's member k > 1: tensorboard/member-k/), with ``output.tensorboard: true``."""
     if not spec.output.tensorboard:
         return []
-    return [import_keras().callbacks.TensorBoard(log_dir=str(run.tensorboard_dir()), write_graph=False)]
+    folder = run.tensorboard_dir() / (f"member-{member}" if member > 1 else "")
+    return [import_keras().callbacks.TensorBoard(log_dir=str(folder), write_graph=False)]
 
 
 @functools.cache
@@ -394,9 +548,9 @@ def _recorder_class() -> type:
         Early stopping and the learning-rate schedule are functions of the history, so replaying the committed epochs restores them on resume.
         """
 
-        def __init__(self, writer: EpochWriter, spec: Spec, progress: Progress | None, history: list[dict[str, float]]) -> None:
+        def __init__(self, writer: EpochWriter, spec: Spec, progress: Progress | None, history: list[dict[str, float]], *, member: int = 1) -> None:
             super().__init__()
-            self.writer, self.spec, self.progress = writer, spec, progress
+            self.writer, self.spec, self.progress, self.member = writer, spec, progress, member
             self.monitor = spec.training.monitor
             self.history: list[dict[str, float]] = []
             self.best: float | None = None
@@ -445,7 +599,7 @@ def _recorder_class() -> type:
             """Commit the last completed epoch, if not done yet; it is written while the next epoch trains."""
             if self.uncommitted is not None:
                 state, epoch = self.uncommitted
-                self.writer.commit(state, epoch, self.best_epoch, self.best_state, self.history)
+                self.writer.commit(state, epoch, self.best_epoch, self.best_state, self.history, member=self.member)
                 self.uncommitted, self.committed_at = None, time.monotonic()
 
         def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:

@@ -349,7 +349,8 @@ def _quiet_optuna() -> Iterator[None]:
 
 
 class _Reporter:
-    """The training progress hook of a trial: reports the monitored value after each epoch, stops training when pruned."""
+    """The training progress hook of a trial: reports the monitored value after each epoch, stops training when pruned.
+    An ensemble's trial reports its first member's epochs (pruned, the other members stop after their first epoch)."""
 
     batch_updates = False
 
@@ -357,6 +358,10 @@ class _Reporter:
         self.trial, self.monitor, self.prune = trial, monitor, prune
         self.stop_requested = False
         self.pruned_at: int | None = None
+        self.member = 1
+
+    def on_member_begin(self, member: int, members: int, seed: int) -> None:
+        self.member = member
 
     def on_train_begin(self, epochs: int, steps: int, first_epoch: int) -> None:
         pass
@@ -366,7 +371,7 @@ class _Reporter:
 
     def on_epoch_end(self, epoch: int, logs: dict[str, float], best: bool) -> None:
         value = logs.get(self.monitor)
-        if value is None or not math.isfinite(value):
+        if value is None or not math.isfinite(value) or self.member > 1:
             return
         self.trial.report(value, epoch)
         if self.prune and self.trial.should_prune():
@@ -491,7 +496,7 @@ def search(
             except SeqcliError as exc:
                 trial.set_user_attr("error", str(exc))
                 raise
-            best = result.history[result.best_epoch - 1][spec.training.monitor] if result.best_epoch else float("nan")
+            best = result.best_value  # an ensemble's: the ensemble's, on validation
             trial.set_user_attr("best_value", best)
             trial.set_user_attr("epochs", len(result.history))
             if reporter.pruned_at is not None:

@@ -75,6 +75,19 @@ def smoke_fit(tmp_path_factory: pytest.TempPathFactory) -> tuple[Any, Any]:
     return prepared, train.fit(prepared)
 
 
+ENSEMBLE = ["training.epochs=2", "training.ensemble=2", "model.layers=[{units: 8}]"]  # the ensemble the session trains once (smoke_ensemble); one LSTM: less to trace per member
+
+
+@pytest.fixture(scope="session")
+def smoke_ensemble(tmp_path_factory: pytest.TempPathFactory) -> tuple[Any, Any]:
+    """``(prepared, result)``: experiments/smoke.yaml as an ensemble of 2 members (:data:`ENSEMBLE`: seeds 0 and 1, 2 epochs
+    each), trained once per session through ``train.prepare`` and ``train.fit``. Tests only read it."""
+    from seqcli import train
+
+    prepared = train.prepare(smoke_spec(tmp_path_factory.mktemp("ensemble"), *ENSEMBLE))
+    return prepared, train.fit(prepared)
+
+
 @dataclass(frozen=True)
 class Interrupted:
     run: Path  # the run directory, status interrupted after epoch 1 of 3

@@ -692,7 +692,7 @@ EXPECTED_REFERENCE_KEYS = [
     "training.early_stopping", "training.early_stopping.patience", "training.early_stopping.min_delta",
     "training.shuffle", "training.class_weight",
     "training.augment.jitter", "training.augment.scaling", "training.augment.magnitude_warp", "training.augment.time_warp", "training.augment.window",
-    "training.label_smoothing",
+    "training.label_smoothing", "training.ensemble",
     "output.dir", "output.name", "output.tensorboard",
     "seed",
     "backend",

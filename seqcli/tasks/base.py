@@ -120,6 +120,21 @@ class Task(ABC):
     def _rows(self, outputs: np.ndarray, prep: Preprocessor, y: np.ndarray | None) -> tuple[list[dict[str, Any]], dict[str, float | None]]: ...
 
 
+def mean_outputs(outputs: list[Outputs]) -> Outputs:
+    """The mean of several models' outputs on the same data, each ``(samples, units)`` or ragged ``(timesteps_i, units)``:
+    an ensemble's class probabilities, or standardized predictions; one model's outputs are returned as they are.
+
+    >>> mean_outputs([np.array([[0.2, 0.8]]), np.array([[0.6, 0.4]])]).round(3).tolist()
+    [[0.4, 0.6]]
+    """
+    if len(outputs) == 1:
+        return outputs[0]
+    first = outputs[0]
+    if isinstance(first, Sequences):
+        return first.with_values(np.mean(np.stack([o.values for o in outputs if isinstance(o, Sequences)]), axis=0))
+    return np.mean(np.stack([np.asarray(o) for o in outputs]), axis=0)
+
+
 def flat(values: Outputs) -> np.ndarray:
     """Per-timestep arrays concatenated ``(real timesteps, ...)``; a per-sequence array as it is."""
     return values.values if isinstance(values, Sequences) else values
