@@ -2,7 +2,8 @@
 
 Arithmetic only (no Keras): the parameters of every layer as Keras creates them, and the float32 values that training
 keeps for the backward pass of one batch of ``training.batch_size`` sequences padded to ``maxlen`` timesteps (each
-recurrent layer: its gates and states at every timestep). :func:`check` refuses, with the numbers, a model that cannot
+recurrent layer: its gates and states at every timestep it reads, fewer behind a shortening front-end; each conv block
+of the front-end and the FCN branch: its outputs at every timestep). :func:`check` refuses, with the numbers, a model that cannot
 fit in the memory this machine has available, before Keras tries the allocation. The estimate is a floor: the
 framework itself, the data and the compiled programs come on top.
 """
@@ -14,12 +15,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from seqcli.errors import SpecError
+from seqcli.keras_layers import conv_length
 from seqcli.preprocess import Preprocessor
-from seqcli.spec import TASK_KINDS, RecurrentLayer, Spec
+from seqcli.spec import TASK_KINDS, FcnSpec, FrontendSpec, RecurrentLayer, Spec
 
 FLOAT32 = 4
 GATES = {"lstm": 4, "gru": 3}
 STEP_VALUES = {"lstm": 6, "gru": 4}  # values kept per unit and timestep for the backward pass: LSTM 4 gates, cell and state; GRU 3 gates and state
+CONV_VALUES = 3  # values kept per filter and output step of a conv block for the backward pass: convolution, normalization, activation
+NORM_PARAMS = {"layer": 2, "batch": 4, "none": 0}  # per filter: scale and offset (batch norm also its moving mean and variance)
 OPTIMIZER_SLOTS = {"adam": 2, "adamw": 2, "rmsprop": 1, "sgd": 0}  # values per parameter besides the weight and its gradient
 
 
@@ -81,10 +85,15 @@ def estimate(spec: Spec, preps: dict[str, Preprocessor], *, samples: int | None 
         label = f"input {name!r}: " if spec.inputs is not None else ""
         encoded, part = _input(spec, preps[name], batch, "preprocessing" if own else f"inputs.{name}.preprocessing", label)
         parts.append(part)
+        features, steps = encoded, preps[name].maxlen
+        if own and spec.model.frontend is not None:
+            features, steps = _convs(spec.model.frontend, "model.frontend", features, steps, batch, parts)
         for i, layer in enumerate(layers):
-            part, encoded = _recurrent(layer, encoded, batch * preps[name].maxlen, f"{layers_key}[{i}]", label)
+            part, features = _recurrent(layer, features, batch * steps, f"{layers_key}[{i}]", label)
             parts.append(part)
-        width += encoded  # the branches are concatenated (per timestep of the first input's, for a per-timestep task)
+        width += features * (len(spec.model.pooling) if own and not per_timestep else 1)
+        if own and spec.model.fcn is not None:
+            width += _convs(spec.model.fcn, "model.fcn", encoded, preps[name].maxlen, batch, parts)[0]  # the branches are concatenated (per timestep of the first input's, for a per-timestep task)
     rows = batch * (first.maxlen if per_timestep else 1)  # the dense layers and the head run per timestep for a per-timestep task
     for i, dense in enumerate(spec.model.dense):
         parts.append(Part(f"model.dense[{i}]", f"Dense({dense.units:,})", width * dense.units + dense.units, rows * dense.units))
@@ -104,6 +113,16 @@ def _input(spec: Spec, prep: Preprocessor, batch: int, pp_key: str, label: str) 
     key = "model.embedding_dim" if prep.encoding == "embedding" else f"{pp_key}.encoding"
     table = f"{label}the {prep.encoding} table ({codes:,} codes x {features:,})"
     return features, Part(key, table, codes * features, batch * steps * features)
+
+
+def _convs(stack: FrontendSpec | FcnSpec, key: str, features: int, steps: int, batch: int, parts: list[Part]) -> tuple[int, int]:
+    """The parts of ``model.frontend`` or ``model.fcn`` (one per block, added to ``parts``), and the features and timesteps they output."""
+    for i, block in enumerate(stack.blocks):
+        steps = conv_length(steps, stride=block.stride, pool=block.pool) or 0
+        params = block.kernel_size * features * block.filters + block.filters + NORM_PARAMS[stack.normalization] * block.filters
+        parts.append(Part(f"{key}.blocks[{i}].filters", f"Conv1D({block.filters:,}, kernel {block.kernel_size})", params, batch * steps * block.filters * CONV_VALUES))
+        features = block.filters
+    return features, steps
 
 
 def _recurrent(layer: RecurrentLayer, inputs: int, timesteps: int, key: str, label: str) -> tuple[Part, int]:

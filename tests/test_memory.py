@@ -33,15 +33,17 @@ def preprocessor(**fields: Any) -> Preprocessor:
         (["model.output=sigmoid"], FLOAT | {"classes": ["a", "b"]}),
         (["task=regress"], FLOAT | {"task": "regress", "targets": {"names": ["x", "y"], "mean": [0.0, 0.0], "std": [1.0, 1.0]}}),
         (["task=tag", "data.test=null"], FLOAT | {"task": "tag"}),
+        (["recipe=recommended"], FLOAT),  # the FCN branch beside the LSTM, batch-normalized
+        (["model.frontend={blocks: [{filters: 4, stride: 2}, {filters: 6, kernel_size: 3, pool: 2}]}", "model.pooling=[mean, max]", "model.fcn={normalization: layer}"], FLOAT),
     ],
-    ids=["lstm", "gru-bidirectional-dense", "embedding", "one-hot", "sigmoid", "regress", "tag"],
+    ids=["lstm", "gru-bidirectional-dense", "embedding", "one-hot", "sigmoid", "regress", "tag", "recipe", "frontend-pooling-fcn"],
 )
 def test_parameters_are_those_keras_creates(settings: list[str], prep: dict[str, Any]) -> None:
     spec, fitted = load_spec(SMOKE_SPEC, settings, strict=False), {"main": preprocessor(**prep)}
     found = memory.estimate(spec, fitted)
     model = build_model(spec, fitted)
     assert found.params == model.count_params()
-    assert [p.params for p in found.parts if p.params] == [layer.count_params() for layer in model.layers if layer.count_params()]
+    assert sorted(p.params for p in found.parts if p.params) == sorted(layer.count_params() for layer in model.layers if layer.count_params())  # Keras orders the branches by depth
 
 
 @pytest.mark.parametrize("task", ["classify", "tag"])
@@ -51,6 +53,15 @@ def test_a_multi_input_model_counts_every_branch(task: str) -> None:
     spec = load_spec(SMOKE_SPEC, [f"task={task}", f"inputs={aux}", "model.dense=[{units: 4}]", *(["data.test=null"] if task == "tag" else [])])
     preps = {"main": preprocessor(task=task), "aux": preprocessor(n_features=5, maxlen=4, task=task)}
     assert memory.estimate(spec, preps).params == build_model(spec, preps).count_params()
+
+
+def test_a_shortening_front_end_shortens_what_the_recurrent_layers_keep() -> None:
+    fitted = {"main": preprocessor(maxlen=400)}
+    plain = memory.estimate(load_spec(SMOKE_SPEC, ["model.frontend={blocks: [{filters: 2}]}"]), fitted)
+    strided = memory.estimate(load_spec(SMOKE_SPEC, ["model.frontend={blocks: [{filters: 2, stride: 4}]}"]), fitted)
+    (lstm,) = [p for p in plain.parts if p.key == "model.layers[0].units"]
+    (shorter,) = [p for p in strided.parts if p.key == "model.layers[0].units"]
+    assert shorter.activations * 4 == lstm.activations and shorter.params == lstm.params
 
 
 def test_activations_grow_with_the_batch_and_the_timesteps_but_not_the_parameters() -> None:
