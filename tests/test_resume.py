@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
@@ -104,9 +105,9 @@ def test_short_epochs_commit_less_often_and_an_interruption_still_keeps_every_ep
     commits: list[int] = []
     commit_epoch = RunDir.commit_epoch
 
-    def counted(run: RunDir, state: dict, epoch: int, *rest: object) -> None:
+    def counted(run: RunDir, state: dict, epoch: int, *rest: Any, **options: Any) -> None:
         commits.append(epoch)
-        commit_epoch(run, state, epoch, *rest)
+        commit_epoch(run, state, epoch, *rest, **options)
 
     monkeypatch.setattr(RunDir, "commit_epoch", counted)
     monkeypatch.setattr(train, "COMMIT_INTERVAL", 3600.0)  # no epoch is an hour long: only the last one and stops commit
