@@ -119,10 +119,13 @@ def copy_run(run: Path, folder: Path) -> Path:
 
 
 class StopAfter:
-    """A training progress hook that behaves like Ctrl-C at the end of epoch ``n``."""
+    """A training progress hook that behaves like Ctrl-C at the end of epoch ``n`` (of an ensemble: of member ``member``)."""
 
-    def __init__(self, n: int) -> None:
-        self.n = n
+    def __init__(self, n: int, *, member: int = 1) -> None:
+        self.n, self.member, self.current = n, member, 1
+
+    def on_member_begin(self, member: int, members: int, seed: int) -> None:
+        self.current = member
 
     def on_train_begin(self, epochs: int, steps: int, first_epoch: int) -> None:
         pass
@@ -131,7 +134,7 @@ class StopAfter:
         pass
 
     def on_epoch_end(self, epoch: int, logs: dict[str, float], best: bool) -> None:
-        if epoch == self.n:
+        if (self.current, epoch) == (self.member, self.n):
             raise KeyboardInterrupt
 
     def on_train_end(self) -> None:

@@ -24,7 +24,7 @@ from seqcli.errors import RunError, SpecError
 from seqcli.model import build_model, load_checkpoint
 from seqcli.rundir import RunDir, describe_status
 from seqcli.spec import load_spec
-from tests.conftest import BACKEND, ENSEMBLE, ROOT, SMOKE_SPEC, SMOKE_TEST, copy_run, padded, untimed
+from tests.conftest import BACKEND, ENSEMBLE, ROOT, SMOKE_SPEC, SMOKE_TEST, StopAfter, copy_run, padded, untimed
 
 GOLDEN = ROOT / "tests" / "golden"
 UPDATE = os.environ.get("SEQCLI_UPDATE_GOLDEN") == "1"  # rewrite the golden files instead of comparing
@@ -173,34 +173,11 @@ def test_an_exported_ensemble_predicts_what_predict_does(smoke_ensemble: tuple[A
 # --------------------------------------------------------------------------- resume
 
 
-class StopInMember:
-    """A training progress hook that behaves like Ctrl-C at the end of epoch ``epoch`` of ensemble member ``member``."""
-
-    def __init__(self, member: int, epoch: int) -> None:
-        self.member, self.epoch, self.current = member, epoch, 0
-
-    def on_member_begin(self, member: int, members: int, seed: int) -> None:
-        self.current = member
-
-    def on_train_begin(self, epochs: int, steps: int, first_epoch: int) -> None:
-        pass
-
-    def on_batch_end(self, step: int, logs: dict[str, float]) -> None:
-        pass
-
-    def on_epoch_end(self, epoch: int, logs: dict[str, float], best: bool) -> None:
-        if (self.current, epoch) == (self.member, self.epoch):
-            raise KeyboardInterrupt
-
-    def on_train_end(self) -> None:
-        pass
-
-
 def test_an_ensemble_interrupted_in_its_second_member_resumes_it_alone_to_the_same_result(smoke_ensemble: tuple[Any, Any], tmp_path: Path) -> None:
     _, whole = smoke_ensemble
     out = tmp_path / "runs"
     with pytest.raises(KeyboardInterrupt):
-        train.fit(train.prepare(load_spec(SMOKE_SPEC, [*ENSEMBLE, f"output.dir={out}"])), StopInMember(2, 1))
+        train.fit(train.prepare(load_spec(SMOKE_SPEC, [*ENSEMBLE, f"output.dir={out}"])), StopAfter(1, member=2))
     (run,) = (out / "smoke").iterdir()
     info = json.loads((run / "run.json").read_text())
     assert (info["status"], info["member"], info["epochs_completed"]) == ("interrupted", 2, 1)
