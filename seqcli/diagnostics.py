@@ -60,7 +60,7 @@ def oov_warning(data: SequenceData, prep: Preprocessor, role: str) -> str | None
 
 def truncation_warning(data: SequenceData, prep: Preprocessor, role: str) -> str | None:
     """Warn when validation/test/predict sequences are longer than the fitted maxlen."""
-    lengths = data.lengths
+    lengths = data.lengths if prep.shorten is None else np.minimum(data.lengths, prep.shorten)
     longer = int((lengths > prep.maxlen).sum())
     if not longer or prep.resample is not None:  # resampled to a fixed length: nothing is cut
         return None

@@ -299,8 +299,8 @@ def run(spec: Spec, *, backend: str | None = None, lenient: bool = False, train:
             notes.append(labelled(name, steps.encoding_note(p, spec.model.embedding_dim)))
     if spec.recipe == "recommended":
         notes.append(
-            "Recipe: recommended (docs/recipe.md): an FCN branch beside the recurrent layers, up to 300 epochs in batches of 16, early stopping after 50 "
-            "without improvement; what the spec sets wins. `recipe: plain` keeps the field defaults instead."
+            "Recipe: recommended (docs/recipe.md): an FCN branch beside the recurrent layers, series longer than 512 timesteps resampled to 512, "
+            "up to 300 epochs in batches of 16, early stopping after 50 without improvement; what the spec sets wins. `recipe: plain` keeps the field defaults instead."
         )
     shortened = steps.frontend_note(spec.model.frontend, prep)
     if shortened:

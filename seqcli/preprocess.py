@@ -60,6 +60,7 @@ class Preprocessor:
     targets: dict[str, Any] | None = None
     znorm: bool = False
     resample: int | None = None
+    shorten: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -95,11 +96,9 @@ class Preprocessor:
         return self.truncate(self.scale(self.per_sequence(sequences), where))
 
     def per_sequence(self, sequences: Sequences) -> Sequences:
-        """The transforms of each sequence on its own, with no fitted state: resampling to ``resample`` timesteps, then
-        z-normalization (``znorm``). Float input only (the spec and :func:`fit` refuse them for codes)."""
-        if self.resample is not None:
-            sequences = resampled(sequences, self.resample)
-        return znormed(sequences) if self.znorm else sequences
+        """The transforms of each sequence on its own, with no fitted state (:func:`reshaped`). Float input only: the
+        spec and :func:`fit` refuse ``resample`` and ``znorm`` for codes, and :func:`fit` sets no ``shorten`` for them."""
+        return reshaped(sequences, resample=self.resample, shorten=self.shorten, znorm=self.znorm)
 
     def truncate(self, sequences: Sequences) -> Sequences:
         """The first (``truncating: post``) or last (``pre``) ``maxlen`` timesteps of every sequence, or of its per-timestep targets."""
@@ -165,10 +164,7 @@ def fit(train: SequenceData, spec: PreprocessingSpec) -> Preprocessor:
         codes = token_codes(sequences, pad_code, [f"{train.source}, {w}" for w in train.where], fitting=True)
         values, lengths = codes.values, codes.lengths
     else:
-        if spec.resample is not None:
-            sequences = resampled(sequences, spec.resample)
-        if spec.znorm:
-            sequences = znormed(sequences)
+        sequences = reshaped(sequences, resample=spec.resample, shorten=spec.shorten, znorm=spec.znorm)
         lengths = sequences.lengths
     maxlen = resolve_maxlen(spec.maxlen, lengths)
     mean = std = None
@@ -186,8 +182,18 @@ def fit(train: SequenceData, spec: PreprocessingSpec) -> Preprocessor:
     boundaries = resolve_boundaries(spec, np.minimum(lengths, maxlen), maxlen)
     return Preprocessor(
         kind, train.n_features, maxlen, spec.padding, spec.truncating, spec.pad_value, [], mean, std, num_tokens, boundaries, spec.encoding, pad_code, options, vocabulary,
-        znorm=spec.znorm and kind == "float", resample=spec.resample if kind == "float" else None,
+        znorm=spec.znorm and kind == "float", resample=spec.resample if kind == "float" else None, shorten=spec.shorten if kind == "float" else None,
     )
+
+
+def reshaped(sequences: Sequences, *, resample: int | None, shorten: int | None, znorm: bool) -> Sequences:
+    """The per-sequence transforms of float input, in order: every sequence resampled to ``resample`` timesteps, those
+    (then) longer than ``shorten`` resampled to ``shorten`` (:func:`shortened`), then z-normalization (``znorm``)."""
+    if resample is not None:
+        sequences = resampled(sequences, resample)
+    if shorten is not None:
+        sequences = shortened(sequences, shorten)
+    return znormed(sequences) if znorm else sequences
 
 
 def resampled(sequences: Sequences, length: int) -> Sequences:
@@ -204,6 +210,23 @@ def resampled(sequences: Sequences, length: int) -> Sequences:
     weight = (position - low)[..., None]
     values = sequences.values.astype(np.float64, copy=False)
     return Sequences.from_dense(values[starts[:, None] + low] * (1.0 - weight) + values[starts[:, None] + high] * weight)
+
+
+def shortened(sequences: Sequences, limit: int) -> Sequences:
+    """The sequences longer than ``limit`` timesteps linearly interpolated to ``limit`` (:func:`resampled`: first and
+    last step kept, the whole sequence read at a coarser step); the others unchanged. ``(timesteps_i, features)`` each.
+
+    >>> shortened(Sequences.from_arrays([np.array([[0.0], [1.0], [2.0], [3.0], [4.0]]), np.array([[5.0]])]), 3).values[:, 0].tolist()
+    [0.0, 2.0, 4.0, 5.0]
+    """
+    long = sequences.lengths > limit
+    if not long.any():
+        return sequences
+    if long.all():
+        return resampled(sequences, limit)
+    short = resampled(sequences.subset(np.flatnonzero(long)), limit)
+    rows = iter(short)
+    return Sequences.from_arrays([next(rows) if is_long else sequence for sequence, is_long in zip(sequences, long, strict=True)])
 
 
 def znormed(sequences: Sequences) -> Sequences:

@@ -4,7 +4,8 @@ A *minimal* spec, one that names its data and nothing about the model or its tra
 trained for 30 epochs, which loses badly to a MiniRocket on real time series (GunPoint 0.527, two classes). The recipe
 is what the measurements in ``docs/recipe.md`` chose across the shared UCR sets and the shipped examples, with no
 data-set-specific tuning: the LSTM-FCN shape (Karim et al.), a fully convolutional branch with batch normalization
-beside the LSTM, averaged over the real timesteps, trained longer, in smaller batches, with early stopping.
+beside the LSTM, averaged over the real timesteps, trained longer, in smaller batches, with early stopping; series
+longer than 512 timesteps are resampled to 512 first.
 
 ``auto`` (the default) applies it when the spec file has no ``model`` and no ``training`` section, no ``inputs``,
 a per-sequence task and does not declare text or token input; ``recommended`` applies it under whatever the spec sets (the spec's keys win); ``plain`` keeps the
@@ -27,6 +28,7 @@ PER_SEQUENCE_TASKS: Final = ("classify", "regress")
 OWN_CHOICES: Final = ("model", "training", "inputs")
 
 RECOMMENDED: Final[dict[str, Any]] = {
+    "preprocessing": {"shorten": 512},
     "model": {"fcn": {}, "layers": [{"units": 64}]},
     "training": {"epochs": 300, "batch_size": 16, "early_stopping": {"patience": 50}},
 }
@@ -45,10 +47,11 @@ def applies(raw: dict[str, Any]) -> bool:
 
 
 def values(task: str) -> dict[str, Any]:
-    """The recipe's raw sections for ``task`` (a fresh copy); per-timestep tasks get no FCN branch, which pools over time."""
+    """The recipe's raw sections for ``task`` (a fresh copy); per-timestep tasks get no FCN branch, which pools over
+    time, and keep every timestep, which has a target."""
     recipe = copy.deepcopy(RECOMMENDED)
     if task not in PER_SEQUENCE_TASKS:
-        del recipe["model"]["fcn"]
+        del recipe["model"]["fcn"], recipe["preprocessing"]
     return recipe
 
 

@@ -281,6 +281,13 @@ class PreprocessingSpec:
         "null: off.",
         POSITIVE.up_to(MAX_MAXLEN),
     )
+    shorten: int | None = opt(
+        None,
+        "Resample only the sequences longer than this many timesteps, to this many, by linear interpolation, before scaling (shorter ones keep their length): "
+        "the whole of a long series at a coarser step, where `maxlen` would cut it; fewer timesteps for every layer to run over. After `resample`. "
+        "Per-sequence tasks only; token codes and text keep their length. null: off.",
+        POSITIVE.up_to(MAX_MAXLEN),
+    )
     bucketing: bool | None = opt(None, "Length bucketing: batches of sequences sorted by length, each padded only to its longest one. null: on when lengths vary.")
     bucket_boundaries: list[int] | None = opt(None, "Lengths that no batch crosses, ascending (e.g. to keep very long sequences apart); null: none.")
 
@@ -491,7 +498,8 @@ class Spec:
     input_name: str = opt("main", "Name of the input that `data` describes, when `inputs` adds more (predict: `--input NAME=FILE`).")
     recipe: Literal["auto", "recommended", "plain"] = opt(
         "auto",
-        "The defaults of `model` and `training`. recommended: the recipe measured in docs/recipe.md (an FCN branch beside the LSTM, 300 epochs in batches of 16, "
+        "The defaults of `model`, `training` and `preprocessing.shorten`. recommended: the recipe measured in docs/recipe.md (an FCN branch beside the LSTM, "
+        "series longer than 512 timesteps resampled to 512, 300 epochs in batches of 16, "
         "early stopping after 50), under what the spec sets; plain: the field defaults listed here. auto: recommended when the spec file has no `model`, "
         "`training` or `inputs` section, a per-sequence task and no `preprocessing.input` text or tokens, else plain. Saved with the run as the one that applied.",
     )
@@ -1039,11 +1047,21 @@ def _shape_changing_problems(spec: Spec, kind: TaskKind) -> list[str]:
     targets would no longer line up with them."""
     problems = []
     augment = spec.training.augment
-    changing = {"preprocessing.resample": spec.preprocessing.resample is not None, "training.augment.time_warp": augment.time_warp > 0, "training.augment.window": augment.window < 1}
+    changing = {
+        "preprocessing.resample": spec.preprocessing.resample is not None,
+        "preprocessing.shorten": spec.preprocessing.shorten is not None,
+        "training.augment.time_warp": augment.time_warp > 0,
+        "training.augment.window": augment.window < 1,
+    }
     for key in (k for k, on in changing.items() if on):
         if kind.per_timestep:
             problems.append(f"`{key}` changes the timesteps of every sequence, but `task: {spec.task}` has a target per timestep, which would no longer line up. Remove `{key}`.")
-    numeric = {"preprocessing.znorm": spec.preprocessing.znorm, **changing, **{f"training.augment.{k}": getattr(augment, k) > 0 for k in ("jitter", "scaling", "magnitude_warp")}}
+    codes_keep_length = ("preprocessing.shorten",)  # the recipe's, on input it turns out not to need it
+    numeric = {
+        "preprocessing.znorm": spec.preprocessing.znorm,
+        **{k: on for k, on in changing.items() if k not in codes_keep_length},
+        **{f"training.augment.{k}": getattr(augment, k) > 0 for k in ("jitter", "scaling", "magnitude_warp")},
+    }
     if spec.preprocessing.input in ("tokens", "text"):
         for key in (k for k, on in numeric.items() if on):
             problems.append(f"`{key}` transforms real-valued features, but `preprocessing.input` is {spec.preprocessing.input!r} (codes). Remove `{key}`.")

@@ -33,6 +33,8 @@ def real_lengths(data: SequenceData, prep: Preprocessor) -> np.ndarray:
         return preprocess.token_codes(data.sequences, prep.pad_code).lengths
     if prep.resample is not None:
         return np.full(len(data.sequences), prep.resample, np.int64)
+    if prep.shorten is not None:
+        return np.minimum(data.sequences.lengths, prep.shorten)
     return data.sequences.lengths
 
 
@@ -71,6 +73,10 @@ def preprocessing_steps(
         steps.append(Step("token codes", f"{n} x (timesteps,)", f"{stripped}{shifted}; codes 1..{prep.num_tokens - 1}, codes unseen in training -> {prep.num_tokens}"))
     if prep.resample is not None:
         steps.append(Step("resample", f"(samples={n}, timesteps={prep.resample}, features={prep.n_features})", f"each sequence linearly interpolated to {prep.resample} timesteps"))
+    if prep.shorten is not None:
+        longer = int((data.sequences.lengths > prep.shorten).sum())
+        detail = f"{longer} of {n} sequences longer than {prep.shorten} timesteps linearly interpolated to {prep.shorten}"
+        steps.append(Step("shorten", f"{n} x (timesteps <= {prep.shorten}, {prep.n_features})", detail))
     if prep.znorm:
         steps.append(Step("z-normalize", f"{n} x (timesteps, {prep.n_features})", "each sequence's every feature to mean 0, std 1 over its own timesteps (the UCR convention)"))
     if prep.input != "tokens" and prep.mean is not None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +12,7 @@ import pytest
 from seqcli import train
 from seqcli.augment import Augmenter, time_warped, window_slices
 from seqcli.errors import SpecError
-from seqcli.preprocess import resampled, znormed
+from seqcli.preprocess import resampled, shortened, znormed
 from seqcli.sequences import Sequences
 from seqcli.spec import AugmentSpec, load_spec
 from tests.conftest import SMOKE_SPEC, StopAfter, numpy_batches, untimed
@@ -98,12 +99,36 @@ def test_resample_gives_fixed_length_input_and_predict_resamples_too(tmp_path: P
     assert one.lengths.tolist() == [10]
 
 
+def test_shorten_resamples_only_the_longer_sequences() -> None:
+    short = shortened(ramps(), 6)  # lengths 8, 5, 12
+    assert short.lengths.tolist() == [6, 5, 6]
+    assert short[0][:, 0].tolist() == pytest.approx(resampled(ramps().subset(np.array([0])), 6)[0][:, 0]) and short[0][-1, 0] == 7  # the whole series
+    np.testing.assert_array_equal(short[1], ramps()[1])  # kept as it was
+    assert short[2][:, 0].tolist() == pytest.approx([0, 2.2, 4.4, 6.6, 8.8, 11]) and np.all(short[2][:, 1] == 3)
+    assert shortened(ramps(), 12).lengths.tolist() == [8, 5, 12]
+
+
+def test_shorten_bounds_training_and_prediction_lengths(tmp_path: Path) -> None:
+    pipe = train.prepare(load_spec(SMOKE_SPEC, ["preprocessing.shorten=6", f"output.dir={tmp_path}"]))
+    raw = pipe.splits["test"].data.sequences.lengths
+    assert raw.max() > 6 and pipe.prep.shorten == 6 and pipe.prep.maxlen == 6
+    assert pipe.splits["test"].lengths.tolist() == np.minimum(raw, 6).tolist()
+    longest = int(np.argmax(raw))
+    one = pipe.prepare(pipe.splits["test"].data.subset(np.array([longest])))
+    assert one.lengths.tolist() == [6]
+    assert pipe.prep.to_dict()["shorten"] == 6  # saved with the run, so predict shortens the same way
+    step = next(s for s in pipe.steps if s.name == "shorten")  # what inspect-shapes shows
+    n = len(pipe.splits["train"].lengths)
+    assert step.shape == f"{n} x (timesteps <= 6, {pipe.prep.n_features})" and re.fullmatch(rf"[1-9]\d* of {n} sequences longer than 6 timesteps linearly interpolated to 6", step.detail)
+
+
 @pytest.mark.parametrize(
     ("change", "message"),
     [
         (["task=tag", "training.augment.window=0.5"], r"`training\.augment\.window` changes the timesteps.*`task: tag`"),
         (["preprocessing.input=tokens", "training.augment.jitter=0.1"], r"`training\.augment\.jitter` transforms real-valued features"),
         (["preprocessing.resample=10", "preprocessing.maxlen=5"], r"`preprocessing\.resample` makes every sequence the same length"),
+        (["task=tag", "preprocessing.shorten=4"], r"`preprocessing\.shorten` changes the timesteps.*`task: tag`"),
         (["training.augment.window=0"], r"`training\.augment\.window` must be a fraction in \(0, 1\]"),
     ],
 )

@@ -616,6 +616,7 @@ def test_a_minimal_spec_gets_the_recommended_recipe_and_a_spec_with_its_own_mode
     assert minimal.recipe == "recommended"
     assert minimal.model.fcn == FcnSpec() and minimal.model.layers == [RecurrentLayer(units=64)]
     assert (minimal.training.epochs, minimal.training.batch_size, minimal.training.early_stopping) == (300, 16, EarlyStoppingSpec(patience=50))
+    assert minimal.preprocessing.shorten == 512
     # a --set does not switch the recipe off (the file's own sections decide), and what it sets wins
     tried = load_spec(write(tmp_path, MINIMAL, "b.yaml"), ["training.epochs=3", "model.fcn=null"])
     assert (tried.recipe, tried.training.epochs, tried.training.batch_size, tried.model.fcn) == ("recommended", 3, 16, None)
@@ -625,7 +626,9 @@ def test_a_minimal_spec_gets_the_recommended_recipe_and_a_spec_with_its_own_mode
     assert (asked.model.fcn, asked.training.epochs, asked.training.batch_size) == (FcnSpec(), 5, 16)
     assert load_spec(write(tmp_path, MINIMAL, "e.yaml"), ["recipe=plain"]).model.fcn is None
     tagged = load_spec(write(tmp_path, MINIMAL + "task: tag\nrecipe: recommended\n", "f.yaml"))  # no FCN: it pools over time
-    assert (tagged.model.fcn, tagged.training.epochs) == (None, 300)
+    assert (tagged.model.fcn, tagged.preprocessing.shorten, tagged.training.epochs) == (None, None, 300)  # and every timestep has a target
+    texts = load_spec(write(tmp_path, MINIMAL + "recipe: recommended\npreprocessing: {input: text}\n", "t.yaml"))  # codes keep their length
+    assert (texts.preprocessing.shorten, texts.model.fcn) == (512, FcnSpec())
     assert load_spec(write(tmp_path, MINIMAL + "task: tag\n", "g.yaml")).recipe == "plain"
     assert load_spec(write(tmp_path, MINIMAL + "preprocessing: {input: tokens}\n", "h.yaml")).recipe == "plain"  # measured on float series only
     saved = spec_from_dict(yaml.safe_load(to_yaml(minimal)))  # a run's spec.yaml holds every value the recipe gave
@@ -677,7 +680,7 @@ EXPECTED_REFERENCE_KEYS = [
     "preprocessing.input", "preprocessing.encoding", "preprocessing.pad_code",
     "preprocessing.text.level", "preprocessing.text.max_tokens", "preprocessing.text.lowercase", "preprocessing.text.strip_punctuation", "preprocessing.text.oov_token",
     "preprocessing.maxlen", "preprocessing.padding", "preprocessing.truncating",
-    "preprocessing.pad_value", "preprocessing.standardize", "preprocessing.znorm", "preprocessing.resample", "preprocessing.bucketing", "preprocessing.bucket_boundaries",
+    "preprocessing.pad_value", "preprocessing.standardize", "preprocessing.znorm", "preprocessing.resample", "preprocessing.shorten", "preprocessing.bucketing", "preprocessing.bucket_boundaries",
     "model.frontend", "model.frontend.blocks[].filters", "model.frontend.blocks[].kernel_size", "model.frontend.blocks[].stride", "model.frontend.blocks[].pool",
     "model.frontend.normalization", "model.frontend.activation",
     "model.layers[].units", "model.layers[].cell", "model.layers[].bidirectional", "model.layers[].dropout", "model.layers[].recurrent_dropout", "model.layers[].return_sequences",
