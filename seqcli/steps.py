@@ -31,11 +31,13 @@ def real_lengths(data: SequenceData, prep: Preprocessor) -> np.ndarray:
     """Each sequence's timesteps as training sees them: token codes without the data's own padding code."""
     if prep.input == "tokens" and prep.vocabulary is None:
         return preprocess.token_codes(data.sequences, prep.pad_code).lengths
-    if prep.resample is not None:
-        return np.full(len(data.sequences), prep.resample, np.int64)
-    if prep.shorten is not None:
-        return np.minimum(data.sequences.lengths, prep.shorten)
-    return data.sequences.lengths
+    lengths = _resampled_lengths(data, prep)
+    return lengths if prep.shorten is None else np.minimum(lengths, prep.shorten)
+
+
+def _resampled_lengths(data: SequenceData, prep: Preprocessor) -> np.ndarray:
+    """Each float sequence's timesteps after ``resample``, before ``shorten``."""
+    return data.sequences.lengths if prep.resample is None else np.full(len(data.sequences), prep.resample, np.int64)
 
 
 def padding(lengths: np.ndarray, prep: Preprocessor, plan: batching.Plan | None) -> Padding:
@@ -74,7 +76,7 @@ def preprocessing_steps(
     if prep.resample is not None:
         steps.append(Step("resample", f"(samples={n}, timesteps={prep.resample}, features={prep.n_features})", f"each sequence linearly interpolated to {prep.resample} timesteps"))
     if prep.shorten is not None:
-        longer = int((data.sequences.lengths > prep.shorten).sum())
+        longer = int((_resampled_lengths(data, prep) > prep.shorten).sum())
         detail = f"{longer} of {n} sequences longer than {prep.shorten} timesteps linearly interpolated to {prep.shorten}"
         steps.append(Step("shorten", f"{n} x (timesteps <= {prep.shorten}, {prep.n_features})", detail))
     if prep.znorm:

@@ -117,6 +117,8 @@ def test_shorten_bounds_training_and_prediction_lengths(tmp_path: Path) -> None:
     one = pipe.prepare(pipe.splits["test"].data.subset(np.array([longest])))
     assert one.lengths.tolist() == [6]
     assert pipe.prep.to_dict()["shorten"] == 6  # saved with the run, so predict shortens the same way
+    after = train.prepare(load_spec(SMOKE_SPEC, ["preprocessing.resample=10", "preprocessing.shorten=6", f"output.dir={tmp_path}"]))
+    assert set(after.splits["test"].lengths.tolist()) == {6} and next(s for s in after.steps if s.name == "shorten").detail.startswith(f"{len(after.splits['train'].lengths)} of ")
     step = next(s for s in pipe.steps if s.name == "shorten")  # what inspect-shapes shows
     n = len(pipe.splits["train"].lengths)
     assert step.shape == f"{n} x (timesteps <= 6, {pipe.prep.n_features})" and re.fullmatch(rf"[1-9]\d* of {n} sequences longer than 6 timesteps linearly interpolated to 6", step.detail)
