@@ -12,7 +12,7 @@ from seqcli import text as text_mod
 from seqcli.data import SequenceData
 from seqcli.preprocess import Preprocessor
 from seqcli.spec import Spec, TaskKind, cross_field_problems
-from seqcli.steps import Padding
+from seqcli.steps import Padding, real_lengths
 from seqcli.tasks.classify import label_names, regression_like
 
 TRUNCATION_WARN_SHARE = 0.05
@@ -60,9 +60,9 @@ def oov_warning(data: SequenceData, prep: Preprocessor, role: str) -> str | None
 
 def truncation_warning(data: SequenceData, prep: Preprocessor, role: str) -> str | None:
     """Warn when validation/test/predict sequences are longer than the fitted maxlen."""
-    lengths = data.lengths if prep.shorten is None else np.minimum(data.lengths, prep.shorten)
+    lengths = real_lengths(data, prep)  # after resample and shorten
     longer = int((lengths > prep.maxlen).sum())
-    if not longer or prep.resample is not None:  # resampled to a fixed length: nothing is cut
+    if not longer:
         return None
     return (
         f"{longer} of {len(lengths)} {role} sequences are longer than maxlen={prep.maxlen} (longest {int(lengths.max())}) and are truncated "

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from seqcli import batching, diagnostics, memory, multi, preprocess, steps
+from seqcli import batching, diagnostics, memory, multi, preprocess, recipe, steps
 from seqcli import data as data_mod
 from seqcli.augment import Augmenter
 from seqcli.backend import backend_before_fitting, choose_backend, compiles_each_shape, seed_everything, use_backend
@@ -299,8 +299,7 @@ def run(spec: Spec, *, backend: str | None = None, lenient: bool = False, train:
             notes.append(labelled(name, steps.encoding_note(p, spec.model.embedding_dim)))
     if spec.recipe == "recommended":
         notes.append(
-            "Recipe: recommended (docs/recipe.md): an FCN branch beside the recurrent layers, series longer than 512 timesteps resampled to 512, "
-            "up to 300 epochs in batches of 16, early stopping after 50 without improvement; what the spec sets wins. `recipe: plain` keeps the field defaults instead."
+            f"Recipe: recommended (docs/recipe.md): {recipe.summary()}; what the spec sets wins. `recipe: plain` keeps the field defaults instead."
         )
     shortened = steps.frontend_note(spec.model.frontend, prep)
     if shortened:

@@ -55,6 +55,16 @@ def values(task: str) -> dict[str, Any]:
     return recipe
 
 
+def summary() -> str:
+    """The recipe in a phrase, from :data:`RECOMMENDED` (for the spec reference and the note of a run that uses it)."""
+    model, training = RECOMMENDED["model"], RECOMMENDED["training"]
+    shorten = RECOMMENDED["preprocessing"]["shorten"]
+    return (
+        f"an FCN branch beside an LSTM({model['layers'][0]['units']}), series longer than {shorten} timesteps resampled to {shorten}, "
+        f"up to {training['epochs']} epochs in batches of {training['batch_size']}, early stopping after {training['early_stopping']['patience']} without improvement"
+    )
+
+
 def merged_under(raw: dict[str, Any], recipe: dict[str, Any]) -> dict[str, Any]:
     """``raw`` with the recipe's keys filled in where ``raw`` has none (mappings merged key by key; a list or a
     value the spec gives replaces the recipe's whole)."""

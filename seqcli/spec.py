@@ -498,9 +498,8 @@ class Spec:
     input_name: str = opt("main", "Name of the input that `data` describes, when `inputs` adds more (predict: `--input NAME=FILE`).")
     recipe: Literal["auto", "recommended", "plain"] = opt(
         "auto",
-        "The defaults of `model`, `training` and `preprocessing.shorten`. recommended: the recipe measured in docs/recipe.md (an FCN branch beside the LSTM, "
-        "series longer than 512 timesteps resampled to 512, 300 epochs in batches of 16, "
-        "early stopping after 50), under what the spec sets; plain: the field defaults listed here. auto: recommended when the spec file has no `model`, "
+        "The defaults of `model`, `training` and `preprocessing.shorten`. recommended: the recipe measured in docs/recipe.md "
+        f"({recipe_mod.summary()}), under what the spec sets; plain: the field defaults listed here. auto: recommended when the spec file has no `model`, "
         "`training` or `inputs` section, a per-sequence task and no `preprocessing.input` text or tokens, else plain. Saved with the run as the one that applied.",
     )
 
@@ -1047,19 +1046,20 @@ def _shape_changing_problems(spec: Spec, kind: TaskKind) -> list[str]:
     targets would no longer line up with them."""
     problems = []
     augment = spec.training.augment
-    changing = {
+    # Float input only, refused for codes; `preprocessing.shorten` is not among them: codes keep their length under it
+    # (fit sets none for them), so the recipe can give it to every per-sequence spec.
+    float_only = {
         "preprocessing.resample": spec.preprocessing.resample is not None,
-        "preprocessing.shorten": spec.preprocessing.shorten is not None,
         "training.augment.time_warp": augment.time_warp > 0,
         "training.augment.window": augment.window < 1,
     }
+    changing = {**float_only, "preprocessing.shorten": spec.preprocessing.shorten is not None}
     for key in (k for k, on in changing.items() if on):
         if kind.per_timestep:
             problems.append(f"`{key}` changes the timesteps of every sequence, but `task: {spec.task}` has a target per timestep, which would no longer line up. Remove `{key}`.")
-    codes_keep_length = ("preprocessing.shorten",)  # the recipe's, on input it turns out not to need it
     numeric = {
         "preprocessing.znorm": spec.preprocessing.znorm,
-        **{k: on for k, on in changing.items() if k not in codes_keep_length},
+        **float_only,
         **{f"training.augment.{k}": getattr(augment, k) > 0 for k in ("jitter", "scaling", "magnitude_warp")},
     }
     if spec.preprocessing.input in ("tokens", "text"):

@@ -11,6 +11,7 @@ import pytest
 
 from seqcli import train
 from seqcli.augment import Augmenter, time_warped, window_slices
+from seqcli.diagnostics import truncation_warning
 from seqcli.errors import SpecError
 from seqcli.preprocess import resampled, shortened, znormed
 from seqcli.sequences import Sequences
@@ -122,6 +123,18 @@ def test_shorten_bounds_training_and_prediction_lengths(tmp_path: Path) -> None:
     step = next(s for s in pipe.steps if s.name == "shorten")  # what inspect-shapes shows
     n = len(pipe.splits["train"].lengths)
     assert step.shape == f"{n} x (timesteps <= 6, {pipe.prep.n_features})" and re.fullmatch(rf"[1-9]\d* of {n} sequences longer than 6 timesteps linearly interpolated to 6", step.detail)
+
+
+def test_truncation_warning_counts_the_lengths_after_shorten(tmp_path: Path) -> None:
+    """A sequence that shorten brings to its limit is whole, not truncated; one still longer than maxlen is."""
+    pipe = train.prepare(load_spec(SMOKE_SPEC, ["preprocessing.shorten=6", f"output.dir={tmp_path}"]))
+    test = pipe.splits["test"].data
+    assert test.lengths.max() > 6 and truncation_warning(test, pipe.prep, "test") is None
+    cut = train.prepare(load_spec(SMOKE_SPEC, ["preprocessing.shorten=6", "preprocessing.maxlen=4", f"output.dir={tmp_path}"]))
+    longer = int((np.minimum(test.lengths, 6) > 4).sum())
+    assert truncation_warning(test, cut.prep, "test") == (
+        f"{longer} of {len(test.lengths)} test sequences are longer than maxlen=4 (longest 6) and are truncated (post). Set `preprocessing.maxlen: 6` to keep them whole."
+    )
 
 
 @pytest.mark.parametrize(
