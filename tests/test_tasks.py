@@ -69,6 +69,16 @@ def test_stratified_split_is_per_class_seeded_and_disjoint() -> None:
     assert not np.array_equal(val, stratified_split(labels, 0.2, seed=4)[1])
 
 
+def test_stratified_split_of_many_small_classes_holds_out_one_from_the_largest() -> None:
+    labels = np.repeat(np.array(list("abcdefghij")), 5)  # 50 sequences, 10 classes: 0.5 of one each at 0.1
+    train, val = stratified_split(labels, 0.1, seed=0)
+    assert len(val) == 5 and len(set(labels[val])) == 5 and len(train) == 45
+    assert np.array_equal(val, stratified_split(labels, 0.1, seed=0)[1])
+    assert not np.array_equal(val, stratified_split(labels, 0.1, seed=1)[1])
+    _, val = stratified_split(np.array(["c"] * 3 + ["a"] * 4 + ["b"] * 3), 0.1, seed=0)
+    assert val.tolist() in ([3], [4], [5], [6])  # one of the four "a"
+
+
 def test_empty_validation_split_is_an_error() -> None:
     with pytest.raises(DataError, match="leaves an empty validation set"):
         stratified_split(np.array(["a", "a", "b", "b"]), 0.1, seed=0)
