@@ -3,7 +3,8 @@
 Arithmetic only (no Keras): the parameters of every layer as Keras creates them, and the float32 values that training
 keeps for the backward pass of one batch of ``training.batch_size`` sequences padded to ``maxlen`` timesteps (each
 recurrent layer: its gates and states at every timestep it reads, fewer behind a shortening front-end; each conv block
-of the front-end and the FCN branch: its outputs at every timestep). :func:`check` refuses, with the numbers, a model that cannot
+of the front-end and the FCN branch: its outputs at every timestep; the kernel branch: its largest comparison of every
+timestep's kernel outputs with their biases). :func:`check` refuses, with the numbers, a model that cannot
 fit in the memory this machine has available, before Keras tries the allocation. The estimate is a floor: the
 framework itself, the data and the compiled programs come on top.
 """
@@ -16,6 +17,7 @@ from pathlib import Path
 
 from seqcli.errors import SpecError
 from seqcli.keras_layers import conv_length
+from seqcli.kernels import PATTERNS, dilations
 from seqcli.preprocess import Preprocessor
 from seqcli.spec import TASK_KINDS, FcnSpec, FrontendSpec, RecurrentLayer, Spec
 
@@ -94,6 +96,12 @@ def estimate(spec: Spec, preps: dict[str, Preprocessor], *, samples: int | None 
         width += features * (len(spec.model.pooling) if own and not per_timestep else 1)
         if own and spec.model.fcn is not None:
             width += _convs(spec.model.fcn, "model.fcn", encoded, preps[name].maxlen, batch, parts)[0]  # the branches are concatenated (per timestep of the first input's, for a per-timestep task)
+        if own and spec.model.kernels is not None and preps[name].input == "float":
+            steps, biases = preps[name].maxlen, dilations(preps[name].maxlen, spec.model.kernels.features)[1]
+            features = len(PATTERNS) * sum(biases)
+            fixed = len(biases) * 9 * encoded * len(PATTERNS) + 3 * features  # the kernels, the biases, the mean and standard deviation (none trained)
+            parts.append(Part("model.kernels.features", f"the kernel branch ({features:,} features)", fixed, batch * steps * len(PATTERNS) * max(biases)))
+            width += features
     rows = batch * (first.maxlen if per_timestep else 1)  # the dense layers and the head run per timestep for a per-timestep task
     for i, dense in enumerate(spec.model.dense):
         parts.append(Part(f"model.dense[{i}]", f"Dense({dense.units:,})", width * dense.units + dense.units, rows * dense.units))

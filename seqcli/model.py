@@ -8,7 +8,8 @@ stacked LSTM or GRU layers, each optionally bidirectional and layer-normalized (
 but the last returns sequences) -> the pooling heads over time (``model.pooling``: the last
 real state by default; mean, max or attention under the mask, concatenated) and beside the
 recurrent layers optionally a fully convolutional branch (``model.fcn``, averaged over the
-real timesteps) -> optional dense layers -> the task's head
+real timesteps) and a random convolutional kernel branch (``model.kernels``, MiniRocket's features:
+:mod:`seqcli.kernels`) -> optional dense layers -> the task's head
 (:meth:`seqcli.tasks.base.Task.head`): a softmax over the classes, one sigmoid unit for two
 classes, or a linear layer for regression. The mask reaches every recurrent layer, both
 directions included, and every pooling; seqcli's own masked layers are in
@@ -20,7 +21,8 @@ and the metrics.
 A multi-input model has one such branch (input, masking or embedding, recurrent layers) per input, joined before the
 dense layers: the branches' last outputs concatenated, or for a per-timestep task the other inputs' vectors repeated
 at every timestep of the first input's branch. The front-end, the pooling heads and the FCN branch belong to the first
-input's branch (the one ``data`` and ``model.layers`` describe).
+input's branch (the one ``data`` and ``model.layers`` describe). The kernel branch's biases and standardization are
+fitted on the training split after the model is built (:func:`adapt_kernels`).
 """
 
 from __future__ import annotations
@@ -34,10 +36,11 @@ from typing import Any
 import numpy as np
 
 from seqcli import keras_layers
+from seqcli import kernels as kernels_mod
 from seqcli.backend import import_keras
 from seqcli.errors import RunError
 from seqcli.preprocess import Preprocessor
-from seqcli.spec import TASK_KINDS, FcnSpec, FrontendSpec, RecurrentLayer, Spec, keras_name
+from seqcli.spec import TASK_KINDS, FcnSpec, FrontendSpec, KernelsSpec, RecurrentLayer, Spec, keras_name
 from seqcli.tasks import get as get_task
 
 
@@ -50,19 +53,25 @@ def return_sequences(layers: list[RecurrentLayer], *, per_timestep: bool, pooled
 @dataclass(frozen=True)
 class Branch:
     """What one input's branch is made of besides its recurrent layers: the first input's has the model's front-end,
-    pooling heads and FCN branch; every other input's is recurrent layers alone."""
+    pooling heads, FCN branch and kernel branch; every other input's is recurrent layers alone. ``length``: the
+    input's ``maxlen``, over which the kernel branch spreads its dilations."""
 
     layers: list[RecurrentLayer]
     frontend: FrontendSpec | None = None
     pooling: tuple[str, ...] = ("last",)
     fcn: FcnSpec | None = None
+    kernels: KernelsSpec | None = None
+    length: int = 0
 
     @classmethod
-    def of(cls, spec: Spec, name: str) -> Branch:
+    def of(cls, spec: Spec, name: str, prep: Preprocessor) -> Branch:
+        """``name``'s branch; the kernel branch only on real-valued input (integer codes that ``input: auto`` read as
+        tokens get none: :func:`skipped_kernels` says so)."""
         layers = spec.sections()[name][2]
         if name != spec.input_name:
             return cls(layers)
-        return cls(layers, spec.model.frontend, tuple(spec.model.pooling), spec.model.fcn)
+        kernels = spec.model.kernels if prep.input == "float" else None
+        return cls(layers, spec.model.frontend, tuple(spec.model.pooling), spec.model.fcn, kernels, prep.maxlen)
 
     @property
     def pooled(self) -> bool:
@@ -72,7 +81,19 @@ class Branch:
     def units(self) -> int:
         """The width of the branch's output vector: each pooling head's (the last layer's width), plus the FCN's last filters."""
         last = self.layers[-1].units * (2 if self.layers[-1].bidirectional else 1) if self.layers else 0
-        return last * len(self.pooling) + (self.fcn.blocks[-1].filters if self.fcn is not None and self.fcn.blocks else 0)
+        fcn = self.fcn.blocks[-1].filters if self.fcn is not None and self.fcn.blocks else 0
+        return last * len(self.pooling) + fcn + self.kernel_features()
+
+    def kernel_features(self) -> int:
+        """The kernel branch's features (0 without one)."""
+        return 0 if self.kernels is None else len(kernels_mod.PATTERNS) * sum(kernels_mod.dilations(self.length, self.kernels.features)[1])
+
+
+def skipped_kernels(spec: Spec, prep: Preprocessor) -> str | None:
+    """Why the model has no kernel branch although ``model.kernels`` asks for one, or None."""
+    if spec.model.kernels is None or prep.input == "float":
+        return None
+    return "`model.kernels` is left out: the data was read as integer token codes, which the kernel branch does not convolve. Set `preprocessing.input: float` to keep it."
 
 
 def _pooling_head(kind: str, *, bidirectional: bool, name: str) -> Any:
@@ -104,7 +125,7 @@ def build_model(spec: Spec, preps: dict[str, Preprocessor], *, unroll: bool = Fa
     inputs, branches = {}, []
     for k, name in enumerate(spec.sections()):
         inputs[name], x = _input_layers(spec, preps[name], name if named else None)
-        branches.append(_branch(x, Branch.of(spec, name), per_timestep=per_timestep and k == 0, prefix=f"{name}_" if named else "", unroll=unroll))
+        branches.append(_branch(x, Branch.of(spec, name, preps[name]), per_timestep=per_timestep and k == 0, prefix=f"{name}_" if named else "", seed=spec.seed, unroll=unroll))
     x = _join(branches, per_timestep=per_timestep) if named else branches[0]
     for i, dense in enumerate(spec.model.dense):
         x = keras.layers.Dense(dense.units, activation=dense.activation, name=f"dense_{i}")(x)
@@ -116,11 +137,12 @@ def build_model(spec: Spec, preps: dict[str, Preprocessor], *, unroll: bool = Fa
     return model
 
 
-def _branch(encoded: Any, branch: Branch, *, per_timestep: bool, prefix: str, unroll: bool = False) -> Any:
+def _branch(encoded: Any, branch: Branch, *, per_timestep: bool, prefix: str, seed: int = 0, unroll: bool = False) -> Any:
     """One input's branch on its masked encoding ``(batch, timesteps, features)``: the front-end ``conv_0``, ... (the
     sequence and its mask maybe shortened), the recurrent layers (each maybe followed by ``layer_norm_<i>``), the pooling
-    heads ``pool_<kind>`` and the FCN branch ``fcn_0``, ... ``fcn_pool``, their vectors concatenated as ``concat``.
-    Output ``(batch, units)``, or for a per-timestep task ``(batch, timesteps, units)``."""
+    heads ``pool_<kind>``, the FCN branch ``fcn_0``, ... ``fcn_pool`` and the kernel branch ``kernels`` (its kernels drawn
+    with ``seed``), their vectors concatenated as ``concat``. Output ``(batch, units)``, or for a per-timestep task
+    ``(batch, timesteps, units)``."""
     keras = import_keras()
     x = encoded
     if branch.frontend is not None:
@@ -137,7 +159,20 @@ def _branch(encoded: Any, branch: Branch, *, per_timestep: bool, prefix: str, un
     if branch.fcn is not None:
         features = _conv_stack(encoded, branch.fcn, f"{prefix}fcn")
         vectors.append(keras_layers.classes().MaskedPooling("mean", name=f"{prefix}fcn_pool")(features))
+    if branch.kernels is not None:
+        vectors.append(kernels_mod.layer_class()(branch.length, branch.kernels.features, seed, name=f"{prefix}kernels")(encoded))
     return vectors[0] if len(vectors) == 1 else keras.layers.Concatenate(name=f"{prefix}concat")(vectors)
+
+
+def adapt_kernels(model: Any, sequences: Any, *, seed: int) -> None:
+    """Fit every kernel branch of ``model`` (:class:`seqcli.kernels.KernelFeatures`, the first input's) on the prepared
+    training ``sequences`` (ragged ``(timesteps_i, features)``): its biases and standardization. Before training only; a
+    resumed or loaded model has them in its weights."""
+    layers = [layer for layer in model.layers if type(layer).__name__ == "KernelFeatures"]
+    if layers:
+        arrays = [np.asarray(s, dtype=np.float32) for s in sequences]
+        for layer in layers:
+            kernels_mod.adapt(layer, arrays, seed=seed)
 
 
 def _conv_stack(x: Any, stack: FrontendSpec | FcnSpec, name: str) -> Any:
@@ -303,6 +338,7 @@ def load_checkpoint(path: Any, *, compile: bool) -> Any:
     keras = import_keras()
     along_time()  # registers seqcli's own layers before Keras reads the file
     keras_layers.classes()
+    kernels_mod.layer_class()
     try:
         model = keras.saving.load_model(path, compile=compile, safe_mode=True)
     except Exception as exc:  # Keras raises many types for a damaged archive

@@ -95,12 +95,14 @@ class Pipeline:
 
     def build_model(self) -> Any:
         """Seed and build the compiled Keras model on the pipeline's backend, once its memory estimate fits this machine."""
-        from seqcli.model import build_model
+        from seqcli.model import adapt_kernels, build_model
 
         memory.check(self.spec, self.preps, samples=len(self.splits["train"].sequences) if "train" in self.splits else None)
         use_backend(self.backend)
         seed_everything(self.spec.seed)
         self.model = build_model(self.spec, self.preps)
+        if "train" in self.splits:
+            adapt_kernels(self.model, self.splits["train"].sequences, seed=self.spec.seed)
         warning = diagnostics.dropped_mask_warning(dropped_masks(self.model))
         if warning and warning not in self.warnings:
             self.warnings.append(warning)
@@ -297,6 +299,10 @@ def run(spec: Spec, *, backend: str | None = None, lenient: bool = False, train:
             notes.append(labelled(name, f"Integer data with one value per timestep is read as token codes ({codes}). If these are measurements, set `preprocessing.input: float`."))
         if p.input == "tokens":
             notes.append(labelled(name, steps.encoding_note(p, spec.model.embedding_dim)))
+    from seqcli.model import skipped_kernels
+
+    if note := skipped_kernels(spec, prep):
+        notes.append(note)
     if spec.recipe == "recommended":
         notes.append(
             f"Recipe: recommended (docs/recipe.md): {recipe.summary()}; what the spec sets wins. `recipe: plain` keeps the field defaults instead."
@@ -305,7 +311,7 @@ def run(spec: Spec, *, backend: str | None = None, lenient: bool = False, train:
     if shortened:
         notes.append(labelled(first_name, shortened))
     if named:
-        recorded.append(_merge_step(spec))
+        recorded.append(_merge_step(spec, preps))
     augmenter = Augmenter(spec.training.augment, seed=spec.seed)
     if augmenter.active:
         if all(p.input == "tokens" for p in preps.values()):
@@ -323,12 +329,12 @@ def run(spec: Spec, *, backend: str | None = None, lenient: bool = False, train:
     return pipeline
 
 
-def _merge_step(spec: Spec) -> Step:
+def _merge_step(spec: Spec, preps: dict[str, Preprocessor]) -> Step:
     """How a multi-input model joins its branches: their last outputs concatenated, or for a per-timestep task, the
     other branches' vectors repeated at every timestep of the first input's branch and concatenated with its outputs."""
     from seqcli.model import Branch
 
-    widths = [(name, Branch.of(spec, name).units()) for name in spec.sections()]
+    widths = [(name, Branch.of(spec, name, preps[name]).units()) for name in spec.sections()]
     total = sum(w for _, w in widths)
     parts = " + ".join(f"{n} {w}" for n, w in widths)
     if TASK_KINDS[spec.task].per_timestep:

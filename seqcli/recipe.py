@@ -39,18 +39,22 @@ RECOMMENDED: Final[dict[str, Any]] = {
 UNMEASURED_INPUTS: Final = ("text", "tokens")
 
 
+def declared_input(raw: dict[str, Any]) -> Any:
+    """The raw spec's `preprocessing.input`, or None when it names none."""
+    preprocessing = raw.get("preprocessing")
+    return preprocessing.get("input") if isinstance(preprocessing, dict) else None
+
+
 def applies(raw: dict[str, Any]) -> bool:
     """Whether ``recipe: auto`` means the recommended recipe for the spec file's raw mapping (before ``--set``)."""
-    preprocessing = raw.get("preprocessing")
-    declared = preprocessing.get("input") if isinstance(preprocessing, dict) else None
-    return not any(key in raw for key in OWN_CHOICES) and raw.get("task", "classify") in PER_SEQUENCE_TASKS and declared not in UNMEASURED_INPUTS
+    return not any(key in raw for key in OWN_CHOICES) and raw.get("task", "classify") in PER_SEQUENCE_TASKS and declared_input(raw) not in UNMEASURED_INPUTS
 
 
-def values(task: str) -> dict[str, Any]:
-    """The recipe's raw sections for ``task`` (a fresh copy); per-timestep tasks get no FCN branch, which pools over
-    time, and keep every timestep, which has a target."""
+def values(raw: dict[str, Any]) -> dict[str, Any]:
+    """The recipe's raw sections for the raw spec ``raw`` (a fresh copy); per-timestep tasks get no FCN branch, which
+    pools over time, and keep every timestep, which has a target."""
     recipe = copy.deepcopy(RECOMMENDED)
-    if task not in PER_SEQUENCE_TASKS:
+    if raw.get("task", "classify") not in PER_SEQUENCE_TASKS:
         del recipe["model"]["fcn"], recipe["preprocessing"]
     return recipe
 

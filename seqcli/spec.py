@@ -352,6 +352,13 @@ class FcnSpec:
 
 
 @dataclass
+class KernelsSpec:
+    features: int = opt(
+        10_000, "About this many features (a multiple of 84: 84 kernels, each at several dilations with several biases), MiniRocket's default.", POSITIVE.up_to(50_000)
+    )
+
+
+@dataclass
 class ModelSpec:
     frontend: FrontendSpec | None = opt(
         None,
@@ -365,6 +372,11 @@ class ModelSpec:
     )
     fcn: FcnSpec | None = opt(
         None, "A fully convolutional branch beside the recurrent layers (LSTM-FCN), on the same input; its masked average over time is concatenated with the pooled recurrent output. null: none."
+    )
+    kernels: KernelsSpec | None = opt(
+        None,
+        "A random convolutional kernel branch beside the recurrent layers (MiniRocket's features: 84 fixed kernels at dilations spread over `maxlen`, biases fitted on the "
+        "training split, the share of real timesteps above each bias), standardized and concatenated with the other vectors. Real-valued input, per-sequence tasks. null: none.",
     )
     dense: list[DenseLayer] = opt([], "The classifier head: dense layers between the last recurrent layer and the output layer, e.g. [{units: 32, dropout: 0.2}].")
     embedding_dim: int = opt(32, "Embedding size for token input.", UNITS)
@@ -972,6 +984,7 @@ def cross_field_problems(spec: Spec) -> list[str]:
     problems += _csv_problems(spec)
     problems += _pooling_problems(spec)
     problems += _conv_problems(spec)
+    problems += _kernels_problems(spec)
     return problems
 
 
@@ -1026,6 +1039,24 @@ def _conv_problems(spec: Spec) -> list[str]:
             "Remove `model.fcn`; `model.frontend` (stride and pool 1) works per timestep."
         )
     return problems
+
+
+def _kernels_problems(spec: Spec) -> list[str]:
+    """`model.kernels`: one vector per sequence of real-valued input."""
+    if spec.model.kernels is None:
+        return []
+    kind = TASK_KINDS[spec.task]
+    if kind.per_timestep:
+        return [
+            f"`model.kernels` adds one vector per sequence (the share of timesteps above each bias), but `task: {spec.task}` predicts one {_target_word(kind)} per timestep. "
+            "Remove `model.kernels`."
+        ]
+    if spec.preprocessing.input in ("tokens", "text"):
+        return [
+            f"`model.kernels` convolves real-valued series, but `preprocessing.input` is '{spec.preprocessing.input}': token codes have no order of magnitude to convolve. "
+            "Remove `model.kernels`, or read the data as `input: float`."
+        ]
+    return []
 
 
 def _csv_problems(spec: Spec) -> list[str]:
@@ -1392,7 +1423,7 @@ def _with_recipe(raw: dict[str, Any], recipe_overrides: list[str], source: _Sour
     for text_override in recipe_overrides:
         apply_override(raw, text_override, source)
     if raw.get("recipe") == "recommended":
-        return recipe_mod.merged_under(raw, recipe_mod.values(str(raw.get("task", "classify"))))
+        return recipe_mod.merged_under(raw, recipe_mod.values(raw))
     return raw
 
 

@@ -191,6 +191,24 @@ def test_token_input_matches_predict(fmt: str, token_run: tuple[Path, Path], tmp
 
 
 @pytest.fixture(scope="module")
+def kernels_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """experiments/smoke.yaml with a kernel branch (``model.kernels``), 1 epoch."""
+    folder = tmp_path_factory.mktemp("kernels")
+    sets = ["training.epochs=1", "model.kernels={features: 168}", f"output.dir={folder}"]
+    result = invoke("train", ROOT / "experiments" / "smoke.yaml", "--quiet", *[a for s in sets for a in ("--set", s)])
+    assert result.exit_code == 0, result.output
+    (run,) = folder.glob("*/*")
+    return run
+
+
+@pytest.mark.parametrize("fmt", [pytest.param(f, marks=() if f == "onnx" else pytest.mark.slow) for f in FORMATS])  # the other formats: slow
+def test_kernel_branch_matches_predict(fmt: str, kernels_run: Path, tmp_path: Path) -> None:
+    """The kernel branch's fixed convolutions, thresholds and masked shares, in every format, at every width it takes."""
+    differences = parity(kernels_run, fmt, tmp_path, smoke_sequences(), SMOKE_TEST)
+    assert max(differences) <= TOLERANCE, differences
+
+
+@pytest.fixture(scope="module")
 def tag_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """experiments/segments.yaml (task: tag, a bidirectional LSTM), 1 epoch of 4 units, truncated to 20 timesteps (LiteRT unrolls them)."""
     folder = tmp_path_factory.mktemp("tag")

@@ -1,5 +1,5 @@
-"""The model pieces beside the recurrent layers: the convolutional front-end, the FCN branch, the pooling heads, layer
-normalization, gradient clipping and weight decay (builds tiny Keras models; one optimizer step at most).
+"""The model pieces beside the recurrent layers: the convolutional front-end, the FCN branch, the kernel branch, the
+pooling heads, layer normalization, gradient clipping and weight decay (builds tiny Keras models; one optimizer step at most).
 
 Every piece must be exact on padded variable-length batches: a batch padded wider than its longest sequence, on
 either padding side the piece supports, predicts the same for every real sequence, in inference and in training mode
@@ -20,7 +20,7 @@ from seqcli import diagnostics, shapes
 from seqcli.backend import import_keras
 from seqcli.data import SequenceData
 from seqcli.layers import dropped_masks, layer_rows
-from seqcli.model import POOLING_HEADS, build_model, load_checkpoint, optimizer_options
+from seqcli.model import POOLING_HEADS, adapt_kernels, build_model, load_checkpoint, optimizer_options
 from seqcli.sequences import Sequences
 from seqcli.spec import Pooling, PreprocessingSpec, Spec, spec_from_dict
 from tests.conftest import BACKEND, fitted, padded
@@ -59,6 +59,7 @@ PIECES: dict[str, tuple[dict[str, Any], bool]] = {
     "frontend-stride-and-pool": ({"frontend": SHORTENING}, False),
     "fcn": ({"fcn": FCN}, False),
     "fcn-no-norm-tanh": ({"fcn": {"blocks": [{"filters": 6, "kernel_size": 3}], "normalization": "none", "activation": "tanh"}}, True),
+    "kernels": ({"kernels": {"features": 168}}, True),
     "pool-mean": ({"pooling": ["mean"]}, True),
     "pool-max": ({"pooling": ["max"]}, True),
     "pool-attention": ({"pooling": ["attention"]}, True),
@@ -66,7 +67,7 @@ PIECES: dict[str, tuple[dict[str, Any], bool]] = {
     "layer-norm": ({"layers": [{"units": 4, "layer_norm": True}, {"units": 3, "layer_norm": True}]}, True),
     "everything": (
         {
-            "frontend": {**SHORTENING, "normalization": "batch"}, "fcn": FCN, "pooling": ["mean", "last", "attention"],
+            "frontend": {**SHORTENING, "normalization": "batch"}, "fcn": FCN, "kernels": {"features": 168}, "pooling": ["mean", "last", "attention"],
             "layers": [{"units": 4, "layer_norm": True, "bidirectional": True}, {"units": 3, "cell": "gru", "layer_norm": True}], "dense": [{"units": 5}],
         },
         False,
@@ -94,11 +95,14 @@ def outputs(model: Any, x: np.ndarray, *, training: bool = False) -> np.ndarray:
 
 
 def model_and_prep(piece: str, padding: str, data: SequenceData | None = None, task: str = "classify") -> tuple[Any, Any]:
-    """The piece's model on variable-width batches (length bucketing: input (batch, timesteps, features))."""
+    """The piece's model on variable-width batches (length bucketing: input (batch, timesteps, features)); a kernel branch
+    fitted on ``data`` as training fits it."""
     data = data or float_data()
     prep = fitted(data, PreprocessingSpec(padding=padding, pad_value=PAD_VALUE, bucketing=True))
     assert prep.boundaries and prep.input_shape[0] is None
-    return build_model(make_spec(task, **PIECES[piece][0]), {"main": prep}), prep
+    model = build_model(make_spec(task, **PIECES[piece][0]), {"main": prep})
+    adapt_kernels(model, prep.prepare(data.sequences), seed=0)
+    return model, prep
 
 
 def check_padding_invariance(model: Any, prep: Any, data: SequenceData) -> None:
@@ -180,7 +184,7 @@ def test_last_pooled_from_sequences_equals_the_final_state() -> None:
         np.testing.assert_allclose(outputs(last, x), outputs(final, x), atol=1e-6)
 
 
-@pytest.mark.parametrize("piece", ["frontend-batch-norm", "frontend-stride-and-pool", "fcn", "pool-all-bidirectional", "layer-norm", "everything"])
+@pytest.mark.parametrize("piece", ["frontend-batch-norm", "frontend-stride-and-pool", "fcn", "kernels", "pool-all-bidirectional", "layer-norm", "everything"])
 def test_saved_model_loads_in_safe_mode_and_predicts_the_same(piece: str, tmp_path: Path) -> None:
     data = float_data()
     model, prep = model_and_prep(piece, "post", data)

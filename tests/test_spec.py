@@ -554,6 +554,11 @@ CROSS_FIELD = {
         r"`model\.frontend\.blocks\[0\]\.pool` is 2, which shortens the sequence, but `task: regress_timesteps` predicts one target per input timestep\. Set stride and pool to 1",
     ),
     "fcn_per_timestep": ("task: tag\nmodel:\n  fcn: {}\n", r"`model\.fcn` adds one vector per sequence \(its average over time\), but `task: tag` predicts one label per timestep\. Remove"),
+    "kernels_per_timestep": ("task: tag\nmodel:\n  kernels: {}\n", r"`model\.kernels` adds one vector per sequence .* but `task: tag` predicts one label per timestep\. Remove `model\.kernels`\."),
+    "kernels_on_tokens": (
+        "preprocessing:\n  input: tokens\nmodel:\n  kernels: {}\n",
+        r"`model\.kernels` convolves real-valued series, but `preprocessing\.input` is 'tokens'.*Remove `model\.kernels`, or read the data as `input: float`\.",
+    ),
     "label_smoothing_with_sparse_loss": (
         "training:\n  loss: sparse_categorical_crossentropy\n  label_smoothing: 0.1\n",
         r"`training\.label_smoothing` needs one-hot targets, so seqcli trains with categorical cross-entropy .*Set `training\.loss: auto`\.",
@@ -686,6 +691,7 @@ EXPECTED_REFERENCE_KEYS = [
     "model.layers[].units", "model.layers[].cell", "model.layers[].bidirectional", "model.layers[].dropout", "model.layers[].recurrent_dropout", "model.layers[].return_sequences",
     "model.layers[].layer_norm", "model.pooling",
     "model.fcn", "model.fcn.blocks[].filters", "model.fcn.blocks[].kernel_size", "model.fcn.blocks[].stride", "model.fcn.blocks[].pool", "model.fcn.normalization", "model.fcn.activation",
+    "model.kernels", "model.kernels.features",
     "model.dense[].units", "model.dense[].activation", "model.dense[].dropout",
     "model.embedding_dim", "model.output",
     "training.epochs", "training.batch_size", "training.optimizer", "training.learning_rate", "training.clip_norm", "training.weight_decay",

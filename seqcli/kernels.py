@@ -1,0 +1,183 @@
+"""The random convolutional kernel branch (``model.kernels``): MiniRocket's features as a masked Keras layer.
+
+MiniRocket (Dempster, Schmidt and Webb, 2021) convolves each series with 84 fixed kernels of 9 weights (-1 everywhere
+but 2 at three places) at dilations spread exponentially over the series' length, and counts, for a few thresholds
+("biases") per kernel and dilation, the proportion of timesteps whose output exceeds it (PPV). The biases are
+quantiles of the outputs on training sequences. A linear model on those features leads the UCR bake-offs at a tiny
+fraction of a network's training time; a network's head reading them beside the recurrent and convolutional vectors
+starts from what MiniRocket sees.
+
+:class:`KernelFeatures` ``(batch, timesteps, channels) -> (batch, features)`` does that under the mask:
+
+- padded timesteps are zeroed before the convolutions (``padding="same"``, so a real step near either end sees zeros
+  beyond it whether they are padding or the edge), and the proportions count real timesteps only, so appending
+  padding changes no feature;
+- each kernel of a multivariate input reads the sum of a random subset of the channels (MiniRocket's multivariate form);
+- the features are standardized with the training split's mean and standard deviation and multiplied by
+  :data:`SCALE`. With Adam, whose steps do not depend on the gradient's size, that makes the head's weights on these
+  10,000 features move as if at a tenth of the learning rate, which the measurements in ``docs/recipe.md`` needed:
+  at the full rate the head fits the few training sequences at once and generalizes worse.
+
+The kernel weights follow from ``seed`` and the layer's configuration; the biases and the standardization are fitted
+by :func:`adapt` on the training split, once, before training, and saved with the model like any weight (none is
+trainable). Unlike aeon's MiniRocket, every feature counts all real timesteps (aeon alternates between all of them and
+those away from the edges).
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+import math
+from typing import Any
+
+import numpy as np
+
+from seqcli.backend import import_keras
+
+KERNEL_LENGTH = 9
+PATTERNS = np.array(list(itertools.combinations(range(KERNEL_LENGTH), 3)), dtype=np.int64)  # (84, 3): where a kernel's weight is 2
+MAX_DILATIONS = 32  # per kernel, as in MiniRocket
+SCALE = 0.1  # the standardized features' scale (module docstring)
+FIT_SEQUENCES = 1024  # at most this many training sequences estimate the standardization
+GOLDEN = (math.sqrt(5) + 1) / 2  # MiniRocket's low-discrepancy quantiles: (k x golden ratio) mod 1
+
+
+def dilations(length: int, features: int) -> tuple[list[int], list[int]]:
+    """MiniRocket's dilations for series of ``length`` timesteps and the biases (features per kernel) of each.
+
+    >>> dilations(251, 10_000)
+    ([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 14, 16, 17, 20, 22, 25, 27, 31], [27, 12, 12, 8, 8, 4, 4, 4, 4, 4, 4, 4, 3, 3, 3, 3, 3, 3, 3, 3])
+    >>> dilations(8, 840)
+    ([1], [10])
+    """
+    per_kernel = max(1, features // len(PATTERNS))
+    most = min(per_kernel, MAX_DILATIONS)
+    exponent = max(0.0, math.log2(max(length - 1, 1) / (KERNEL_LENGTH - 1)))
+    values, counts = np.unique(np.floor(np.logspace(0, exponent, most, base=2)).astype(np.int64), return_counts=True)
+    biases = (counts * per_kernel / most).astype(np.int64)
+    for i in itertools.islice(itertools.cycle(range(len(biases))), per_kernel - int(biases.sum())):
+        biases[i] += 1
+    return [int(v) for v in values], [int(b) for b in biases]
+
+
+def kernel_weights(channels: int, dilation_count: int, seed: int) -> np.ndarray:
+    """The fixed convolution weights ``(dilations, 9, channels, 84)``: each kernel's pattern (-1, and 2 at its three places)
+    over a random subset of the channels (1 to min(channels, 9) of them, drawn afresh per dilation)."""
+    rng = np.random.default_rng(seed)
+    pattern = -np.ones((KERNEL_LENGTH, len(PATTERNS)), dtype=np.float32)
+    pattern[PATTERNS.T, np.arange(len(PATTERNS))] = 2.0
+    weights = np.zeros((dilation_count, KERNEL_LENGTH, channels, len(PATTERNS)), dtype=np.float32)
+    most = min(channels, KERNEL_LENGTH)
+    for d in range(dilation_count):
+        for j in range(len(PATTERNS)):
+            count = int(2 ** rng.uniform(0, math.log2(most + 1)))
+            chosen = rng.choice(channels, size=min(max(count, 1), channels), replace=False)
+            weights[d, :, chosen, j] = pattern[:, j]
+    return weights
+
+
+@functools.cache
+def layer_class() -> Any:
+    """The Keras layer class ``KernelFeatures`` (imports Keras; registered for saving, so safe-mode loading finds it)."""
+    keras = import_keras()
+    ops = keras.ops
+
+    @keras.saving.register_keras_serializable(package="seqcli")
+    class KernelFeatures(keras.layers.Layer):  # type: ignore[name-defined]  # keras is import_keras()'s untyped (Any) module: a dynamic base class
+        """``(batch, timesteps, channels) -> (batch, features)``: MiniRocket's PPV features under the mask (module docstring).
+
+        ``length``: the timesteps the dilations are spread over (the input's ``maxlen``); ``features``: about this many
+        (a multiple of 84); ``seed``: draws the channel subsets and, in :func:`adapt`, the sequences the biases come from.
+        """
+
+        def __init__(self, length: int, features: int = 10_000, seed: int = 0, **kwargs: Any) -> None:
+            super().__init__(**kwargs)
+            self.length, self.features, self.seed = length, features, seed
+            self.dilations, self.biases_per = dilations(length, features)
+            self.supports_masking = True
+
+        @property
+        def output_features(self) -> int:
+            return len(PATTERNS) * sum(self.biases_per)
+
+        def build(self, input_shape: tuple[int | None, ...]) -> None:
+            channels = int(input_shape[-1])  # type: ignore[arg-type]  # Keras gives the feature axis a size
+            weights = kernel_weights(channels, len(self.dilations), self.seed)
+            self.kernels = [self.add_weight(shape=weights[d].shape, initializer="zeros", trainable=False, name=f"kernel_{d}") for d in range(len(self.dilations))]
+            for variable, value in zip(self.kernels, weights, strict=True):
+                variable.assign(value)
+            self.biases = [self.add_weight(shape=(len(PATTERNS), n), initializer="zeros", trainable=False, name=f"bias_{d}") for d, n in enumerate(self.biases_per)]
+            self.mean = self.add_weight(shape=(self.output_features,), initializer="zeros", trainable=False, name="mean")
+            self.std = self.add_weight(shape=(self.output_features,), initializer="ones", trainable=False, name="std")
+
+        def convolved(self, inputs: Any, mask: Any = None) -> list[Any]:
+            """Each dilation's kernel outputs ``(batch, timesteps, 84)``, padded steps zeroed first."""
+            x = inputs if mask is None else inputs * ops.expand_dims(ops.cast(mask, inputs.dtype), -1)
+            return [ops.conv(x, kernel, strides=1, padding="same", dilation_rate=d) for kernel, d in zip(self.kernels, self.dilations, strict=True)]
+
+        def proportions(self, inputs: Any, mask: Any = None) -> Any:
+            """The raw PPV features ``(batch, features)``: per dilation, kernel and bias, the share of real steps above the bias."""
+            weights = ops.ones(ops.shape(inputs)[:2], dtype=inputs.dtype) if mask is None else ops.cast(mask, inputs.dtype)  # (batch, timesteps)
+            real = ops.maximum(ops.sum(weights, axis=1), 1.0)[:, None, None]
+            weights = weights[:, :, None, None]
+            parts = []
+            for out, bias in zip(self.convolved(inputs, mask), self.biases, strict=True):
+                # (batch, timesteps, 84, biases) compared and summed over time in one reduction, which XLA fuses (no such array is stored)
+                share = ops.sum(ops.cast(ops.expand_dims(out, -1) > bias, inputs.dtype) * weights, axis=1) / real
+                parts.append(ops.reshape(share, (-1, share.shape[1] * share.shape[2])))
+            return ops.concatenate(parts, axis=-1)
+
+        def call(self, inputs: Any, mask: Any = None) -> Any:
+            return (self.proportions(inputs, mask) - self.mean) / self.std * SCALE
+
+        def compute_mask(self, inputs: Any, mask: Any = None) -> Any:
+            return None
+
+        def compute_output_shape(self, shape: tuple[int | None, ...]) -> tuple[int | None, ...]:
+            return (shape[0], self.output_features)
+
+        def get_config(self) -> dict[str, Any]:
+            return {**super().get_config(), "length": self.length, "features": self.features, "seed": self.seed}
+
+    return KernelFeatures
+
+
+def adapt(layer: Any, sequences: list[np.ndarray], *, seed: int) -> None:
+    """Fit ``layer``'s biases and standardization on training ``sequences`` (ragged ``(timesteps_i, channels)``, as the model
+    receives them, padding excluded): each (dilation, kernel) takes its biases from the outputs on one randomly drawn
+    sequence at MiniRocket's quantiles; then the mean and standard deviation of every feature over (at most
+    :data:`FIT_SEQUENCES` of) the sequences."""
+    keras = import_keras()
+    ops = keras.ops
+    rng = np.random.default_rng(seed)
+    quantiles = (np.arange(1, layer.output_features + 1) * GOLDEN) % 1
+    start = 0
+    for d, (bias, count) in enumerate(zip(layer.biases, layer.biases_per, strict=True)):
+        picked = rng.integers(len(sequences), size=len(PATTERNS))
+        batch, mask = _padded([sequences[i] for i in picked])
+        out = keras.ops.convert_to_numpy(layer.convolved(ops.convert_to_tensor(batch), ops.convert_to_tensor(mask))[d])  # (84, timesteps, 84)
+        values = np.empty((len(PATTERNS), count), dtype=np.float32)
+        for j, i in enumerate(picked):
+            values[j] = np.quantile(out[j, : len(sequences[i]), j], quantiles[start + j * count : start + (j + 1) * count])
+        bias.assign(values)
+        start += len(PATTERNS) * count
+    chosen = rng.permutation(len(sequences))[:FIT_SEQUENCES]
+    rows = []
+    for first in range(0, len(chosen), 64):
+        batch, mask = _padded([sequences[i] for i in chosen[first : first + 64]])
+        rows.append(keras.ops.convert_to_numpy(layer.proportions(ops.convert_to_tensor(batch), ops.convert_to_tensor(mask))))
+    features = np.concatenate(rows)
+    layer.mean.assign(features.mean(axis=0))
+    layer.std.assign(np.maximum(features.std(axis=0), 1e-3))
+
+
+def _padded(sequences: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Ragged ``(timesteps_i, channels)`` -> zero post-padded ``(batch, timesteps, channels)`` float32 and its ``(batch, timesteps)`` mask."""
+    width = max(len(s) for s in sequences)
+    batch = np.zeros((len(sequences), width, sequences[0].shape[1]), dtype=np.float32)
+    mask = np.zeros((len(sequences), width), dtype=bool)
+    for i, s in enumerate(sequences):
+        batch[i, : len(s)] = s
+        mask[i, : len(s)] = True
+    return batch, mask

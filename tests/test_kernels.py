@@ -1,0 +1,113 @@
+"""The random convolutional kernel branch (``model.kernels``, :mod:`seqcli.kernels`): MiniRocket's dilations, the fixed
+weights, the features computed by hand, and what ``adapt`` fits. Padding invariance and saving are tested with the other
+model pieces (tests/test_model_pieces.py), the spec's rules with the others (tests/test_spec.py)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from seqcli import kernels
+from seqcli.backend import import_keras
+
+
+def test_dilations_follow_minirocket() -> None:
+    """aeon's ``_fit_dilations(1460, 10000, 32)``: 26 dilations up to 182, 119 biases per kernel in all."""
+    values, biases = kernels.dilations(1460, 10_000)
+    assert values == [1, 2, 3, 4, 5, 6, 7, 8, 10, 12, 14, 17, 20, 24, 28, 34, 40, 47, 56, 66, 78, 93, 110, 130, 154, 182]
+    assert biases == [19, 8, 8] + [4] * 15 + [3] * 8 and sum(biases) == 10_000 // 84
+    assert kernels.dilations(5, 10_000)[0] == [1]  # shorter than a kernel: no dilation above 1
+
+
+def test_kernel_weights_are_minirockets_patterns_over_channel_subsets() -> None:
+    weights = kernels.kernel_weights(channels=12, dilation_count=3, seed=0)
+    assert weights.shape == (3, 9, 12, 84)
+    for d in range(3):
+        for j, places in enumerate(kernels.PATTERNS):
+            used = np.flatnonzero(weights[d, :, :, j].any(axis=0))
+            assert 1 <= len(used) <= 9
+            for c in used:
+                column = weights[d, :, c, j]
+                assert sorted(np.flatnonzero(column == 2.0)) == sorted(places) and (np.delete(column, places) == -1.0).all() and column.sum() == 0
+    np.testing.assert_array_equal(kernels.kernel_weights(channels=12, dilation_count=3, seed=0), weights)  # the seed decides
+    assert (kernels.kernel_weights(channels=1, dilation_count=1, seed=5)[0, :, 0, :] != 0).all()  # one channel: every kernel reads it
+
+
+def _layer(length: int, features: int, channels: int = 1) -> object:
+    layer = kernels.layer_class()(length, features, seed=0)
+    layer.build((None, None, channels))
+    return layer
+
+
+def _by_hand(x: np.ndarray, dilation: int, pattern: int, bias: float) -> float:
+    """The share of ``x``'s timesteps (one channel) whose kernel output exceeds ``bias``; zeros beyond both ends."""
+    weights = -np.ones(9)
+    weights[kernels.PATTERNS[pattern]] = 2.0
+    padded = np.pad(x, 4 * dilation)
+    out = np.array([sum(weights[k] * padded[t + k * dilation] for k in range(9)) for t in range(len(x))])
+    return float(np.mean(out > bias))
+
+
+def test_features_are_the_share_of_real_steps_above_each_bias() -> None:
+    """One dilation (length 12), one bias per kernel: each feature computed by hand, on a sequence of 7 real steps in a
+    batch of width 12 whose padding holds junk; the standardization is applied after (mean 0, std 1 here: then x SCALE)."""
+    layer = _layer(length=12, features=84)
+    assert (layer.dilations, layer.biases_per, layer.output_features) == ([1], [1], 84)
+    biases = np.linspace(-3, 3, 84, dtype=np.float32)[:, None]
+    layer.biases[0].assign(biases)
+    x = np.arange(7, dtype=np.float32) - 3.0
+    batch = np.full((1, 12, 1), 99.0, dtype=np.float32)
+    batch[0, :7, 0] = x
+    mask = np.arange(12)[None, :] < 7
+    keras = import_keras()
+    got = keras.ops.convert_to_numpy(layer(keras.ops.convert_to_tensor(batch), mask=keras.ops.convert_to_tensor(mask)))
+    expected = np.array([_by_hand(x, 1, j, float(biases[j, 0])) for j in range(84)])
+    np.testing.assert_allclose(got[0], expected * kernels.SCALE, atol=1e-6)
+
+
+def test_adapt_takes_biases_from_training_outputs_and_standardizes() -> None:
+    """After ``adapt``, each bias is a quantile of its kernel's outputs on a training sequence (so it lies within them),
+    and the features of the training sequences have mean 0 and standard deviation SCALE (where they vary)."""
+    rng = np.random.default_rng(0)
+    sequences = [rng.normal(size=(n, 1)).astype(np.float32) for n in (40, 25, 33, 40, 18, 29)]
+    layer = _layer(length=40, features=420)
+    assert layer.dilations == [1, 2, 3, 4] and layer.biases_per == [2, 1, 1, 1]
+    kernels.adapt(layer, sequences, seed=0)
+    keras = import_keras()
+    for d, bias in enumerate(layer.biases):
+        outputs = np.concatenate([np.asarray(keras.ops.convert_to_numpy(layer.convolved(s[None])[d]))[0] for s in sequences])  # (all steps, 84)
+        values = keras.ops.convert_to_numpy(bias)
+        assert ((values >= outputs.min(axis=0)[:, None] - 1e-5) & (values <= outputs.max(axis=0)[:, None] + 1e-5)).all()
+        if values.shape[1] > 1:
+            assert (values[:, 0] != values[:, 1]).all()  # a kernel's biases: quantiles at different levels
+    batch, mask = kernels._padded(sequences)
+    features = keras.ops.convert_to_numpy(layer(keras.ops.convert_to_tensor(batch), mask=keras.ops.convert_to_tensor(mask)))
+    varying = keras.ops.convert_to_numpy(layer.std) > 1e-3
+    np.testing.assert_allclose(features.mean(axis=0), 0.0, atol=1e-5)
+    np.testing.assert_allclose(features[:, varying].std(axis=0), kernels.SCALE, rtol=1e-3)
+
+
+def test_layer_table_shows_the_kernel_branch() -> None:
+    """inspect-shapes' row: the dilations and the features, the fixed weights counted, no mask after it (one vector per sequence)."""
+    from seqcli.layers import layer_rows
+    from seqcli.model import build_model
+    from seqcli.spec import PreprocessingSpec, spec_from_dict
+    from tests.conftest import fitted
+    from tests.test_model_pieces import float_data
+
+    prep = fitted(float_data(), PreprocessingSpec(maxlen=40, bucketing=False))
+    spec = spec_from_dict({"data": {"train": "x.npy"}, "model": {"kernels": {"features": 500}, "layers": [{"units": 3}]}})
+    rows = {r.name: (r.kind, r.output_shape, r.params, r.mask) for r in layer_rows(build_model(spec, {"main": prep}))}
+    assert rows["kernels"] == ("KernelFeatures(84 kernels, dilations 1-4, fixed)", "(batch, features=420)", 4 * 9 * 2 * 84 + 3 * 420, False)
+    assert rows["concat"][1] == "(batch, units=423)"
+
+
+def test_integer_codes_read_as_tokens_get_no_kernel_branch_and_a_note() -> None:
+    """`input: auto` reads integer data as token codes only once it is loaded: the model is built without the branch, and says so."""
+    from seqcli import shapes
+    from seqcli.spec import spec_from_dict
+    from tests.test_model_pieces import token_data
+
+    spec = spec_from_dict({"data": {"train": "x.npy"}, "preprocessing": {"bucketing": False}, "model": {"kernels": {}, "layers": [{"units": 3}]}})
+    result = shapes.trace(spec, train=token_data())
+    assert "`model.kernels` is left out: the data was read as integer token codes, which the kernel branch does not convolve." in " ".join(result.notes)
+    assert "kernels" not in [row.name for row in result.layers]
