@@ -15,8 +15,9 @@ starts from what MiniRocket sees.
 - each kernel of a multivariate input reads the sum of a random subset of the channels (MiniRocket's multivariate form);
 - the features are standardized with the training split's mean and standard deviation and multiplied by
   :data:`SCALE`. With Adam, whose steps do not depend on the gradient's size, that makes the head's weights on these
-  10,000 features move as if at a tenth of the learning rate, which the measurements in ``docs/recipe.md`` needed:
-  at the full rate the head fits the few training sequences at once and generalizes worse.
+  10,000 features move as if at a thirtieth of the learning rate. At the full rate the head fits a small training
+  set within a few epochs, before the recurrent and convolutional branches have learned anything, and early
+  stopping ends the run there (``docs/recipe.md`` has the measurements).
 
 The kernel weights follow from ``seed`` and the layer's configuration; the biases and the standardization are fitted
 by :func:`adapt` on the training split, once, before training, and saved with the model like any weight (none is
@@ -38,7 +39,7 @@ from seqcli.backend import import_keras
 KERNEL_LENGTH = 9
 PATTERNS = np.array(list(itertools.combinations(range(KERNEL_LENGTH), 3)), dtype=np.int64)  # (84, 3): where a kernel's weight is 2
 MAX_DILATIONS = 32  # per kernel, as in MiniRocket
-SCALE = 0.1  # the standardized features' scale (module docstring)
+SCALE = 0.03  # the standardized features' scale (module docstring)
 FIT_SEQUENCES = 1024  # at most this many training sequences estimate the standardization
 GOLDEN = (math.sqrt(5) + 1) / 2  # MiniRocket's low-discrepancy quantiles: (k x golden ratio) mod 1
 
@@ -77,6 +78,18 @@ def kernel_weights(channels: int, dilation_count: int, seed: int) -> np.ndarray:
     return weights
 
 
+def skipped_note(*, requested: bool, input_kind: str) -> str | None:
+    """Why a model has no kernel branch although ``model.kernels`` asks for one (``input_kind``: the first input's
+    fitted kind, ``float`` or ``tokens``), or None.
+
+    >>> skipped_note(requested=True, input_kind="float") is None
+    True
+    """
+    if not requested or input_kind == "float":
+        return None
+    return "`model.kernels` is left out: the data was read as integer token codes, which the kernel branch does not convolve. Set `preprocessing.input: float` to keep it."
+
+
 @functools.cache
 def layer_class() -> Any:
     """The Keras layer class ``KernelFeatures`` (imports Keras; registered for saving, so safe-mode loading finds it)."""
@@ -111,10 +124,10 @@ def layer_class() -> Any:
             self.mean = self.add_weight(shape=(self.output_features,), initializer="zeros", trainable=False, name="mean")
             self.std = self.add_weight(shape=(self.output_features,), initializer="ones", trainable=False, name="std")
 
-        def convolved(self, inputs: Any, mask: Any = None) -> list[Any]:
-            """Each dilation's kernel outputs ``(batch, timesteps, 84)``, padded steps zeroed first."""
+        def convolved(self, inputs: Any, mask: Any, index: int) -> Any:
+            """Dilation ``index``'s kernel outputs ``(batch, timesteps, 84)``, padded steps zeroed first."""
             x = inputs if mask is None else inputs * ops.expand_dims(ops.cast(mask, inputs.dtype), -1)
-            return [ops.conv(x, kernel, strides=1, padding="same", dilation_rate=d) for kernel, d in zip(self.kernels, self.dilations, strict=True)]
+            return ops.conv(x, self.kernels[index], strides=1, padding="same", dilation_rate=self.dilations[index])
 
         def proportions(self, inputs: Any, mask: Any = None) -> Any:
             """The raw PPV features ``(batch, features)``: per dilation, kernel and bias, the share of real steps above the bias."""
@@ -122,8 +135,9 @@ def layer_class() -> Any:
             real = ops.maximum(ops.sum(weights, axis=1), 1.0)[:, None, None]
             weights = weights[:, :, None, None]
             parts = []
-            for out, bias in zip(self.convolved(inputs, mask), self.biases, strict=True):
-                # (batch, timesteps, 84, biases) compared and summed over time in one reduction, which XLA fuses (no such array is stored)
+            for d, bias in enumerate(self.biases):  # one dilation's outputs at a time
+                out = self.convolved(inputs, mask, d)
+                # (batch, timesteps, 84, biases): each output against each of its kernel's biases, summed over the real steps
                 share = ops.sum(ops.cast(ops.expand_dims(out, -1) > bias, inputs.dtype) * weights, axis=1) / real
                 parts.append(ops.reshape(share, (-1, share.shape[1] * share.shape[2])))
             return ops.concatenate(parts, axis=-1)
@@ -156,7 +170,7 @@ def adapt(layer: Any, sequences: list[np.ndarray], *, seed: int) -> None:
     for d, (bias, count) in enumerate(zip(layer.biases, layer.biases_per, strict=True)):
         picked = rng.integers(len(sequences), size=len(PATTERNS))
         batch, mask = _padded([sequences[i] for i in picked])
-        out = keras.ops.convert_to_numpy(layer.convolved(ops.convert_to_tensor(batch), ops.convert_to_tensor(mask))[d])  # (84, timesteps, 84)
+        out = keras.ops.convert_to_numpy(layer.convolved(ops.convert_to_tensor(batch), ops.convert_to_tensor(mask), d))  # (84, timesteps, 84)
         values = np.empty((len(PATTERNS), count), dtype=np.float32)
         for j, i in enumerate(picked):
             values[j] = np.quantile(out[j, : len(sequences[i]), j], quantiles[start + j * count : start + (j + 1) * count])

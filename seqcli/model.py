@@ -66,7 +66,7 @@ class Branch:
     @classmethod
     def of(cls, spec: Spec, name: str, prep: Preprocessor) -> Branch:
         """``name``'s branch; the kernel branch only on real-valued input (integer codes that ``input: auto`` read as
-        tokens get none: :func:`skipped_kernels` says so)."""
+        tokens get none: :func:`seqcli.kernels.skipped_note` says so)."""
         layers = spec.sections()[name][2]
         if name != spec.input_name:
             return cls(layers)
@@ -87,13 +87,6 @@ class Branch:
     def kernel_features(self) -> int:
         """The kernel branch's features (0 without one)."""
         return 0 if self.kernels is None else len(kernels_mod.PATTERNS) * sum(kernels_mod.dilations(self.length, self.kernels.features)[1])
-
-
-def skipped_kernels(spec: Spec, prep: Preprocessor) -> str | None:
-    """Why the model has no kernel branch although ``model.kernels`` asks for one, or None."""
-    if spec.model.kernels is None or prep.input == "float":
-        return None
-    return "`model.kernels` is left out: the data was read as integer token codes, which the kernel branch does not convolve. Set `preprocessing.input: float` to keep it."
 
 
 def _pooling_head(kind: str, *, bidirectional: bool, name: str) -> Any:

@@ -74,7 +74,7 @@ def test_adapt_takes_biases_from_training_outputs_and_standardizes() -> None:
     kernels.adapt(layer, sequences, seed=0)
     keras = import_keras()
     for d, bias in enumerate(layer.biases):
-        outputs = np.concatenate([np.asarray(keras.ops.convert_to_numpy(layer.convolved(s[None])[d]))[0] for s in sequences])  # (all steps, 84)
+        outputs = np.concatenate([np.asarray(keras.ops.convert_to_numpy(layer.convolved(s[None], None, d)))[0] for s in sequences])  # (all steps, 84)
         values = keras.ops.convert_to_numpy(bias)
         assert ((values >= outputs.min(axis=0)[:, None] - 1e-5) & (values <= outputs.max(axis=0)[:, None] + 1e-5)).all()
         if values.shape[1] > 1:
