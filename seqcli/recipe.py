@@ -4,8 +4,9 @@ A *minimal* spec, one that names its data and nothing about the model or its tra
 trained for 30 epochs, which loses badly to a MiniRocket on real time series (GunPoint 0.527, two classes). The recipe
 is what the measurements in ``docs/recipe.md`` chose across the shared UCR sets and the shipped examples, with no
 data-set-specific tuning: the LSTM-FCN shape (Karim et al.), a fully convolutional branch with batch normalization
-beside the LSTM, averaged over the real timesteps, trained longer, in smaller batches, with early stopping; series
-longer than 512 timesteps are resampled to 512 first.
+beside the LSTM, averaged over the real timesteps, and MiniRocket's random convolutional kernel features beside both
+(``model.kernels``), trained longer, in smaller batches, with early stopping; series longer than 512 timesteps are
+resampled to 512 first.
 
 ``auto`` (the default) applies it when the spec file has no ``model`` and no ``training`` section, no ``inputs``,
 a per-sequence task and does not declare text or token input; ``recommended`` applies it under whatever the spec sets (the spec's keys win); ``plain`` keeps the
@@ -29,7 +30,7 @@ OWN_CHOICES: Final = ("model", "training", "inputs")
 
 RECOMMENDED: Final[dict[str, Any]] = {
     "preprocessing": {"shorten": 512},
-    "model": {"fcn": {}, "layers": [{"units": 64}]},
+    "model": {"fcn": {}, "kernels": {}, "layers": [{"units": 64}]},
     "training": {"epochs": 300, "batch_size": 16, "early_stopping": {"patience": 50}},
 }
 
@@ -51,11 +52,14 @@ def applies(raw: dict[str, Any]) -> bool:
 
 
 def values(raw: dict[str, Any]) -> dict[str, Any]:
-    """The recipe's raw sections for the raw spec ``raw`` (a fresh copy); per-timestep tasks get no FCN branch, which
-    pools over time, and keep every timestep, which has a target."""
+    """The recipe's raw sections for the raw spec ``raw`` (a fresh copy). Per-timestep tasks get neither the FCN branch
+    nor the kernel branch, which reduce over time, and keep every timestep, which has a target; declared token or text
+    input gets no kernel branch, which convolves real values."""
     recipe = copy.deepcopy(RECOMMENDED)
     if raw.get("task", "classify") not in PER_SEQUENCE_TASKS:
-        del recipe["model"]["fcn"], recipe["preprocessing"]
+        del recipe["model"]["fcn"], recipe["model"]["kernels"], recipe["preprocessing"]
+    elif declared_input(raw) in UNMEASURED_INPUTS:
+        del recipe["model"]["kernels"]
     return recipe
 
 
@@ -64,7 +68,7 @@ def summary() -> str:
     model, training = RECOMMENDED["model"], RECOMMENDED["training"]
     shorten = RECOMMENDED["preprocessing"]["shorten"]
     return (
-        f"an FCN branch beside an LSTM({model['layers'][0]['units']}), series longer than {shorten} timesteps resampled to {shorten}, "
+        f"an FCN branch and a random convolutional kernel branch beside an LSTM({model['layers'][0]['units']}), series longer than {shorten} timesteps resampled to {shorten}, "
         f"up to {training['epochs']} epochs in batches of {training['batch_size']}, early stopping after {training['early_stopping']['patience']} without improvement"
     )
 

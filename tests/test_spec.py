@@ -15,6 +15,7 @@ from seqcli.spec import (
     EarlyStoppingSpec,
     FcnSpec,
     FrontendSpec,
+    KernelsSpec,
     LRScheduleSpec,
     RecurrentLayer,
     cross_field_problems,
@@ -619,7 +620,7 @@ def test_model_pieces_parse_and_stay_off_by_default(tmp_path):
 def test_a_minimal_spec_gets_the_recommended_recipe_and_a_spec_with_its_own_model_does_not(tmp_path):
     minimal = load_spec(write(tmp_path, MINIMAL, "a.yaml"))
     assert minimal.recipe == "recommended"
-    assert minimal.model.fcn == FcnSpec() and minimal.model.layers == [RecurrentLayer(units=64)]
+    assert minimal.model.fcn == FcnSpec() and minimal.model.kernels == KernelsSpec() and minimal.model.layers == [RecurrentLayer(units=64)]
     assert (minimal.training.epochs, minimal.training.batch_size, minimal.training.early_stopping) == (300, 16, EarlyStoppingSpec(patience=50))
     assert minimal.preprocessing.shorten == 512
     # a --set does not switch the recipe off (the file's own sections decide), and what it sets wins
@@ -630,10 +631,10 @@ def test_a_minimal_spec_gets_the_recommended_recipe_and_a_spec_with_its_own_mode
     asked = load_spec(write(tmp_path, MINIMAL + "recipe: recommended\ntraining:\n  epochs: 5\n", "d.yaml"))
     assert (asked.model.fcn, asked.training.epochs, asked.training.batch_size) == (FcnSpec(), 5, 16)
     assert load_spec(write(tmp_path, MINIMAL, "e.yaml"), ["recipe=plain"]).model.fcn is None
-    tagged = load_spec(write(tmp_path, MINIMAL + "task: tag\nrecipe: recommended\n", "f.yaml"))  # no FCN: it pools over time
-    assert (tagged.model.fcn, tagged.preprocessing.shorten, tagged.training.epochs) == (None, None, 300)  # and every timestep has a target
+    tagged = load_spec(write(tmp_path, MINIMAL + "task: tag\nrecipe: recommended\n", "f.yaml"))  # no FCN or kernels: they reduce over time
+    assert (tagged.model.fcn, tagged.model.kernels, tagged.preprocessing.shorten, tagged.training.epochs) == (None, None, None, 300)  # and every timestep has a target
     texts = load_spec(write(tmp_path, MINIMAL + "recipe: recommended\npreprocessing: {input: text}\n", "t.yaml"))  # codes keep their length
-    assert (texts.preprocessing.shorten, texts.model.fcn) == (512, FcnSpec())
+    assert (texts.preprocessing.shorten, texts.model.fcn, texts.model.kernels) == (512, FcnSpec(), None)  # and are not convolved as values
     assert load_spec(write(tmp_path, MINIMAL + "task: tag\n", "g.yaml")).recipe == "plain"
     assert load_spec(write(tmp_path, MINIMAL + "preprocessing: {input: tokens}\n", "h.yaml")).recipe == "plain"  # measured on float series only
     saved = spec_from_dict(yaml.safe_load(to_yaml(minimal)))  # a run's spec.yaml holds every value the recipe gave
