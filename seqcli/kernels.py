@@ -15,9 +15,9 @@ starts from what MiniRocket sees.
 - each kernel of a multivariate input reads the sum of a random subset of the channels (MiniRocket's multivariate form);
 - the features are standardized with the training split's mean and standard deviation and multiplied by
   :data:`SCALE`. With Adam, whose steps do not depend on the gradient's size, that makes the head's weights on these
-  10,000 features move as if at a thirtieth of the learning rate. At the full rate the head fits a small training
-  set within a few epochs, before the recurrent and convolutional branches have learned anything, and early
-  stopping ends the run there (``docs/recipe.md`` has the measurements).
+  10,000 features move as if at a thirtieth of the learning rate. At a tenth (scale 0.1), the head fitted one of
+  ACSF1's training splits within two epochs, before the recurrent and convolutional branches had learned much, and
+  early stopping kept that model (``docs/recipe.md`` has the measurements).
 
 The kernel weights follow from ``seed`` and the layer's configuration; the biases and the standardization are fitted
 by :func:`adapt` on the training split, once, before training, and saved with the model like any weight (none is
