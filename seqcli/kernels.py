@@ -35,6 +35,7 @@ from typing import Any
 import numpy as np
 
 from seqcli.backend import import_keras
+from seqcli.sequences import Sequences
 
 KERNEL_LENGTH = 9
 PATTERNS = np.array(list(itertools.combinations(range(KERNEL_LENGTH), 3)), dtype=np.int64)  # (84, 3): where a kernel's weight is 2
@@ -157,10 +158,10 @@ def layer_class() -> Any:
     return KernelFeatures
 
 
-def adapt(layer: Any, sequences: list[np.ndarray], *, seed: int) -> None:
-    """Fit ``layer``'s biases and standardization on training ``sequences`` (ragged ``(timesteps_i, channels)``, as the model
-    receives them, padding excluded): each (dilation, kernel) takes its biases from the outputs on one randomly drawn
-    sequence at MiniRocket's quantiles; then the mean and standard deviation of every feature over (at most
+def adapt(layer: Any, sequences: Sequences, *, seed: int) -> None:
+    """Fit ``layer``'s biases and standardization on the prepared training ``sequences`` (ragged ``(timesteps_i, channels)``,
+    as the model receives them): each (dilation, kernel) takes its biases from the outputs on one randomly drawn sequence
+    at MiniRocket's quantiles; then the mean and standard deviation of every feature over (at most
     :data:`FIT_SEQUENCES` of) the sequences."""
     keras = import_keras()
     ops = keras.ops
@@ -169,29 +170,22 @@ def adapt(layer: Any, sequences: list[np.ndarray], *, seed: int) -> None:
     start = 0
     for d, (bias, count) in enumerate(zip(layer.biases, layer.biases_per, strict=True)):
         picked = rng.integers(len(sequences), size=len(PATTERNS))
-        batch, mask = _padded([sequences[i] for i in picked])
-        out = keras.ops.convert_to_numpy(layer.convolved(ops.convert_to_tensor(batch), ops.convert_to_tensor(mask), d))  # (84, timesteps, 84)
+        batch, mask = _padded(sequences, picked)
+        out = ops.convert_to_numpy(layer.convolved(batch, mask, d))  # (84, timesteps, 84): sequence j feeds kernel j
         values = np.empty((len(PATTERNS), count), dtype=np.float32)
-        for j, i in enumerate(picked):
-            values[j] = np.quantile(out[j, : len(sequences[i]), j], quantiles[start + j * count : start + (j + 1) * count])
+        for j, length in enumerate(sequences.lengths[picked]):
+            values[j] = np.quantile(out[j, :length, j], quantiles[start + j * count : start + (j + 1) * count])
         bias.assign(values)
         start += len(PATTERNS) * count
     chosen = rng.permutation(len(sequences))[:FIT_SEQUENCES]
-    rows = []
-    for first in range(0, len(chosen), 64):
-        batch, mask = _padded([sequences[i] for i in chosen[first : first + 64]])
-        rows.append(keras.ops.convert_to_numpy(layer.proportions(ops.convert_to_tensor(batch), ops.convert_to_tensor(mask))))
-    features = np.concatenate(rows)
+    features = np.concatenate([ops.convert_to_numpy(layer.proportions(*_padded(sequences, chosen[first : first + 64]))) for first in range(0, len(chosen), 64)])
     layer.mean.assign(features.mean(axis=0))
     layer.std.assign(np.maximum(features.std(axis=0), 1e-3))
 
 
-def _padded(sequences: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-    """Ragged ``(timesteps_i, channels)`` -> zero post-padded ``(batch, timesteps, channels)`` float32 and its ``(batch, timesteps)`` mask."""
-    width = max(len(s) for s in sequences)
-    batch = np.zeros((len(sequences), width, sequences[0].shape[1]), dtype=np.float32)
-    mask = np.zeros((len(sequences), width), dtype=bool)
-    for i, s in enumerate(sequences):
-        batch[i, : len(s)] = s
-        mask[i, : len(s)] = True
-    return batch, mask
+def _padded(sequences: Sequences, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Sequences ``rows`` zero post-padded to the longest of them, ``(batch, timesteps, channels)`` float32, and the
+    ``(batch, timesteps)`` mask of their real steps."""
+    width = int(sequences.lengths[rows].max())
+    batch = sequences.padded(rows, width, post=True, pad_value=0.0).astype(np.float32)
+    return batch, np.arange(width)[None, :] < sequences.lengths[rows][:, None]

@@ -35,7 +35,7 @@ def layer_rows(model: Any, *, output_axis: str = "classes") -> list[LayerRow]:
             kind = f"ConvBlock(kernel {layer.kernel_size}{shortening}, {layer.normalization} norm)"
         if kind == "KernelFeatures":
             spread = f"dilations 1-{layer.dilations[-1]}" if len(layer.dilations) > 1 else "dilation 1"
-            kind = f"KernelFeatures(84 kernels, {spread}, fixed)"
+            kind = f"KernelFeatures({layer.kernels[0].shape[-1]} kernels, {spread}, fixed)"
         rows.append(LayerRow(layer.name, kind, named_shape(shape, kind, layer.name, output_axis=output_axis), int(layer.count_params()), _masked(layer.output)))
     return rows
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from seqcli.errors import SpecError
 from seqcli.keras_layers import conv_length
-from seqcli.kernels import PATTERNS, dilations
+from seqcli.kernels import KERNEL_LENGTH, PATTERNS, dilations
 from seqcli.preprocess import Preprocessor
 from seqcli.spec import TASK_KINDS, FcnSpec, FrontendSpec, RecurrentLayer, Spec
 
@@ -99,7 +99,7 @@ def estimate(spec: Spec, preps: dict[str, Preprocessor], *, samples: int | None 
         if own and spec.model.kernels is not None and preps[name].input == "float":
             steps, biases = preps[name].maxlen, dilations(preps[name].maxlen, spec.model.kernels.features)[1]
             features = len(PATTERNS) * sum(biases)
-            fixed = len(biases) * 9 * encoded * len(PATTERNS) + 3 * features  # the kernels, the biases, the mean and standard deviation (none trained)
+            fixed = len(biases) * KERNEL_LENGTH * encoded * len(PATTERNS) + 3 * features  # the kernels, the biases, the mean and standard deviation (none trained)
             parts.append(Part("model.kernels.features", f"the kernel branch ({features:,} features)", fixed, batch * steps * len(PATTERNS) * max(biases)))
             width += features
     rows = batch * (first.maxlen if per_timestep else 1)  # the dense layers and the head run per timestep for a per-timestep task

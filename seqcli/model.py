@@ -22,7 +22,7 @@ A multi-input model has one such branch (input, masking or embedding, recurrent 
 dense layers: the branches' last outputs concatenated, or for a per-timestep task the other inputs' vectors repeated
 at every timestep of the first input's branch. The front-end, the pooling heads and the FCN branch belong to the first
 input's branch (the one ``data`` and ``model.layers`` describe). The kernel branch's biases and standardization are
-fitted on the training split after the model is built (:func:`adapt_kernels`).
+fitted on the training split before a model's first epoch (:func:`adapt_kernels`, called by :mod:`seqcli.train`).
 """
 
 from __future__ import annotations
@@ -159,13 +159,11 @@ def _branch(encoded: Any, branch: Branch, *, per_timestep: bool, prefix: str, se
 
 def adapt_kernels(model: Any, sequences: Any, *, seed: int) -> None:
     """Fit every kernel branch of ``model`` (:class:`seqcli.kernels.KernelFeatures`, the first input's) on the prepared
-    training ``sequences`` (ragged ``(timesteps_i, features)``): its biases and standardization. Before training only; a
-    resumed or loaded model has them in its weights."""
-    layers = [layer for layer in model.layers if type(layer).__name__ == "KernelFeatures"]
-    if layers:
-        arrays = [np.asarray(s, dtype=np.float32) for s in sequences]
-        for layer in layers:
-            kernels_mod.adapt(layer, arrays, seed=seed)
+    training ``sequences`` (:class:`~seqcli.sequences.Sequences`, ``(timesteps_i, features)``): its biases and
+    standardization. For a model about to train from its first epoch; a resumed or loaded model has them in its weights."""
+    for layer in model.layers:
+        if type(layer).__name__ == "KernelFeatures":
+            kernels_mod.adapt(layer, sequences, seed=seed)
 
 
 def _conv_stack(x: Any, stack: FrontendSpec | FcnSpec, name: str) -> Any:

@@ -95,14 +95,12 @@ class Pipeline:
 
     def build_model(self) -> Any:
         """Seed and build the compiled Keras model on the pipeline's backend, once its memory estimate fits this machine."""
-        from seqcli.model import adapt_kernels, build_model
+        from seqcli.model import build_model
 
         memory.check(self.spec, self.preps, samples=len(self.splits["train"].sequences) if "train" in self.splits else None)
         use_backend(self.backend)
         seed_everything(self.spec.seed)
         self.model = build_model(self.spec, self.preps)
-        if "train" in self.splits:
-            adapt_kernels(self.model, self.splits["train"].sequences, seed=self.spec.seed)
         warning = diagnostics.dropped_mask_warning(dropped_masks(self.model))
         if warning and warning not in self.warnings:
             self.warnings.append(warning)

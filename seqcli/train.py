@@ -33,7 +33,7 @@ from seqcli.backend import import_keras, versions
 from seqcli.errors import DataError, RunError, SeqcliError, SpecError
 from seqcli.fingerprint import file_key, spec_files, spec_fingerprints
 from seqcli.layers import layer_rows
-from seqcli.model import learning_rate, restore_training_state, training_state
+from seqcli.model import adapt_kernels, learning_rate, restore_training_state, training_state
 from seqcli.pipeline import Pipeline
 from seqcli.rundir import EpochWriter, RunDir, check_output_dir, describe_status, ensemble_size, member_file, member_progress, run_status
 from seqcli.spec import TASK_KINDS, Spec, parse_override, spec_from_dict, to_dict, to_yaml
@@ -405,6 +405,8 @@ def _fit_member(
             begin(member, size, spec.seed)
     if member > 1 and epochs:  # member 1's model is the pipeline's, which prepare_resume restored
         restore_training_state(model, run.read_state(epochs, member=member), run.state_path(epochs, member=member))
+    if not history:  # from its first epoch: the kernel branch's thresholds and standardization are fitted once, here
+        adapt_kernels(model, pipe.splits["train"].sequences, seed=spec.seed)
     if recorder.best_epoch:
         recorder.best_state = run.read_state(recorder.best_epoch, member=member)
     validation = pipe.splits.get("validation")

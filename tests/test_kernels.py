@@ -4,10 +4,14 @@ model pieces (tests/test_model_pieces.py), the spec's rules with the others (tes
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
+import pytest
 
 from seqcli import kernels
 from seqcli.backend import import_keras
+from seqcli.sequences import Sequences
 
 
 def test_dilations_follow_minirocket() -> None:
@@ -68,7 +72,7 @@ def test_adapt_takes_biases_from_training_outputs_and_standardizes() -> None:
     """After ``adapt``, each bias is a quantile of its kernel's outputs on a training sequence (so it lies within them),
     and the features of the training sequences have mean 0 and standard deviation SCALE (where they vary)."""
     rng = np.random.default_rng(0)
-    sequences = [rng.normal(size=(n, 1)).astype(np.float32) for n in (40, 25, 33, 40, 18, 29)]
+    sequences = Sequences.from_arrays([rng.normal(size=(n, 1)).astype(np.float32) for n in (40, 25, 33, 40, 18, 29)])
     layer = _layer(length=40, features=420)
     assert layer.dilations == [1, 2, 3, 4] and layer.biases_per == [2, 1, 1, 1]
     kernels.adapt(layer, sequences, seed=0)
@@ -79,7 +83,7 @@ def test_adapt_takes_biases_from_training_outputs_and_standardizes() -> None:
         assert ((values >= outputs.min(axis=0)[:, None] - 1e-5) & (values <= outputs.max(axis=0)[:, None] + 1e-5)).all()
         if values.shape[1] > 1:
             assert (values[:, 0] != values[:, 1]).all()  # a kernel's biases: quantiles at different levels
-    batch, mask = kernels._padded(sequences)
+    batch, mask = kernels._padded(sequences, np.arange(len(sequences)))
     features = keras.ops.convert_to_numpy(layer(keras.ops.convert_to_tensor(batch), mask=keras.ops.convert_to_tensor(mask)))
     varying = keras.ops.convert_to_numpy(layer.std) > 1e-3
     np.testing.assert_allclose(features.mean(axis=0), 0.0, atol=1e-5)
@@ -111,3 +115,39 @@ def test_integer_codes_read_as_tokens_get_no_kernel_branch_and_a_note() -> None:
     result = shapes.trace(spec, train=token_data())
     assert "`model.kernels` is left out: the data was read as integer token codes, which the kernel branch does not convolve." in " ".join(result.notes)
     assert "kernels" not in [row.name for row in result.layers]
+
+
+def test_training_fits_the_branch_before_its_first_epoch(tmp_path: Path) -> None:
+    """`seqcli train` fits the thresholds and standardization (neither is trained after): the saved model's biases lie
+    within the range of kernel outputs, not at their zero initial values, and its standard deviations are not all 1."""
+    from typer.testing import CliRunner
+
+    from seqcli.cli import app
+    from seqcli.model import load_checkpoint
+    from tests.conftest import SMOKE_SPEC
+
+    sets = ["training.epochs=1", "model.kernels={features: 168}", f"output.dir={tmp_path}"]
+    result = CliRunner().invoke(app, ["train", str(SMOKE_SPEC), "--quiet", *[a for s in sets for a in ("--set", s)]])
+    assert result.exit_code == 0, result.output
+    (run,) = tmp_path.glob("*/*")
+    layer = load_checkpoint(run / "checkpoints" / "best.keras", compile=False).get_layer("kernels")
+    keras = import_keras()
+    biases = np.concatenate([keras.ops.convert_to_numpy(b).ravel() for b in layer.biases])
+    assert (biases != 0).mean() > 0.9 and not np.allclose(keras.ops.convert_to_numpy(layer.std), 1.0)
+
+
+def test_an_interrupted_run_with_the_branch_resumes_to_the_same_result(tmp_path: Path) -> None:
+    """The branch is fitted before the first epoch and saved with every checkpoint: a run stopped after epoch 1 and
+    resumed reproduces the uninterrupted run exactly."""
+    from seqcli import train
+    from seqcli.spec import load_spec
+    from tests.conftest import SMOKE_SPEC, StopAfter, untimed
+
+    settings = ["training.epochs=3", "training.early_stopping=null", "model.layers=[{units: 4}]", "model.kernels={features: 168}"]
+    whole = train.fit(train.prepare(load_spec(SMOKE_SPEC, [*settings, f"output.dir={tmp_path / 'whole'}"])))
+    with pytest.raises(KeyboardInterrupt):
+        train.fit(train.prepare(load_spec(SMOKE_SPEC, [*settings, f"output.dir={tmp_path / 'cut'}"])), StopAfter(1))
+    (run,) = (tmp_path / "cut" / "smoke").iterdir()
+    prepared, state = train.prepare_resume(run)
+    resumed = train.fit(prepared, resume=state)
+    assert untimed(resumed.history) == untimed(whole.history) and resumed.metrics == whole.metrics
