@@ -36,6 +36,8 @@ def layer_rows(model: Any, *, output_axis: str = "classes") -> list[LayerRow]:
         if kind == "KernelFeatures":
             spread = f"dilations 1-{layer.dilations[-1]}" if len(layer.dilations) > 1 else "dilation 1"
             kind = f"KernelFeatures({layer.kernels[0].shape[-1]} kernels, {spread}, fixed)"
+        if kind == "NgramBag":
+            kind = f"NgramBag({'1-grams' if layer.longest == 1 else f'1- to {layer.longest}-grams'}, {layer.buckets:,} buckets)"
         rows.append(LayerRow(layer.name, kind, named_shape(shape, kind, layer.name, output_axis=output_axis), int(layer.count_params()), _masked(layer.output)))
     return rows
 

@@ -102,6 +102,11 @@ def estimate(spec: Spec, preps: dict[str, Preprocessor], *, samples: int | None 
             fixed = len(biases) * KERNEL_LENGTH * encoded * len(PATTERNS) + 3 * features  # the kernels, the biases, the mean and standard deviation (none trained)
             parts.append(Part("model.kernels.features", f"the kernel branch ({features:,} features)", fixed, batch * steps * len(PATTERNS) * max(biases)))
             width += features
+        if own and spec.model.ngrams is not None and preps[name].input == "tokens":
+            ngrams = spec.model.ngrams
+            rows_read = batch * (preps[name].maxlen + ngrams.longest - 1) * ngrams.longest  # one table row per n-gram start and length
+            parts.append(Part("model.ngrams.buckets", f"the n-gram branch ({ngrams.buckets:,} x {ngrams.dim})", ngrams.buckets * ngrams.dim, rows_read * ngrams.dim))
+            width += ngrams.dim
     rows = batch * (first.maxlen if per_timestep else 1)  # the dense layers and the head run per timestep for a per-timestep task
     for i, dense in enumerate(spec.model.dense):
         parts.append(Part(f"model.dense[{i}]", f"Dense({dense.units:,})", width * dense.units + dense.units, rows * dense.units))

@@ -8,8 +8,8 @@ stacked LSTM or GRU layers, each optionally bidirectional and layer-normalized (
 but the last returns sequences) -> the pooling heads over time (``model.pooling``: the last
 real state by default; mean, max or attention under the mask, concatenated) and beside the
 recurrent layers optionally a fully convolutional branch (``model.fcn``, averaged over the
-real timesteps) and a random convolutional kernel branch (``model.kernels``, MiniRocket's features:
-:mod:`seqcli.kernels`) -> optional dense layers -> the task's head
+real timesteps), a random convolutional kernel branch (``model.kernels``, MiniRocket's features:
+:mod:`seqcli.kernels`) and an n-gram bag branch on token codes (``model.ngrams``, :mod:`seqcli.ngrams`) -> optional dense layers -> the task's head
 (:meth:`seqcli.tasks.base.Task.head`): a softmax over the classes, one sigmoid unit for two
 classes, or a linear layer for regression. The mask reaches every recurrent layer, both
 directions included, and every pooling; seqcli's own masked layers are in
@@ -20,7 +20,7 @@ and the metrics.
 
 A multi-input model has one such branch (input, masking or embedding, recurrent layers) per input, joined before the
 dense layers: the branches' last outputs concatenated, or for a per-timestep task the other inputs' vectors repeated
-at every timestep of the first input's branch. The front-end, the pooling heads and the FCN branch belong to the first
+at every timestep of the first input's branch. The front-end, the pooling heads and the FCN, kernel and n-gram branches belong to the first
 input's branch (the one ``data`` and ``model.layers`` describe). The kernel branch's biases and standardization are
 fitted on the training split before a model's first epoch (:func:`adapt_kernels`, called by :mod:`seqcli.train`).
 """
@@ -37,10 +37,11 @@ import numpy as np
 
 from seqcli import keras_layers
 from seqcli import kernels as kernels_mod
+from seqcli import ngrams as ngrams_mod
 from seqcli.backend import import_keras
 from seqcli.errors import RunError
 from seqcli.preprocess import Preprocessor
-from seqcli.spec import TASK_KINDS, FcnSpec, FrontendSpec, KernelsSpec, RecurrentLayer, Spec, keras_name
+from seqcli.spec import TASK_KINDS, FcnSpec, FrontendSpec, KernelsSpec, NgramsSpec, RecurrentLayer, Spec, keras_name
 from seqcli.tasks import get as get_task
 
 
@@ -53,25 +54,30 @@ def return_sequences(layers: list[RecurrentLayer], *, per_timestep: bool, pooled
 @dataclass(frozen=True)
 class Branch:
     """What one input's branch is made of besides its recurrent layers: the first input's has the model's front-end,
-    pooling heads, FCN branch and kernel branch; every other input's is recurrent layers alone. ``length``: the
-    input's ``maxlen``, over which the kernel branch spreads its dilations."""
+    pooling heads, FCN branch, kernel branch and n-gram branch; every other input's is recurrent layers alone.
+    ``length``: the input's ``maxlen``, over which the kernel branch spreads its dilations; ``num_tokens``: the
+    vocabulary's size, which the n-gram branch reads its codes in."""
 
     layers: list[RecurrentLayer]
     frontend: FrontendSpec | None = None
     pooling: tuple[str, ...] = ("last",)
     fcn: FcnSpec | None = None
     kernels: KernelsSpec | None = None
+    ngrams: NgramsSpec | None = None
     length: int = 0
+    num_tokens: int = 0
 
     @classmethod
     def of(cls, spec: Spec, name: str, prep: Preprocessor) -> Branch:
-        """``name``'s branch; the kernel branch only on real-valued input (integer codes that ``input: auto`` read as
-        tokens get none: :func:`seqcli.kernels.skipped_note` says so)."""
+        """``name``'s branch; the kernel branch only on real-valued input and the n-gram branch only on token codes
+        (data that ``input: auto`` read otherwise gets none: :func:`seqcli.kernels.skipped_note` and
+        :func:`seqcli.ngrams.skipped_note` say so)."""
         layers = spec.sections()[name][2]
         if name != spec.input_name:
             return cls(layers)
         kernels = spec.model.kernels if prep.input == "float" else None
-        return cls(layers, spec.model.frontend, tuple(spec.model.pooling), spec.model.fcn, kernels, prep.maxlen)
+        ngrams = spec.model.ngrams if prep.input == "tokens" else None
+        return cls(layers, spec.model.frontend, tuple(spec.model.pooling), spec.model.fcn, kernels, ngrams, prep.maxlen, prep.num_tokens or 0)
 
     @property
     def pooled(self) -> bool:
@@ -79,10 +85,11 @@ class Branch:
         return self.pooling != ("last",)
 
     def units(self) -> int:
-        """The width of the branch's output vector: each pooling head's (the last layer's width), plus the FCN's last filters."""
+        """The width of the branch's output vector: each pooling head's (the last layer's width), plus the FCN's last
+        filters, the kernel features and the n-gram vector."""
         last = self.layers[-1].units * (2 if self.layers[-1].bidirectional else 1) if self.layers else 0
         fcn = self.fcn.blocks[-1].filters if self.fcn is not None and self.fcn.blocks else 0
-        return last * len(self.pooling) + fcn + self.kernel_features()
+        return last * len(self.pooling) + fcn + self.kernel_features() + (0 if self.ngrams is None else self.ngrams.dim)
 
     def kernel_features(self) -> int:
         """The kernel branch's features (0 without one)."""
@@ -118,7 +125,8 @@ def build_model(spec: Spec, preps: dict[str, Preprocessor], *, unroll: bool = Fa
     inputs, branches = {}, []
     for k, name in enumerate(spec.sections()):
         inputs[name], x = _input_layers(spec, preps[name], name if named else None)
-        branches.append(_branch(x, Branch.of(spec, name, preps[name]), per_timestep=per_timestep and k == 0, prefix=f"{name}_" if named else "", seed=spec.seed, unroll=unroll))
+        branch = Branch.of(spec, name, preps[name])
+        branches.append(_branch(inputs[name], x, branch, per_timestep=per_timestep and k == 0, prefix=f"{name}_" if named else "", seed=spec.seed, unroll=unroll))
     x = _join(branches, per_timestep=per_timestep) if named else branches[0]
     for i, dense in enumerate(spec.model.dense):
         x = keras.layers.Dense(dense.units, activation=dense.activation, name=f"dense_{i}")(x)
@@ -130,12 +138,12 @@ def build_model(spec: Spec, preps: dict[str, Preprocessor], *, unroll: bool = Fa
     return model
 
 
-def _branch(encoded: Any, branch: Branch, *, per_timestep: bool, prefix: str, seed: int = 0, unroll: bool = False) -> Any:
+def _branch(raw: Any, encoded: Any, branch: Branch, *, per_timestep: bool, prefix: str, seed: int = 0, unroll: bool = False) -> Any:
     """One input's branch on its masked encoding ``(batch, timesteps, features)``: the front-end ``conv_0``, ... (the
     sequence and its mask maybe shortened), the recurrent layers (each maybe followed by ``layer_norm_<i>``), the pooling
-    heads ``pool_<kind>``, the FCN branch ``fcn_0``, ... ``fcn_pool`` and the kernel branch ``kernels`` (its kernels drawn
-    with ``seed``), their vectors concatenated as ``concat``. Output ``(batch, units)``, or for a per-timestep task
-    ``(batch, timesteps, units)``."""
+    heads ``pool_<kind>``, the FCN branch ``fcn_0``, ... ``fcn_pool``, the kernel branch ``kernels`` (its kernels drawn
+    with ``seed``) and the n-gram branch ``ngrams`` (on the ``raw`` token codes ``(batch, timesteps)``), their vectors
+    concatenated as ``concat``. Output ``(batch, units)``, or for a per-timestep task ``(batch, timesteps, units)``."""
     keras = import_keras()
     x = encoded
     if branch.frontend is not None:
@@ -154,6 +162,9 @@ def _branch(encoded: Any, branch: Branch, *, per_timestep: bool, prefix: str, se
         vectors.append(keras_layers.classes().MaskedPooling("mean", name=f"{prefix}fcn_pool")(features))
     if branch.kernels is not None:
         vectors.append(kernels_mod.layer_class()(branch.length, branch.kernels.features, seed, name=f"{prefix}kernels")(encoded))
+    if branch.ngrams is not None:
+        ngrams = branch.ngrams
+        vectors.append(ngrams_mod.layer_class()(branch.num_tokens, ngrams.longest, ngrams.buckets, ngrams.dim, name=f"{prefix}ngrams")(raw))
     return vectors[0] if len(vectors) == 1 else keras.layers.Concatenate(name=f"{prefix}concat")(vectors)
 
 
@@ -330,6 +341,7 @@ def load_checkpoint(path: Any, *, compile: bool) -> Any:
     along_time()  # registers seqcli's own layers before Keras reads the file
     keras_layers.classes()
     kernels_mod.layer_class()
+    ngrams_mod.layer_class()
     try:
         model = keras.saving.load_model(path, compile=compile, safe_mode=True)
     except Exception as exc:  # Keras raises many types for a damaged archive

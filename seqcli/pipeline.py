@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from seqcli import batching, diagnostics, kernels, memory, multi, preprocess, recipe, steps
+from seqcli import batching, diagnostics, kernels, memory, multi, ngrams, preprocess, recipe, steps
 from seqcli import data as data_mod
 from seqcli.augment import Augmenter
 from seqcli.backend import backend_before_fitting, choose_backend, compiles_each_shape, seed_everything, use_backend
@@ -297,8 +297,9 @@ def run(spec: Spec, *, backend: str | None = None, lenient: bool = False, train:
             notes.append(labelled(name, f"Integer data with one value per timestep is read as token codes ({codes}). If these are measurements, set `preprocessing.input: float`."))
         if p.input == "tokens":
             notes.append(labelled(name, steps.encoding_note(p, spec.model.embedding_dim)))
-    if note := kernels.skipped_note(requested=spec.model.kernels is not None, input_kind=prep.input):
-        notes.append(note)
+    for note in (kernels.skipped_note(requested=spec.model.kernels is not None, input_kind=prep.input), ngrams.skipped_note(requested=spec.model.ngrams is not None, input_kind=prep.input)):
+        if note:
+            notes.append(note)
     if spec.recipe == "recommended":
         notes.append(
             f"Recipe: recommended (docs/recipe.md): {recipe.summary()}; what the spec sets wins. `recipe: plain` keeps the field defaults instead."

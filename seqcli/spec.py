@@ -359,6 +359,13 @@ class KernelsSpec:
 
 
 @dataclass
+class NgramsSpec:
+    longest: int = opt(4, "N-grams of 1 to this many tokens (characters, for `text.level: char`).", POSITIVE.up_to(8))
+    buckets: int = opt(131_072, "Rows of the n-gram embedding table; n-grams are hashed into them (more rows, fewer collisions, more weights).", POSITIVE.up_to(4_194_304))
+    dim: int = opt(32, "Width of each row, and of the branch's output vector.", UNITS)
+
+
+@dataclass
 class ModelSpec:
     frontend: FrontendSpec | None = opt(
         None,
@@ -377,6 +384,11 @@ class ModelSpec:
         None,
         "A random convolutional kernel branch beside the recurrent layers (MiniRocket's features: 84 fixed kernels at dilations spread over `maxlen`, biases fitted on the "
         "training split, the share of real timesteps above each bias), standardized and concatenated with the other vectors. Real-valued input, per-sequence tasks. null: none.",
+    )
+    ngrams: NgramsSpec | None = opt(
+        None,
+        "An n-gram bag branch beside the recurrent layers (fastText's shape): every n-gram of 1 to `longest` tokens hashed into a learned embedding table, the rows of the "
+        "sequence's n-grams without padding summed and divided by the square root of their number, and concatenated with the other vectors. Token or text input, per-sequence tasks. null: none.",
     )
     dense: list[DenseLayer] = opt([], "The classifier head: dense layers between the last recurrent layer and the output layer, e.g. [{units: 32, dropout: 0.2}].")
     embedding_dim: int = opt(32, "Embedding size for token input.", UNITS)
@@ -985,6 +997,7 @@ def cross_field_problems(spec: Spec) -> list[str]:
     problems += _pooling_problems(spec)
     problems += _conv_problems(spec)
     problems += _kernels_problems(spec)
+    problems += _ngrams_problems(spec)
     return problems
 
 
@@ -1056,6 +1069,18 @@ def _kernels_problems(spec: Spec) -> list[str]:
             f"`model.kernels` convolves real-valued series, but `preprocessing.input` is '{spec.preprocessing.input}': token codes have no order of magnitude to convolve. "
             "Remove `model.kernels`, or read the data as `input: float`."
         ]
+    return []
+
+
+def _ngrams_problems(spec: Spec) -> list[str]:
+    """`model.ngrams`: one vector per sequence of token codes."""
+    if spec.model.ngrams is None:
+        return []
+    kind = TASK_KINDS[spec.task]
+    if kind.per_timestep:
+        return [f"`model.ngrams` adds one vector per sequence (from all its n-grams), but `task: {spec.task}` predicts one {_target_word(kind)} per timestep. Remove `model.ngrams`."]
+    if spec.preprocessing.input == "float":
+        return ["`model.ngrams` hashes token codes, but `preprocessing.input` is 'float': real values have no n-grams. Remove `model.ngrams`, or read the data as `input: tokens` or `text`."]
     return []
 
 

@@ -36,8 +36,9 @@ def preprocessor(**fields: Any) -> Preprocessor:
         (["recipe=recommended"], FLOAT),  # the FCN branch beside the LSTM, batch-normalized
         (["model.frontend={blocks: [{filters: 4, stride: 2}, {filters: 6, kernel_size: 3, pool: 2}]}", "model.pooling=[mean, max]", "model.fcn={normalization: layer}"], FLOAT),
         (["model.kernels={features: 500}"], FLOAT | {"maxlen": 40}),  # 4 dilations: 84 x 5 features
+        (["model.ngrams={buckets: 1000, dim: 6}", "preprocessing.input=tokens"], TOKENS),
     ],
-    ids=["lstm", "gru-bidirectional-dense", "embedding", "one-hot", "sigmoid", "regress", "tag", "recipe", "frontend-pooling-fcn", "kernels"],
+    ids=["lstm", "gru-bidirectional-dense", "embedding", "one-hot", "sigmoid", "regress", "tag", "recipe", "frontend-pooling-fcn", "kernels", "ngrams"],
 )
 def test_parameters_are_those_keras_creates(settings: list[str], prep: dict[str, Any]) -> None:
     spec, fitted = load_spec(SMOKE_SPEC, settings, strict=False), {"main": preprocessor(**prep)}

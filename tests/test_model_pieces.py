@@ -1,5 +1,5 @@
 """The model pieces beside the recurrent layers: the convolutional front-end, the FCN branch, the kernel branch, the
-pooling heads, layer normalization, gradient clipping and weight decay (builds tiny Keras models; one optimizer step at most).
+n-gram branch (token input), the pooling heads, layer normalization, gradient clipping and weight decay (builds tiny Keras models; one optimizer step at most).
 
 Every piece must be exact on padded variable-length batches: a batch padded wider than its longest sequence, on
 either padding side the piece supports, predicts the same for every real sequence, in inference and in training mode
@@ -51,6 +51,8 @@ BIDIRECTIONAL = [{"units": 4, "cell": "gru", "bidirectional": True}, {"units": 3
 FRONTEND = {"blocks": [{"filters": 5, "kernel_size": 3}, {"filters": 4, "kernel_size": 2}]}  # an even kernel: one more zero on the right
 SHORTENING = {"blocks": [{"filters": 5, "kernel_size": 3, "stride": 2}, {"filters": 4, "kernel_size": 4, "pool": 3}]}  # 6x shorter
 FCN = {"blocks": [{"filters": 6, "kernel_size": 3}, {"filters": 4, "kernel_size": 2, "stride": 2}]}
+NGRAMS = {"longest": 3, "buckets": 64, "dim": 4}
+TOKEN_ONLY = ("ngrams",)
 
 # Each piece (model keys), and whether it supports pre-padding (no stride or pool above 1).
 PIECES: dict[str, tuple[dict[str, Any], bool]] = {
@@ -60,6 +62,7 @@ PIECES: dict[str, tuple[dict[str, Any], bool]] = {
     "fcn": ({"fcn": FCN}, False),
     "fcn-no-norm-tanh": ({"fcn": {"blocks": [{"filters": 6, "kernel_size": 3}], "normalization": "none", "activation": "tanh"}}, True),
     "kernels": ({"kernels": {"features": 168}}, True),
+    "ngrams": ({"ngrams": NGRAMS}, True),  # token input only: test_token_padding_changes_no_prediction
     "pool-mean": ({"pooling": ["mean"]}, True),
     "pool-max": ({"pooling": ["max"]}, True),
     "pool-attention": ({"pooling": ["attention"]}, True),
@@ -67,7 +70,7 @@ PIECES: dict[str, tuple[dict[str, Any], bool]] = {
     "layer-norm": ({"layers": [{"units": 4, "layer_norm": True}, {"units": 3, "layer_norm": True}]}, True),
     "everything": (
         {
-            "frontend": {**SHORTENING, "normalization": "batch"}, "fcn": FCN, "kernels": {"features": 168}, "pooling": ["mean", "last", "attention"],
+            "frontend": {**SHORTENING, "normalization": "batch"}, "fcn": FCN, "kernels": {"features": 168}, "ngrams": NGRAMS, "pooling": ["mean", "last", "attention"],
             "layers": [{"units": 4, "layer_norm": True, "bidirectional": True}, {"units": 3, "cell": "gru", "layer_norm": True}], "dense": [{"units": 5}],
         },
         False,
@@ -76,7 +79,7 @@ PIECES: dict[str, tuple[dict[str, Any], bool]] = {
 # Pre-padding cases are slow-marked: the fast suite checks every piece post-padded; CI runs them all on both backends.
 CASES = [
     pytest.param(piece, padding, id=f"{piece}-{padding}", marks=pytest.mark.slow if padding == "pre" else ())
-    for piece, (_, pre) in PIECES.items() for padding in ("post", "pre") if padding == "post" or pre
+    for piece, (_, pre) in PIECES.items() if piece not in TOKEN_ONLY for padding in ("post", "pre") if padding == "post" or pre
 ]
 
 
@@ -138,13 +141,16 @@ def test_padding_changes_no_prediction(piece: str, padding: str) -> None:
     assert not np.allclose(outputs(model, noisy), outputs(model, wide), atol=1e-4)
 
 
-@pytest.mark.parametrize("piece", ["frontend-stride-and-pool", "fcn", "everything"])
-def test_token_padding_changes_no_prediction(piece: str) -> None:
-    """Token input: the padding code 0 embeds to a learned, non-zero vector, which the convolutions must not see."""
+@pytest.mark.parametrize(("piece", "padding"), [("frontend-stride-and-pool", "post"), ("fcn", "post"), ("everything", "post"), ("ngrams", "post"), ("ngrams", "pre")])
+def test_token_padding_changes_no_prediction(piece: str, padding: str) -> None:
+    """Token input: the padding code 0 embeds to a learned, non-zero vector, which the convolutions must not see, and
+    the n-gram branch counts no n-gram that includes it."""
     data = token_data()
-    model, prep = model_and_prep(piece, "post", data)
+    model, prep = model_and_prep(piece, padding, data)
     assert model.get_layer("embedding").get_weights()[0][0].any()
     check_padding_invariance(model, prep, data)
+    if "ngrams" in PIECES[piece][0]:
+        assert "ngrams" in [layer.name for layer in model.layers]
 
 
 @pytest.mark.parametrize("padding", ["post", "pre"])

@@ -555,6 +555,11 @@ CROSS_FIELD = {
         r"`model\.frontend\.blocks\[0\]\.pool` is 2, which shortens the sequence, but `task: regress_timesteps` predicts one target per input timestep\. Set stride and pool to 1",
     ),
     "fcn_per_timestep": ("task: tag\nmodel:\n  fcn: {}\n", r"`model\.fcn` adds one vector per sequence \(its average over time\), but `task: tag` predicts one label per timestep\. Remove"),
+    "ngrams_per_timestep": ("task: tag\nmodel:\n  ngrams: {}\n", r"`model\.ngrams` adds one vector per sequence .* but `task: tag` predicts one label per timestep\. Remove `model\.ngrams`\."),
+    "ngrams_on_floats": (
+        "preprocessing:\n  input: float\nmodel:\n  ngrams: {}\n",
+        r"`model\.ngrams` hashes token codes, but `preprocessing\.input` is 'float'.*Remove `model\.ngrams`, or read the data as `input: tokens` or `text`\.",
+    ),
     "kernels_per_timestep": ("task: tag\nmodel:\n  kernels: {}\n", r"`model\.kernels` adds one vector per sequence .* but `task: tag` predicts one label per timestep\. Remove `model\.kernels`\."),
     "kernels_on_tokens": (
         "preprocessing:\n  input: tokens\nmodel:\n  kernels: {}\n",
@@ -693,6 +698,7 @@ EXPECTED_REFERENCE_KEYS = [
     "model.layers[].layer_norm", "model.pooling",
     "model.fcn", "model.fcn.blocks[].filters", "model.fcn.blocks[].kernel_size", "model.fcn.blocks[].stride", "model.fcn.blocks[].pool", "model.fcn.normalization", "model.fcn.activation",
     "model.kernels", "model.kernels.features",
+    "model.ngrams", "model.ngrams.longest", "model.ngrams.buckets", "model.ngrams.dim",
     "model.dense[].units", "model.dense[].activation", "model.dense[].dropout",
     "model.embedding_dim", "model.output",
     "training.epochs", "training.batch_size", "training.optimizer", "training.learning_rate", "training.clip_norm", "training.weight_decay",
