@@ -522,7 +522,7 @@ class Spec:
     input_name: str = opt("main", "Name of the input that `data` describes, when `inputs` adds more (predict: `--input NAME=FILE`).")
     recipe: Literal["auto", "recommended", "plain"] = opt(
         "auto",
-        "The defaults of `model`, `training` and `preprocessing.shorten`. recommended: the recipe measured in docs/recipe.md "
+        "The defaults of `model`, `training`, `preprocessing.shorten` and `data.validation_split`. recommended: the recipe measured in docs/recipe.md "
         f"({recipe_mod.summary()}), under what the spec sets; plain: the field defaults listed here. auto: recommended when the spec file has no `model`, "
         "`training` or `inputs` section, a per-sequence task and no `preprocessing.input` text or tokens, else plain. Saved with the run as the one that applied.",
     )
@@ -1419,7 +1419,7 @@ def load_search(path: str | Path, overrides: Sequence[str] = (), *, strict: bool
     for text_override in overrides:
         if parse_override(text_override)[0][0] == "tune":
             raise SpecError(f"`--set {text_override}`: `tune` cannot be set with --set; edit the `tune:` section of {file}.")
-    raw = _with_recipe(raw, [o for o in overrides if parse_override(o)[0][0] == "recipe"], source)
+    raw = _with_recipe(raw, overrides, source, tuned=had_tune)
     for text_override in overrides:
         if parse_override(text_override)[0][0] != "recipe":
             apply_override(raw, text_override, source)
@@ -1439,17 +1439,23 @@ def load_search(path: str | Path, overrides: Sequence[str] = (), *, strict: bool
     return search
 
 
-def _with_recipe(raw: dict[str, Any], recipe_overrides: list[str], source: _Source) -> dict[str, Any]:
+def _with_recipe(raw: dict[str, Any], overrides: Sequence[str], source: _Source, *, tuned: bool) -> dict[str, Any]:
     """``raw`` with ``recipe`` resolved (``auto``: by the file's own sections, so that a ``--set`` does not switch the
     recipe off) and, for ``recommended``, the recipe's values filled in where the file has none, before the other
-    overrides apply (they fill a section they create from the field defaults)."""
+    overrides apply (they fill a section they create from the field defaults). The recipe's values depend on the spec
+    with every override (a ``--set data.validation_split=0.2`` keeps validation), and on whether it is ``tuned``."""
     if raw.get("recipe", "auto") == "auto":
         raw["recipe"] = "recommended" if recipe_mod.applies(raw) else "plain"
-    for text_override in recipe_overrides:
-        apply_override(raw, text_override, source)
-    if raw.get("recipe") == "recommended":
-        return recipe_mod.merged_under(raw, recipe_mod.values(raw))
-    return raw
+    for text_override in overrides:
+        if parse_override(text_override)[0][0] == "recipe":
+            apply_override(raw, text_override, source)
+    if raw.get("recipe") != "recommended":
+        return raw
+    final = copy.deepcopy(raw)
+    for text_override in overrides:
+        if parse_override(text_override)[0][0] != "recipe":
+            apply_override(final, text_override, copy.deepcopy(source))
+    return recipe_mod.merged_under(raw, recipe_mod.values(final, tuned=tuned))
 
 
 def _check_value(search: Search, param: TuneParam, value: Any, *, strict: bool) -> None:
