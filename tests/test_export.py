@@ -139,8 +139,8 @@ def token_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     return make_token_run(tmp_path_factory.mktemp("tokens"))
 
 
-def make_token_run(folder: Path) -> tuple[Path, Path]:
-    """The run of :func:`token_run` trained in ``folder``."""
+def make_token_run(folder: Path, ngrams: bool = False) -> tuple[Path, Path]:
+    """The run of :func:`token_run` trained in ``folder``; with ``ngrams``, an n-gram branch beside the GRU."""
     rng = np.random.default_rng(3)
 
     def codes(samples: int, highest: int) -> tuple[np.ndarray, np.ndarray]:
@@ -160,7 +160,7 @@ def make_token_run(folder: Path) -> tuple[Path, Path]:
     spec.write_text(
         "data: {train: train.npz, validation_split: 0.25}\n"
         "preprocessing: {input: tokens, padding: pre, truncating: pre, maxlen: 7}\n"
-        "model: {layers: [{units: 4, cell: gru, bidirectional: true}], embedding_dim: 3}\n"
+        f"model: {{layers: [{{units: 4, cell: gru, bidirectional: true}}], embedding_dim: 3{', ngrams: {buckets: 512, dim: 4}' if ngrams else ''}}}\n"
         f"training: {{epochs: 1, batch_size: 8}}\noutput: {{dir: {folder / 'runs'}}}\n"
     )
     result = invoke("train", spec, "--quiet")
@@ -184,6 +184,16 @@ def test_float_input_of_variable_length_matches_predict(fmt: str, smoke_run: Pat
 def test_token_input_matches_predict(fmt: str, token_run: tuple[Path, Path], tmp_path: Path) -> None:
     """Token codes: 0-padded raw rows stripped, an unseen code mapped to num_tokens, truncated and padded at the front."""
     run, data = token_run
+    with np.load(data) as arrays:
+        raw = {str(i): row for i, row in enumerate(arrays["x"])}
+    differences = parity(run, fmt, tmp_path, raw, data)
+    assert max(differences) <= TOLERANCE, differences
+
+
+@pytest.mark.parametrize("fmt", [pytest.param(f, marks=() if f == "onnx" else pytest.mark.slow) for f in FORMATS])  # the other formats: slow
+def test_ngram_branch_matches_predict(fmt: str, tmp_path_factory: pytest.TempPathFactory, tmp_path: Path) -> None:
+    """The n-gram branch's integer hashing and table lookups (token codes padded at the front), in every format."""
+    run, data = make_token_run(tmp_path_factory.mktemp("ngrams"), ngrams=True)
     with np.load(data) as arrays:
         raw = {str(i): row for i, row in enumerate(arrays["x"])}
     differences = parity(run, fmt, tmp_path, raw, data)
