@@ -55,8 +55,7 @@ def return_sequences(layers: list[RecurrentLayer], *, per_timestep: bool, pooled
 class Branch:
     """What one input's branch is made of besides its recurrent layers: the first input's has the model's front-end,
     pooling heads, FCN branch, kernel branch and n-gram branch; every other input's is recurrent layers alone.
-    ``length``: the input's ``maxlen``, over which the kernel branch spreads its dilations; ``num_tokens``: the
-    vocabulary's size, which the n-gram branch reads its codes in."""
+    ``length``: the input's ``maxlen``, over which the kernel branch spreads its dilations."""
 
     layers: list[RecurrentLayer]
     frontend: FrontendSpec | None = None
@@ -65,7 +64,6 @@ class Branch:
     kernels: KernelsSpec | None = None
     ngrams: NgramsSpec | None = None
     length: int = 0
-    num_tokens: int = 0
 
     @classmethod
     def of(cls, spec: Spec, name: str, prep: Preprocessor) -> Branch:
@@ -77,7 +75,8 @@ class Branch:
             return cls(layers)
         kernels = spec.model.kernels if prep.input == "float" else None
         ngrams = spec.model.ngrams if prep.input == "tokens" else None
-        return cls(layers, spec.model.frontend, tuple(spec.model.pooling), spec.model.fcn, kernels, ngrams, prep.maxlen, prep.num_tokens or 0)
+        model = spec.model
+        return cls(layers, frontend=model.frontend, pooling=tuple(model.pooling), fcn=model.fcn, kernels=kernels, ngrams=ngrams, length=prep.maxlen)
 
     @property
     def pooled(self) -> bool:
@@ -164,7 +163,7 @@ def _branch(raw: Any, encoded: Any, branch: Branch, *, per_timestep: bool, prefi
         vectors.append(kernels_mod.layer_class()(branch.length, branch.kernels.features, seed, name=f"{prefix}kernels")(encoded))
     if branch.ngrams is not None:
         ngrams = branch.ngrams
-        vectors.append(ngrams_mod.layer_class()(branch.num_tokens, ngrams.longest, ngrams.buckets, ngrams.dim, name=f"{prefix}ngrams")(raw))
+        vectors.append(ngrams_mod.layer_class()(longest=ngrams.longest, buckets=ngrams.buckets, dim=ngrams.dim, name=f"{prefix}ngrams")(raw))
     return vectors[0] if len(vectors) == 1 else keras.layers.Concatenate(name=f"{prefix}concat")(vectors)
 
 

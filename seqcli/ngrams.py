@@ -1,4 +1,4 @@
-"""The n-gram bag branch (``model.ngrams``): a sequence of token codes as the average of its n-grams' embeddings.
+"""The n-gram bag branch (``model.ngrams``): a sequence of token codes as the (normalized) sum of its n-grams' embeddings.
 
 A linear model on a text's character n-gram counts (TF-IDF and logistic regression) is the reference any character
 model is held to, and a recurrent layer reading one character at a time learns those local patterns slowly. This
@@ -13,10 +13,11 @@ regularization than dividing by the square root to reach the same accuracy on th
 :class:`NgramBag` ``(batch, timesteps) -> (batch, dim)`` reads the token codes themselves (0 is padding, as everywhere
 in seqcli):
 
-- an n-gram is the number its codes spell in base ``radix`` (the vocabulary's ``num_tokens + 1``), preceded by its
-  length, modulo ``buckets``. Every step stays below 2**31, so the codes are exact on both backends and in exported
-  models. With a vocabulary so large that ``buckets x radix`` would not (many thousands of words), the radix is
-  lowered to fit and the codes are hashed a little more coarsely;
+- an n-gram's row is a polynomial hash of its codes, ``(...((c1 x M + c2) x M + c3)...) mod buckets``, with a
+  multiplier ``M`` that shares no factor with ``buckets`` (so that no code's contribution vanishes modulo ``buckets``,
+  as it would with an even base and a power-of-two table), plus an offset per n-gram length. Every step stays below
+  2**31, so the rows are exact integer arithmetic on both backends and in exported models; two single tokens below
+  ``buckets`` never share a row;
 - an n-gram that includes a padding step is left out of both the sum and the number, so padding (before or after)
   changes nothing.
 """
@@ -24,6 +25,7 @@ in seqcli):
 from __future__ import annotations
 
 import functools
+import math
 from typing import Any
 
 from seqcli.backend import import_keras
@@ -31,15 +33,15 @@ from seqcli.backend import import_keras
 INT32_LIMIT = 2**31 - 1
 
 
-def radix(num_tokens: int, buckets: int) -> int:
-    """The base n-grams are read in: ``num_tokens + 1`` codes, lowered where ``buckets`` rows would overflow int32.
+def multiplier(buckets: int) -> int:
+    """The hash's multiplier for a table of ``buckets`` rows: the largest that keeps every step below 2**31 and shares no
+    factor with ``buckets``.
 
-    >>> radix(95, 2**17)
-    96
-    >>> radix(50_000, 2**17)
-    16382
+    >>> multiplier(2**17), multiplier(1000)
+    (16381, 2147481)
     """
-    return max(2, min(num_tokens + 1, INT32_LIMIT // buckets - 1))
+    largest = INT32_LIMIT // buckets - 1  # (buckets - 1) x M + (buckets - 1) < 2**31
+    return next(m for m in range(largest, 0, -1) if math.gcd(m, buckets) == 1)
 
 
 def skipped_note(*, requested: bool, input_kind: str) -> str | None:
@@ -59,19 +61,21 @@ def layer_class() -> Any:
     """The Keras layer class ``NgramBag`` (imports Keras; registered for saving, so safe-mode loading finds it)."""
     keras = import_keras()
     ops = keras.ops
+    multiplier_for = multiplier
 
     @keras.saving.register_keras_serializable(package="seqcli")
     class NgramBag(keras.layers.Layer):  # type: ignore[name-defined]  # keras is import_keras()'s untyped (Any) module: a dynamic base class
         """``(batch, timesteps) -> (batch, dim)``: the sum of the embeddings of the sequence's 1- to ``longest``-grams over the
         square root of their number (module docstring).
 
-        ``num_tokens``: the vocabulary's codes 1..num_tokens (0 is padding); ``buckets``: rows of the embedding table.
+        Token codes are 1 and up (0 is padding); ``buckets``: rows of the embedding table, ``dim`` wide; ``multiplier``:
+        the hash's (:func:`multiplier` by default; saved with the layer, so a loaded model keeps its rows).
         """
 
-        def __init__(self, num_tokens: int, longest: int = 4, buckets: int = 2**17, dim: int = 32, **kwargs: Any) -> None:
+        def __init__(self, *, longest: int, buckets: int, dim: int, multiplier: int | None = None, **kwargs: Any) -> None:
             super().__init__(**kwargs)
-            self.num_tokens, self.longest, self.buckets, self.dim = num_tokens, longest, buckets, dim
-            self.radix = radix(num_tokens, buckets)
+            self.longest, self.buckets, self.dim = longest, buckets, dim
+            self.multiplier = multiplier_for(buckets) if multiplier is None else multiplier
 
         def build(self, input_shape: tuple[int | None, ...]) -> None:
             self.table = self.add_weight(shape=(self.buckets, self.dim), initializer=keras.initializers.RandomUniform(-1 / self.dim, 1 / self.dim), name="table")
@@ -84,7 +88,7 @@ def layer_class() -> Any:
             buckets, counts = [], []
             number, real = ops.zeros_like(tokens), ops.ones_like(tokens)
             for n, step in enumerate(shifted, 1):
-                number = (number * self.radix + ops.mod(step, self.radix)) % self.buckets  # the first n codes in base radix
+                number = (number * self.multiplier + step % self.buckets) % self.buckets  # the hash of the first n codes
                 real = real * ops.cast(step > 0, "int32")
                 buckets.append((number + n * (self.buckets // (self.longest + 1))) % self.buckets)
                 counts.append(real)
@@ -106,6 +110,7 @@ def layer_class() -> Any:
             return (shape[0], self.dim)
 
         def get_config(self) -> dict[str, Any]:
-            return {**super().get_config(), "num_tokens": self.num_tokens, "longest": self.longest, "buckets": self.buckets, "dim": self.dim}
+            config = {"longest": self.longest, "buckets": self.buckets, "dim": self.dim, "multiplier": self.multiplier}
+            return {**super().get_config(), **config}
 
     return NgramBag

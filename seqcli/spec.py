@@ -229,7 +229,8 @@ class DataSpec:
     train: DataFile = opt(REQUIRED, "Training data (required).")
     validation: DataFile | None = opt(None, "Separate validation data; when null, `validation_split` of the training data is held out.")
     test: DataFile | None = opt(None, "Test data, evaluated once after training.")
-    validation_split: float = opt(0.2, "Fraction of training data held out for validation when `validation` is null (stratified by class for classify, random otherwise); 0 disables validation.", RATE)
+    validation_split: float = opt(0.2, "Fraction of training data held out for validation when `validation` is null (stratified by class for classify, random otherwise); 0 disables validation. "
+        "The recommended recipe sets 0 when the spec has a test file and no validation settings.", RATE)
     format: Literal["auto", "npy", "npz", "ts", "csv", "jsonl", "txt"] = opt("auto", "File format; auto picks it from the file extension (.jsonl and .ndjson are jsonl).")
     layout: Literal["channels_last", "channels_first"] = opt(
         "channels_last", "Axis order of 3-D arrays: (samples, timesteps, features) or (samples, features, timesteps); channels_first is transposed. .ts files are always channels-first."
@@ -456,7 +457,9 @@ class TrainingSpec:
         "Metrics logged every epoch. null: accuracy for classify and tag, mae for the regression tasks (on the standardized targets; "
         "metrics.json reports the original units). auc needs model.output: sigmoid; mae and rmse are for regression.",
     )
-    monitor: Monitor = opt("val_loss", "Quantity that picks the best checkpoint and drives early stopping.")
+    monitor: Monitor = opt(
+        "val_loss", "Quantity that picks the best checkpoint and drives early stopping. The recommended recipe sets `loss` where it holds out no validation data."
+    )
     early_stopping: EarlyStoppingSpec | None = opt(EarlyStoppingSpec(), "Early stopping; null trains for all epochs.")
     shuffle: bool = opt(True, "Shuffle training sequences every epoch (seeded).")
     class_weight: Literal["balanced"] | dict[str, float] | None = opt(

@@ -650,7 +650,7 @@ def test_a_minimal_spec_gets_the_recommended_recipe_and_a_spec_with_its_own_mode
 def test_the_recipe_trains_on_the_whole_file_only_when_a_test_file_judges_it(tmp_path):
     """With a test file and nothing said about validation, the recipe holds out nothing and keeps the epoch of lowest
     training loss; a validation file, a validation split (in the file or by --set), no test file, a spec of its own,
-    or a tune section keep validation as the field defaults have it."""
+    a monitor on validation data or a tune section keep validation as the field defaults have it."""
     tested = "data: {train: x.npz, test: t.npz}\n"
     whole = load_spec(write(tmp_path, tested, "a.yaml"))
     assert (whole.data.validation_split, whole.training.monitor) == (0.0, "loss") and cross_field_problems(whole) == []
@@ -660,9 +660,12 @@ def test_the_recipe_trains_on_the_whole_file_only_when_a_test_file_judges_it(tmp
         load_spec(write(tmp_path, "data: {train: x.npz, test: t.npz, validation: v.npz}\n", "d.yaml")),
         load_spec(write(tmp_path, tested, "e.yaml"), ["data.validation_split=0.3"]),
         load_spec(write(tmp_path, tested + "training: {epochs: 5}\n", "f.yaml")),
+        load_spec(write(tmp_path, tested, "h.yaml"), ["training.monitor=val_accuracy"]),
+        load_spec(write(tmp_path, tested + "recipe: recommended\ntraining: {lr_schedule: {monitor: val_loss}}\n", "i.yaml")),
     ]
     assert [(s.recipe, s.data.validation_split, s.training.monitor) for s in kept] == [
         ("recommended", 0.2, "val_loss"), ("recommended", 0.1, "val_loss"), ("recommended", 0.2, "val_loss"), ("recommended", 0.3, "val_loss"), ("plain", 0.2, "val_loss"),
+        ("recommended", 0.2, "val_accuracy"), ("recommended", 0.2, "val_loss"),
     ]
     search = load_search(write(tmp_path, tested + "tune:\n  training.learning_rate: [0.001, 0.01]\n", "g.yaml"))
     assert (search.spec.recipe, search.spec.data.validation_split, search.spec.training.monitor) == ("recommended", 0.2, "val_loss")
