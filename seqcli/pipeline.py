@@ -304,6 +304,11 @@ def run(spec: Spec, *, backend: str | None = None, lenient: bool = False, train:
         notes.append(
             f"Recipe: recommended (docs/recipe.md): {recipe.summary()}; what the spec sets wins. `recipe: plain` keeps the field defaults instead."
         )
+        if spec.data.validation is None and spec.data.validation_split == 0 and spec.training.monitor == "loss":
+            notes.append(
+                "No validation split: the model trains on the whole training file, keeps the epoch with the lowest training loss, and the test file judges it. "
+                "Set `data.validation_split: 0.2` to hold out validation data and stop on it."
+            )
     shortened = steps.frontend_note(spec.model.frontend, prep)
     if shortened:
         notes.append(labelled(first_name, shortened))

@@ -671,6 +671,20 @@ def test_the_recipe_trains_on_the_whole_file_only_when_a_test_file_judges_it(tmp
     assert (search.spec.recipe, search.spec.data.validation_split, search.spec.training.monitor) == ("recommended", 0.2, "val_loss")
 
 
+def test_a_run_on_the_whole_training_file_says_so() -> None:
+    """inspect-shapes and train note that the recipe held out no validation data, and how to get it back; not when it did."""
+    from seqcli import shapes
+    from tests.test_model_pieces import float_data
+
+    def notes(validation_split: float, monitor: str) -> str:
+        raw = {"data": {"train": "x.npy", "validation_split": validation_split}, "preprocessing": {"bucketing": False}, "training": {"monitor": monitor}, "recipe": "recommended"}
+        return " ".join(shapes.trace(spec_from_dict(raw), train=float_data()).notes)
+
+    said = "No validation split: the model trains on the whole training file, keeps the epoch with the lowest training loss, and the test file judges it."
+    assert said in notes(0.0, "loss") and "`data.validation_split: 0.2`" in notes(0.0, "loss")
+    assert said not in notes(0.2, "val_loss")
+
+
 def test_cross_field_problems_lists_all(tmp_path):
     text = "data:\n  train: x.npz\n  validation_split: 0\nmodel:\n  layers: [{units: 4, return_sequences: true}]\ntraining:\n  metrics: [auc]\n"
     problems = cross_field_problems(load_spec(write(tmp_path, text), strict=False))
