@@ -73,9 +73,9 @@ class Branch:
         layers = spec.sections()[name][2]
         if name != spec.input_name:
             return cls(layers)
-        kernels = spec.model.kernels if prep.input == "float" else None
-        ngrams = spec.model.ngrams if prep.input == "tokens" else None
         model = spec.model
+        kernels = model.kernels if prep.input == "float" else None
+        ngrams = model.ngrams if prep.input == "tokens" else None
         return cls(layers, frontend=model.frontend, pooling=tuple(model.pooling), fcn=model.fcn, kernels=kernels, ngrams=ngrams, length=prep.maxlen)
 
     @property
