@@ -79,18 +79,6 @@ def kernel_weights(channels: int, dilation_count: int, seed: int) -> np.ndarray:
     return weights
 
 
-def skipped_note(*, requested: bool, input_kind: str) -> str | None:
-    """Why a model has no kernel branch although ``model.kernels`` asks for one (``input_kind``: the first input's
-    fitted kind, ``float`` or ``tokens``), or None.
-
-    >>> skipped_note(requested=True, input_kind="float") is None
-    True
-    """
-    if not requested or input_kind == "float":
-        return None
-    return "`model.kernels` is left out: the data was read as integer token codes, which the kernel branch does not convolve. Set `preprocessing.input: float` to keep it."
-
-
 @functools.cache
 def layer_class() -> Any:
     """The Keras layer class ``KernelFeatures`` (imports Keras; registered for saving, so safe-mode loading finds it)."""

@@ -19,7 +19,7 @@ from seqcli.errors import SpecError
 from seqcli.keras_layers import conv_length
 from seqcli.kernels import KERNEL_LENGTH, PATTERNS, dilations
 from seqcli.preprocess import Preprocessor
-from seqcli.spec import TASK_KINDS, FcnSpec, FrontendSpec, RecurrentLayer, Spec
+from seqcli.spec import TASK_KINDS, FcnSpec, FrontendSpec, RecurrentLayer, Spec, input_piece
 
 FLOAT32 = 4
 GATES = {"lstm": 4, "gru": 3}
@@ -96,14 +96,14 @@ def estimate(spec: Spec, preps: dict[str, Preprocessor], *, samples: int | None 
         width += features * (len(spec.model.pooling) if own and not per_timestep else 1)
         if own and spec.model.fcn is not None:
             width += _convs(spec.model.fcn, "model.fcn", encoded, preps[name].maxlen, batch, parts)[0]  # the branches are concatenated (per timestep of the first input's, for a per-timestep task)
-        if own and spec.model.kernels is not None and preps[name].input == "float":
-            steps, biases = preps[name].maxlen, dilations(preps[name].maxlen, spec.model.kernels.features)[1]
+        kernels, ngrams = input_piece(spec.model, "kernels", preps[name].input), input_piece(spec.model, "ngrams", preps[name].input)
+        if own and kernels is not None:
+            steps, biases = preps[name].maxlen, dilations(preps[name].maxlen, kernels.features)[1]
             features = len(PATTERNS) * sum(biases)
             fixed = len(biases) * KERNEL_LENGTH * encoded * len(PATTERNS) + 3 * features  # the kernels, the biases, the mean and standard deviation (none trained)
             parts.append(Part("model.kernels.features", f"the kernel branch ({features:,} features)", fixed, batch * steps * len(PATTERNS) * max(biases)))
             width += features
-        if own and spec.model.ngrams is not None and preps[name].input == "tokens":
-            ngrams = spec.model.ngrams
+        if own and ngrams is not None:
             rows_read = batch * (preps[name].maxlen + ngrams.longest - 1) * ngrams.longest  # one table row per n-gram start and length
             parts.append(Part("model.ngrams.buckets", f"the n-gram branch ({ngrams.buckets:,} x {ngrams.dim})", ngrams.buckets * ngrams.dim, rows_read * ngrams.dim))
             width += ngrams.dim

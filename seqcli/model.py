@@ -41,7 +41,7 @@ from seqcli import ngrams as ngrams_mod
 from seqcli.backend import import_keras
 from seqcli.errors import RunError
 from seqcli.preprocess import Preprocessor
-from seqcli.spec import TASK_KINDS, FcnSpec, FrontendSpec, KernelsSpec, NgramsSpec, RecurrentLayer, Spec, keras_name
+from seqcli.spec import TASK_KINDS, FcnSpec, FrontendSpec, KernelsSpec, NgramsSpec, RecurrentLayer, Spec, input_piece, keras_name
 from seqcli.tasks import get as get_task
 
 
@@ -68,14 +68,12 @@ class Branch:
     @classmethod
     def of(cls, spec: Spec, name: str, prep: Preprocessor) -> Branch:
         """``name``'s branch; the kernel branch only on real-valued input and the n-gram branch only on token codes
-        (data that ``input: auto`` read otherwise gets none: :func:`seqcli.kernels.skipped_note` and
-        :func:`seqcli.ngrams.skipped_note` say so)."""
+        (data that ``input: auto`` read otherwise gets none: :func:`seqcli.spec.skipped_piece_notes` says so)."""
         layers = spec.sections()[name][2]
         if name != spec.input_name:
             return cls(layers)
         model = spec.model
-        kernels = model.kernels if prep.input == "float" else None
-        ngrams = model.ngrams if prep.input == "tokens" else None
+        kernels, ngrams = input_piece(model, "kernels", prep.input), input_piece(model, "ngrams", prep.input)
         return cls(layers, frontend=model.frontend, pooling=tuple(model.pooling), fcn=model.fcn, kernels=kernels, ngrams=ngrams, length=prep.maxlen)
 
     @property

@@ -44,18 +44,6 @@ def multiplier(buckets: int) -> int:
     return next(m for m in range(largest, 0, -1) if math.gcd(m, buckets) == 1)
 
 
-def skipped_note(*, requested: bool, input_kind: str) -> str | None:
-    """Why a model has no n-gram branch although ``model.ngrams`` asks for one (``input_kind``: the first input's
-    fitted kind, ``float`` or ``tokens``), or None.
-
-    >>> skipped_note(requested=True, input_kind="tokens") is None
-    True
-    """
-    if not requested or input_kind == "tokens":
-        return None
-    return "`model.ngrams` is left out: the data was read as real values, which have no n-grams. Set `preprocessing.input: tokens` (integer codes) or `text` to keep it."
-
-
 @functools.cache
 def layer_class() -> Any:
     """The Keras layer class ``NgramBag`` (imports Keras; registered for saving, so safe-mode loading finds it)."""

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from seqcli import batching, diagnostics, kernels, memory, multi, ngrams, preprocess, recipe, steps
+from seqcli import batching, diagnostics, memory, multi, preprocess, recipe, steps
 from seqcli import data as data_mod
 from seqcli.augment import Augmenter
 from seqcli.backend import backend_before_fitting, choose_backend, compiles_each_shape, seed_everything, use_backend
@@ -29,7 +29,7 @@ from seqcli.fingerprint import spec_fingerprints
 from seqcli.layers import dropped_masks
 from seqcli.preprocess import Preprocessor
 from seqcli.sequences import Sequences
-from seqcli.spec import TASK_KINDS, PreprocessingSpec, Spec
+from seqcli.spec import TASK_KINDS, PreprocessingSpec, Spec, skipped_piece_notes
 from seqcli.tasks import Task
 from seqcli.tasks import get as get_task
 from seqcli.tasks.base import Outputs, Targets
@@ -297,9 +297,7 @@ def run(spec: Spec, *, backend: str | None = None, lenient: bool = False, train:
             notes.append(labelled(name, f"Integer data with one value per timestep is read as token codes ({codes}). If these are measurements, set `preprocessing.input: float`."))
         if p.input == "tokens":
             notes.append(labelled(name, steps.encoding_note(p, spec.model.embedding_dim)))
-    for note in (kernels.skipped_note(requested=spec.model.kernels is not None, input_kind=prep.input), ngrams.skipped_note(requested=spec.model.ngrams is not None, input_kind=prep.input)):
-        if note:
-            notes.append(note)
+    notes += skipped_piece_notes(spec.model, prep.input)
     if spec.recipe == "recommended":
         notes.append(
             f"Recipe: recommended (docs/recipe.md): {recipe.summary()}; what the spec sets wins. `recipe: plain` keeps the field defaults instead."

@@ -999,8 +999,7 @@ def cross_field_problems(spec: Spec) -> list[str]:
     problems += _csv_problems(spec)
     problems += _pooling_problems(spec)
     problems += _conv_problems(spec)
-    problems += _kernels_problems(spec)
-    problems += _ngrams_problems(spec)
+    problems += _input_piece_problems(spec)
     return problems
 
 
@@ -1057,34 +1056,56 @@ def _conv_problems(spec: Spec) -> list[str]:
     return problems
 
 
-def _kernels_problems(spec: Spec) -> list[str]:
-    """`model.kernels`: one vector per sequence of real-valued input."""
-    if spec.model.kernels is None:
-        return []
-    kind = TASK_KINDS[spec.task]
-    if kind.per_timestep:
-        return [
-            f"`model.kernels` adds one vector per sequence (the share of timesteps above each bias), but `task: {spec.task}` predicts one {_target_word(kind)} per timestep. "
-            "Remove `model.kernels`."
-        ]
-    if spec.preprocessing.input in ("tokens", "text"):
-        return [
-            f"`model.kernels` convolves real-valued series, but `preprocessing.input` is '{spec.preprocessing.input}': token codes have no order of magnitude to convolve. "
-            "Remove `model.kernels`, or read the data as `input: float`."
-        ]
-    return []
+@dataclass(frozen=True)
+class InputPiece:
+    """A model piece that reads one kind of input and adds one vector per sequence: its wording in errors and notes."""
+
+    needs: Literal["float", "tokens"]  # the fitted input kind it reads (text is read as tokens)
+    vector: str  # what its vector holds
+    reads: str  # what it does with the input
+    mismatch: str  # why the other kind does not fit
+    keep: str  # the `preprocessing.input` values it takes
 
 
-def _ngrams_problems(spec: Spec) -> list[str]:
-    """`model.ngrams`: one vector per sequence of token codes."""
-    if spec.model.ngrams is None:
-        return []
-    kind = TASK_KINDS[spec.task]
-    if kind.per_timestep:
-        return [f"`model.ngrams` adds one vector per sequence (from all its n-grams), but `task: {spec.task}` predicts one {_target_word(kind)} per timestep. Remove `model.ngrams`."]
-    if spec.preprocessing.input == "float":
-        return ["`model.ngrams` hashes token codes, but `preprocessing.input` is 'float': real values have no n-grams. Remove `model.ngrams`, or read the data as `input: tokens` or `text`."]
-    return []
+INPUT_PIECES: Final = {
+    "kernels": InputPiece("float", "the share of timesteps above each bias", "convolves real-valued series", "token codes have no order of magnitude to convolve", "`input: float`"),
+    "ngrams": InputPiece("tokens", "from all its n-grams", "hashes token codes", "real values have no n-grams", "`input: tokens` or `text`"),
+}
+"""The model keys of the pieces that read one kind of input: the spec refuses a declared input of the other kind
+(:func:`_input_piece_problems`), and a model built on data that ``input: auto`` read as the other kind leaves the piece
+out with a note (:func:`skipped_piece_notes`)."""
+
+INPUT_KIND_WORDS: Final = {"float": "real values", "tokens": "integer token codes"}
+
+
+def input_piece(model: ModelSpec, key: str, input_kind: str) -> Any:
+    """``model``'s piece ``key`` (an :data:`INPUT_PIECES` key) when it is set and reads ``input_kind``, else None."""
+    return getattr(model, key) if INPUT_PIECES[key].needs == input_kind else None
+
+
+def skipped_piece_notes(model: ModelSpec, input_kind: str) -> list[str]:
+    """Why a model has no kernel or n-gram branch although ``model`` asks for one: the first input's fitted kind
+    ``input_kind`` (``float`` or ``tokens``) is not the one the piece reads."""
+    return [
+        f"`model.{key}` is left out: the data was read as {INPUT_KIND_WORDS[input_kind]}, and the branch {piece.reads}. Read the data as {piece.keep} to keep it."
+        for key, piece in INPUT_PIECES.items()
+        if getattr(model, key) is not None and piece.needs != input_kind
+    ]
+
+
+def _input_piece_problems(spec: Spec) -> list[str]:
+    """`model.kernels`, `model.ngrams`: one vector per sequence, of the input kind each reads."""
+    problems, kind, declared = [], TASK_KINDS[spec.task], spec.preprocessing.input
+    for key, piece in INPUT_PIECES.items():
+        if getattr(spec.model, key) is None:
+            continue
+        if kind.per_timestep:
+            problems.append(
+                f"`model.{key}` adds one vector per sequence ({piece.vector}), but `task: {spec.task}` predicts one {_target_word(kind)} per timestep. Remove `model.{key}`."
+            )
+        elif declared != "auto" and (declared == "float") != (piece.needs == "float"):
+            problems.append(f"`model.{key}` {piece.reads}, but `preprocessing.input` is '{declared}': {piece.mismatch}. Remove `model.{key}`, or read the data as {piece.keep}.")
+    return problems
 
 
 def _csv_problems(spec: Spec) -> list[str]:

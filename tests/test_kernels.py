@@ -105,18 +105,6 @@ def test_layer_table_shows_the_kernel_branch() -> None:
     assert rows["concat"][1] == "(batch, units=423)"
 
 
-def test_integer_codes_read_as_tokens_get_no_kernel_branch_and_a_note() -> None:
-    """`input: auto` reads integer data as token codes only once it is loaded: the model is built without the branch, and says so."""
-    from seqcli import shapes
-    from seqcli.spec import spec_from_dict
-    from tests.test_model_pieces import token_data
-
-    spec = spec_from_dict({"data": {"train": "x.npy"}, "preprocessing": {"bucketing": False}, "model": {"kernels": {}, "layers": [{"units": 3}]}})
-    result = shapes.trace(spec, train=token_data())
-    assert "`model.kernels` is left out: the data was read as integer token codes, which the kernel branch does not convolve." in " ".join(result.notes)
-    assert "kernels" not in [row.name for row in result.layers]
-
-
 def test_training_fits_the_branch_before_its_first_epoch(tmp_path: Path) -> None:
     """`seqcli train` fits the thresholds and standardization (neither is trained after): the saved model's biases lie
     within the range of kernel outputs, not at their zero initial values, and its standard deviations are not all 1."""

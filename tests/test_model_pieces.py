@@ -261,6 +261,18 @@ def test_a_layer_that_drops_the_mask_is_found_and_warned_about() -> None:
     assert diagnostics.dropped_mask_warning([]) is None
 
 
+@pytest.mark.parametrize(("piece", "data", "said"), [
+    ("kernels", token_data, "the data was read as integer token codes, and the branch convolves real-valued series. Read the data as `input: float` to keep it."),
+    ("ngrams", float_data, "the data was read as real values, and the branch hashes token codes. Read the data as `input: tokens` or `text` to keep it."),
+])
+def test_a_piece_for_the_other_input_kind_is_left_out_with_a_note(piece: str, data: Any, said: str) -> None:
+    """`input: auto` knows the input kind only once the data is loaded: the model is built without the piece, and says so."""
+    spec = spec_from_dict({"data": {"train": "x.npy"}, "preprocessing": {"bucketing": False}, "model": {piece: {}, "layers": [{"units": 3}]}})
+    result = shapes.trace(spec, train=data())
+    assert f"`model.{piece}` is left out: {said}" in result.notes
+    assert piece not in [row.name for row in result.layers]
+
+
 def test_every_pooling_name_has_a_head() -> None:
     assert set(POOLING_HEADS) == set(get_args(Pooling))
 

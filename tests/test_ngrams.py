@@ -104,15 +104,3 @@ def test_layer_table_shows_the_ngram_branch() -> None:
     rows = {r.name: (r.kind, r.output_shape, r.params, r.mask) for r in layer_rows(build_model(spec, {"main": prep}))}
     assert rows["ngrams"] == ("NgramBag(1- to 4-grams, 100 buckets)", "(batch, features=5)", 100 * 5, False)
     assert rows["concat"][1] == "(batch, units=8)"
-
-
-def test_real_values_get_no_ngram_branch_and_a_note() -> None:
-    """`input: auto` reads real-valued data as floats: the model is built without the branch, and says so."""
-    from seqcli import shapes
-    from seqcli.spec import spec_from_dict
-    from tests.test_model_pieces import float_data
-
-    spec = spec_from_dict({"data": {"train": "x.npy"}, "preprocessing": {"bucketing": False}, "model": {"ngrams": {}, "layers": [{"units": 3}]}})
-    result = shapes.trace(spec, train=float_data())
-    assert "`model.ngrams` is left out: the data was read as real values, which have no n-grams." in " ".join(result.notes)
-    assert "ngrams" not in [row.name for row in result.layers]
