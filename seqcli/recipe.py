@@ -72,17 +72,17 @@ def trains_on_the_whole_file(raw: dict[str, Any], *, tuned: bool = False) -> boo
     return data.get("test") is not None and "validation" not in data and "validation_split" not in data
 
 
-def values(raw: dict[str, Any], *, tuned: bool = False) -> dict[str, Any]:
+def values(raw: dict[str, Any], *, whole_file: bool) -> dict[str, Any]:
     """The recipe's raw sections for the raw spec ``raw`` (a fresh copy). Per-timestep tasks get neither the FCN branch
     nor the kernel branch, which reduce over time, and keep every timestep, which has a target; declared token or text
-    input gets no kernel branch, which convolves real values. Where :func:`trains_on_the_whole_file`, no validation
-    split and ``training.monitor: loss``."""
+    input gets no kernel branch, which convolves real values. With ``whole_file`` (:func:`trains_on_the_whole_file`,
+    read on the spec as it trains), no validation split and ``training.monitor: loss``."""
     recipe = copy.deepcopy(RECOMMENDED)
     if raw.get("task", "classify") not in PER_SEQUENCE_TASKS:
         del recipe["model"]["fcn"], recipe["model"]["kernels"], recipe["preprocessing"]
     elif declared_input(raw) in UNMEASURED_INPUTS:
         del recipe["model"]["kernels"]
-    if trains_on_the_whole_file(raw, tuned=tuned):
+    if whole_file:
         recipe["data"] = {"validation_split": 0.0}
         recipe["training"]["monitor"] = "loss"
     return recipe

@@ -123,7 +123,7 @@ def suggest(train: SequenceData, task: str = "classify") -> tuple[Spec, str]:
     }
     if not labelled:
         raw["training"] = {"monitor": "loss"}
-    return spec_from_dict(recipe_mod.merged_under(raw, recipe_mod.values(raw))), yaml.safe_dump(raw, sort_keys=False)
+    return spec_from_dict(recipe_mod.merged_under(raw, recipe_mod.values(raw, whole_file=recipe_mod.trains_on_the_whole_file(raw)))), yaml.safe_dump(raw, sort_keys=False)
 
 
 def inspect_spec(spec_path: Path, overrides: Sequence[str] = (), data_path: Path | None = None) -> Trace:

@@ -649,11 +649,15 @@ def test_a_minimal_spec_gets_the_recommended_recipe_and_a_spec_with_its_own_mode
 
 def test_the_recipe_trains_on_the_whole_file_only_when_a_test_file_judges_it(tmp_path):
     """With a test file and nothing said about validation, the recipe holds out nothing and keeps the epoch of lowest
-    training loss; a validation file, a validation split (in the file or by --set), no test file, a spec of its own,
-    a monitor on validation data or a tune section keep validation as the field defaults have it."""
+    training loss, also under a --set that creates a section from the field defaults; a validation file, a validation
+    split (in the file or by --set), no test file, a spec of its own, a monitor on validation data or a tune section
+    keep validation as the field defaults have it."""
     tested = "data: {train: x.npz, test: t.npz}\n"
     whole = load_spec(write(tmp_path, tested, "a.yaml"))
     assert (whole.data.validation_split, whole.training.monitor) == (0.0, "loss") and cross_field_problems(whole) == []
+    for sets in (["training.epochs=10"], ["training.lr_schedule.type=cosine"], ["output.dir=elsewhere", "seed=3"]):  # sections --set creates from the defaults
+        also = load_spec(write(tmp_path, tested, "a.yaml"), sets)
+        assert (also.data.validation_split, also.training.monitor) == (0.0, "loss"), sets
     kept = [
         load_spec(write(tmp_path, MINIMAL, "b.yaml")),
         load_spec(write(tmp_path, "data: {train: x.npz, test: t.npz, validation_split: 0.1}\n", "c.yaml")),
