@@ -251,9 +251,11 @@ def _widths(inputs: list[Packed], rows: np.ndarray, width: int, few_widths: bool
     return [width, *(p.width(rows, few_widths=few_widths) for p in inputs[1:])]
 
 
-def _x(inputs: list[Packed], arrays: list[Any]) -> Any:
-    """What the model takes as ``x``: the one array, or ``{input name: array}``."""
-    return arrays[0] if inputs[0].name is None else {p.name: a for p, a in zip(inputs, arrays, strict=True)}
+def _x(inputs: list[Packed], arrays: list[Any], extra: dict[str, Any] | None = None) -> Any:
+    """What the model takes as ``x``: the one array, or ``{input name: array}`` and the batch's ``extra`` inputs."""
+    if inputs[0].name is None:
+        return arrays[0]
+    return {p.name: a for p, a in zip(inputs, arrays, strict=True)} | (extra or {})
 
 
 class Augment(Protocol):
@@ -261,7 +263,14 @@ class Augment(Protocol):
 
 
 def dataset(
-    inputs: list[Packed], targets: np.ndarray | Sequences | None, plan_for_epoch: Callable[[int], Plan], epochs: range, *, backend: str, augment: Augment | None = None
+    inputs: list[Packed],
+    targets: np.ndarray | Sequences | None,
+    plan_for_epoch: Callable[[int], Plan],
+    epochs: range,
+    *,
+    backend: str,
+    augment: Augment | None = None,
+    extra: dict[str, np.ndarray] | None = None,
 ) -> Any:
     """The batches of ``plan_for_epoch(e)`` for every epoch ``e`` in ``epochs``, for ``model.fit``/``predict`` on ``backend``.
 
@@ -274,12 +283,16 @@ def dataset(
     ``tf.data`` pipeline that pads in the graph; on JAX, where each batch goes to the compiled step as a NumPy array
     anyway, a ``keras.utils.PyDataset`` that pads with one NumPy gather per input. ``augment`` (training batches only,
     :class:`seqcli.augment.Augmenter`) transforms each float input's real timesteps of batch ``b`` of epoch ``e`` before
-    padding, on either backend in NumPy (a PyDataset).
+    padding, on either backend in NumPy (a PyDataset). ``extra``: more model inputs by name, one row per sequence
+    (``(samples, ...)``, e.g. :func:`seqcli.kernels.features`), whose batch rows are added to ``x`` (named inputs only).
     """
     few_widths = compiles_each_shape(backend)
+    assert not extra or inputs[0].name is not None, "extra inputs join named inputs"
     if backend == "jax" or augment is not None:
-        return _py_dataset(inputs, targets, plan_for_epoch, epochs, few_widths, augment)
+        return _py_dataset(inputs, targets, plan_for_epoch, epochs, few_widths, augment, extra or {})
     import tensorflow as tf
+
+    extra_tensors = {name: tf.constant(values) for name, values in (extra or {}).items()}
 
     tensors = [(tf.constant(p.sequences.values), tf.constant(p.sequences.starts), tf.constant(p.lengths)) for p in inputs]  # (total_timesteps[, features]) each
     per_timestep = isinstance(targets, Sequences)
@@ -309,7 +322,7 @@ def dataset(
 
     def make(rows: Any, widths: Any) -> Any:
         padded = [pad(p, *t, rows, widths[k]) for k, (p, t) in enumerate(zip(inputs, tensors, strict=True))]
-        x = _x(inputs, [x for x, _, _ in padded])
+        x = _x(inputs, [x for x, _, _ in padded], {name: tf.gather(t, rows) for name, t in extra_tensors.items()})
         if y is None:
             return x
         if not per_timestep:
@@ -324,7 +337,13 @@ def dataset(
 
 
 def _py_dataset(
-    inputs: list[Packed], targets: np.ndarray | Sequences | None, plan_for_epoch: Callable[[int], Plan], epochs: range, few_widths: bool, augment: Augment | None = None
+    inputs: list[Packed],
+    targets: np.ndarray | Sequences | None,
+    plan_for_epoch: Callable[[int], Plan],
+    epochs: range,
+    few_widths: bool,
+    augment: Augment | None,
+    extra: dict[str, np.ndarray],
 ) -> Any:
     """The NumPy path of :func:`dataset` (JAX, or augmented batches): batches padded by :class:`Packed`."""
 
@@ -336,7 +355,7 @@ def _py_dataset(
 
     def make(rows: np.ndarray, width: int, epoch: int, index: int) -> Any:
         widths = _widths(inputs, rows, width, few_widths)
-        x = _x(inputs, [padded(k, p, rows, w, epoch, index) for k, (p, w) in enumerate(zip(inputs, widths, strict=True))])
+        x = _x(inputs, [padded(k, p, rows, w, epoch, index) for k, (p, w) in enumerate(zip(inputs, widths, strict=True))], {name: v[rows] for name, v in extra.items()})
         if isinstance(targets, Sequences):
             cells, real = inputs[0].cells(rows, width)
             values = targets.values

@@ -21,6 +21,7 @@ import numpy as np
 
 from seqcli import batching, diagnostics, memory, multi, preprocess, recipe, steps
 from seqcli import data as data_mod
+from seqcli import kernels as kernels_mod
 from seqcli.augment import Augmenter
 from seqcli.backend import backend_before_fitting, choose_backend, compiles_each_shape, seed_everything, use_backend
 from seqcli.data import SequenceData, Step
@@ -140,11 +141,32 @@ class Pipeline:
 
     # ------------------------------------------------------------------ batches and outputs
 
-    def packed(self, split: Split) -> list[batching.Packed]:
-        return batching.packed_inputs(self.preps, split.inputs, named=self.multi_input)
+    def packed(self, split: Split, *, named: bool = False) -> list[batching.Packed]:
+        """``split``'s inputs packed for batches; ``named`` (always for several inputs): each under its input's name."""
+        return batching.packed_inputs(self.preps, split.inputs, named=named or self.multi_input)
 
-    def train_batches(self, first_epoch: int) -> tuple[Any, int]:
-        """Batches of epochs ``first_epoch..`` (each planned from (seed, epoch), so a resumed run sees the same ones) and steps per epoch."""
+    def trainer(self, model: Any) -> tuple[Any, dict[str, dict[str, np.ndarray]]]:
+        """What ``model.fit`` runs to train ``model``, and the extra inputs of each split it trains and validates on.
+
+        ``model`` itself and none, unless its kernel branch's features can be computed once before training: no
+        augmentation changes the training sequences, and the training and validation sequences' features fit in
+        :data:`seqcli.kernels.CACHE_BYTES`. Then the view of ``model`` that takes them as the input
+        ``kernel_features`` (:func:`seqcli.kernels.cached_view`, compiled with ``model``'s optimizer, so training it
+        trains ``model``) and ``{role: {"kernel_features": (samples, features)}}``. Call it once the branch is fitted."""
+        layer = kernels_mod.layer_of(model)
+        roles = [role for role in ("train", "validation") if role in self.splits]
+        if layer is None or Augmenter(self.spec.training.augment, seed=self.spec.seed).active:
+            return model, {}
+        if sum(len(self.splits[role].lengths) for role in roles) * layer.output_features * 4 > kernels_mod.CACHE_BYTES:
+            return model, {}
+        view = kernels_mod.cached_view(model, names=list(self.preps))
+        view.compile(optimizer=model.optimizer, loss=self.task.loss(self.spec), metrics=self.task.metrics(self.spec))
+        first = self.spec.input_name
+        return view, {role: {kernels_mod.FEATURES_INPUT: kernels_mod.features(layer, self.splits[role].inputs[first])} for role in roles}
+
+    def train_batches(self, first_epoch: int, extra: dict[str, np.ndarray] | None = None) -> tuple[Any, int]:
+        """Batches of epochs ``first_epoch..`` (each planned from (seed, epoch), so a resumed run sees the same ones) and
+        steps per epoch; ``extra``: more inputs by name, one row per training sequence (:meth:`trainer`)."""
         spec, split, prep = self.spec, self.splits["train"], self.prep
         assert split.y is not None
         targets = self.task.model_targets(spec, prep, split.y)
@@ -156,15 +178,16 @@ class Pipeline:
         epochs = range(first_epoch, spec.training.epochs)
         augmenter = Augmenter(spec.training.augment, seed=spec.seed)
         augment = augmenter if augmenter.active else None
-        return batching.dataset(self.packed(split), targets, plan, epochs, backend=self.backend, augment=augment), len(plan(first_epoch).batches)
+        batches = batching.dataset(self.packed(split, named=bool(extra)), targets, plan, epochs, backend=self.backend, augment=augment, extra=extra)
+        return batches, len(plan(first_epoch).batches)
 
-    def eval_batches(self, split: Split) -> Any:
-        """One pass over ``split`` with its targets, for validation during training."""
+    def eval_batches(self, split: Split, extra: dict[str, np.ndarray] | None = None) -> Any:
+        """One pass over ``split`` with its targets, for validation during training; ``extra`` as for :meth:`train_batches`."""
         assert split.y is not None
         targets = self.task.model_targets(self.spec, self.prep, split.y)
         prep = self.prep
         plan = batching.eval_plan(split.lengths, prep.boundaries, prep.maxlen, self.spec.training.batch_size, compiles_each_shape(self.backend))
-        return batching.dataset(self.packed(split), targets, lambda _: plan, range(1), backend=self.backend)
+        return batching.dataset(self.packed(split, named=bool(extra)), targets, lambda _: plan, range(1), backend=self.backend, extra=extra)
 
     def outputs(self, model: Any, split: Split) -> Outputs:
         """The model's outputs on ``split`` in input order: ``(samples, units)``, or per timestep ragged ``(timesteps_i, units)``."""

@@ -395,7 +395,7 @@ def _fit_member(
         restore_training_state(model, run.read_state(at["best_epoch"], member=member), run.state_path(at["best_epoch"], member=member), optimizer=False)
         return MemberResult(member, spec.seed, history, at["best_epoch"], _stopped_early(spec, history)), model
     per_batch = progress is not None and getattr(progress, "batch_updates", True)
-    recorder = (_batch_recorder_class() if per_batch else _recorder_class())(writer, spec, progress, history, member=member)
+    recorder = (_batch_recorder_class() if per_batch else _recorder_class())(writer, spec, progress, history, model, member=member)
     recorders.append(recorder)
     if size > 1:
         run.add_member(member)
@@ -412,11 +412,14 @@ def _fit_member(
     validation = pipe.splits.get("validation")
     first = len(history)
     if first < spec.training.epochs and not recorder.stop:
-        batches, steps = pipe.train_batches(first)
+        trainer, extra = pipe.trainer(model)  # the model, or its view fed the kernel branch's features computed once
+        batches, steps = pipe.train_batches(first, extra.get("train"))
         recorder.start_epoch = getattr(batches, "start_epoch", None)  # a PyDataset follows the fit loop's epoch
-        model.fit(
+        if not model.optimizer.built:  # its variables in the order of the model's weights, which a checkpoint keeps
+            model.optimizer.build(model.trainable_variables)
+        trainer.fit(
             batches,
-            validation_data=pipe.eval_batches(validation) if validation else None,
+            validation_data=pipe.eval_batches(validation, extra.get("validation")) if validation else None,
             epochs=spec.training.epochs,
             initial_epoch=first,
             steps_per_epoch=steps,  # one stream of all epochs' batches, each epoch planned from (seed, epoch)
@@ -548,11 +551,13 @@ def _recorder_class() -> type:
         """Reseeds each epoch, sets its learning rate, commits it to the run (checkpoint, history, run.json), tracks the best epoch and early stopping.
 
         Early stopping and the learning-rate schedule are functions of the history, so replaying the committed epochs restores them on resume.
+        ``network`` is the model whose state is committed; Keras' ``self.model`` is what ``fit`` runs, which may be its
+        view (:meth:`seqcli.pipeline.Pipeline.trainer`) with the same weights and optimizer.
         """
 
-        def __init__(self, writer: EpochWriter, spec: Spec, progress: Progress | None, history: list[dict[str, float]], *, member: int = 1) -> None:
+        def __init__(self, writer: EpochWriter, spec: Spec, progress: Progress | None, history: list[dict[str, float]], network: Any, *, member: int = 1) -> None:
             super().__init__()
-            self.writer, self.spec, self.progress, self.member = writer, spec, progress, member
+            self.writer, self.spec, self.progress, self.network, self.member = writer, spec, progress, network, member
             self.monitor = spec.training.monitor
             self.history: list[dict[str, float]] = []
             self.best: float | None = None
@@ -620,19 +625,19 @@ def _recorder_class() -> type:
             if self.start_epoch is not None:
                 self.start_epoch(epoch)
             # Dropout masks depend on (seed, epoch) only; checkpoints do not carry the RNG state.
-            for i, variable in enumerate(v for v in self.model.non_trainable_variables if v.path.endswith("seed_generator_state")):
+            for i, variable in enumerate(v for v in self.network.non_trainable_variables if v.path.endswith("seed_generator_state")):
                 variable.assign(np.array([(self.spec.seed * 1_000_003 + epoch * 7_919 + i) % 2**31, 0], dtype=variable.dtype))
             if self.schedule is not None:
                 if self.schedule.type != "reduce_on_plateau":
                     self.learning_rate = learning_rate(self.spec, epoch)
-                self.model.optimizer.learning_rate = self.learning_rate
+                self.network.optimizer.learning_rate = self.learning_rate
 
         def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
             row = {"epoch": epoch + 1, **{k: float(v) for k, v in (logs or {}).items() if k != "learning_rate"}}
             row["learning_rate"] = float(self.learning_rate)  # the rate this epoch trained with
             row["seconds"] = round(time.perf_counter() - self.epoch_started, 4)  # its wall time, validation included (not part of an exact resume)
             improved = self._observe(row)
-            state = training_state(self.model)
+            state = training_state(self.network)
             if improved:
                 self.best_state = state
             self.uncommitted = (state, epoch + 1)

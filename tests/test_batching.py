@@ -104,6 +104,32 @@ def test_dataset_pads_each_batch_to_its_width(padding: str) -> None:
     np.testing.assert_array_equal(packed.batch(np.array([0, 2]), 4), by_hand([0, 2], 4))
 
 
+@pytest.mark.parametrize("path", ["tensorflow", "jax"])  # the tf.data pipeline and the PyDataset
+def test_extra_inputs_join_each_batch_with_its_rows(path: str) -> None:
+    """An extra input (one row per sequence, e.g. the kernel branch's features) is gathered with the batch's rows and
+    added to the named inputs, on both paths, in every epoch's order."""
+    data = data_of([3, 1, 4, 2])
+    prep = preprocess.fit(data, PreprocessingSpec(standardize=False))
+    extra = np.arange(8, dtype=np.float32).reshape(4, 2) * 10  # row r: [20r, 20r + 10]
+
+    def plan(epoch: int) -> batching.Plan:
+        return batching.Plan([np.array([3, 0]), np.array([1, 2])] if epoch == 0 else [np.array([2, 1]), np.array([0, 3])], [4, 4])
+
+    packed = batching.Packed(prep, data.sequences, name="main")
+    batches = batching.dataset([packed], np.arange(4), plan, range(2), backend=path, extra={"kernel_features": extra})
+    if path == "jax":  # the fit loop starts each epoch of a PyDataset
+        got = []
+        for epoch in range(2):
+            batches.start_epoch(epoch)
+            got += numpy_batches(batches)
+    else:
+        got = numpy_batches(batches)
+    for (x, y), rows in zip(got, [[3, 0], [1, 2], [2, 1], [0, 3]], strict=True):
+        assert sorted(x) == ["kernel_features", "main"] and y.tolist() == rows
+        np.testing.assert_array_equal(x["kernel_features"], extra[rows])
+        np.testing.assert_array_equal(x["main"], packed.batch(np.array(rows), 4))
+
+
 @pytest.mark.parametrize("padding", ["post", "pre"])
 def test_token_batches_pad_with_code_0_on_both_paths(padding: str) -> None:
     seqs = [np.array([[5], [6], [7]]), np.array([[8]])]

@@ -139,3 +139,54 @@ def test_an_interrupted_run_with_the_branch_resumes_to_the_same_result(tmp_path:
     prepared, state = train.prepare_resume(run)
     resumed = train.fit(prepared, resume=state)
     assert untimed(resumed.history) == untimed(whole.history) and resumed.metrics == whole.metrics
+
+
+def test_the_view_fed_the_features_outputs_what_the_model_outputs() -> None:
+    """``cached_view`` shares every trainable weight with the model, in the model's order (the optimizer's and the
+    checkpoints'), and given ``features`` of a padded batch of sequences of lengths 1 to 10 outputs what the model
+    outputs on that batch."""
+    from seqcli.model import adapt_kernels, build_model
+    from seqcli.spec import PreprocessingSpec, spec_from_dict
+    from tests.conftest import fitted, padded
+    from tests.test_model_pieces import float_data
+
+    data = float_data()
+    prep = fitted(data, PreprocessingSpec(maxlen=12, bucketing=False))
+    spec = spec_from_dict({"data": {"train": "x.npy"}, "model": {"kernels": {"features": 168}, "fcn": {}, "layers": [{"units": 3}]}})
+    model = build_model(spec, {"main": prep})
+    sequences = prep.prepare(data.sequences)
+    adapt_kernels(model, sequences, seed=0)
+    view = kernels.cached_view(model, names=["main"])
+    assert [id(v) for v in view.trainable_variables] == [id(v) for v in model.trainable_variables]
+    assert kernels.layer_of(view) is None and kernels.layer_of(model) is not None
+    x = padded(prep, [data.sequences[i] for i in range(len(data))])
+    given = kernels.features(kernels.layer_of(model), sequences, batch_size=2)
+    assert given.shape == (len(data), 168) and np.ptp(given, axis=0).max() > 0
+    expected = np.asarray(model.predict_on_batch(x))
+    np.testing.assert_allclose(np.asarray(view.predict_on_batch({"main": x, kernels.FEATURES_INPUT: given})), expected, atol=1e-5)
+    shuffled = given[::-1]  # control: the view reads the features it is given
+    assert not np.allclose(np.asarray(view.predict_on_batch({"main": x, kernels.FEATURES_INPUT: shuffled})), expected, atol=1e-3)
+
+
+def test_training_on_features_computed_once_equals_training_the_model(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A run whose kernel features are computed once (the view trains) has the history and test metrics of the same run
+    computed in the model at every batch (no room for the features: ``CACHE_BYTES`` 0), within float rounding; with
+    augmentation the model itself trains."""
+    from seqcli import train
+    from seqcli.spec import load_spec
+    from tests.conftest import SMOKE_SPEC, untimed
+
+    settings = ["training.epochs=3", "training.early_stopping=null", "model.layers=[{units: 4}]", "model.kernels={features: 168}"]
+    prepared = train.prepare(load_spec(SMOKE_SPEC, [*settings, f"output.dir={tmp_path / 'once'}"]))
+    assert prepared.trainer(prepared.model)[0] is not prepared.model
+    once = train.fit(prepared)
+    monkeypatch.setattr(kernels, "CACHE_BYTES", 0)
+    prepared = train.prepare(load_spec(SMOKE_SPEC, [*settings, f"output.dir={tmp_path / 'each'}"]))
+    assert prepared.trainer(prepared.model) == (prepared.model, {})
+    each = train.fit(prepared)
+    for a, b in zip(untimed(once.history), untimed(each.history), strict=True):
+        assert a.keys() == b.keys() and all(a[k] == pytest.approx(b[k], rel=1e-3, abs=1e-4) for k in a)
+    assert once.metrics["test"]["accuracy"] == each.metrics["test"]["accuracy"]
+    monkeypatch.undo()
+    augmented = train.prepare(load_spec(SMOKE_SPEC, [*settings, "training.augment.jitter=0.1", f"output.dir={tmp_path / 'aug'}"]))
+    assert augmented.trainer(augmented.model) == (augmented.model, {})

@@ -124,7 +124,7 @@ def test_reduce_on_plateau_rule() -> None:
     rates = []
     for epochs in range(1, len(val_loss) + 1):
         rows = [{"epoch": e + 1, "loss": 1.0, "val_loss": v} for e, v in enumerate(val_loss[:epochs])]
-        rates.append(recorder_class(None, spec, None, rows).learning_rate)  # the rate of the next epoch
+        rates.append(recorder_class(None, spec, None, rows, None).learning_rate)  # the rate of the next epoch
     assert [1.0, *rates[:-1]] == pytest.approx(expected)
     assert rates[-1] == pytest.approx(0.3)
 
