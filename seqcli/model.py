@@ -166,12 +166,12 @@ def _branch(raw: Any, encoded: Any, branch: Branch, *, per_timestep: bool, prefi
 
 
 def adapt_kernels(model: Any, sequences: Any, *, seed: int) -> None:
-    """Fit every kernel branch of ``model`` (:class:`seqcli.kernels.KernelFeatures`, the first input's) on the prepared
-    training ``sequences`` (:class:`~seqcli.sequences.Sequences`, ``(timesteps_i, features)``): its biases and
-    standardization. For a model about to train from its first epoch; a resumed or loaded model has them in its weights."""
-    for layer in model.layers:
-        if type(layer).__name__ == "KernelFeatures":
-            kernels_mod.adapt(layer, sequences, seed=seed)
+    """Fit the kernel branch of ``model`` (:class:`seqcli.kernels.KernelFeatures`, the first input's), if it has one, on
+    the prepared training ``sequences`` (:class:`~seqcli.sequences.Sequences`, ``(timesteps_i, features)``): its biases
+    and standardization. For a model about to train from its first epoch; a resumed or loaded model has them in its weights."""
+    layer = kernels_mod.layer_of(model)
+    if layer is not None:
+        kernels_mod.adapt(layer, sequences, seed=seed)
 
 
 def _conv_stack(x: Any, stack: FrontendSpec | FcnSpec, name: str) -> Any:
