@@ -270,3 +270,17 @@ def test_inspect_shapes_shows_no_model_for_an_empty_branch(tmp_path: Path) -> No
     assert result.exit_code == 0, result.output
     trace = json.loads(result.stdout)
     assert trace["layers"] == [] and "`inputs.temp.layers` is empty" in trace["warnings"][0]
+
+
+def test_a_multi_input_run_with_the_kernel_branch_trains_on_features_computed_once(tmp_path: Path) -> None:
+    """The first input's kernel branch is fed from features computed once: the view takes every input by name beside
+    them (one row of features per training sample), and the run trains and is evaluated on its test file."""
+    from seqcli import train
+
+    write_data(tmp_path)
+    spec = load_spec(write_spec(tmp_path), ["model.kernels={features: 168}", f"output.dir={tmp_path / 'runs'}"])
+    prepared = train.prepare(spec)
+    view, extra = prepared.trainer(prepared.model)
+    assert sorted(view.input) == ["kernel_features", "motion", "temp"] and extra["train"]["kernel_features"].shape == (8, 168)
+    result = train.fit(prepared)
+    assert result.metrics["test"]["samples"] == 8 and len(result.history) == 2
