@@ -149,13 +149,13 @@ class Pipeline:
         """What ``model.fit`` runs to train ``model``, and the extra inputs of each split it trains and validates on.
 
         ``model`` itself and none, unless its kernel branch's features can be computed once before training: no
-        augmentation changes the training sequences, and the training and validation sequences' features fit in
-        :data:`seqcli.kernels.CACHE_BYTES`. Then the view of ``model`` that takes them as the input
+        augmentation changes the training sequences, the training and validation sequences' features fit in
+        :data:`seqcli.kernels.CACHE_BYTES`, and no input of the model has the view's input name. Then the view of ``model`` that takes them as the input
         ``kernel_features`` (:func:`seqcli.kernels.cached_view`, compiled with ``model``'s optimizer, so training it
         trains ``model``) and ``{role: {"kernel_features": (samples, features)}}``. Call it once the branch is fitted."""
         layer = kernels_mod.layer_of(model)
         roles = [role for role in ("train", "validation") if role in self.splits]
-        if layer is None or Augmenter(self.spec.training.augment, seed=self.spec.seed).active:
+        if layer is None or Augmenter(self.spec.training.augment, seed=self.spec.seed).active or kernels_mod.FEATURES_INPUT in self.preps:
             return model, {}
         if sum(len(self.splits[role].lengths) for role in roles) * layer.output_features * 4 > kernels_mod.CACHE_BYTES:
             return model, {}

@@ -274,7 +274,8 @@ def test_inspect_shapes_shows_no_model_for_an_empty_branch(tmp_path: Path) -> No
 
 def test_a_multi_input_run_with_the_kernel_branch_trains_on_features_computed_once(tmp_path: Path) -> None:
     """The first input's kernel branch is fed from features computed once: the view takes every input by name beside
-    them (one row of features per training sample), and the run trains and is evaluated on its test file."""
+    them (one row of features per training sample), and the run trains and is evaluated on its test file. A model
+    with an input named like the view's own computes the features in every batch."""
     from seqcli import train
 
     write_data(tmp_path)
@@ -284,3 +285,6 @@ def test_a_multi_input_run_with_the_kernel_branch_trains_on_features_computed_on
     assert sorted(view.input) == ["kernel_features", "motion", "temp"] and extra["train"]["kernel_features"].shape == (8, 168)
     result = train.fit(prepared)
     assert result.metrics["test"]["samples"] == 8 and len(result.history) == 2
+    named = write_spec(tmp_path, SPEC.replace("  temp:\n", "  kernel_features:\n"))  # an input with the view's input name: no view
+    prepared = train.prepare(load_spec(named, ["model.kernels={features: 168}"]))
+    assert prepared.trainer(prepared.model) == (prepared.model, {})
