@@ -190,34 +190,39 @@ def layer_of(model: Any) -> Any:
     return next((layer for layer in model.layers if type(layer).__name__ == "KernelFeatures"), None)
 
 
-def features(layer: Any, sequences: Sequences, *, batch_size: int = 64) -> np.ndarray:
+def features(layer: Any, sequences: Sequences, *, pad_value: float, batch_size: int = 64) -> np.ndarray:
     """``layer``'s output ``(samples, features)`` on the prepared ``sequences`` (ragged ``(timesteps_i, channels)``), in
-    the sequences' order: what the model's branch computes for each of them, in batches of similar lengths."""
+    the sequences' order: what the model's branch computes for each of them, in batches of similar lengths. Like the
+    model's ``Masking(pad_value)``, the mask leaves out a real timestep whose every value is ``pad_value``."""
     keras = import_keras()
     order = np.argsort(sequences.lengths, kind="stable")
     out = np.empty((len(sequences), layer.output_features), dtype=np.float32)
     for first in range(0, len(order), batch_size):
         rows = order[first : first + batch_size]
         batch, mask = _padded(sequences, rows)
-        out[rows] = keras.ops.convert_to_numpy(layer(batch, mask=mask))
+        out[rows] = keras.ops.convert_to_numpy(layer(batch, mask=mask & (batch != pad_value).any(axis=-1)))
     return out
 
 
-def cached_view(model: Any, *, names: list[str]) -> Any:
+def cached_view(model: Any, *, name: str) -> Any | None:
     """``model`` with its kernel branch's output ``(batch, features)`` taken as the input :data:`FEATURES_INPUT`
-    instead of computed from the sequence; its other inputs are named ``names`` (``model.inputs`` in order), and the
-    inputs are a mapping by name.
+    instead of computed from the sequence, and its inputs as a mapping by name: a multi-input model's by their own
+    names, a one-input model's as ``name``. None when the view's trainable variables would not be ``model``'s in
+    ``model``'s order, which the optimizer's state follows.
 
     Every other layer of ``model`` is called again on the new inputs, so the view shares all of ``model``'s weights:
     training the view trains ``model``. Given :func:`features` of a batch, it outputs what ``model`` outputs.
     """
     keras = import_keras()
     layer = layer_of(model)
-    inputs = {name: keras.Input(shape=tuple(t.shape[1:]), dtype=t.dtype, name=name) for name, t in zip(names, model.inputs, strict=True)}
+    named = model.input if isinstance(model.input, dict) else {name: model.input}
+    by_tensor = {id(t): key for key, t in named.items()}
+    inputs = {by_tensor[id(t)]: keras.Input(shape=tuple(t.shape[1:]), dtype=t.dtype, name=by_tensor[id(t)]) for t in model.inputs}  # model.inputs' order
     given = keras.Input(shape=(layer.output_features,), name=FEATURES_INPUT)
 
     def operation(op: Any) -> Any:
         return (lambda *args, **kwargs: given) if op is layer else op
 
     outputs = model._run_through_graph(list(inputs.values()), operation_fn=operation)  # how keras.models.clone_model rebuilds a graph
-    return keras.Model({**inputs, FEATURES_INPUT: given}, outputs, name=model.name)
+    view = keras.Model({**inputs, FEATURES_INPUT: given}, outputs, name=model.name)
+    return view if [id(v) for v in view.trainable_variables] == [id(v) for v in model.trainable_variables] else None

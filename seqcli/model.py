@@ -131,8 +131,15 @@ def build_model(spec: Spec, preps: dict[str, Preprocessor], *, unroll: bool = Fa
             x = keras.layers.Dropout(dense.dropout, name=f"dropout_{i}")(x)
     outputs = task.head(x, spec=spec, prep=next(iter(preps.values())))
     model = keras.Model(inputs if named else next(iter(inputs.values())), outputs, name=keras_name(spec.output.name))  # the run folder keeps output.name as it is
-    model.compile(optimizer=_optimizer(spec), loss=task.loss(spec), metrics=task.metrics(spec))
+    compile_model(model, spec, _optimizer(spec))
     return model
+
+
+def compile_model(model: Any, spec: Spec, optimizer: Any) -> None:
+    """Compile ``model`` with ``optimizer`` and the loss and metrics of ``spec``'s task (a built model, or its view that
+    trains on the kernel features computed once, :meth:`seqcli.pipeline.Pipeline.trainer`, with the model's optimizer)."""
+    task = get_task(spec.task)
+    model.compile(optimizer=optimizer, loss=task.loss(spec), metrics=task.metrics(spec))
 
 
 def _branch(raw: Any, encoded: Any, branch: Branch, *, per_timestep: bool, prefix: str, seed: int = 0, unroll: bool = False) -> Any:

@@ -150,19 +150,26 @@ class Pipeline:
 
         ``model`` itself and none, unless its kernel branch's features can be computed once before training: no
         augmentation changes the training sequences, the training and validation sequences' features fit in
-        :data:`seqcli.kernels.CACHE_BYTES`, and no input of the model has the view's input name. Then the view of ``model`` that takes them as the input
-        ``kernel_features`` (:func:`seqcli.kernels.cached_view`, compiled with ``model``'s optimizer, so training it
-        trains ``model``) and ``{role: {"kernel_features": (samples, features)}}``. Call it once the branch is fitted."""
+        :data:`seqcli.kernels.CACHE_BYTES`, no input of the model has the view's input name, and the view's trainable
+        variables are the model's in the model's order (which the optimizer's state follows). Then the view of
+        ``model`` that takes them as the input ``kernel_features`` (:func:`seqcli.kernels.cached_view`, compiled with
+        ``model``'s optimizer, so training it trains ``model``) and ``{role: {"kernel_features": (samples, features)}}``.
+        Call it once the branch is fitted."""
         layer = kernels_mod.layer_of(model)
         roles = [role for role in ("train", "validation") if role in self.splits]
         if layer is None or Augmenter(self.spec.training.augment, seed=self.spec.seed).active or kernels_mod.FEATURES_INPUT in self.preps:
             return model, {}
         if sum(len(self.splits[role].lengths) for role in roles) * layer.output_features * 4 > kernels_mod.CACHE_BYTES:
             return model, {}
-        view = kernels_mod.cached_view(model, names=list(self.preps))
-        view.compile(optimizer=model.optimizer, loss=self.task.loss(self.spec), metrics=self.task.metrics(self.spec))
         first = self.spec.input_name
-        return view, {role: {kernels_mod.FEATURES_INPUT: kernels_mod.features(layer, self.splits[role].inputs[first])} for role in roles}
+        view = kernels_mod.cached_view(model, name=first)
+        if view is None:
+            return model, {}
+        from seqcli.model import compile_model
+
+        compile_model(view, self.spec, model.optimizer)
+        pad_value = self.prep.pad_value
+        return view, {role: {kernels_mod.FEATURES_INPUT: kernels_mod.features(layer, self.splits[role].inputs[first], pad_value=pad_value)} for role in roles}
 
     def train_batches(self, first_epoch: int, extra: dict[str, np.ndarray] | None = None) -> tuple[Any, int]:
         """Batches of epochs ``first_epoch..`` (each planned from (seed, epoch), so a resumed run sees the same ones) and

@@ -1466,8 +1466,9 @@ def load_search(path: str | Path, overrides: Sequence[str] = (), *, strict: bool
 def _with_recipe(raw: dict[str, Any], overrides: Sequence[str], source: _Source, *, tuned: bool) -> dict[str, Any]:
     """``raw`` with ``recipe`` resolved (``auto``: by the file's own sections, so that a ``--set`` does not switch the
     recipe off) and, for ``recommended``, the recipe's values filled in where the file has none, before the other
-    overrides apply (they fill a section they create from the field defaults). Whether the recipe trains on the whole
-    training file depends on the spec with the recipe's other values and every override (a
+    overrides apply (they fill a section they create from the field defaults). The recipe's pieces follow the task and
+    input kind that the overrides leave (`--set task=tag` gets none that reduce over time); whether it trains on the
+    whole training file depends on the spec with the recipe's other values and every override (a
     ``--set data.validation_split=0.2`` keeps validation, a ``--set training.epochs=10`` does not), and on whether it
     is ``tuned``."""
     if raw.get("recipe", "auto") == "auto":
@@ -1477,11 +1478,14 @@ def _with_recipe(raw: dict[str, Any], overrides: Sequence[str], source: _Source,
             apply_override(raw, text_override, source)
     if raw.get("recipe") != "recommended":
         return raw
-    final = recipe_mod.merged_under(copy.deepcopy(raw), recipe_mod.values(raw, whole_file=False))
-    for text_override in overrides:
-        if parse_override(text_override)[0][0] != "recipe":
-            apply_override(final, text_override, copy.deepcopy(source))
-    return recipe_mod.merged_under(raw, recipe_mod.values(raw, whole_file=recipe_mod.trains_on_the_whole_file(final, tuned=tuned)))
+    others = [text for text in overrides if parse_override(text)[0][0] != "recipe"]
+    overridden = copy.deepcopy(raw)  # the task and input kind the recipe's pieces depend on, as --set leaves them
+    for text_override in others:
+        apply_override(overridden, text_override, copy.deepcopy(source))
+    final = recipe_mod.merged_under(copy.deepcopy(raw), recipe_mod.values(overridden, whole_file=False))
+    for text_override in others:
+        apply_override(final, text_override, copy.deepcopy(source))
+    return recipe_mod.merged_under(raw, recipe_mod.values(overridden, whole_file=recipe_mod.trains_on_the_whole_file(final, tuned=tuned)))
 
 
 def _check_value(search: Search, param: TuneParam, value: Any, *, strict: bool) -> None:

@@ -156,11 +156,11 @@ def test_the_view_fed_the_features_outputs_what_the_model_outputs() -> None:
     model = build_model(spec, {"main": prep})
     sequences = prep.prepare(data.sequences)
     adapt_kernels(model, sequences, seed=0)
-    view = kernels.cached_view(model, names=["main"])
+    view = kernels.cached_view(model, name="main")
     assert [id(v) for v in view.trainable_variables] == [id(v) for v in model.trainable_variables]
     assert kernels.layer_of(view) is None and kernels.layer_of(model) is not None
     x = padded(prep, [data.sequences[i] for i in range(len(data))])
-    given = kernels.features(kernels.layer_of(model), sequences, batch_size=2)
+    given = kernels.features(kernels.layer_of(model), sequences, pad_value=prep.pad_value, batch_size=2)
     assert given.shape == (len(data), 168) and np.ptp(given, axis=0).max() > 0
     expected = np.asarray(model.predict_on_batch(x))
     np.testing.assert_allclose(np.asarray(view.predict_on_batch({"main": x, kernels.FEATURES_INPUT: given})), expected, atol=1e-5)
@@ -190,3 +190,19 @@ def test_training_on_features_computed_once_equals_training_the_model(tmp_path: 
     monkeypatch.undo()
     augmented = train.prepare(load_spec(SMOKE_SPEC, [*settings, "training.augment.jitter=0.1", f"output.dir={tmp_path / 'aug'}"]))
     assert augmented.trainer(augmented.model) == (augmented.model, {})
+
+
+def test_features_leave_out_real_steps_that_the_masking_layer_hides() -> None:
+    """A real timestep whose every value is the pad value is masked by the model's ``Masking`` layer; the features
+    computed once leave it out too (the control: counting it changes them)."""
+    keras = import_keras()
+    layer = _layer(length=12, features=168, channels=2)
+    rng = np.random.default_rng(0)
+    rows = [rng.normal(size=(n, 2)).astype(np.float32) for n in (9, 12, 5)]
+    rows[0][3] = rows[1][0] = -7.0  # real steps that hold the pad value -7 in every feature
+    sequences = Sequences.from_arrays(rows)
+    batch = sequences.padded(np.arange(3), 12, post=True, pad_value=-7.0).astype(np.float32)
+    masked = keras.layers.Masking(mask_value=-7.0).compute_mask(batch)
+    expected = keras.ops.convert_to_numpy(layer(batch, mask=masked))
+    np.testing.assert_allclose(kernels.features(layer, sequences, pad_value=-7.0, batch_size=2), expected, atol=1e-6)
+    assert not np.allclose(kernels.features(layer, sequences, pad_value=0.5), expected, atol=1e-3)

@@ -274,8 +274,9 @@ def test_inspect_shapes_shows_no_model_for_an_empty_branch(tmp_path: Path) -> No
 
 def test_a_multi_input_run_with_the_kernel_branch_trains_on_features_computed_once(tmp_path: Path) -> None:
     """The first input's kernel branch is fed from features computed once: the view takes every input by name beside
-    them (one row of features per training sample), and the run trains and is evaluated on its test file. A model
-    with an input named like the view's own computes the features in every batch."""
+    them (one row of features per training sample), and the run trains and is evaluated on its test file. The view
+    wires each input to its own branch when the first input's name sorts after another's (inputs of the same shape,
+    so a swap would not fail), and a model with an input named like the view's own computes the features in every batch."""
     from seqcli import train
 
     write_data(tmp_path)
@@ -285,6 +286,15 @@ def test_a_multi_input_run_with_the_kernel_branch_trains_on_features_computed_on
     assert sorted(view.input) == ["kernel_features", "motion", "temp"] and extra["train"]["kernel_features"].shape == (8, 168)
     result = train.fit(prepared)
     assert result.metrics["test"]["samples"] == 8 and len(result.history) == 2
+    swapped = SPEC.replace("input_name: motion", "input_name: zeta").replace("  temp:\n", "  alpha:\n")  # the first input's name sorts last
+    rows = [json.loads(line) for line in (tmp_path / "motion.jsonl").read_text().splitlines()]
+    other = [{**r, "sequence": [[-2 * v + 1 for v in step] for step in r["sequence"]]} for r in rows]  # the same shapes as motion's
+    (tmp_path / "other.jsonl").write_text("".join(json.dumps(r) + "\n" for r in other))
+    prepared = train.prepare(load_spec(write_spec(tmp_path, swapped), ["model.kernels={features: 168}", "inputs.alpha.data={train: other.jsonl, test: other.jsonl}"]))
+    view, extra = prepared.trainer(prepared.model)
+    split = prepared.splits["train"]
+    x = {p.name: p.batch(np.arange(8), 5) for p in prepared.packed(split, named=True)}  # the same shapes: a swap would not fail
+    np.testing.assert_allclose(view.predict_on_batch(x | extra["train"]), prepared.model.predict_on_batch(x), atol=1e-5)
     named = write_spec(tmp_path, SPEC.replace("  temp:\n", "  kernel_features:\n"))  # an input with the view's input name: no view
     prepared = train.prepare(load_spec(named, ["model.kernels={features: 168}"]))
     assert prepared.trainer(prepared.model) == (prepared.model, {})

@@ -658,6 +658,9 @@ def test_the_recipe_trains_on_the_whole_file_only_when_a_test_file_judges_it(tmp
     for sets in (["training.epochs=10"], ["training.lr_schedule.type=cosine"], ["output.dir=elsewhere", "seed=3"]):  # sections --set creates from the defaults
         also = load_spec(write(tmp_path, tested, "a.yaml"), sets)
         assert (also.data.validation_split, also.training.monitor) == (0.0, "loss"), sets
+    tagged = load_spec(write(tmp_path, tested, "a.yaml"), ["task=tag"])  # the recipe's pieces follow the task and input --set gives
+    assert (tagged.model.fcn, tagged.model.kernels, tagged.preprocessing.shorten) == (None, None, None)
+    assert load_spec(write(tmp_path, tested, "a.yaml"), ["preprocessing.input=tokens"]).model.kernels is None
     kept = [
         load_spec(write(tmp_path, MINIMAL, "b.yaml")),
         load_spec(write(tmp_path, "data: {train: x.npz, test: t.npz, validation_split: 0.1}\n", "c.yaml")),
