@@ -152,11 +152,11 @@ def layer_class() -> Any:
     return KernelFeatures
 
 
-def adapt(layer: Any, sequences: Sequences, *, seed: int) -> None:
+def adapt(layer: Any, sequences: Sequences, *, seed: int, pad_value: float) -> None:
     """Fit ``layer``'s biases and standardization on the prepared training ``sequences`` (ragged ``(timesteps_i, channels)``,
     as the model receives them): each (dilation, kernel) takes its biases from the outputs on one randomly drawn sequence
     at MiniRocket's quantiles; then the mean and standard deviation of every feature over (at most
-    :data:`FIT_SEQUENCES` of) the sequences."""
+    :data:`FIT_SEQUENCES` of) the sequences. Real timesteps whose every value is ``pad_value`` are masked, as in the model."""
     keras = import_keras()
     ops = keras.ops
     rng = np.random.default_rng(seed)
@@ -164,7 +164,7 @@ def adapt(layer: Any, sequences: Sequences, *, seed: int) -> None:
     start = 0
     for d, (bias, count) in enumerate(zip(layer.biases, layer.biases_per, strict=True)):
         picked = rng.integers(len(sequences), size=len(PATTERNS))
-        batch, mask = _padded(sequences, picked)
+        batch, mask = _padded(sequences, picked, pad_value)
         out = ops.convert_to_numpy(layer.convolved(batch, mask, d))  # (84, timesteps, 84): sequence j feeds kernel j
         values = np.empty((len(PATTERNS), count), dtype=np.float32)
         for j, length in enumerate(sequences.lengths[picked]):
@@ -172,17 +172,18 @@ def adapt(layer: Any, sequences: Sequences, *, seed: int) -> None:
         bias.assign(values)
         start += len(PATTERNS) * count
     chosen = rng.permutation(len(sequences))[:FIT_SEQUENCES]
-    features = np.concatenate([ops.convert_to_numpy(layer.proportions(*_padded(sequences, chosen[first : first + 64]))) for first in range(0, len(chosen), 64)])
+    features = np.concatenate([ops.convert_to_numpy(layer.proportions(*_padded(sequences, chosen[first : first + 64], pad_value))) for first in range(0, len(chosen), 64)])
     layer.mean.assign(features.mean(axis=0))
     layer.std.assign(np.maximum(features.std(axis=0), 1e-3))
 
 
-def _padded(sequences: Sequences, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _padded(sequences: Sequences, rows: np.ndarray, pad_value: float) -> tuple[np.ndarray, np.ndarray]:
     """Sequences ``rows`` zero post-padded to the longest of them, ``(batch, timesteps, channels)`` float32, and the
-    ``(batch, timesteps)`` mask of their real steps."""
+    ``(batch, timesteps)`` mask the model's ``Masking(pad_value)`` gives them: their real steps, less any whose every
+    value is ``pad_value``."""
     width = int(sequences.lengths[rows].max())
     batch = sequences.padded(rows, width, post=True, pad_value=0.0).astype(np.float32)
-    return batch, np.arange(width)[None, :] < sequences.lengths[rows][:, None]
+    return batch, (np.arange(width)[None, :] < sequences.lengths[rows][:, None]) & (batch != pad_value).any(axis=-1)
 
 
 def layer_of(model: Any) -> Any:
@@ -199,8 +200,7 @@ def features(layer: Any, sequences: Sequences, *, pad_value: float, batch_size: 
     out = np.empty((len(sequences), layer.output_features), dtype=np.float32)
     for first in range(0, len(order), batch_size):
         rows = order[first : first + batch_size]
-        batch, mask = _padded(sequences, rows)
-        out[rows] = keras.ops.convert_to_numpy(layer(batch, mask=mask & (batch != pad_value).any(axis=-1)))
+        out[rows] = keras.ops.convert_to_numpy(layer(*_padded(sequences, rows, pad_value)))
     return out
 
 

@@ -172,13 +172,14 @@ def _branch(raw: Any, encoded: Any, branch: Branch, *, per_timestep: bool, prefi
     return vectors[0] if len(vectors) == 1 else keras.layers.Concatenate(name=f"{prefix}concat")(vectors)
 
 
-def adapt_kernels(model: Any, sequences: Any, *, seed: int) -> None:
+def adapt_kernels(model: Any, sequences: Any, *, seed: int, pad_value: float) -> None:
     """Fit the kernel branch of ``model`` (:class:`seqcli.kernels.KernelFeatures`, the first input's), if it has one, on
     the prepared training ``sequences`` (:class:`~seqcli.sequences.Sequences`, ``(timesteps_i, features)``): its biases
-    and standardization. For a model about to train from its first epoch; a resumed or loaded model has them in its weights."""
+    and standardization (``pad_value``: the model's ``Masking`` value). For a model about to train from its first epoch; a
+    resumed or loaded model has them in its weights."""
     layer = kernels_mod.layer_of(model)
     if layer is not None:
-        kernels_mod.adapt(layer, sequences, seed=seed)
+        kernels_mod.adapt(layer, sequences, seed=seed, pad_value=pad_value)
 
 
 def _conv_stack(x: Any, stack: FrontendSpec | FcnSpec, name: str) -> Any:

@@ -406,7 +406,7 @@ def _fit_member(
     if member > 1 and epochs:  # member 1's model is the pipeline's, which prepare_resume restored
         restore_training_state(model, run.read_state(epochs, member=member), run.state_path(epochs, member=member))
     if not history:  # from its first epoch: the kernel branch's thresholds and standardization are fitted once, here
-        adapt_kernels(model, pipe.splits["train"].sequences, seed=spec.seed)
+        adapt_kernels(model, pipe.splits["train"].sequences, seed=spec.seed, pad_value=pipe.prep.pad_value)
     if recorder.best_epoch:
         recorder.best_state = run.read_state(recorder.best_epoch, member=member)
     validation = pipe.splits.get("validation")

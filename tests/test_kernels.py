@@ -75,7 +75,7 @@ def test_adapt_takes_biases_from_training_outputs_and_standardizes() -> None:
     sequences = Sequences.from_arrays([rng.normal(size=(n, 1)).astype(np.float32) for n in (40, 25, 33, 40, 18, 29)])
     layer = _layer(length=40, features=420)
     assert layer.dilations == [1, 2, 3, 4] and layer.biases_per == [2, 1, 1, 1]
-    kernels.adapt(layer, sequences, seed=0)
+    kernels.adapt(layer, sequences, seed=0, pad_value=-7.0)
     keras = import_keras()
     for d, bias in enumerate(layer.biases):
         outputs = np.concatenate([np.asarray(keras.ops.convert_to_numpy(layer.convolved(s[None], None, d)))[0] for s in sequences])  # (all steps, 84)
@@ -83,7 +83,7 @@ def test_adapt_takes_biases_from_training_outputs_and_standardizes() -> None:
         assert ((values >= outputs.min(axis=0)[:, None] - 1e-5) & (values <= outputs.max(axis=0)[:, None] + 1e-5)).all()
         if values.shape[1] > 1:
             assert (values[:, 0] != values[:, 1]).all()  # a kernel's biases: quantiles at different levels
-    batch, mask = kernels._padded(sequences, np.arange(len(sequences)))
+    batch, mask = kernels._padded(sequences, np.arange(len(sequences)), -7.0)
     features = keras.ops.convert_to_numpy(layer(keras.ops.convert_to_tensor(batch), mask=keras.ops.convert_to_tensor(mask)))
     varying = keras.ops.convert_to_numpy(layer.std) > 1e-3
     np.testing.assert_allclose(features.mean(axis=0), 0.0, atol=1e-5)
@@ -155,7 +155,7 @@ def test_the_view_fed_the_features_outputs_what_the_model_outputs() -> None:
     spec = spec_from_dict({"data": {"train": "x.npy"}, "model": {"kernels": {"features": 168}, "fcn": {}, "layers": [{"units": 3}]}})
     model = build_model(spec, {"main": prep})
     sequences = prep.prepare(data.sequences)
-    adapt_kernels(model, sequences, seed=0)
+    adapt_kernels(model, sequences, seed=0, pad_value=prep.pad_value)
     view = kernels.cached_view(model, name="main")
     assert [id(v) for v in view.trainable_variables] == [id(v) for v in model.trainable_variables]
     assert kernels.layer_of(view) is None and kernels.layer_of(model) is not None

@@ -104,7 +104,7 @@ def model_and_prep(piece: str, padding: str, data: SequenceData | None = None, t
     prep = fitted(data, PreprocessingSpec(padding=padding, pad_value=PAD_VALUE, bucketing=True))
     assert prep.boundaries and prep.input_shape[0] is None
     model = build_model(make_spec(task, **PIECES[piece][0]), {"main": prep})
-    adapt_kernels(model, prep.prepare(data.sequences), seed=0)
+    adapt_kernels(model, prep.prepare(data.sequences), seed=0, pad_value=prep.pad_value)
     return model, prep
 
 
