@@ -51,6 +51,12 @@ FEATURES_INPUT = "kernel_features"  # the input of :func:`cached_view` that take
 CACHE_BYTES = 1 << 30  # the most memory the features of the training (and validation) sequences may take to be computed once
 
 
+def cacheable(*, sequences: int, features: int) -> bool:
+    """Whether the ``features`` (float32) of ``sequences`` sequences fit in :data:`CACHE_BYTES`, so that training may
+    compute them once."""
+    return sequences * features * 4 <= CACHE_BYTES
+
+
 def dilations(length: int, features: int) -> tuple[list[int], list[int]]:
     """MiniRocket's dilations for series of ``length`` timesteps and the biases (features per kernel) of each.
 

@@ -4,7 +4,8 @@ Arithmetic only (no Keras): the parameters of every layer as Keras creates them,
 keeps for the backward pass of one batch of ``training.batch_size`` sequences padded to ``maxlen`` timesteps (each
 recurrent layer: its gates and states at every timestep it reads, fewer behind a shortening front-end; each conv block
 of the front-end and the FCN branch: its outputs at every timestep; the kernel branch: its largest comparison of every
-timestep's kernel outputs with their biases). :func:`check` refuses, with the numbers, a model that cannot
+timestep's kernel outputs with their biases), and the kernel features that training computes once for every training
+and validation sequence (:meth:`seqcli.pipeline.Pipeline.trainer`). :func:`check` refuses, with the numbers, a model that cannot
 fit in the memory this machine has available, before Keras tries the allocation. The estimate is a floor: the
 framework itself, the data and the compiled programs come on top.
 """
@@ -17,7 +18,7 @@ from pathlib import Path
 
 from seqcli.errors import SpecError
 from seqcli.keras_layers import conv_length
-from seqcli.kernels import KERNEL_LENGTH, PATTERNS, dilations
+from seqcli.kernels import KERNEL_LENGTH, PATTERNS, cacheable, dilations
 from seqcli.preprocess import Preprocessor
 from seqcli.spec import TASK_KINDS, FcnSpec, FrontendSpec, RecurrentLayer, Spec, input_piece
 
@@ -31,18 +32,20 @@ OPTIMIZER_SLOTS = {"adam": 2, "adamw": 2, "rmsprop": 1, "sgd": 0}  # values per 
 
 @dataclass(frozen=True)
 class Part:
-    """One layer: the spec key that sizes it, what it is, its parameters and the values a batch keeps for the backward pass."""
+    """One layer: the spec key that sizes it, what it is, its parameters and the values a batch keeps for the backward pass;
+    ``held``: values kept for the whole training, without a gradient (the kernel features computed once)."""
 
     key: str
     what: str
     params: int
     activations: int
+    held: int = 0
 
 
 @dataclass(frozen=True)
 class Estimate:
     """The layers' parts and the bytes they need in training: each parameter with its gradient and the optimizer's
-    slots; each kept activation with its gradient."""
+    slots; each kept activation with its gradient; each held value once."""
 
     parts: list[Part]
     optimizer: str
@@ -53,7 +56,7 @@ class Estimate:
         return sum(p.params for p in self.parts)
 
     def part_bytes(self, part: Part) -> int:
-        return part.params * FLOAT32 * (2 + OPTIMIZER_SLOTS[self.optimizer]) + part.activations * FLOAT32 * 2
+        return part.params * FLOAT32 * (2 + OPTIMIZER_SLOTS[self.optimizer]) + part.activations * FLOAT32 * 2 + part.held * FLOAT32
 
     @property
     def parameter_bytes(self) -> int:
@@ -64,18 +67,23 @@ class Estimate:
         return sum(p.activations for p in self.parts) * FLOAT32 * 2
 
     @property
+    def held_bytes(self) -> int:
+        return sum(p.held for p in self.parts) * FLOAT32
+
+    @property
     def total_bytes(self) -> int:
-        return self.parameter_bytes + self.activation_bytes
+        return self.parameter_bytes + self.activation_bytes + self.held_bytes
 
     @property
     def largest(self) -> Part:
         return max(self.parts, key=self.part_bytes)
 
 
-def estimate(spec: Spec, preps: dict[str, Preprocessor], *, samples: int | None = None) -> Estimate:
+def estimate(spec: Spec, preps: dict[str, Preprocessor], *, samples: int | None = None, computed_once: int = 0) -> Estimate:
     """The :class:`Estimate` of the model that :func:`seqcli.model.build_model` would build from ``spec`` and ``preps``
     (one fitted preprocessor per input by name, the first input's first); ``samples``: the training sequences, when
-    fewer than ``training.batch_size`` make the one batch."""
+    fewer than ``training.batch_size`` make the one batch; ``computed_once``: the training and validation sequences
+    whose kernel features training may compute once (0 for an augmented run, which computes them in every batch)."""
     batch = min(spec.training.batch_size, samples) if samples else spec.training.batch_size
     first = next(iter(preps.values()))
     per_timestep = TASK_KINDS[spec.task].per_timestep
@@ -102,6 +110,8 @@ def estimate(spec: Spec, preps: dict[str, Preprocessor], *, samples: int | None 
             features = len(PATTERNS) * sum(biases)
             fixed = len(biases) * KERNEL_LENGTH * encoded * len(PATTERNS) + 3 * features  # the kernels, the biases, the mean and standard deviation (none trained)
             parts.append(Part("model.kernels.features", f"the kernel branch ({features:,} features)", fixed, batch * steps * len(PATTERNS) * max(biases)))
+            if computed_once and cacheable(sequences=computed_once, features=features):
+                parts.append(Part("model.kernels.features", f"the kernel features computed once ({computed_once:,} sequences)", 0, 0, computed_once * features))
             width += features
         if own and ngrams is not None:
             rows_read = batch * (preps[name].maxlen + ngrams.longest - 1) * ngrams.longest  # one table row per n-gram start and length
@@ -224,10 +234,12 @@ def size(n: float) -> str:
     raise AssertionError  # pragma: no cover
 
 
-def check(spec: Spec, preps: dict[str, Preprocessor], *, samples: int | None = None, available: int | None = None, total: int | None = None) -> Estimate:
+def check(
+    spec: Spec, preps: dict[str, Preprocessor], *, samples: int | None = None, computed_once: int = 0, available: int | None = None, total: int | None = None
+) -> Estimate:
     """The model's :func:`estimate`; a :class:`~seqcli.errors.SpecError` with the numbers when it exceeds the memory
     available (``available``/``total``: given, else this machine's, :func:`memory_bytes`)."""
-    found = estimate(spec, preps, samples=samples)
+    found = estimate(spec, preps, samples=samples, computed_once=computed_once)
     if available is None:
         available, total = memory_bytes()
     if available is None or found.total_bytes <= available:
@@ -237,11 +249,12 @@ def check(spec: Spec, preps: dict[str, Preprocessor], *, samples: int | None = N
     slots = OPTIMIZER_SLOTS[spec.training.optimizer]
     kept = f"weights, gradients{f' and {spec.training.optimizer} moments' if slots else ''}"
     lower = f"`{largest.key}`"
+    held = f", and the kernel features computed once {size(found.held_bytes)}" if found.held_bytes else ""
     if found.activation_bytes > found.parameter_bytes:
         lower += ", `training.batch_size` or `preprocessing.maxlen`" if largest.key != "preprocessing.maxlen" else " or `training.batch_size`"
     raise SpecError(
         f"Training this model needs about {size(found.total_bytes)} of memory, but this machine has {size(available)} available{of_total}: "
         f"{found.params:,} parameters take {size(found.parameter_bytes)} ({kept}, float32), and what a batch of {found.batch_size:,} sequences "
-        f"x {next(iter(preps.values())).maxlen:,} timesteps keeps for the backward pass {size(found.activation_bytes)}. The largest part is {largest.what} "
+        f"x {next(iter(preps.values())).maxlen:,} timesteps keeps for the backward pass {size(found.activation_bytes)}{held}. The largest part is {largest.what} "
         f"({largest.params:,} parameters, {size(found.part_bytes(largest))}). Lower {lower}."
     )

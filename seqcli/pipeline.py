@@ -98,7 +98,8 @@ class Pipeline:
         """Seed and build the compiled Keras model on the pipeline's backend, once its memory estimate fits this machine."""
         from seqcli.model import build_model
 
-        memory.check(self.spec, self.preps, samples=len(self.splits["train"].sequences) if "train" in self.splits else None)
+        samples = len(self.splits["train"].sequences) if "train" in self.splits else None
+        memory.check(self.spec, self.preps, samples=samples, computed_once=sum(len(self.splits[role].lengths) for role in self._computed_once_roles()))
         use_backend(self.backend)
         seed_everything(self.spec.seed)
         self.model = build_model(self.spec, self.preps)
@@ -156,10 +157,10 @@ class Pipeline:
         ``model``'s optimizer, so training it trains ``model``) and ``{role: {"kernel_features": (samples, features)}}``.
         Call it once the branch is fitted."""
         layer = kernels_mod.layer_of(model)
-        roles = [role for role in ("train", "validation") if role in self.splits]
-        if layer is None or Augmenter(self.spec.training.augment, seed=self.spec.seed).active or kernels_mod.FEATURES_INPUT in self.preps:
+        roles = self._computed_once_roles()
+        if layer is None or not roles or kernels_mod.FEATURES_INPUT in self.preps:
             return model, {}
-        if sum(len(self.splits[role].lengths) for role in roles) * layer.output_features * 4 > kernels_mod.CACHE_BYTES:
+        if not kernels_mod.cacheable(sequences=sum(len(self.splits[role].lengths) for role in roles), features=layer.output_features):
             return model, {}
         first = self.spec.input_name
         view = kernels_mod.cached_view(model, name=first)
@@ -170,6 +171,13 @@ class Pipeline:
         compile_model(view, self.spec, model.optimizer)
         pad_value = self.prep.pad_value
         return view, {role: {kernels_mod.FEATURES_INPUT: kernels_mod.features(layer, self.splits[role].inputs[first], pad_value=pad_value)} for role in roles}
+
+    def _computed_once_roles(self) -> list[str]:
+        """The splits whose kernel features training may compute once (:meth:`trainer`): training and validation, or
+        none when augmentation changes the training sequences in every batch."""
+        if Augmenter(self.spec.training.augment, seed=self.spec.seed).active:
+            return []
+        return [role for role in ("train", "validation") if role in self.splits]
 
     def train_batches(self, first_epoch: int, extra: dict[str, np.ndarray] | None = None) -> tuple[Any, int]:
         """Batches of epochs ``first_epoch..`` (each planned from (seed, epoch), so a resumed run sees the same ones) and

@@ -124,21 +124,26 @@ def test_training_fits_the_branch_before_its_first_epoch(tmp_path: Path) -> None
     assert (biases != 0).mean() > 0.9 and not np.allclose(keras.ops.convert_to_numpy(layer.std), 1.0)
 
 
-def test_an_interrupted_run_with_the_branch_resumes_to_the_same_result(tmp_path: Path) -> None:
-    """The branch is fitted before the first epoch and saved with every checkpoint: a run stopped after epoch 1 and
-    resumed reproduces the uninterrupted run exactly."""
+@pytest.mark.parametrize("member", [1, 2], ids=["model", "ensemble-member-2"])
+def test_an_interrupted_run_with_the_branch_resumes_to_the_same_result(tmp_path: Path, member: int) -> None:
+    """The branch is fitted before the first epoch and saved with every checkpoint, and training reads its features
+    computed once through a view of the model: a run stopped after epoch 1 (of an ensemble: of its second member, whose
+    branch and view are its own) and resumed reproduces the uninterrupted run exactly."""
     from seqcli import train
     from seqcli.spec import load_spec
     from tests.conftest import SMOKE_SPEC, StopAfter, untimed
 
-    settings = ["training.epochs=3", "training.early_stopping=null", "model.layers=[{units: 4}]", "model.kernels={features: 168}"]
+    settings = ["training.epochs=3", "training.early_stopping=null", "model.layers=[{units: 4}]", "model.kernels={features: 168}", f"training.ensemble={member}"]
     whole = train.fit(train.prepare(load_spec(SMOKE_SPEC, [*settings, f"output.dir={tmp_path / 'whole'}"])))
     with pytest.raises(KeyboardInterrupt):
-        train.fit(train.prepare(load_spec(SMOKE_SPEC, [*settings, f"output.dir={tmp_path / 'cut'}"])), StopAfter(1))
+        train.fit(train.prepare(load_spec(SMOKE_SPEC, [*settings, f"output.dir={tmp_path / 'cut'}"])), StopAfter(1, member=member))
     (run,) = (tmp_path / "cut" / "smoke").iterdir()
     prepared, state = train.prepare_resume(run)
+    assert (state.member, state.epochs_completed) == (member, 1)
+    assert prepared.trainer(prepared.model)[0] is not prepared.model  # the features are computed once
     resumed = train.fit(prepared, resume=state)
     assert untimed(resumed.history) == untimed(whole.history) and resumed.metrics == whole.metrics
+    assert [untimed(m.history) for m in resumed.members] == [untimed(m.history) for m in whole.members]
 
 
 def test_the_view_fed_the_features_outputs_what_the_model_outputs() -> None:
@@ -190,6 +195,22 @@ def test_training_on_features_computed_once_equals_training_the_model(tmp_path: 
     monkeypatch.undo()
     augmented = train.prepare(load_spec(SMOKE_SPEC, [*settings, "training.augment.jitter=0.1", f"output.dir={tmp_path / 'aug'}"]))
     assert augmented.trainer(augmented.model) == (augmented.model, {})
+
+
+def test_the_memory_check_counts_the_features_computed_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Building the model checks memory with the training and validation sequences whose features training will hold,
+    and none for an augmented run (which computes them in every batch)."""
+    from seqcli import memory, train
+    from seqcli.spec import load_spec
+    from tests.conftest import SMOKE_SPEC
+
+    counted: list[int] = []
+    check = memory.check
+    monkeypatch.setattr(memory, "check", lambda *args, **kwargs: counted.append(kwargs["computed_once"]) or check(*args, **kwargs))
+    settings = ["model.layers=[{units: 4}]", "model.kernels={features: 168}"]
+    plain = train.prepare(load_spec(SMOKE_SPEC, [*settings, f"output.dir={tmp_path / 'plain'}"]))
+    train.prepare(load_spec(SMOKE_SPEC, [*settings, "training.augment.jitter=0.1", f"output.dir={tmp_path / 'aug'}"]))
+    assert counted == [len(plain.splits["train"].lengths) + len(plain.splits["validation"].lengths), 0]
 
 
 def test_features_leave_out_real_steps_that_the_masking_layer_hides() -> None:

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from seqcli import memory
+from seqcli import kernels, memory
 from seqcli.errors import SpecError
 from seqcli.model import build_model
 from seqcli.preprocess import Preprocessor
@@ -75,6 +75,20 @@ def test_activations_grow_with_the_batch_and_the_timesteps_but_not_the_parameter
     assert longer.activation_bytes == 2 * base.activation_bytes - 8 * 3 * 4 * 2  # but the output layer's (8 x 3 floats and their gradients): once per sequence
     assert doubled.parameter_bytes == longer.parameter_bytes == base.parameter_bytes == base.params * 4 * 4  # weight, gradient, Adam's two moments
     assert memory.estimate(spec, {"main": prep}, samples=3).batch_size == 3  # fewer sequences than batch_size: one smaller batch
+
+
+def test_the_kernel_features_computed_once_are_held_for_the_whole_training(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Training keeps one float32 vector per training and validation sequence (84 kernels x 5 biases here), without a
+    gradient; nothing when they would not fit in ``kernels.CACHE_BYTES`` (they are then computed in every batch)."""
+    spec, fitted = load_spec(SMOKE_SPEC, ["model.kernels={features: 500}"]), {"main": preprocessor(**FLOAT | {"maxlen": 40})}
+    every_batch = memory.estimate(spec, fitted)
+    once = memory.estimate(spec, fitted, computed_once=1_000)
+    assert once.total_bytes - every_batch.total_bytes == once.held_bytes == 1_000 * 420 * 4
+    assert once.params == every_batch.params and once.activation_bytes == every_batch.activation_bytes
+    with pytest.raises(SpecError, match=r"keeps for the backward pass \d+\.\d KB, and the kernel features computed once 1\.6 MB\. "):
+        memory.check(spec, fitted, computed_once=1_000, available=2**20)
+    monkeypatch.setattr(kernels, "CACHE_BYTES", 1_000 * 420 * 4 - 1)
+    assert memory.estimate(spec, fitted, computed_once=1_000).total_bytes == every_batch.total_bytes
 
 
 def test_a_model_that_does_not_fit_is_refused_with_the_numbers() -> None:
