@@ -238,23 +238,28 @@ def check(
     spec: Spec, preps: dict[str, Preprocessor], *, samples: int | None = None, computed_once: int = 0, available: int | None = None, total: int | None = None
 ) -> Estimate:
     """The model's :func:`estimate`; a :class:`~seqcli.errors.SpecError` with the numbers when it exceeds the memory
-    available (``available``/``total``: given, else this machine's, :func:`memory_bytes`)."""
+    available (``available``/``total``: given, else this machine's, :func:`memory_bytes`). When the kernel features
+    computed once do not fit but the model does, the estimate without them: training then computes them in every batch
+    (whether the returned estimate holds them, :attr:`Estimate.held_bytes`, is that decision)."""
     found = estimate(spec, preps, samples=samples, computed_once=computed_once)
     if available is None:
         available, total = memory_bytes()
     if available is None or found.total_bytes <= available:
         return found
+    if found.held_bytes:
+        found = estimate(spec, preps, samples=samples)
+        if found.total_bytes <= available:
+            return found
     largest = found.largest
     of_total = f" (of {size(total)})" if total is not None else ""
     slots = OPTIMIZER_SLOTS[spec.training.optimizer]
     kept = f"weights, gradients{f' and {spec.training.optimizer} moments' if slots else ''}"
     lower = f"`{largest.key}`"
-    held = f", and the kernel features computed once {size(found.held_bytes)}" if found.held_bytes else ""
     if found.activation_bytes > found.parameter_bytes:
         lower += ", `training.batch_size` or `preprocessing.maxlen`" if largest.key != "preprocessing.maxlen" else " or `training.batch_size`"
     raise SpecError(
         f"Training this model needs about {size(found.total_bytes)} of memory, but this machine has {size(available)} available{of_total}: "
         f"{found.params:,} parameters take {size(found.parameter_bytes)} ({kept}, float32), and what a batch of {found.batch_size:,} sequences "
-        f"x {next(iter(preps.values())).maxlen:,} timesteps keeps for the backward pass {size(found.activation_bytes)}{held}. The largest part is {largest.what} "
+        f"x {next(iter(preps.values())).maxlen:,} timesteps keeps for the backward pass {size(found.activation_bytes)}. The largest part is {largest.what} "
         f"({largest.params:,} parameters, {size(found.part_bytes(largest))}). Lower {lower}."
     )

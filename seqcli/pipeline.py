@@ -80,6 +80,7 @@ class Pipeline:
     fingerprints: dict[str, str] = field(default_factory=dict)
     class_weights: dict[str, float] | None = None
     model: Any = None
+    features_once: bool = False  # whether training computes the kernel branch's features once (:meth:`build_model` decides)
 
     @property
     def prep(self) -> Preprocessor:
@@ -95,11 +96,13 @@ class Pipeline:
         return {name: p.to_dict() for name, p in self.preps.items()} if self.multi_input else self.prep.to_dict()
 
     def build_model(self) -> Any:
-        """Seed and build the compiled Keras model on the pipeline's backend, once its memory estimate fits this machine."""
+        """Seed and build the compiled Keras model on the pipeline's backend, once its memory estimate fits this machine;
+        the estimate decides whether training may hold the kernel features computed once (:meth:`trainer`)."""
         from seqcli.model import build_model
 
         samples = len(self.splits["train"].sequences) if "train" in self.splits else None
-        memory.check(self.spec, self.preps, samples=samples, computed_once=sum(len(self.splits[role].lengths) for role in self._computed_once_roles()))
+        computed_once = sum(len(self.splits[role].lengths) for role in self._computed_once_roles())
+        self.features_once = memory.check(self.spec, self.preps, samples=samples, computed_once=computed_once).held_bytes > 0
         use_backend(self.backend)
         seed_everything(self.spec.seed)
         self.model = build_model(self.spec, self.preps)
@@ -151,16 +154,14 @@ class Pipeline:
 
         ``model`` itself and none, unless its kernel branch's features can be computed once before training: no
         augmentation changes the training sequences, the training and validation sequences' features fit in
-        :data:`seqcli.kernels.CACHE_BYTES`, no input of the model has the view's input name, and the view's trainable
-        variables are the model's in the model's order (which the optimizer's state follows). Then the view of
+        :data:`seqcli.kernels.CACHE_BYTES` and in memory (:meth:`build_model`'s check), no input of the model has the
+        view's input name, and the view's trainable variables are the model's in the model's order (which the
+        optimizer's state follows). Then the view of
         ``model`` that takes them as the input ``kernel_features`` (:func:`seqcli.kernels.cached_view`, compiled with
         ``model``'s optimizer, so training it trains ``model``) and ``{role: {"kernel_features": (samples, features)}}``.
         Call it once the branch is fitted."""
         layer = kernels_mod.layer_of(model)
-        roles = self._computed_once_roles()
-        if layer is None or not roles or kernels_mod.FEATURES_INPUT in self.preps:
-            return model, {}
-        if not kernels_mod.cacheable(sequences=sum(len(self.splits[role].lengths) for role in roles), features=layer.output_features):
+        if layer is None or not self.features_once or kernels_mod.FEATURES_INPUT in self.preps:
             return model, {}
         first = self.spec.input_name
         view = kernels_mod.cached_view(model, name=first)
@@ -170,6 +171,7 @@ class Pipeline:
 
         compile_model(view, self.spec, model.optimizer)
         pad_value = self.prep.pad_value
+        roles = self._computed_once_roles()
         return view, {role: {kernels_mod.FEATURES_INPUT: kernels_mod.features(layer, self.splits[role].inputs[first], pad_value=pad_value)} for role in roles}
 
     def _computed_once_roles(self) -> list[str]:

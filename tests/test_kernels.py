@@ -125,11 +125,12 @@ def test_training_fits_the_branch_before_its_first_epoch(tmp_path: Path) -> None
 
 
 @pytest.mark.parametrize("member", [1, 2], ids=["model", "ensemble-member-2"])
-def test_an_interrupted_run_with_the_branch_resumes_to_the_same_result(tmp_path: Path, member: int) -> None:
+def test_an_interrupted_run_with_the_branch_resumes_to_the_same_result(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, member: int) -> None:
     """The branch is fitted before the first epoch and saved with every checkpoint, and training reads its features
     computed once through a view of the model: a run stopped after epoch 1 (of an ensemble: of its second member, whose
     branch and view are its own) and resumed reproduces the uninterrupted run exactly."""
     from seqcli import train
+    from seqcli.pipeline import Pipeline
     from seqcli.spec import load_spec
     from tests.conftest import SMOKE_SPEC, StopAfter, untimed
 
@@ -140,8 +141,11 @@ def test_an_interrupted_run_with_the_branch_resumes_to_the_same_result(tmp_path:
     (run,) = (tmp_path / "cut" / "smoke").iterdir()
     prepared, state = train.prepare_resume(run)
     assert (state.member, state.epochs_completed) == (member, 1)
-    assert prepared.trainer(prepared.model)[0] is not prepared.model  # the features are computed once
+    views: list[bool] = []
+    trainer = Pipeline.trainer
+    monkeypatch.setattr(Pipeline, "trainer", lambda self, model: (found := trainer(self, model), views.append(found[0] is not model))[0])
     resumed = train.fit(prepared, resume=state)
+    assert views == [True]  # only the interrupted member trains again, on features computed once
     assert untimed(resumed.history) == untimed(whole.history) and resumed.metrics == whole.metrics
     assert [untimed(m.history) for m in resumed.members] == [untimed(m.history) for m in whole.members]
 
@@ -197,9 +201,10 @@ def test_training_on_features_computed_once_equals_training_the_model(tmp_path: 
     assert augmented.trainer(augmented.model) == (augmented.model, {})
 
 
-def test_the_memory_check_counts_the_features_computed_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Building the model checks memory with the training and validation sequences whose features training will hold,
-    and none for an augmented run (which computes them in every batch)."""
+def test_the_memory_check_decides_whether_the_features_are_computed_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Building the model checks memory with the training and validation sequences whose features training would hold,
+    none for an augmented run (which computes them in every batch), and training holds them only when the check's
+    estimate does: with memory for the model but not for them, the model itself trains."""
     from seqcli import memory, train
     from seqcli.spec import load_spec
     from tests.conftest import SMOKE_SPEC
@@ -211,6 +216,11 @@ def test_the_memory_check_counts_the_features_computed_once(tmp_path: Path, monk
     plain = train.prepare(load_spec(SMOKE_SPEC, [*settings, f"output.dir={tmp_path / 'plain'}"]))
     train.prepare(load_spec(SMOKE_SPEC, [*settings, "training.augment.jitter=0.1", f"output.dir={tmp_path / 'aug'}"]))
     assert counted == [len(plain.splits["train"].lengths) + len(plain.splits["validation"].lengths), 0]
+    assert plain.features_once and plain.trainer(plain.model)[0] is not plain.model
+    room = memory.estimate(plain.spec, plain.preps, samples=len(plain.splits["train"].lengths)).total_bytes  # the model's, without the features
+    monkeypatch.setattr(memory, "memory_bytes", lambda: (room, room))
+    tight = train.prepare(load_spec(SMOKE_SPEC, [*settings, f"output.dir={tmp_path / 'tight'}"]))
+    assert not tight.features_once and tight.trainer(tight.model) == (tight.model, {})
 
 
 def test_features_leave_out_real_steps_that_the_masking_layer_hides() -> None:

@@ -85,10 +85,21 @@ def test_the_kernel_features_computed_once_are_held_for_the_whole_training(monke
     once = memory.estimate(spec, fitted, computed_once=1_000)
     assert once.total_bytes - every_batch.total_bytes == once.held_bytes == 1_000 * 420 * 4
     assert once.params == every_batch.params and once.activation_bytes == every_batch.activation_bytes
-    with pytest.raises(SpecError, match=r"keeps for the backward pass \d+\.\d KB, and the kernel features computed once 1\.6 MB\. "):
-        memory.check(spec, fitted, computed_once=1_000, available=2**20)
     monkeypatch.setattr(kernels, "CACHE_BYTES", 1_000 * 420 * 4 - 1)
     assert memory.estimate(spec, fitted, computed_once=1_000).total_bytes == every_batch.total_bytes
+
+
+def test_the_check_holds_the_features_only_when_they_fit_in_memory() -> None:
+    """The check's estimate is the decision: with the features when they fit, without them (computed in every batch)
+    when only the model fits, and a refusal, about the model alone, when even that does not fit."""
+    spec, fitted = load_spec(SMOKE_SPEC, ["model.kernels={features: 500}"]), {"main": preprocessor(**FLOAT | {"maxlen": 40})}
+    once, every_batch = memory.estimate(spec, fitted, computed_once=1_000), memory.estimate(spec, fitted)
+    assert memory.check(spec, fitted, computed_once=1_000, available=once.total_bytes).held_bytes == once.held_bytes
+    assert memory.check(spec, fitted, computed_once=1_000, available=once.total_bytes - 1).held_bytes == 0
+    assert memory.check(spec, fitted, computed_once=1_000, available=every_batch.total_bytes) == every_batch
+    with pytest.raises(SpecError, match=r"Training this model needs about 863\.7 KB of memory, .* The largest part is the kernel branch \(420 features\)") as refused:
+        memory.check(spec, fitted, computed_once=1_000, available=every_batch.total_bytes - 1)
+    assert "computed once" not in str(refused.value)
 
 
 def test_a_model_that_does_not_fit_is_refused_with_the_numbers() -> None:
