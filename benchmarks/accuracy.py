@@ -19,7 +19,8 @@ The peers, each fitted on the whole training file and scored on the test file, i
   characters, ``LogisticRegression(C=10)``.
 
 Printed side by side: accuracy, wall time to train (seqcli: the run's ``train_seconds``, median over seeds; peers:
-the fit, MiniRocket's median over seeds), the gap to the best peer, the ratio of seqcli's training time to the peer's, and seqcli's steady epoch time.
+the fit, MiniRocket's median over seeds), the gap to the best peer, the ratio of seqcli's training time to the
+peer's, and seqcli's steady epoch time.
 
     uv run --group baseline python benchmarks/accuracy.py [--seeds 3] [--only GunPoint,ACSF1] [--set KEY=VALUE ...] [--json out.json]
 

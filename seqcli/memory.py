@@ -5,9 +5,10 @@ keeps for the backward pass of one batch of ``training.batch_size`` sequences pa
 recurrent layer: its gates and states at every timestep it reads, fewer behind a shortening front-end; each conv block
 of the front-end and the FCN branch: its outputs at every timestep; the kernel branch: its largest comparison of every
 timestep's kernel outputs with their biases), and the kernel features that training computes once for every training
-and validation sequence (:meth:`seqcli.pipeline.Pipeline.trainer`). :func:`check` refuses, with the numbers, a model that cannot
-fit in the memory this machine has available, before Keras tries the allocation. The estimate is a floor: the
-framework itself, the data and the compiled programs come on top.
+and validation sequence (:meth:`seqcli.pipeline.Pipeline.trainer`). :func:`check` refuses, with the numbers, a model
+that cannot fit in the memory this machine has available, before Keras tries the allocation; when only the features
+do not fit, it leaves them out, and training computes them in every batch. The estimate is a floor: the framework
+itself, the data and the compiled programs come on top.
 """
 
 from __future__ import annotations

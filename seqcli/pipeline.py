@@ -80,7 +80,7 @@ class Pipeline:
     fingerprints: dict[str, str] = field(default_factory=dict)
     class_weights: dict[str, float] | None = None
     model: Any = None
-    features_once: bool = False  # whether training computes the kernel branch's features once (:meth:`build_model` decides)
+    features_once: bool = False  # whether training computes the kernel branch's features once (:meth:`build_model` decides it)
 
     @property
     def prep(self) -> Preprocessor:
@@ -152,16 +152,14 @@ class Pipeline:
     def trainer(self, model: Any) -> tuple[Any, dict[str, dict[str, np.ndarray]]]:
         """What ``model.fit`` runs to train ``model``, and the extra inputs of each split it trains and validates on.
 
-        ``model`` itself and none, unless its kernel branch's features can be computed once before training: no
-        augmentation changes the training sequences, the training and validation sequences' features fit in
-        :data:`seqcli.kernels.CACHE_BYTES` and in memory (:meth:`build_model`'s check), no input of the model has the
-        view's input name, and the view's trainable variables are the model's in the model's order (which the
-        optimizer's state follows). Then the view of
-        ``model`` that takes them as the input ``kernel_features`` (:func:`seqcli.kernels.cached_view`, compiled with
-        ``model``'s optimizer, so training it trains ``model``) and ``{role: {"kernel_features": (samples, features)}}``.
-        Call it once the branch is fitted."""
+        ``model`` itself and none, unless its kernel branch's features can be computed once before training
+        (:meth:`build_model` decided so, :meth:`_computed_once_roles`) and the view's trainable variables are the
+        model's in the model's order (which the optimizer's state follows). Then the view of ``model`` that takes them
+        as the input ``kernel_features`` (:func:`seqcli.kernels.cached_view`, compiled with ``model``'s optimizer, so
+        training it trains ``model``) and ``{role: {"kernel_features": (samples, features)}}``. Call it once the branch
+        is fitted."""
         layer = kernels_mod.layer_of(model)
-        if layer is None or not self.features_once or kernels_mod.FEATURES_INPUT in self.preps:
+        if layer is None or not self.features_once:
             return model, {}
         first = self.spec.input_name
         view = kernels_mod.cached_view(model, name=first)
@@ -175,9 +173,10 @@ class Pipeline:
         return view, {role: {kernels_mod.FEATURES_INPUT: kernels_mod.features(layer, self.splits[role].inputs[first], pad_value=pad_value)} for role in roles}
 
     def _computed_once_roles(self) -> list[str]:
-        """The splits whose kernel features training may compute once (:meth:`trainer`): training and validation, or
-        none when augmentation changes the training sequences in every batch."""
-        if Augmenter(self.spec.training.augment, seed=self.spec.seed).active:
+        """The splits whose kernel features training may compute once (:meth:`trainer`), if they fit in memory
+        (:meth:`build_model`): training and validation; none when augmentation changes the training sequences in every
+        batch, or when an input of the model already has the name of the view's input for them."""
+        if Augmenter(self.spec.training.augment, seed=self.spec.seed).active or kernels_mod.FEATURES_INPUT in self.preps:
             return []
         return [role for role in ("train", "validation") if role in self.splits]
 

@@ -73,9 +73,9 @@ def trains_on_the_whole_file(raw: dict[str, Any], *, tuned: bool = False) -> boo
 
 
 def values(raw: dict[str, Any], *, whole_file: bool) -> dict[str, Any]:
-    """The recipe's raw sections for the raw spec ``raw``, its ``--set`` overrides applied (a fresh copy). Per-timestep tasks get neither the FCN branch
-    nor the kernel branch, which reduce over time, and keep every timestep, which has a target; declared token or text
-    input gets no kernel branch, which convolves real values. With ``whole_file`` (:func:`trains_on_the_whole_file`,
+    """The recipe's raw sections for the raw spec ``raw``, its ``--set`` overrides applied (a fresh copy). Per-timestep
+    tasks get neither the FCN branch nor the kernel branch, which reduce over time, and keep every timestep, which has a
+    target; declared token or text input gets no kernel branch, which convolves real values. With ``whole_file`` (:func:`trains_on_the_whole_file`,
     read on the spec as it trains), no validation split and ``training.monitor: loss``."""
     recipe = copy.deepcopy(RECOMMENDED)
     if raw.get("task", "classify") not in PER_SEQUENCE_TASKS:
