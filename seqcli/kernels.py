@@ -75,6 +75,16 @@ def dilations(length: int, features: int) -> tuple[list[int], list[int]]:
     return [int(v) for v in values], [int(b) for b in biases]
 
 
+def feature_count(length: int, features: int) -> int:
+    """How many features the branch gives for series of ``length`` timesteps when asked for about ``features``: one
+    per (kernel, dilation, bias).
+
+    >>> feature_count(251, 10_000)
+    9996
+    """
+    return len(PATTERNS) * sum(dilations(length, features)[1])
+
+
 def kernel_weights(channels: int, dilation_count: int, seed: int) -> np.ndarray:
     """The fixed convolution weights ``(dilations, 9, channels, 84)``: each kernel's pattern (-1, and 2 at its three places)
     over a random subset of the channels (1 to min(channels, 9) of them, drawn afresh per dilation)."""
@@ -113,7 +123,7 @@ def layer_class() -> Any:
 
         @property
         def output_features(self) -> int:
-            return len(PATTERNS) * sum(self.biases_per)
+            return feature_count(self.length, self.features)
 
         def build(self, input_shape: tuple[int | None, ...]) -> None:
             channels = int(input_shape[-1])  # type: ignore[arg-type]  # Keras gives the feature axis a size

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from seqcli.errors import SpecError
 from seqcli.keras_layers import conv_length
-from seqcli.kernels import KERNEL_LENGTH, PATTERNS, cacheable, dilations
+from seqcli.kernels import KERNEL_LENGTH, PATTERNS, cacheable, dilations, feature_count
 from seqcli.preprocess import Preprocessor
 from seqcli.spec import TASK_KINDS, FcnSpec, FrontendSpec, RecurrentLayer, Spec, input_piece
 
@@ -108,7 +108,7 @@ def estimate(spec: Spec, preps: dict[str, Preprocessor], *, samples: int | None 
         kernels, ngrams = input_piece(spec.model, "kernels", preps[name].input), input_piece(spec.model, "ngrams", preps[name].input)
         if own and kernels is not None:
             steps, biases = preps[name].maxlen, dilations(preps[name].maxlen, kernels.features)[1]
-            features = len(PATTERNS) * sum(biases)
+            features = feature_count(steps, kernels.features)
             fixed = len(biases) * KERNEL_LENGTH * encoded * len(PATTERNS) + 3 * features  # the kernels, the biases, the mean and standard deviation (none trained)
             parts.append(Part("model.kernels.features", f"the kernel branch ({features:,} features)", fixed, batch * steps * len(PATTERNS) * max(biases)))
             if computed_once and cacheable(sequences=computed_once, features=features):

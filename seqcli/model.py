@@ -90,7 +90,7 @@ class Branch:
 
     def kernel_features(self) -> int:
         """The kernel branch's features (0 without one)."""
-        return 0 if self.kernels is None else len(kernels_mod.PATTERNS) * sum(kernels_mod.dilations(self.length, self.kernels.features)[1])
+        return 0 if self.kernels is None else kernels_mod.feature_count(self.length, self.kernels.features)
 
 
 def _pooling_head(kind: str, *, bidirectional: bool, name: str) -> Any:
