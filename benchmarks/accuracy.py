@@ -6,7 +6,9 @@ recipe. The same goes for three sets held out from choosing the recipe (BasicMot
 PickupGestureWiimoteZ, from aeon's installed package data), which check that it generalizes. JapaneseVowels and
 the text example (``experiments/japanese_vowels.yaml``, ``experiments/stdlib_lines.yaml``) train their shipped specs.
 Each spec is trained through the CLI in a fresh process, once per seed (``--seeds 3``: seeds 0, 1, 2), and its test
-accuracy is the median over the seeds (of the ensemble's, when the spec trains one).
+accuracy is the median over the seeds (of the ensemble's, when the spec trains one). ACSF1 (1,460 timesteps) is also
+trained as the minimal spec was before the recipe (``recipe: plain``, an LSTM(64) on every timestep, 30 epochs), for
+the epoch time on long series before and after in the same run; that row has no peer.
 
 The peers, each fitted on the whole training file and scored on the test file, in a child process:
 
@@ -24,7 +26,8 @@ peer's, and seqcli's steady epoch time.
 
     uv run --group baseline python benchmarks/accuracy.py [--seeds 3] [--only GunPoint,ACSF1] [--set KEY=VALUE ...] [--json out.json]
 
-``--set`` passes overrides to every seqcli training (to measure an alternative recipe the same way).
+``--set`` passes overrides to every seqcli training but the ``recipe: plain`` row's (to measure an alternative recipe
+the same way).
 """
 
 from __future__ import annotations
@@ -53,13 +56,17 @@ class DataSet:
     spec: Path | None  # a shipped spec; None: the minimal spec on ``train``/``test``
     train: Path
     test: Path
-    peer: str  # "minirocket" or "ngram"
+    peer: str  # "minirocket", "ngram" or "none"
+    overrides: tuple[str, ...] = ()  # --set for this set's trainings, instead of the command line's
 
 
 # Sets that played no part in choosing the recipe, to check that it generalizes: aeon's own copies of UCR/UEA sets
 # (in its installed package, which the benchmark needs for MiniRocket anyway). Multivariate (6 channels, 100 steps),
 # very short (24 steps), and of varying length (29 to 361 steps).
 HELD_OUT = ("BasicMotions", "ItalyPowerDemand", "PickupGestureWiimoteZ")
+# The long set (1,460 timesteps) whose minimal spec is also trained as it was before the recipe (`recipe: plain`, an
+# LSTM(64) reading every timestep), for the epoch time before and after in the same run.
+BEFORE = "ACSF1"
 
 
 def aeon_data() -> Path | None:
@@ -70,12 +77,14 @@ def aeon_data() -> Path | None:
 
 def data_sets() -> list[DataSet]:
     ucr = [DataSet(name, None, UCR / f"{name}_TRAIN.ts", UCR / f"{name}_TEST.ts", "minirocket") for name in ("ArrowHead", "GunPoint", "OSULeaf", "ACSF1")]
+    before = DataSet(f"{BEFORE} before the recipe (recipe: plain)", None, UCR / f"{BEFORE}_TRAIN.ts", UCR / f"{BEFORE}_TEST.ts", "none", ("recipe=plain",))
     bundled = aeon_data()
     held_out = [DataSet(f"{name} (held out)", None, bundled / name / f"{name}_TRAIN.ts", bundled / name / f"{name}_TEST.ts", "minirocket") for name in HELD_OUT] if bundled else []
     vowels = ROOT / "data" / "japanese_vowels"
     text = ROOT / "data" / "stdlib_lines"
     return [
         *ucr,
+        before,
         *held_out,
         DataSet("JapaneseVowels", ROOT / "experiments" / "japanese_vowels.yaml", vowels / "JapaneseVowels_TRAIN.ts", vowels / "JapaneseVowels_TEST.ts", "minirocket"),
         DataSet("stdlib_lines (text)", ROOT / "experiments" / "stdlib_lines.yaml", text / "train.csv", text / "test.csv", "ngram"),
@@ -183,6 +192,8 @@ def _padded(path: Path) -> tuple[np.ndarray, np.ndarray]:
 def peer(data: DataSet, folder: Path, seeds: int) -> dict[str, Any] | str:
     """The peer's test accuracy and fit seconds (medians over ``seeds`` fits, and each fit's accuracy, for the seeded
     MiniRocket; one fit of the deterministic n-gram model), or why it could not run."""
+    if data.peer == "none":
+        return "-"
     if data.peer == "ngram":
         args = ["-c", NGRAM, str(data.train), str(data.test)]
         missing = "scikit-learn is not installed: uv sync --group baseline"
@@ -200,7 +211,7 @@ def peer(data: DataSet, folder: Path, seeds: int) -> dict[str, Any] | str:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-PEER_NAMES = {"minirocket": "MiniRocket", "ngram": "char n-gram LR"}
+PEER_NAMES = {"minirocket": "MiniRocket", "ngram": "char n-gram LR", "none": "no peer"}
 
 
 def table_row(data: DataSet, ours: SeqcliResult, other: dict[str, Any] | str) -> list[str]:
@@ -209,7 +220,7 @@ def table_row(data: DataSet, ours: SeqcliResult, other: dict[str, Any] | str) ->
     start = [data.name, " ".join(f"{a:.3f}" for a in ours.accuracies), f"{statistics.median(ours.accuracies):.3f}", f"{ours.accuracy:.3f}" if ours.ensemble else "-"]
     end = [f"{statistics.median(ours.epochs):.0f}", f"{statistics.median(ours.epoch_seconds):.3f}"]
     if isinstance(other, str):
-        return [*start, f"{PEER_NAMES[data.peer]}: {other}", "", "", f"{seconds:.0f}", "", *end]
+        return [*start, f"{PEER_NAMES[data.peer]}: {other}" if data.peer != "none" else other, "", "", f"{seconds:.0f}", "", *end]
     spread = f" ({' '.join(f'{a:.3f}' for a in other['per_seed'])})" if len(other.get("per_seed", [])) > 1 else ""
     peer_columns = [f"{PEER_NAMES[data.peer]} {other['accuracy']:.3f}{spread}", f"{ours.accuracy - other['accuracy']:+.3f}", f"{other['seconds']:.1f}"]
     return [*start, *peer_columns, f"{seconds:.0f}", f"{seconds / other['seconds']:.0f}x", *end]
@@ -229,7 +240,7 @@ def main() -> None:
         for data in chosen:
             print(f"{data.name}: {PEER_NAMES[data.peer]} ...", file=sys.stderr, flush=True)
             other = peer(data, Path(folder), args.seeds)
-            ours = seqcli_result(data, args.seeds, args.overrides)
+            ours = seqcli_result(data, args.seeds, list(data.overrides) or args.overrides)
             figures.append({"data_set": data.name, "seqcli": ours.__dict__ | {"accuracy": ours.accuracy}, "peer": PEER_NAMES[data.peer], "peer_result": other})
             rows.append(table_row(data, ours, other))
     header = ["data set", "seqcli test accuracy per seed", "median", "ensemble", "best peer", "gap", "peer fit s", "seqcli train s", "time ratio", "epochs", "epoch s"]

@@ -5,9 +5,10 @@ trained for 30 epochs, which loses badly to a MiniRocket on real time series (Gu
 is what the measurements in ``docs/recipe.md`` chose across the shared UCR sets and the shipped examples, with no
 data-set-specific tuning: the LSTM-FCN shape (Karim et al.), a fully convolutional branch with batch normalization
 beside the LSTM, averaged over the real timesteps, and MiniRocket's random convolutional kernel features beside both
-(``model.kernels``), trained longer, in smaller batches, with early stopping; series longer than 512 timesteps are
-resampled to 512 first. A spec that has a test file to judge the model and says nothing about validation trains on the
-whole training file (:func:`trains_on_the_whole_file`).
+(``model.kernels``), trained longer, in smaller batches, with early stopping. The LSTM reads a convolutional
+front-end's output and the FCN's wider blocks their first block's, both max-pooled over 4 timesteps; series longer
+than 512 timesteps are resampled to 512 first. A spec that has a test file to judge the model and says nothing about
+validation trains on the whole training file (:func:`trains_on_the_whole_file`).
 
 ``auto`` (the default) applies it when the spec file has no ``model`` and no ``training`` section, no ``inputs``,
 a per-sequence task and does not declare text or token input; ``recommended`` applies it under whatever the spec sets (the spec's keys win); ``plain`` keeps the
@@ -31,7 +32,15 @@ OWN_CHOICES: Final = ("model", "training", "inputs")
 
 RECOMMENDED: Final[dict[str, Any]] = {
     "preprocessing": {"shorten": 512},
-    "model": {"fcn": {}, "kernels": {}, "layers": [{"units": 64}]},
+    # The LSTM reads a convolutional front-end's output max-pooled over 4 timesteps, and the FCN branch has LSTM-FCN's
+    # blocks with the first one's output pooled the same way, so that the LSTM's steps and the two wider blocks, most
+    # of an epoch on long series, run on a quarter of the timesteps (docs/recipe.md: as accurate, twice as fast)
+    "model": {
+        "frontend": {"blocks": [{"pool": 4}]},
+        "fcn": {"blocks": [{"filters": 128, "kernel_size": 8, "pool": 4}, {"filters": 256, "kernel_size": 5}, {"filters": 128, "kernel_size": 3}]},
+        "kernels": {},
+        "layers": [{"units": 64}],
+    },
     "training": {"epochs": 300, "batch_size": 16, "early_stopping": {"patience": 50}},
 }
 
@@ -45,6 +54,12 @@ def declared_input(raw: dict[str, Any]) -> Any:
     """The raw spec's `preprocessing.input`, or None when it names none."""
     preprocessing = raw.get("preprocessing")
     return preprocessing.get("input") if isinstance(preprocessing, dict) else None
+
+
+def _padding(raw: dict[str, Any]) -> Any:
+    """The raw spec's `preprocessing.padding`, or None when it names none."""
+    preprocessing = raw.get("preprocessing")
+    return preprocessing.get("padding") if isinstance(preprocessing, dict) else None
 
 
 def applies(raw: dict[str, Any]) -> bool:
@@ -74,14 +89,21 @@ def trains_on_the_whole_file(raw: dict[str, Any], *, tuned: bool = False) -> boo
 
 def values(raw: dict[str, Any], *, whole_file: bool) -> dict[str, Any]:
     """The recipe's raw sections for the raw spec ``raw``, its ``--set`` overrides applied (a fresh copy). Per-timestep
-    tasks get neither the FCN branch nor the kernel branch, which reduce over time, and keep every timestep, which has a
-    target; declared token or text input gets no kernel branch, which convolves real values. With ``whole_file`` (:func:`trains_on_the_whole_file`,
-    read on the spec as it trains), no validation split and ``training.monitor: loss``."""
+    tasks get neither the front-end, which shortens the sequence, nor the FCN and kernel branches, which reduce over
+    time, and keep every timestep, which has a target; declared token or text input gets no kernel branch, which
+    convolves real values; with ``preprocessing.padding: pre`` nothing pools (no front-end, an FCN branch at every
+    timestep), as which timesteps a pool keeps would depend on the padding before each sequence. With ``whole_file`` (:func:`trains_on_the_whole_file`, read on the spec as it trains),
+    no validation split and ``training.monitor: loss``."""
     recipe = copy.deepcopy(RECOMMENDED)
     if raw.get("task", "classify") not in PER_SEQUENCE_TASKS:
-        del recipe["model"]["fcn"], recipe["model"]["kernels"], recipe["preprocessing"]
-    elif declared_input(raw) in UNMEASURED_INPUTS:
-        del recipe["model"]["kernels"]
+        del recipe["model"]["frontend"], recipe["model"]["fcn"], recipe["model"]["kernels"], recipe["preprocessing"]
+    else:
+        if declared_input(raw) in UNMEASURED_INPUTS:
+            del recipe["model"]["kernels"]
+        if _padding(raw) == "pre":
+            del recipe["model"]["frontend"]
+            for block in recipe["model"]["fcn"]["blocks"]:
+                block.pop("pool", None)
     if whole_file:
         recipe["data"] = {"validation_split": 0.0}
         recipe["training"]["monitor"] = "loss"
@@ -93,7 +115,8 @@ def summary() -> str:
     model, training = RECOMMENDED["model"], RECOMMENDED["training"]
     shorten = RECOMMENDED["preprocessing"]["shorten"]
     return (
-        f"an FCN branch and a random convolutional kernel branch beside an LSTM({model['layers'][0]['units']}), series longer than {shorten} timesteps resampled to {shorten}, "
+        f"an FCN branch and a random convolutional kernel branch beside an LSTM({model['layers'][0]['units']}), the LSTM reading a convolutional front-end's output and the FCN's "
+        f"wider blocks their first block's, both max-pooled over {model['frontend']['blocks'][0]['pool']} timesteps, series longer than {shorten} timesteps resampled to {shorten}, "
         f"up to {training['epochs']} epochs in batches of {training['batch_size']}, early stopping after {training['early_stopping']['patience']} without improvement; "
         "with a test file and no validation settings, trained on the whole training file, keeping the epoch of lowest training loss"
     )

@@ -51,6 +51,7 @@ BIDIRECTIONAL = [{"units": 4, "cell": "gru", "bidirectional": True}, {"units": 3
 FRONTEND = {"blocks": [{"filters": 5, "kernel_size": 3}, {"filters": 4, "kernel_size": 2}]}  # an even kernel: one more zero on the right
 SHORTENING = {"blocks": [{"filters": 5, "kernel_size": 3, "stride": 2}, {"filters": 4, "kernel_size": 4, "pool": 3}]}  # 6x shorter
 FCN = {"blocks": [{"filters": 6, "kernel_size": 3}, {"filters": 4, "kernel_size": 2, "stride": 2}]}
+POOLED_FCN = {"blocks": [{"filters": 6, "kernel_size": 4, "pool": 4}, {"filters": 5, "kernel_size": 3}, {"filters": 4, "kernel_size": 2}]}
 NGRAMS = {"longest": 3, "buckets": 64, "dim": 4}
 TOKEN_ONLY = ("ngrams",)
 
@@ -60,6 +61,7 @@ PIECES: dict[str, tuple[dict[str, Any], bool]] = {
     "frontend-batch-norm": ({"frontend": {**FRONTEND, "normalization": "batch"}}, True),
     "frontend-stride-and-pool": ({"frontend": SHORTENING}, False),
     "fcn": ({"fcn": FCN}, False),
+    "fcn-pooled": ({"fcn": POOLED_FCN}, False),  # the recipe's shape: the first block pooled over 4 steps, a partial window at the end
     "fcn-no-norm-tanh": ({"fcn": {"blocks": [{"filters": 6, "kernel_size": 3}], "normalization": "none", "activation": "tanh"}}, True),
     "kernels": ({"kernels": {"features": 168}}, True),
     "ngrams": ({"ngrams": NGRAMS}, True),  # token input only: test_token_padding_changes_no_prediction

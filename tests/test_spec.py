@@ -28,6 +28,7 @@ from seqcli.spec import (
 )
 
 MINIMAL = "data: {train: x.npz}\n"
+RECIPE_FCN = FcnSpec(blocks=[ConvBlock(128, 8, pool=4), ConvBlock(256, 5), ConvBlock(128, 3)])  # LSTM-FCN's blocks, the first pooled (docs/recipe.md)
 
 
 def write(tmp_path: Path, text: str, name: str = "spec.yaml") -> Path:
@@ -619,14 +620,14 @@ def test_model_pieces_parse_and_stay_off_by_default(tmp_path):
     assert spec.model.fcn == FcnSpec(blocks=[ConvBlock(128, 8), ConvBlock(256, 5), ConvBlock(128, 3)], normalization="batch", activation="relu")
     assert spec.model.pooling == ["mean", "attention"] and spec.model.layers[0].layer_norm and (spec.training.clip_norm, spec.training.weight_decay) == (1.0, 0.01)
     assert load_spec(write(tmp_path, MINIMAL + "preprocessing: {padding: pre}\nmodel:\n  frontend: {}\n", "c.yaml")).preprocessing.padding == "pre"  # stride and pool 1: fine
-    on = load_spec(write(tmp_path, MINIMAL, "d.yaml"), ["model.frontend.normalization=batch"])  # --set fills the null section from its defaults
+    on = load_spec(write(tmp_path, MINIMAL + "recipe: plain\n", "d.yaml"), ["model.frontend.normalization=batch"])  # --set fills the null section from its defaults
     assert on.model.frontend == FrontendSpec(normalization="batch")
 
 
 def test_a_minimal_spec_gets_the_recommended_recipe_and_a_spec_with_its_own_model_does_not(tmp_path):
     minimal = load_spec(write(tmp_path, MINIMAL, "a.yaml"))
     assert minimal.recipe == "recommended"
-    assert minimal.model.fcn == FcnSpec() and minimal.model.kernels == KernelsSpec() and minimal.model.layers == [RecurrentLayer(units=64)]
+    assert minimal.model.frontend == FrontendSpec(blocks=[ConvBlock(pool=4)]) and minimal.model.fcn == RECIPE_FCN and minimal.model.kernels == KernelsSpec() and minimal.model.layers == [RecurrentLayer(units=64)]
     assert (minimal.training.epochs, minimal.training.batch_size, minimal.training.early_stopping) == (300, 16, EarlyStoppingSpec(patience=50))
     assert minimal.preprocessing.shorten == 512
     # a --set does not switch the recipe off (the file's own sections decide), and what it sets wins
@@ -635,12 +636,14 @@ def test_a_minimal_spec_gets_the_recommended_recipe_and_a_spec_with_its_own_mode
     own = load_spec(write(tmp_path, MINIMAL + "training:\n  epochs: 5\n", "c.yaml"))
     assert (own.recipe, own.model.fcn, own.training.batch_size, own.training.early_stopping) == ("plain", None, 32, EarlyStoppingSpec(patience=10))
     asked = load_spec(write(tmp_path, MINIMAL + "recipe: recommended\ntraining:\n  epochs: 5\n", "d.yaml"))
-    assert (asked.model.fcn, asked.training.epochs, asked.training.batch_size) == (FcnSpec(), 5, 16)
+    assert (asked.model.fcn, asked.training.epochs, asked.training.batch_size) == (RECIPE_FCN, 5, 16)
     assert load_spec(write(tmp_path, MINIMAL, "e.yaml"), ["recipe=plain"]).model.fcn is None
     tagged = load_spec(write(tmp_path, MINIMAL + "task: tag\nrecipe: recommended\n", "f.yaml"))  # no FCN or kernels: they reduce over time
-    assert (tagged.model.fcn, tagged.model.kernels, tagged.preprocessing.shorten, tagged.training.epochs) == (None, None, None, 300)  # and every timestep has a target
+    assert (tagged.model.frontend, tagged.model.fcn, tagged.model.kernels, tagged.preprocessing.shorten, tagged.training.epochs) == (None, None, None, None, 300)  # and every timestep has a target
     texts = load_spec(write(tmp_path, MINIMAL + "recipe: recommended\npreprocessing: {input: text}\n", "t.yaml"))  # codes keep their length
-    assert (texts.preprocessing.shorten, texts.model.fcn, texts.model.kernels) == (512, FcnSpec(), None)  # and are not convolved as values
+    assert (texts.preprocessing.shorten, texts.model.fcn, texts.model.kernels) == (512, RECIPE_FCN, None)  # and are not convolved as values
+    pre = load_spec(write(tmp_path, MINIMAL + "preprocessing: {padding: pre}\n", "p.yaml"))  # a pool would keep timesteps that depend on the padding
+    assert (pre.recipe, pre.model.frontend, pre.model.fcn, cross_field_problems(pre)) == ("recommended", None, FcnSpec(), [])
     assert load_spec(write(tmp_path, MINIMAL + "task: tag\n", "g.yaml")).recipe == "plain"
     assert load_spec(write(tmp_path, MINIMAL + "preprocessing: {input: tokens}\n", "h.yaml")).recipe == "plain"  # measured on float series only
     saved = spec_from_dict(yaml.safe_load(to_yaml(minimal)))  # a run's spec.yaml holds every value the recipe gave
@@ -659,7 +662,7 @@ def test_the_recipe_trains_on_the_whole_file_only_when_a_test_file_judges_it(tmp
         also = load_spec(write(tmp_path, tested, "a.yaml"), sets)
         assert (also.data.validation_split, also.training.monitor) == (0.0, "loss"), sets
     tagged = load_spec(write(tmp_path, tested, "a.yaml"), ["task=tag"])  # the recipe's pieces follow the task and input --set gives
-    assert (tagged.model.fcn, tagged.model.kernels, tagged.preprocessing.shorten) == (None, None, None)
+    assert (tagged.model.frontend, tagged.model.fcn, tagged.model.kernels, tagged.preprocessing.shorten) == (None, None, None, None)
     assert load_spec(write(tmp_path, tested, "a.yaml"), ["preprocessing.input=tokens"]).model.kernels is None
     kept = [
         load_spec(write(tmp_path, MINIMAL, "b.yaml")),
