@@ -339,7 +339,9 @@ def run(spec: Spec, *, backend: str | None = None, lenient: bool = False, train:
     notes += skipped_piece_notes(spec.model, prep.input)
     if spec.recipe == "recommended":
         notes.append(
-            f"Recipe: recommended (docs/recipe.md): {recipe.summary()}; what the spec sets wins. `recipe: plain` keeps the field defaults instead."
+            f"Recipe: recommended (docs/recipe.md): {recipe.summary()}; what the spec sets wins"
+            + (", and with `preprocessing.padding: pre` nothing is pooled" if spec.preprocessing.padding == "pre" else "")
+            + ". `recipe: plain` keeps the field defaults instead."
         )
         if spec.data.validation is None and spec.data.validation_split == 0 and spec.training.monitor == "loss":
             notes.append(

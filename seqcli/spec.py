@@ -1043,6 +1043,11 @@ def _conv_problems(spec: Spec) -> list[str]:
             problems.append(
                 f"{shortening[0]}, which shortens the sequence, but `preprocessing.padding` is 'pre': which timesteps are kept would depend on how much padding comes "
                 "before each sequence, so the width of a batch would change the predictions. Set `preprocessing.padding: post` (the default), or stride and pool 1."
+                + (
+                    " The recommended recipe sets these pools unless the spec sets `preprocessing.padding: pre` (in its file or by --set); to search over the padding side, "
+                    "set `recipe: plain` or write the `model` section."
+                    if spec.recipe == "recommended" else ""
+                )
             )
         if shortening and kind.per_timestep and key == "model.frontend":
             problems.append(

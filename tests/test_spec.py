@@ -28,6 +28,7 @@ from seqcli.spec import (
 )
 
 MINIMAL = "data: {train: x.npz}\n"
+RECIPE_FRONTEND = FrontendSpec(blocks=[ConvBlock(pool=4)])  # one block of the field defaults, pooled over 4 (docs/recipe.md)
 RECIPE_FCN = FcnSpec(blocks=[ConvBlock(128, 8, pool=4), ConvBlock(256, 5), ConvBlock(128, 3)])  # LSTM-FCN's blocks, the first pooled (docs/recipe.md)
 
 
@@ -627,7 +628,7 @@ def test_model_pieces_parse_and_stay_off_by_default(tmp_path):
 def test_a_minimal_spec_gets_the_recommended_recipe_and_a_spec_with_its_own_model_does_not(tmp_path):
     minimal = load_spec(write(tmp_path, MINIMAL, "a.yaml"))
     assert minimal.recipe == "recommended"
-    assert minimal.model.frontend == FrontendSpec(blocks=[ConvBlock(pool=4)]) and minimal.model.fcn == RECIPE_FCN and minimal.model.kernels == KernelsSpec() and minimal.model.layers == [RecurrentLayer(units=64)]
+    assert minimal.model.frontend == RECIPE_FRONTEND and minimal.model.fcn == RECIPE_FCN and minimal.model.kernels == KernelsSpec() and minimal.model.layers == [RecurrentLayer(units=64)]
     assert (minimal.training.epochs, minimal.training.batch_size, minimal.training.early_stopping) == (300, 16, EarlyStoppingSpec(patience=50))
     assert minimal.preprocessing.shorten == 512
     # a --set does not switch the recipe off (the file's own sections decide), and what it sets wins
@@ -642,8 +643,15 @@ def test_a_minimal_spec_gets_the_recommended_recipe_and_a_spec_with_its_own_mode
     assert (tagged.model.frontend, tagged.model.fcn, tagged.model.kernels, tagged.preprocessing.shorten, tagged.training.epochs) == (None, None, None, None, 300)  # and every timestep has a target
     texts = load_spec(write(tmp_path, MINIMAL + "recipe: recommended\npreprocessing: {input: text}\n", "t.yaml"))  # codes keep their length
     assert (texts.preprocessing.shorten, texts.model.fcn, texts.model.kernels) == (512, RECIPE_FCN, None)  # and are not convolved as values
+    assert texts.model.frontend == RECIPE_FRONTEND
     pre = load_spec(write(tmp_path, MINIMAL + "preprocessing: {padding: pre}\n", "p.yaml"))  # a pool would keep timesteps that depend on the padding
     assert (pre.recipe, pre.model.frontend, pre.model.fcn, cross_field_problems(pre)) == ("recommended", None, FcnSpec(), [])
+    pre_set = load_spec(write(tmp_path, MINIMAL, "p.yaml"), ["preprocessing.padding=pre"])  # the same by --set
+    assert (pre_set.model.frontend, pre_set.model.fcn) == (None, FcnSpec())
+    normalized = load_spec(write(tmp_path, MINIMAL, "n.yaml"), ["model.frontend.normalization=batch"])  # --set changes one key of the recipe's front-end
+    assert normalized.model.frontend == FrontendSpec(blocks=[ConvBlock(pool=4)], normalization="batch")
+    with pytest.raises(SpecError, match=r"`model\.frontend\.blocks\[0\]\.pool` is 4.* The recommended recipe sets these pools .* set `recipe: plain`"):
+        load_search(write(tmp_path, MINIMAL + "tune:\n  preprocessing.padding: [post, pre]\n", "s.yaml"))  # a tuned value applies after the recipe
     assert load_spec(write(tmp_path, MINIMAL + "task: tag\n", "g.yaml")).recipe == "plain"
     assert load_spec(write(tmp_path, MINIMAL + "preprocessing: {input: tokens}\n", "h.yaml")).recipe == "plain"  # measured on float series only
     saved = spec_from_dict(yaml.safe_load(to_yaml(minimal)))  # a run's spec.yaml holds every value the recipe gave
