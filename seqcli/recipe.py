@@ -50,21 +50,15 @@ RECOMMENDED: Final[dict[str, Any]] = {
 UNMEASURED_INPUTS: Final = ("text", "tokens")
 
 
-def declared_input(raw: dict[str, Any]) -> Any:
-    """The raw spec's `preprocessing.input`, or None when it names none."""
+def _preprocessing(raw: dict[str, Any], key: str) -> Any:
+    """The raw spec's `preprocessing.<key>`, or None when it names none."""
     preprocessing = raw.get("preprocessing")
-    return preprocessing.get("input") if isinstance(preprocessing, dict) else None
-
-
-def _padding(raw: dict[str, Any]) -> Any:
-    """The raw spec's `preprocessing.padding`, or None when it names none."""
-    preprocessing = raw.get("preprocessing")
-    return preprocessing.get("padding") if isinstance(preprocessing, dict) else None
+    return preprocessing.get(key) if isinstance(preprocessing, dict) else None
 
 
 def applies(raw: dict[str, Any]) -> bool:
     """Whether ``recipe: auto`` means the recommended recipe for the spec file's raw mapping (before ``--set``)."""
-    return not any(key in raw for key in OWN_CHOICES) and raw.get("task", "classify") in PER_SEQUENCE_TASKS and declared_input(raw) not in UNMEASURED_INPUTS
+    return not any(key in raw for key in OWN_CHOICES) and raw.get("task", "classify") in PER_SEQUENCE_TASKS and _preprocessing(raw, "input") not in UNMEASURED_INPUTS
 
 
 def trains_on_the_whole_file(raw: dict[str, Any], *, tuned: bool = False) -> bool:
@@ -92,15 +86,16 @@ def values(raw: dict[str, Any], *, whole_file: bool) -> dict[str, Any]:
     tasks get neither the front-end, which shortens the sequence, nor the FCN and kernel branches, which reduce over
     time, and keep every timestep, which has a target; declared token or text input gets no kernel branch, which
     convolves real values; with ``preprocessing.padding: pre`` nothing pools (no front-end, an FCN branch at every
-    timestep), as which timesteps a pool keeps would depend on the padding before each sequence. With ``whole_file`` (:func:`trains_on_the_whole_file`, read on the spec as it trains),
-    no validation split and ``training.monitor: loss``."""
+    timestep), as which timesteps a pool keeps would depend on the padding before each sequence. With ``whole_file``
+    (:func:`trains_on_the_whole_file`, read on the spec as it trains), no validation split and
+    ``training.monitor: loss``."""
     recipe = copy.deepcopy(RECOMMENDED)
     if raw.get("task", "classify") not in PER_SEQUENCE_TASKS:
         del recipe["model"]["frontend"], recipe["model"]["fcn"], recipe["model"]["kernels"], recipe["preprocessing"]
     else:
-        if declared_input(raw) in UNMEASURED_INPUTS:
+        if _preprocessing(raw, "input") in UNMEASURED_INPUTS:
             del recipe["model"]["kernels"]
-        if _padding(raw) == "pre":
+        if _preprocessing(raw, "padding") == "pre":
             del recipe["model"]["frontend"]
             for block in recipe["model"]["fcn"]["blocks"]:
                 block.pop("pool", None)
